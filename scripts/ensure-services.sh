@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Make sure the services the tests talk to are installed and running:
+# PostgreSQL on 127.0.0.1:5432 with trust auth for local connections.
+# As root on Debian, missing packages are installed and stopped services started;
+# otherwise this only reports what is missing.
+set -euo pipefail
+
+pg_ready() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+if ! command -v pg_isready >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    echo "installing postgresql (Debian package)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "PostgreSQL is not installed; install it (apt-get install postgresql) and rerun" >&2
+    exit 1
+  fi
+fi
+
+if ! pg_ready; then
+  if is_root; then
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    conf=/etc/postgresql/$version/main
+    # Tests connect as postgres over TCP without a password, as on the CI machines.
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$conf/pg_hba.conf"; then
+      sed -i '1i host all all 127.0.0.1/32 trust' "$conf/pg_hba.conf"
+    fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 50); do pg_ready && break; sleep 0.2; done
+  fi
+fi
+pg_ready || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
+echo "services: postgresql ok"

@@ -1,0 +1,7 @@
+"""`python -m conveyor` runs the CLI."""
+
+from __future__ import annotations
+
+from conveyor.cli import run
+
+run()

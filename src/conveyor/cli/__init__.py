@@ -1,0 +1,87 @@
+"""The `conveyor` command: parses arguments, calls one function, renders the result."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+import typer
+from rich.text import Text
+
+from conveyor import __version__
+from conveyor.cli import config, demo, init, pending, schema
+from conveyor.cli.output import err
+from conveyor.errors import ConveyorError
+
+app = typer.Typer(
+    name="conveyor",
+    help="Continuous delivery for Python services on your own Linux servers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"conveyor {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    directory: Path | None = typer.Option(
+        None, "-C", "--directory", help="Run as if started in this directory.", file_okay=False
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Continuous delivery for Python services on your own Linux servers."""
+    ctx.obj = directory.resolve() if directory else None
+
+
+init.register(app)
+app.add_typer(config.app, name="config")
+schema.register(app)
+demo.register(app)
+pending.register(app)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI in-process and return the exit code (tests call this)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="conveyor", standalone_mode=False)
+    except ConveyorError as error:
+        err().print(Text.assemble(("error: ", "bold red"), error.message))
+        if error.hint:
+            err().print(error.hint, markup=False)
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as usage:
+        usage.show(file=sys.stderr)
+        return usage.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err().print("interrupted", markup=False)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        err().print(
+            "conveyor hit an unexpected error (a bug, not your fault); please report it "
+            "with the traceback above.",
+            markup=False,
+        )
+        return 3
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

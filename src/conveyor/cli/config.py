@@ -1,0 +1,152 @@
+"""`conveyor config check|diff|show|render`: per-environment configuration."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from conveyor.cli.context import project_dir
+from conveyor.cli.output import out
+from conveyor.errors import ConfigError
+from conveyor.project.load import load_project
+from conveyor.settings.check import Finding, check_environment
+from conveyor.settings.context import open_environment
+from conveyor.settings.diff import diff_environments
+from conveyor.settings.render import render_env, write_private
+from conveyor.settings.resolve import read_optional, resolve
+from conveyor.settings.secrets import mask
+
+app = typer.Typer(help="Per-environment configuration: check, diff, show, render.", no_args_is_help=True)
+
+
+class Format(str, Enum):
+    """Output formats."""
+
+    text = "text"
+    json = "json"
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., help="Environment name, e.g. production."),
+    fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
+) -> int:
+    """Check an environment's .env file against the schema; exit 1 on any error."""
+    project = load_project(project_dir(ctx))
+    schema, env = open_environment(project, environment)
+    findings = check_environment(schema, env)
+    errors = [f for f in findings if f.severity == "error"]
+    if fmt is Format.json:
+        out().print_json(json.dumps([asdict(f) for f in findings]))
+        return 1 if errors else 0
+    console = out()
+    for finding in findings:
+        console.print(_finding_line(finding))
+    warnings = len(findings) - len(errors)
+    if not findings:
+        console.print(
+            Text.assemble(("ok", "green"), f": {env.display()} matches {schema.source} ({len(schema.fields)} keys)")
+        )
+    else:
+        console.print(f"{env.display()}: {len(errors)} error(s), {warnings} warning(s)", markup=False)
+    return 1 if errors else 0
+
+
+def _finding_line(finding: Finding) -> Text:
+    style = "red" if finding.severity == "error" else "yellow"
+    return Text.assemble(
+        (finding.location(), "bold"), ": ", (finding.severity, style), f": {finding.message} [{finding.code}]"
+    )
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    a: str = typer.Argument(..., help="First environment."),
+    b: str = typer.Argument(..., help="Second environment."),
+    fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
+) -> int:
+    """Keys only in A, only in B, and values that differ; secrets are never shown."""
+    project = load_project(project_dir(ctx))
+    schema, env_a = open_environment(project, a)
+    _, env_b = open_environment(project, b)
+    files = []
+    for env in (env_a, env_b):
+        parsed = read_optional(env.env_file)
+        if parsed is None:
+            raise ConfigError(f"{env.display()} does not exist", hint=f"create it from {schema.source}")
+        files.append(parsed)
+    differences = diff_environments(schema, files[0], files[1])
+    shared = [d for d in differences if d.kind == "shared-secret"]
+    if fmt is Format.json:
+        out().print_json(json.dumps([asdict(d) for d in differences]))
+        return 1 if shared else 0
+    table = Table("key", a, b, "", title=f"{env_a.display()} vs {env_b.display()}", title_justify="left")
+    labels = {"only-a": f"only in {a}", "only-b": f"only in {b}", "differs": "", "shared-secret": "finding"}
+    for d in differences:
+        table.add_row(d.key, d.a or "-", d.b or "-", labels[d.kind])
+    console = out()
+    console.print(table if differences else f"{a} and {b} set the same keys to the same values")
+    for d in shared:
+        console.print(
+            Text.assemble(("finding", "red"), f": {d.key} holds the same secret in {a} and {b}; give each its own")
+        )
+    return 1 if shared else 0
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., help="Environment name."),
+    fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
+) -> int:
+    """Resolved values (secrets masked) and where each came from."""
+    project = load_project(project_dir(ctx))
+    schema, env = open_environment(project, environment)
+    values = resolve(schema, env, read_optional(env.env_file))
+    rows = [
+        {"key": r.key, "value": mask(r.key, r.value, declared=r.secret), "source": r.source}
+        for r in values.values()
+    ]
+    missing = [f.name for f in schema.fields if f.name not in values]
+    if fmt is Format.json:
+        out().print_json(json.dumps({"values": rows, "unset": missing}))
+        return 0
+    table = Table("key", "value", "source", title=f"{environment} ({env.display()})", title_justify="left")
+    for row in rows:
+        table.add_row(row["key"], row["value"], row["source"])
+    for name in missing:
+        table.add_row(name, Text("<unset>", "red"), "-")
+    out().print(table)
+    return 0
+
+
+@app.command("render")
+def render(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., help="Environment name."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Where to write (default: .conveyor/env/ENV.env)."
+    ),
+) -> int:
+    """Write the exact .env a host will get (mode 0600); refuses while config check fails."""
+    project = load_project(project_dir(ctx))
+    schema, env = open_environment(project, environment)
+    errors = [f for f in check_environment(schema, env) if f.severity == "error"]
+    if errors:
+        raise ConfigError(
+            f"{env.display()} has {len(errors)} error(s); nothing was written",
+            hint=f"run: conveyor config check {environment}",
+        )
+    values = resolve(schema, env, read_optional(env.env_file))
+    target = output or project.root / ".conveyor" / "env" / f"{environment}.env"
+    write_private(target, render_env(values, environment=environment, source=env.display()))
+    out().print(f"wrote {target} ({len(values)} keys, mode 0600)", markup=False)
+    return 0

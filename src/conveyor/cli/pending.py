@@ -1,0 +1,46 @@
+"""Command groups from the design that are not built yet: they say so and exit 2."""
+
+from __future__ import annotations
+
+import typer
+
+from conveyor import __version__
+from conveyor.errors import NotAvailable
+
+# name -> what it will do, in the words of --help.
+PENDING = {
+    "scan": "Find hard-coded URLs, hosts and passwords; --fix rewrites them to settings.",
+    "check": "Run the quality pipeline: format, lint, types, security, tests.",
+    "build": "Build an immutable release from a git commit.",
+    "deploy": "Deploy a release to an environment, blue-green, health-gated.",
+    "rollback": "Switch an environment back to its previous release.",
+    "unlock": "Break a stale deploy lock.",
+    "recover": "Bring an interrupted deploy to one consistent release.",
+    "status": "Show what runs where.",
+    "history": "List past deploys.",
+    "metrics": "Delivery (DORA) metrics.",
+    "approve": "Approve a pending production deploy.",
+    "serve": "Web dashboard and webhook receiver.",
+    "export": "Write GitHub Actions workflows and pre-commit config.",
+}
+
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def register(app: typer.Typer) -> None:
+    """Add one placeholder command per pending group."""
+    for name, what in PENDING.items():
+        app.command(name, help=f"{what} (not available yet)", context_settings=_EXTRA)(
+            _placeholder(name)
+        )
+
+
+def _placeholder(name: str) -> object:
+    def command(ctx: typer.Context) -> None:
+        raise NotAvailable(
+            f'"conveyor {name}" is not available yet in conveyor {__version__}.',
+            hint="Nothing was done. Available now: init, config check|diff|show|render, schema, demo.",
+        )
+
+    command.__name__ = f"{name}_pending"
+    return command

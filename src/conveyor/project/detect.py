@@ -1,0 +1,149 @@
+"""What `conveyor init` finds in an existing project: web apps, workers, DAGs, migrations, settings.
+
+Detection reads source files as syntax trees; it never imports the project's code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".venv",
+        "venv",
+        "env",
+        "node_modules",
+        "__pycache__",
+        "build",
+        "dist",
+        ".tox",
+        "tests",
+        "test",
+        "site-packages",
+        ".conveyor",
+        ".mypy_cache",
+        ".ruff_cache",
+    }
+)
+_HEALTH_PATHS = ("/health", "/healthz", "/health/", "/ping", "/status")
+
+
+@dataclass(frozen=True)
+class SettingsClassField:
+    """A field of a pydantic-settings class, read statically."""
+
+    name: str
+    annotation: str
+    default: str | None
+
+
+@dataclass
+class Detected:
+    """Everything init found, each with the module path that proves it."""
+
+    name: str
+    web: list[tuple[str, str | None]] = field(
+        default_factory=list
+    )  # ("backend.main:app", "/health")
+    celery: list[str] = field(default_factory=list)  # "backend.celery_app" (module of a Celery app)
+    beat: bool = False
+    dags: list[str] = field(default_factory=list)  # "airflow/dags"
+    alembic: bool = False
+    settings_class: str | None = None  # "backend.config:Settings"
+    settings_fields: list[SettingsClassField] = field(default_factory=list)
+
+
+def detect(root: Path) -> Detected:
+    """Scan the project under `root`."""
+    found = Detected(name=_project_name(root), alembic=(root / "alembic.ini").is_file())
+    for path in _python_files(root):
+        try:
+            text = path.read_text(encoding="utf-8")
+            tree = ast.parse(text, filename=str(path))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            continue  # not ours to judge; `conveyor check` will
+        module = ".".join(path.relative_to(root).with_suffix("").parts)
+        _visit(tree, text, module, found)
+        if path.parent.name == "dags" and "DAG" in text:
+            rel = str(path.parent.relative_to(root))
+            if rel not in found.dags:
+                found.dags.append(rel)
+    return found
+
+
+def _visit(tree: ast.Module, text: str, module: str, found: Detected) -> None:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            called = _name(node.value.func)
+            target = node.targets[0]
+            if called == "FastAPI" and isinstance(target, ast.Name):
+                health = next(
+                    (p for p in _HEALTH_PATHS if f'"{p}"' in text or f"'{p}'" in text), None
+                )
+                found.web.append((f"{module}:{target.id}", health))
+            elif called == "Celery":
+                found.celery.append(module)
+        elif isinstance(node, ast.ClassDef) and found.settings_class is None:
+            if any(_name(base) == "BaseSettings" for base in node.bases):
+                found.settings_class = f"{module}:{node.name}"
+                found.settings_fields = _fields(node)
+    if "beat_schedule" in text:
+        found.beat = True
+
+
+def _fields(node: ast.ClassDef) -> list[SettingsClassField]:
+    fields = []
+    for item in node.body:
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            default = None
+            if item.value is not None:
+                try:
+                    value = ast.literal_eval(item.value)
+                except ValueError:
+                    value = None  # Field(...) or an expression: no literal default
+                if value is not None:
+                    default = str(value).lower() if isinstance(value, bool) else str(value)
+            fields.append(SettingsClassField(item.target.id, ast.unparse(item.annotation), default))
+    return fields
+
+
+def _name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _python_files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        if not any(part in _SKIP_DIRS for part in parts[:-1]):
+            yield path
+
+
+def _project_name(root: Path) -> str:
+    name = root.resolve().name
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            name = (
+                tomllib.loads(pyproject.read_text(encoding="utf-8"))
+                .get("project", {})
+                .get("name", name)
+            )
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            pass  # a broken pyproject is reported by the loader, not here
+    slug = re.sub(r"[^a-z0-9_-]+", "-", str(name).lower()).strip("-")
+    return slug or "app"

@@ -1,0 +1,1 @@
+"""Per-environment configuration: schema, `.env` files, check/diff/show/render, scan."""

@@ -1,0 +1,125 @@
+"""Which values are secrets, how to mask them, and when one is weak or a placeholder."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from urllib.parse import urlsplit
+
+MASK = "********"
+
+# A key is secret when one of these words is one of its parts (DB_PASSWORD, JWT_SECRET_KEY,
+# API_TOKEN, SENTRY_DSN); KEY alone matches API_KEY but not KEYBOARD_LAYOUT or MONKEY.
+_SECRET_PARTS = frozenset({"PASSWORD", "PASSWD", "PWD", "PASS", "SECRET", "TOKEN", "KEY", "DSN"})
+_SECRET_PARTS |= frozenset({"CREDENTIALS", "PRIVATE", "APIKEY", "PASSPHRASE", "SALT"})
+
+_PLACEHOLDER = re.compile(
+    r"""^(<[^<>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%\([^)]*\)s|x{3,}|\.\.\.|todo|tbd|fixme
+        |changeme|change[-_ ]?me|replace[-_ ]?me|your[-_].*|example|placeholder)$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Words that give away a value meant for a laptop, not for a server.
+_WEAK_WORDS = ("change", "dev", "test", "example", "default", "secret", "password", "admin")
+_COMMON = frozenset(
+    {
+        "123456",
+        "12345678",
+        "123456789",
+        "password",
+        "password1",
+        "passw0rd",
+        "admin",
+        "admin123",
+        "root",
+        "toor",
+        "qwerty",
+        "letmein",
+        "welcome",
+        "secret",
+        "postgres",
+        "guest",
+        "test",
+        "changeit",
+    }
+)
+MIN_SECRET_LENGTH = 16
+
+
+def is_secret_name(name: str) -> bool:
+    """True when the key's name says it holds a secret."""
+    upper = name.upper()
+    parts = re.split(r"[^A-Z0-9]+", upper)
+    return any(part in _SECRET_PARTS for part in parts) or upper.endswith(("PASSWORD", "APIKEY"))
+
+
+def url_has_credentials(value: str) -> bool:
+    """True for URLs with a password in them (postgresql://user:pw@host/db)."""
+    if "://" not in value:
+        return False
+    try:
+        return bool(urlsplit(value).password)
+    except ValueError:
+        return False
+
+
+def url_password(value: str) -> str | None:
+    """The password inside a URL, if any."""
+    if "://" not in value:
+        return None
+    try:
+        return urlsplit(value).password
+    except ValueError:
+        return None
+
+
+def is_secret(name: str, value: str, *, declared: bool = False) -> bool:
+    """True when the value must never be printed."""
+    return declared or is_secret_name(name) or url_has_credentials(value)
+
+
+def mask_url(value: str) -> str:
+    """A URL with its password replaced by the mask: postgresql://admin:********@db/app."""
+    password = url_password(value)
+    if not password:
+        return value
+    return value.replace(f":{password}@", f":{MASK}@", 1)
+
+
+def mask(name: str, value: str, *, declared: bool = False) -> str:
+    """What may be shown of a value: URLs keep all but the password, other secrets nothing."""
+    if url_has_credentials(value):
+        return mask_url(value)
+    if is_secret(name, value, declared=declared):
+        return MASK if value else ""
+    return value
+
+
+def is_placeholder(value: str) -> bool:
+    """True for template values left in place: `<DB_HOST>`, `${X}`, `changeme`."""
+    stripped = value.strip()
+    return bool(stripped) and bool(_PLACEHOLDER.match(stripped))
+
+
+def shannon_bits(value: str) -> float:
+    """Total Shannon entropy of the value, in bits."""
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return per_char * len(value)
+
+
+def weakness(value: str) -> str | None:
+    """Why a secret value is weak, or None when it looks strong enough for production."""
+    lowered = value.lower()
+    if lowered in _COMMON:
+        return "is a well-known password"
+    for word in _WEAK_WORDS:
+        if word in lowered:
+            return f'contains "{word}", which marks a development value'
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if shannon_bits(value) < 64:
+        return "is too predictable (under 64 bits of entropy)"
+    return None

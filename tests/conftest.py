@@ -1,0 +1,69 @@
+"""Shared fixtures: a project made from a dict of files, run through the CLI's main()."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conveyor.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real home directory or inherits the caller's settings."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for key in list(os.environ):
+        if key.startswith(("CONVEYOR_", "DB_", "JWT_", "API_", "DATABASE_")) or key == "ENVIRONMENT":
+            monkeypatch.delenv(key)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a CLI run printed and returned."""
+
+    code: int
+    out: str
+    err: str
+
+
+class Project:
+    """A project on disk, built from a dict of files, driven through `main()`."""
+
+    def __init__(self, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.root = root
+        self._capsys = capsys
+
+    def write(self, files: Mapping[str, str], *, mode: int | None = None) -> None:
+        """Write files (dedented); `mode` applies to each."""
+        for name, text in files.items():
+            path = self.root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text), encoding="utf-8")
+            if mode is not None:
+                path.chmod(mode)
+
+    def run(self, *argv: str) -> Result:
+        """`conveyor -C root ARGV...` in-process."""
+        self._capsys.readouterr()
+        code = main(["-C", str(self.root), *argv])
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., Project]]:
+    """`make_project({"conveyor.toml": ..., ".env.example": ...})` -> Project."""
+
+    def make(files: Mapping[str, str] | None = None, *, mode: int | None = 0o600) -> Project:
+        project = Project(tmp_path / "project", capsys)
+        project.root.mkdir(exist_ok=True)
+        project.write(files or {}, mode=mode)
+        return project
+
+    yield make

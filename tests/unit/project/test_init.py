@@ -1,0 +1,81 @@
+"""`conveyor init` on a project shaped like the seeds' stock-trading backend."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conveyor.project.load import load_project
+from tests.conftest import Project
+
+SEED = Path(__file__).parents[2] / "fixtures" / "stocktrading"
+
+
+@pytest.fixture
+def seed(make_project: Callable[..., Project]) -> Project:
+    project = make_project()
+    shutil.copytree(SEED, project.root, dirs_exist_ok=True)
+    return project
+
+
+def test_init_detects_services_migrations_and_settings(seed: Project) -> None:
+    result = seed.run("init")
+    assert result.code == 0, result.err
+    assert "web app backend.main:app" in result.out
+    assert "Celery app backend.celery_app" in result.out
+    assert "Airflow DAGs in airflow/dags/" in result.out
+    assert "Alembic migrations (alembic.ini)" in result.out
+    assert "settings class backend.config:Settings" in result.out
+    assert "wrote conveyor.toml\nwrote .env.example\nwrote .gitignore\n" in result.out
+    assert "next: " in result.out
+
+    config = load_project(seed.root).config
+    assert set(config.services) >= {"web", "worker", "dags"}
+    assert config.services["web"].command == "uvicorn backend.main:app --host 127.0.0.1 --port $PORT"
+    assert config.services["web"].health == "/health"
+    assert config.services["dags"].resolved_kind == "sync"
+    assert config.migrations is not None and config.migrations.run_on == "backend"
+    assert set(config.environments) == {"development", "staging", "production"}
+    assert config.environments["production"].approval_required
+    assert config.settings.class_ == "backend.config:Settings"
+
+
+def test_init_writes_env_example_from_the_settings_class(seed: Project) -> None:
+    seed.run("init")
+    example = (seed.root / ".env.example").read_text()
+    assert "DB_PORT=5432  # port\n" in example
+    assert "DB_PASSWORD=  # secret\n" in example
+    assert "JWT_SECRET_KEY=  # secret\n" in example
+    assert "DATABASE_URL" not in example.split("Generated from")[1]  # a @property, not a field
+
+
+def test_init_ignores_environment_files_in_git(seed: Project) -> None:
+    (seed.root / ".gitignore").write_text("__pycache__/")
+    seed.run("init")
+    assert (seed.root / ".gitignore").read_text().splitlines()[-3:] == [".env", ".env.*", "!.env.example"]
+    result = seed.run("init")
+    assert "updated .gitignore" not in result.out
+    assert (seed.root / ".gitignore").read_text().count(".env.*") == 1
+
+
+def test_init_never_overwrites_without_force(seed: Project) -> None:
+    (seed.root / "conveyor.toml").write_text("# mine\n")
+    result = seed.run("init")
+    assert "kept conveyor.toml (exists; --force to overwrite)" in result.out
+    assert (seed.root / "conveyor.toml").read_text() == "# mine\n"
+    assert seed.run("init", "--force").code == 0
+    assert (seed.root / "conveyor.toml").read_text().startswith("# Written by conveyor init")
+
+
+def test_init_on_an_empty_project_writes_a_starter(make_project: Callable[..., Project]) -> None:
+    project = make_project()
+    result = project.run("init")
+    assert result.code == 0
+    assert "found: no services (wrote a starter)" in result.out
+    config = load_project(project.root).config
+    assert config.environments["development"].hosts == {"app": ["local"]}
+    assert "SECRET_KEY=  # secret" in (project.root / ".env.example").read_text()
+    assert project.run("config", "check", "development").code == 1  # nothing filled in yet
