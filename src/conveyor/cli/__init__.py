@@ -7,7 +7,6 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-import click
 import typer
 from rich.text import Text
 
@@ -57,20 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process and return the exit code (tests call this)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=args, prog_name="conveyor", standalone_mode=False)
+        # Standalone mode: usage errors are printed by the parser and exit 2.
+        app(args=args, prog_name="conveyor", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if code == 130:  # typer turns Ctrl-C into a silent exit 130
+            err().print("interrupted", markup=False)
+        return code
     except ConveyorError as error:
         err().print(Text.assemble(("error: ", "bold red"), error.message))
         if error.hint:
             err().print(error.hint, markup=False)
         return error.exit_code
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.ClickException as usage:
-        usage.show(file=sys.stderr)
-        return usage.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        err().print("interrupted", markup=False)
-        return 130
     except Exception:
         traceback.print_exc()
         err().print(
@@ -79,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             markup=False,
         )
         return 3
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def run() -> None:

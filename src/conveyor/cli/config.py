@@ -35,9 +35,9 @@ class Format(str, Enum):
 @app.command("check")
 def check(
     ctx: typer.Context,
-    environment: str = typer.Argument(..., help="Environment name, e.g. production."),
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment name, e.g. production."),
     fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
-) -> int:
+) -> None:
     """Check an environment's .env file against the schema; exit 1 on any error."""
     project = load_project(project_dir(ctx))
     schema, env = open_environment(project, environment)
@@ -45,7 +45,7 @@ def check(
     errors = [f for f in findings if f.severity == "error"]
     if fmt is Format.json:
         out().print_json(json.dumps([asdict(f) for f in findings]))
-        return 1 if errors else 0
+        raise typer.Exit(1 if errors else 0)
     console = out()
     for finding in findings:
         console.print(_finding_line(finding))
@@ -56,7 +56,7 @@ def check(
         )
     else:
         console.print(f"{env.display()}: {len(errors)} error(s), {warnings} warning(s)", markup=False)
-    return 1 if errors else 0
+    raise typer.Exit(1 if errors else 0)
 
 
 def _finding_line(finding: Finding) -> Text:
@@ -69,10 +69,10 @@ def _finding_line(finding: Finding) -> Text:
 @app.command("diff")
 def diff(
     ctx: typer.Context,
-    a: str = typer.Argument(..., help="First environment."),
-    b: str = typer.Argument(..., help="Second environment."),
+    a: str = typer.Argument(..., metavar="A", help="First environment."),
+    b: str = typer.Argument(..., metavar="B", help="Second environment."),
     fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
-) -> int:
+) -> None:
     """Keys only in A, only in B, and values that differ; secrets are never shown."""
     project = load_project(project_dir(ctx))
     schema, env_a = open_environment(project, a)
@@ -87,7 +87,7 @@ def diff(
     shared = [d for d in differences if d.kind == "shared-secret"]
     if fmt is Format.json:
         out().print_json(json.dumps([asdict(d) for d in differences]))
-        return 1 if shared else 0
+        raise typer.Exit(1 if shared else 0)
     table = Table("key", a, b, "", title=f"{env_a.display()} vs {env_b.display()}", title_justify="left")
     labels = {"only-a": f"only in {a}", "only-b": f"only in {b}", "differs": "", "shared-secret": "finding"}
     for d in differences:
@@ -98,15 +98,15 @@ def diff(
         console.print(
             Text.assemble(("finding", "red"), f": {d.key} holds the same secret in {a} and {b}; give each its own")
         )
-    return 1 if shared else 0
+    raise typer.Exit(1 if shared else 0)
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment name."),
     fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
-) -> int:
+) -> None:
     """Resolved values (secrets masked) and where each came from."""
     project = load_project(project_dir(ctx))
     schema, env = open_environment(project, environment)
@@ -118,24 +118,24 @@ def show(
     missing = [f.name for f in schema.fields if f.name not in values]
     if fmt is Format.json:
         out().print_json(json.dumps({"values": rows, "unset": missing}))
-        return 0
+        return
     table = Table("key", "value", "source", title=f"{environment} ({env.display()})", title_justify="left")
     for row in rows:
         table.add_row(row["key"], row["value"], row["source"])
     for name in missing:
         table.add_row(name, Text("<unset>", "red"), "-")
     out().print(table)
-    return 0
+    return
 
 
 @app.command("render")
 def render(
     ctx: typer.Context,
-    environment: str = typer.Argument(..., help="Environment name."),
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment name."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Where to write (default: .conveyor/env/ENV.env)."
     ),
-) -> int:
+) -> None:
     """Write the exact .env a host will get (mode 0600); refuses while config check fails."""
     project = load_project(project_dir(ctx))
     schema, env = open_environment(project, environment)
@@ -149,4 +149,4 @@ def render(
     target = output or project.root / ".conveyor" / "env" / f"{environment}.env"
     write_private(target, render_env(values, environment=environment, source=env.display()))
     out().print(f"wrote {target} ({len(values)} keys, mode 0600)", markup=False)
-    return 0
+    return

@@ -22,7 +22,7 @@ def demo(
     workdir: Path | None = typer.Option(
         None, "--workdir", help="Where to put the copy of the example app (default: .conveyor/demo)."
     ),
-) -> int:
+) -> None:
     """Run conveyor on a copy of the bundled example app and show what it finds."""
     from conveyor.cli import main  # the demo drives the same CLI a user types
 
@@ -43,4 +43,4 @@ def demo(
         console.print(
             "demo finished: production's hand-kept file was caught before any deploy.", markup=False
         )
-    return 1 if surprises else 0
+    raise typer.Exit(1 if surprises else 0)

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 def init(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Overwrite conveyor.toml and .env.example."),
-) -> int:
+) -> None:
     """Detect the project's services, settings and migrations; write conveyor.toml and .env.example."""
     root = project_dir(ctx)
     result = apply_init(root, force=force)
@@ -38,4 +38,4 @@ def init(
         "from .env.example (chmod 600), then run: conveyor config check <environment>",
         markup=False,
     )
-    return 0
+    return

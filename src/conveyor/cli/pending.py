@@ -30,7 +30,12 @@ _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option
 def register(app: typer.Typer) -> None:
     """Add one placeholder command per pending group."""
     for name, what in PENDING.items():
-        app.command(name, help=f"{what} (not available yet)", context_settings=_EXTRA)(
+        app.command(
+            name,
+            help=f"{what} (not available yet)",
+            short_help=f"(not available yet) {what}",
+            context_settings=_EXTRA,
+        )(
             _placeholder(name)
         )
 

@@ -21,11 +21,11 @@ def schema(
     write: bool = typer.Option(
         False, "--write", help="Write docs/configuration.md and docs/conveyor.schema.json."
     ),
-) -> int:
+) -> None:
     """Print the JSON schema of conveyor.toml, or --write the generated reference docs."""
     if write:
         for path in write_docs(project_dir(ctx)):
             out().print(f"wrote {path}", markup=False)
-        return 0
+        return
     out().print(json.dumps(json_schema(), indent=2), markup=False)
-    return 0
+    return

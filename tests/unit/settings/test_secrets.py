@@ -1,0 +1,77 @@
+"""Recognising, masking and judging secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.settings import secrets
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("DB_PASSWORD", True),
+        ("JWT_SECRET_KEY", True),
+        ("API_KEY", True),
+        ("SENTRY_DSN", True),
+        ("GITHUB_TOKEN", True),
+        ("db_password", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("KEYBOARD_LAYOUT", False),
+        ("MONKEY", False),
+        ("DB_HOST", False),
+        ("AUTHOR_NAME", False),
+        ("TOKENIZER_MODEL", False),
+    ],
+)
+def test_secret_names(name: str, expected: bool) -> None:
+    assert secrets.is_secret_name(name) is expected
+
+
+def test_url_credentials_are_secret_but_the_rest_of_the_url_is_shown() -> None:
+    url = "postgresql://admin:admin123@localhost:5435/stocktrading"
+    assert secrets.is_secret("DATABASE_URL", url)
+    assert secrets.mask("DATABASE_URL", url) == "postgresql://admin:********@localhost:5435/stocktrading"
+    assert secrets.mask("DATABASE_URL", "postgresql://localhost/app") == "postgresql://localhost/app"
+    assert secrets.url_password("http://[::1") is None
+
+
+def test_masking() -> None:
+    assert secrets.mask("JWT_SECRET_KEY", "abc") == "********"
+    assert secrets.mask("JWT_SECRET_KEY", "") == ""
+    assert secrets.mask("LOG_LEVEL", "info") == "info"
+    assert secrets.mask("SESSION", "abc", declared=True) == "********"
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("admin123", "is a well-known password"),
+        ("dev-secret-key-change-in-production", 'contains "change", which marks a development value'),
+        ("my-super-secret-auth-token", 'contains "secret", which marks a development value'),
+        ("Kp3x9Lq2", "is shorter than 16 characters"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", "is too predictable (under 64 bits of entropy)"),
+        ("Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g", None),
+    ],
+)
+def test_weakness(value: str, why: str | None) -> None:
+    assert secrets.weakness(value) == why
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("<DB_HOST>", True),
+        ("${DB_HOST}", True),
+        ("changeme", True),
+        ("CHANGE_ME", True),
+        ("<GENERATE_RANDOM_SECRET>", True),
+        ("your-api-key", True),
+        ("%(password)s", True),
+        ("localhost", False),
+        ("", False),
+        ("a<b>c", False),
+    ],
+)
+def test_placeholders(value: str, expected: bool) -> None:
+    assert secrets.is_placeholder(value) is expected
