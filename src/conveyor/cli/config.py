@@ -22,7 +22,9 @@ from conveyor.settings.render import render_env, write_private
 from conveyor.settings.resolve import read_optional, resolve
 from conveyor.settings.secrets import mask
 
-app = typer.Typer(help="Per-environment configuration: check, diff, show, render.", no_args_is_help=True)
+app = typer.Typer(
+    help="Per-environment configuration: check, diff, show, render.", no_args_is_help=True
+)
 
 
 class Format(str, Enum):
@@ -35,7 +37,9 @@ class Format(str, Enum):
 @app.command("check")
 def check(
     ctx: typer.Context,
-    environment: str = typer.Argument(..., metavar="ENV", help="Environment name, e.g. production."),
+    environment: str = typer.Argument(
+        ..., metavar="ENV", help="Environment name, e.g. production."
+    ),
     fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
 ) -> None:
     """Check an environment's .env file against the schema; exit 1 on any error."""
@@ -52,17 +56,25 @@ def check(
     warnings = len(findings) - len(errors)
     if not findings:
         console.print(
-            Text.assemble(("ok", "green"), f": {env.display()} matches {schema.source} ({len(schema.fields)} keys)")
+            Text.assemble(
+                ("ok", "green"),
+                f": {env.display()} matches {schema.source} ({len(schema.fields)} keys)",
+            )
         )
     else:
-        console.print(f"{env.display()}: {len(errors)} error(s), {warnings} warning(s)", markup=False)
+        console.print(
+            f"{env.display()}: {len(errors)} error(s), {warnings} warning(s)", markup=False
+        )
     raise typer.Exit(1 if errors else 0)
 
 
 def _finding_line(finding: Finding) -> Text:
     style = "red" if finding.severity == "error" else "yellow"
     return Text.assemble(
-        (finding.location(), "bold"), ": ", (finding.severity, style), f": {finding.message} [{finding.code}]"
+        (finding.location(), "bold"),
+        ": ",
+        (finding.severity, style),
+        f": {finding.message} [{finding.code}]",
     )
 
 
@@ -81,22 +93,34 @@ def diff(
     for env in (env_a, env_b):
         parsed = read_optional(env.env_file)
         if parsed is None:
-            raise ConfigError(f"{env.display()} does not exist", hint=f"create it from {schema.source}")
+            raise ConfigError(
+                f"{env.display()} does not exist", hint=f"create it from {schema.source}"
+            )
         files.append(parsed)
     differences = diff_environments(schema, files[0], files[1])
     shared = [d for d in differences if d.kind == "shared-secret"]
     if fmt is Format.json:
         out().print_json(json.dumps([asdict(d) for d in differences]))
         raise typer.Exit(1 if shared else 0)
-    table = Table("key", a, b, "", title=f"{env_a.display()} vs {env_b.display()}", title_justify="left")
-    labels = {"only-a": f"only in {a}", "only-b": f"only in {b}", "differs": "", "shared-secret": "finding"}
+    table = Table(
+        "key", a, b, "", title=f"{env_a.display()} vs {env_b.display()}", title_justify="left"
+    )
+    labels = {
+        "only-a": f"only in {a}",
+        "only-b": f"only in {b}",
+        "differs": "",
+        "shared-secret": "finding",
+    }
     for d in differences:
         table.add_row(d.key, d.a or "-", d.b or "-", labels[d.kind])
     console = out()
     console.print(table if differences else f"{a} and {b} set the same keys to the same values")
     for d in shared:
         console.print(
-            Text.assemble(("finding", "red"), f": {d.key} holds the same secret in {a} and {b}; give each its own")
+            Text.assemble(
+                ("finding", "red"),
+                f": {d.key} holds the same secret in {a} and {b}; give each its own",
+            )
         )
     raise typer.Exit(1 if shared else 0)
 
@@ -119,7 +143,9 @@ def show(
     if fmt is Format.json:
         out().print_json(json.dumps({"values": rows, "unset": missing}))
         return
-    table = Table("key", "value", "source", title=f"{environment} ({env.display()})", title_justify="left")
+    table = Table(
+        "key", "value", "source", title=f"{environment} ({env.display()})", title_justify="left"
+    )
     for row in rows:
         table.add_row(row["key"], row["value"], row["source"])
     for name in missing:

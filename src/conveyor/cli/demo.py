@@ -20,7 +20,9 @@ def register(app: typer.Typer) -> None:
 def demo(
     ctx: typer.Context,
     workdir: Path | None = typer.Option(
-        None, "--workdir", help="Where to put the copy of the example app (default: .conveyor/demo)."
+        None,
+        "--workdir",
+        help="Where to put the copy of the example app (default: .conveyor/demo).",
     ),
 ) -> None:
     """Run conveyor on a copy of the bundled example app and show what it finds."""

@@ -18,7 +18,7 @@ def init(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Overwrite conveyor.toml and .env.example."),
 ) -> None:
-    """Detect the project's services, settings and migrations; write conveyor.toml and .env.example."""
+    """Detect services, settings and migrations; write conveyor.toml and .env.example."""
     root = project_dir(ctx)
     result = apply_init(root, force=force)
     found = result.detected
@@ -29,7 +29,9 @@ def init(
     seen += [f"Airflow DAGs in {dags}/" for dags in found.dags]
     seen += ["Alembic migrations (alembic.ini)"] if found.alembic else []
     seen += [f"settings class {found.settings_class}"] if found.settings_class else []
-    console.print("found: " + ("; ".join(seen) if seen else "no services (wrote a starter)"), markup=False)
+    console.print(
+        "found: " + ("; ".join(seen) if seen else "no services (wrote a starter)"), markup=False
+    )
     for action, path in result.actions:
         note = " (exists; --force to overwrite)" if action == "kept" else ""
         console.print(f"{action} {path.relative_to(root)}{note}", markup=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
 from conveyor import __version__
@@ -35,16 +37,15 @@ def register(app: typer.Typer) -> None:
             help=f"{what} (not available yet)",
             short_help=f"(not available yet) {what}",
             context_settings=_EXTRA,
-        )(
-            _placeholder(name)
-        )
+        )(_placeholder(name))
 
 
-def _placeholder(name: str) -> object:
+def _placeholder(name: str) -> Callable[[typer.Context], None]:
     def command(ctx: typer.Context) -> None:
         raise NotAvailable(
             f'"conveyor {name}" is not available yet in conveyor {__version__}.',
-            hint="Nothing was done. Available now: init, config check|diff|show|render, schema, demo.",
+            hint="Nothing was done. "
+            "Available now: init, config check|diff|show|render, schema, demo.",
         )
 
     command.__name__ = f"{name}_pending"

@@ -6,6 +6,7 @@ Detection reads source files as syntax trees; it never imports the project's cod
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 import sys
 from collections.abc import Iterator
@@ -94,10 +95,13 @@ def _visit(tree: ast.Module, text: str, module: str, found: Detected) -> None:
                 found.web.append((f"{module}:{target.id}", health))
             elif called == "Celery":
                 found.celery.append(module)
-        elif isinstance(node, ast.ClassDef) and found.settings_class is None:
-            if any(_name(base) == "BaseSettings" for base in node.bases):
-                found.settings_class = f"{module}:{node.name}"
-                found.settings_fields = _fields(node)
+        elif (
+            isinstance(node, ast.ClassDef)
+            and found.settings_class is None
+            and any(_name(base) == "BaseSettings" for base in node.bases)
+        ):
+            found.settings_class = f"{module}:{node.name}"
+            found.settings_fields = _fields(node)
     if "beat_schedule" in text:
         found.beat = True
 
@@ -137,13 +141,9 @@ def _project_name(root: Path) -> str:
     name = root.resolve().name
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
-        try:
-            name = (
-                tomllib.loads(pyproject.read_text(encoding="utf-8"))
-                .get("project", {})
-                .get("name", name)
-            )
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            pass  # a broken pyproject is reported by the loader, not here
+        # A broken pyproject.toml is reported by the loader, not here.
+        with contextlib.suppress(OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            name = data.get("project", {}).get("name", name)
     slug = re.sub(r"[^a-z0-9_-]+", "-", str(name).lower()).strip("-")
     return slug or "app"

@@ -199,8 +199,8 @@ def render_example(found: Detected) -> str:
     ]
     if not found.settings_fields:
         return "\n".join(
-            header
-            + [
+            [
+                *header,
                 "",
                 "ENVIRONMENT=development",
                 "LOG_LEVEL=info",

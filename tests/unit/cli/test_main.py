@@ -77,7 +77,10 @@ def test_a_bug_prints_the_traceback_and_says_it_is_a_bug(
 
 def test_console_script_runs_as_a_module() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "conveyor", "deploy", "staging"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "conveyor", "deploy", "staging"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 2
     assert "not available yet" in done.stderr

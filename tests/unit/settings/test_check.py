@@ -49,7 +49,9 @@ def test_clean_environment_passes(shop: Project) -> None:
 
 
 def test_missing_required_key_names_file_key_and_declaration(shop: Project) -> None:
-    shop.write({".env.production": f"DATABASE_URL=postgresql://shop:{STRONG}@db/shop\n"}, mode=0o600)
+    shop.write(
+        {".env.production": f"DATABASE_URL=postgresql://shop:{STRONG}@db/shop\n"}, mode=0o600
+    )
     result = shop.run("config", "check", "production")
     assert result.code == 1
     assert (
@@ -78,14 +80,21 @@ def test_values_of_the_wrong_type(shop: Project) -> None:
         mode=0o600,
     )
     out = shop.run("config", "check", "production").out
-    assert ".env.production:3: DB_PORT: error: expected a port number between 1 and 65535 [type]" in out
+    assert (
+        ".env.production:3: DB_PORT: error: expected a port number between 1 and 65535 [type]"
+        in out
+    )
     assert ".env.production:4: DEBUG: error: expected true/false" in out
     assert ".env.production:5: ADMIN_EMAIL: error: expected an email address" in out
-    assert ".env.production:6: LOG_LEVEL: error: expected one of: debug, info, warning [type]" in out
+    assert (
+        ".env.production:6: LOG_LEVEL: error: expected one of: debug, info, warning [type]" in out
+    )
 
 
 def test_url_type(shop: Project) -> None:
-    shop.write({".env.production": f"DATABASE_URL=db.internal\nJWT_SECRET_KEY={STRONG}\n"}, mode=0o600)
+    shop.write(
+        {".env.production": f"DATABASE_URL=db.internal\nJWT_SECRET_KEY={STRONG}\n"}, mode=0o600
+    )
     out = shop.run("config", "check", "production").out
     assert ".env.production:1: DATABASE_URL: error: expected a URL" in out
 
@@ -188,8 +197,12 @@ def test_missing_file_says_how_to_create_it(shop: Project) -> None:
     ) in result.out
 
 
-def test_process_environment_supplies_values(shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    shop.write({".env.production": f"DATABASE_URL=postgresql://shop:{STRONG}@db/shop\n"}, mode=0o600)
+def test_process_environment_supplies_values(
+    shop: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.write(
+        {".env.production": f"DATABASE_URL=postgresql://shop:{STRONG}@db/shop\n"}, mode=0o600
+    )
     monkeypatch.setenv("JWT_SECRET_KEY", "Qm4tR8yU2iO6pA1sD5fG9hJ3kL7zX0cV")
     assert shop.run("config", "check", "production").code == 0
 

@@ -42,7 +42,10 @@ def test_same_secret_in_two_environments_is_a_finding(shop: Project) -> None:
     result = shop.run("config", "diff", "staging", "production")
     assert result.code == 1
     assert "<secret, same>" in result.out
-    assert "finding: JWT_SECRET_KEY holds the same secret in staging and production; give each its own" in result.out
+    assert (
+        "finding: JWT_SECRET_KEY holds the same secret in staging and production; give each its own"
+        in result.out
+    )
     assert STRONG not in result.out
 
 
@@ -59,7 +62,9 @@ def test_diff_needs_both_files(shop: Project) -> None:
     assert "error: .env.production does not exist" in result.err
 
 
-def test_show_masks_secrets_and_names_sources(shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_show_masks_secrets_and_names_sources(
+    shop: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shop.write({".env.production": GOOD + "DEBUG=true\n"})
     monkeypatch.setenv("LOG_LEVEL", "warning")
     result = shop.run("config", "show", "production", "--format", "json")
@@ -73,7 +78,11 @@ def test_show_masks_secrets_and_names_sources(shop: Project, monkeypatch: pytest
     assert rows["JWT_SECRET_KEY"]["value"] == "********"
     assert rows["DEBUG"]["source"] == ".env.production:3"
     assert rows["DB_PORT"] == {"key": "DB_PORT", "value": "5432", "source": "default"}
-    assert rows["LOG_LEVEL"] == {"key": "LOG_LEVEL", "value": "warning", "source": "process environment"}
+    assert rows["LOG_LEVEL"] == {
+        "key": "LOG_LEVEL",
+        "value": "warning",
+        "source": "process environment",
+    }
     assert data["unset"] == []
     assert STRONG not in result.out
 
@@ -105,7 +114,9 @@ def test_render_writes_the_hosts_file_with_mode_0600(shop: Project) -> None:
     assert STRONG not in result.out
 
 
-def test_render_quotes_values_that_need_it(shop: Project, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_render_quotes_values_that_need_it(
+    shop: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     shop.write({".env.development": 'DATABASE_URL=sqlite:///dev.db\nJWT_SECRET_KEY="a b#c\\"d"\n'})
     target = tmp_path_factory.mktemp("out") / "dev.env"
     assert shop.run("config", "render", "development", "-o", str(target)).code == 0

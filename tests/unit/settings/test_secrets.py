@@ -31,8 +31,13 @@ def test_secret_names(name: str, expected: bool) -> None:
 def test_url_credentials_are_secret_but_the_rest_of_the_url_is_shown() -> None:
     url = "postgresql://admin:admin123@localhost:5435/stocktrading"
     assert secrets.is_secret("DATABASE_URL", url)
-    assert secrets.mask("DATABASE_URL", url) == "postgresql://admin:********@localhost:5435/stocktrading"
-    assert secrets.mask("DATABASE_URL", "postgresql://localhost/app") == "postgresql://localhost/app"
+    assert (
+        secrets.mask("DATABASE_URL", url)
+        == "postgresql://admin:********@localhost:5435/stocktrading"
+    )
+    assert (
+        secrets.mask("DATABASE_URL", "postgresql://localhost/app") == "postgresql://localhost/app"
+    )
     assert secrets.url_password("http://[::1") is None
 
 
@@ -47,7 +52,10 @@ def test_masking() -> None:
     ("value", "why"),
     [
         ("admin123", "is a well-known password"),
-        ("dev-secret-key-change-in-production", 'contains "change", which marks a development value'),
+        (
+            "dev-secret-key-change-in-production",
+            'contains "change", which marks a development value',
+        ),
         ("my-super-secret-auth-token", 'contains "secret", which marks a development value'),
         ("Kp3x9Lq2", "is shorter than 16 characters"),
         ("aaaaaaaaaaaaaaaaaaaaaaaa", "is too predictable (under 64 bits of entropy)"),
