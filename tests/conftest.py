@@ -14,12 +14,17 @@ from conveyor.cli import main
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test reads or writes the real home directory or inherits the caller's settings."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     for key in list(os.environ):
-        if key.startswith(("CONVEYOR_", "DB_", "JWT_", "API_", "DATABASE_")) or key == "ENVIRONMENT":
+        if (
+            key.startswith(("CONVEYOR_", "DB_", "JWT_", "API_", "DATABASE_"))
+            or key == "ENVIRONMENT"
+        ):
             monkeypatch.delenv(key)
 
 
@@ -57,7 +62,9 @@ class Project:
 
 
 @pytest.fixture
-def make_project(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., Project]]:
+def make_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[..., Project]]:
     """`make_project({"conveyor.toml": ..., ".env.example": ...})` -> Project."""
 
     def make(files: Mapping[str, str] | None = None, *, mode: int | None = 0o600) -> Project:

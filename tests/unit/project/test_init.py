@@ -34,7 +34,9 @@ def test_init_detects_services_migrations_and_settings(seed: Project) -> None:
 
     config = load_project(seed.root).config
     assert set(config.services) >= {"web", "worker", "dags"}
-    assert config.services["web"].command == "uvicorn backend.main:app --host 127.0.0.1 --port $PORT"
+    assert (
+        config.services["web"].command == "uvicorn backend.main:app --host 127.0.0.1 --port $PORT"
+    )
     assert config.services["web"].health == "/health"
     assert config.services["dags"].resolved_kind == "sync"
     assert config.migrations is not None and config.migrations.run_on == "backend"
@@ -55,7 +57,11 @@ def test_init_writes_env_example_from_the_settings_class(seed: Project) -> None:
 def test_init_ignores_environment_files_in_git(seed: Project) -> None:
     (seed.root / ".gitignore").write_text("__pycache__/")
     seed.run("init")
-    assert (seed.root / ".gitignore").read_text().splitlines()[-3:] == [".env", ".env.*", "!.env.example"]
+    assert (seed.root / ".gitignore").read_text().splitlines()[-3:] == [
+        ".env",
+        ".env.*",
+        "!.env.example",
+    ]
     result = seed.run("init")
     assert "updated .gitignore" not in result.out
     assert (seed.root / ".gitignore").read_text().count(".env.*") == 1
