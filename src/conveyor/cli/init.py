@@ -26,6 +26,7 @@ def init(
     seen = [f"web app {target}" for target, _ in found.web]
     seen += [f"Celery app {module}" for module in found.celery]
     seen += ["Celery beat schedule"] if found.beat else []
+    seen += [f"worker {module}" for module in found.workers]
     seen += [f"Airflow DAGs in {dags}/" for dags in found.dags]
     seen += ["Alembic migrations (alembic.ini)"] if found.alembic else []
     seen += [f"settings class {found.settings_class}"] if found.settings_class else []

@@ -58,6 +58,7 @@ class Detected:
         default_factory=list
     )  # ("backend.main:app", "/health")
     celery: list[str] = field(default_factory=list)  # "backend.celery_app" (module of a Celery app)
+    workers: list[str] = field(default_factory=list)  # "movies.worker": runnable with python -m
     beat: bool = False
     dags: list[str] = field(default_factory=list)  # "airflow/dags"
     alembic: bool = False
@@ -104,6 +105,15 @@ def _visit(tree: ast.Module, text: str, module: str, found: Detected) -> None:
             found.settings_fields = _fields(node)
     if "beat_schedule" in text:
         found.beat = True
+    if "worker" in module.rsplit(".", 1)[-1] and module not in found.celery and _runnable(tree):
+        found.workers.append(module)
+
+
+def _runnable(tree: ast.Module) -> bool:
+    """True for a module with an `if __name__ == "__main__":` block."""
+    return any(
+        isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) for node in tree.body
+    )
 
 
 def _fields(node: ast.ClassDef) -> list[SettingsClassField]:

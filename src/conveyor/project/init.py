@@ -126,6 +126,13 @@ def render_toml(found: Detected) -> str:
                 "",
             ]
         roles["backend"] = None
+    for index, module in enumerate(found.workers):
+        name = (
+            "worker" if index == 0 and not found.celery else f"worker-{module.rsplit('.', 1)[-1]}"
+        )
+        lines += [f"[services.{name}]", f"command = {_q(f'python -m {module}')}"]
+        lines += ['roles = ["backend"]', ""]
+        roles["backend"] = None
     for index, dags in enumerate(found.dags):
         suffix = "" if index == 0 else f"-{index + 1}"
         lines += [

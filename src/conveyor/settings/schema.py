@@ -339,9 +339,28 @@ def field(name, info, prefix, case_sensitive):
     }
 
 
+def construct_without_values():
+    # Modules often build `settings = Settings()` on import, which fails without the real
+    # values. Reading the schema needs no values: instances are built unvalidated, from
+    # nothing but their defaults, and no .env file or environment variable is read.
+    try:
+        import pydantic_settings
+    except Exception:
+        return
+
+    def init(self, *args, **values):
+        built = type(self).model_construct(**values)
+        for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+                     "__pydantic_private__"):
+            object.__setattr__(self, name, getattr(built, name, None))
+
+    pydantic_settings.BaseSettings.__init__ = init
+
+
 def main():
     spec = sys.argv[1]
     module_name, _, attribute = spec.partition(":")
+    construct_without_values()
     try:
         target = importlib.import_module(module_name)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too

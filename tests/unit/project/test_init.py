@@ -85,3 +85,26 @@ def test_init_on_an_empty_project_writes_a_starter(make_project: Callable[..., P
     assert config.environments["development"].hosts == {"app": ["local"]}
     assert "SECRET_KEY=  # secret" in (project.root / ".env.example").read_text()
     assert project.run("config", "check", "development").code == 1  # nothing filled in yet
+
+
+def test_after_init_the_settings_class_is_the_schema(seed: Project) -> None:
+    """The seed's config.py builds `settings = Settings()` on import; the check still reads it."""
+    seed.run("init")
+    values = "\n".join(
+        f"{key}=x"
+        for key in ["DB_HOST", "DB_USER", "DB_PASSWORD", "REDIS_HOST", "INFLUXDB_URL"]
+        + ["INFLUXDB_TOKEN", "BACKEND_URL", "FRONTEND_URL", "GRAFANA_URL", "AIRFLOW_URL"]
+    )
+    seed.write({".env.development": values + "\nJWT_SECRET_KEY=dev\nDB_PORT=5435\n"})
+    result = seed.run("config", "check", "development")
+    assert result.out == "ok: .env.development matches backend.config:Settings (19 keys)\n"
+    seed.write({".env.development": values + "\nDB_PORT=5435x\n"})
+    result = seed.run("config", "check", "development")
+    assert (
+        ".env.development: JWT_SECRET_KEY: error: required key is missing (declared in backend.config:Settings) [missing]"
+        in result.out
+    )
+    assert (
+        ".env.development:11: DB_PORT: error: expected a port number between 1 and 65535 [type]"
+        in result.out
+    )

@@ -464,3 +464,16 @@ def test_relative_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_project(tmp_path / "project")
     monkeypatch.chdir(tmp_path)
     assert len(read_class(Path("project")).fields) == 15
+
+
+def test_module_that_builds_its_settings_on_import(tmp_path: Path) -> None:
+    """The seeds' config.py does `settings = Settings()` at import; reading the schema must
+    not need the real values, nor read a .env file lying next to it."""
+    write_project(
+        tmp_path,
+        CONFIG + "\nsettings = Settings()\nLISTEN = settings.port + 1\n",
+    )
+    (tmp_path / ".env").write_text("APP_SECRET_KEY=from-a-file\n")
+    schema = read_class(tmp_path)
+    secret = schema.get("APP_SECRET_KEY")
+    assert secret is not None and secret.required and secret.default is None
