@@ -92,8 +92,10 @@ def test_after_init_the_settings_class_is_the_schema(seed: Project) -> None:
     seed.run("init")
     values = "\n".join(
         f"{key}=x"
-        for key in ["DB_HOST", "DB_USER", "DB_PASSWORD", "REDIS_HOST", "INFLUXDB_URL"]
-        + ["INFLUXDB_TOKEN", "BACKEND_URL", "FRONTEND_URL", "GRAFANA_URL", "AIRFLOW_URL"]
+        for key in (
+            *("DB_HOST", "DB_USER", "DB_PASSWORD", "REDIS_HOST", "INFLUXDB_URL"),
+            *("INFLUXDB_TOKEN", "BACKEND_URL", "FRONTEND_URL", "GRAFANA_URL", "AIRFLOW_URL"),
+        )
     )
     seed.write({".env.development": values + "\nJWT_SECRET_KEY=dev\nDB_PORT=5435\n"})
     result = seed.run("config", "check", "development")

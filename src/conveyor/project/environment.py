@@ -1,0 +1,162 @@
+"""Environments of conveyor.toml: hosts by role, approval, deploy strategy, notifications."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PrivateAttr, field_validator
+
+from conveyor.project.fields import (
+    Batch,
+    Duration,
+    Host,
+    Name,
+    NotifyUrl,
+    RelativePath,
+    Section,
+)
+
+Tier = Literal["development", "staging", "production"]
+Event = Literal["start", "success", "failure", "rollback", "approval"]
+
+_TIER_BY_NAME: dict[str, Tier] = {
+    "development": "development",
+    "dev": "development",
+    "local": "development",
+    "test": "development",
+    "prod": "production",
+    "production": "production",
+    "live": "production",
+}
+
+
+def infer_tier(name: str) -> Tier:
+    """The tier an environment called `name` gets when it does not set one."""
+    return _TIER_BY_NAME.get(name, "staging")
+
+
+class NotifyConfig(Section):
+    """Where notifications go and which events send one."""
+
+    targets: list[NotifyUrl] = Field(
+        default=[], description='Apprise URLs, e.g. "slack://$SLACK_WEBHOOK"; $VARS are expanded.'
+    )
+    on: list[Event] = Field(default=["failure", "rollback"], description="Events that notify.")
+
+
+class EnvironmentNotify(Section):
+    """Per-environment notifications; a key left out takes the value from `[notify]`."""
+
+    targets: list[NotifyUrl] | None = Field(default=None, description="Replaces notify.targets.")
+    on: list[Event] | None = Field(default=None, description="Replaces notify.on.")
+
+
+class ApprovalConfig(Section):
+    """Who must approve a deploy before it starts."""
+
+    required: bool = Field(default=True, description="Wait for an approval before deploying.")
+    by: list[str] = Field(default=[], description="Who may approve. Empty: anyone.")
+    separate_from_author: bool = Field(
+        default=False, description="The author of the deployed commit may not approve it."
+    )
+
+
+class StrategyConfig(Section):
+    """How a release replaces the running one, host by host."""
+
+    kind: Literal["blue-green", "rolling"] = Field(
+        default="blue-green",
+        description='"blue-green": start beside the old release, switch, keep the old one warm. '
+        '"rolling": restart in place, batch by batch.',
+    )
+    batch: Batch = Field(default=1, description='Hosts at a time: a number >= 1 or a share "25%".')
+    keep_previous_warm: Duration = Field(
+        default="15m", validate_default=True, description="How long the old release keeps running."
+    )
+    healthy_threshold: int = Field(
+        default=3, ge=1, description="Consecutive health successes a new release needs."
+    )
+    health_timeout: Duration = Field(
+        default="60s",
+        validate_default=True,
+        description="Deadline for a release to become healthy.",
+    )
+    watch: Duration = Field(
+        default="30s", validate_default=True, description="Watch after switching before going on."
+    )
+    max_failures: int = Field(
+        default=0, ge=0, description="Hosts that may fail before the deploy stops and rolls back."
+    )
+
+    def batch_size(self, hosts: int) -> int:
+        """How many of `hosts` hosts to deploy at a time (at least one)."""
+        if isinstance(self.batch, int):
+            return max(1, min(self.batch, hosts))
+        return max(1, math.ceil(hosts * int(self.batch[:-1]) / 100))
+
+
+class EnvironmentConfig(Section):
+    """One environment: where it runs and how a deploy to it goes."""
+
+    branch: str | None = Field(
+        default=None, description="Branch that deploys here on push. Not set: manual deploys only."
+    )
+    env_file: RelativePath | None = Field(
+        default=None, description='File with the settings\' values. Not set: ".env.<name>".'
+    )
+    tier: Tier | None = Field(
+        default=None,
+        description='Not set: "development" for development/dev/local/test, '
+        '"production" for production/prod/live, else "staging".',
+    )
+    hosts: dict[Name, Annotated[list[Host], Field(min_length=1)]] = Field(
+        description='Hosts by role: "local", "user@host" or "user@host:port".'
+    )
+    approval: ApprovalConfig | None = Field(
+        default=None, description="Approval before deploying. Not set: none needed."
+    )
+    strategy: StrategyConfig = Field(default=StrategyConfig(), description="Deploy strategy.")
+    notify: EnvironmentNotify | None = Field(
+        default=None,
+        description="Notifications: a table like [notify], or just a list of targets.",
+    )
+    # Set by ConveyorConfig from the table's key, so an environment knows its own name.
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        """The environment's key in `[environments]`."""
+        return self._name
+
+    @property
+    def resolved_env_file(self) -> str:
+        """`env_file`, or ".env.<name>" when not set."""
+        return self.env_file if self.env_file is not None else f".env.{self._name}"
+
+    @property
+    def resolved_tier(self) -> Tier:
+        """`tier`, or the tier inferred from the name."""
+        return self.tier if self.tier is not None else infer_tier(self._name)
+
+    @property
+    def is_production_like(self) -> bool:
+        """True unless the tier is "development": real data, real users, care needed."""
+        return self.resolved_tier != "development"
+
+    @property
+    def approval_required(self) -> bool:
+        """True when a deploy here waits for an approval."""
+        return self.approval is not None and self.approval.required
+
+    @field_validator("hosts")
+    @classmethod
+    def _some_hosts(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not value:
+            raise ValueError("expected at least one role, got none")
+        return value
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _targets_list(cls, value: Any) -> Any:
+        return {"targets": value} if isinstance(value, list) else value

@@ -1,0 +1,256 @@
+"""The conveyor.toml model: one pydantic model per section, validated once at load."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Literal, get_args
+
+from pydantic import Field, field_validator, model_validator
+
+from conveyor.errors import ConfigError
+from conveyor.project.environment import EnvironmentConfig, NotifyConfig
+from conveyor.project.fields import (
+    NAME_PATTERN,
+    AbsolutePath,
+    Argv,
+    ClassPath,
+    Name,
+    PythonVersion,
+    RelativePath,
+    Section,
+    ShellCommand,
+    UrlPath,
+)
+from conveyor.project.references import ReferencesInvalid, check_references
+from conveyor.suggest import suggestion_suffix
+
+Preset = Literal[
+    "ruff-format",
+    "ruff",
+    "black",
+    "isort",
+    "flake8",
+    "mypy",
+    "bandit",
+    "pip-audit",
+    "secrets",
+    "pytest",
+    "migrations",
+    "benchmark",
+]
+PRESETS: tuple[str, ...] = get_args(Preset)
+ServiceKind = Literal["http", "worker", "sync", "singleton"]
+DEFAULT_ENVIRONMENT = "development"
+
+
+class AppConfig(Section):
+    """The application: its name and the Python it runs on."""
+
+    name: Name = Field(
+        description='Lowercase letters, digits, "-" and "_"; names directories and units on hosts.',
+    )
+    python: PythonVersion | None = Field(
+        default=None,
+        description='Python version the app runs on, e.g. "3.11". '
+        "Not set: the Python running conveyor.",
+    )
+
+
+class SettingsConfig(Section):
+    """The typed schema of the app's configuration and where its values live."""
+
+    example: RelativePath = Field(
+        default=".env.example",
+        description="Template committed to git: every setting, with safe example values.",
+    )
+    class_: ClassPath | None = Field(
+        default=None,
+        alias="class",
+        description='A pydantic-settings class, "package.module:Name", used as the schema.',
+    )
+    python: str | None = Field(
+        default=None,
+        description="Interpreter that imports `class`, e.g. .venv/bin/python. Not set: conveyor's.",
+    )
+
+
+class StepConfig(Section):
+    """A custom step of the quality pipeline."""
+
+    run: Argv = Field(description='The command as an argv list, e.g. ["mkdocs", "build"].')
+    needs: list[str] = Field(
+        default=[], description="Steps (presets in `use` or custom steps) that must pass first."
+    )
+    inputs: list[str] = Field(
+        default=[],
+        description="Glob patterns of the files the step reads (its cache key). Empty: all files.",
+    )
+
+
+class ChecksConfig(Section):
+    """The quality pipeline: presets, custom steps, coverage floor, Python matrix."""
+
+    use: list[Preset] = Field(
+        default=["ruff-format", "ruff", "mypy", "pytest"],
+        description="Built-in presets to run, in any order; `needs` decides what waits for what.",
+    )
+    coverage: int = Field(
+        default=0, ge=0, le=100, description="Minimum test coverage in percent; 0 turns it off."
+    )
+    python: list[PythonVersion] = Field(
+        default=[], description="Python versions to run the tests on. Empty: `app.python` only."
+    )
+    steps: dict[Name, StepConfig] = Field(
+        default={}, description="Custom steps by name, run alongside the presets."
+    )
+
+
+class SyncConfig(Section):
+    """Files copied from the release to a fixed place on each host of the service's roles."""
+
+    from_: RelativePath = Field(alias="from", description="Directory in the project to copy.")
+    to: AbsolutePath = Field(description="Absolute directory on the host to copy it to.")
+
+
+class ServiceConfig(Section):
+    """A process (or synced files) that conveyor runs on the hosts of its roles."""
+
+    command: ShellCommand | None = Field(
+        default=None, description="The command; `$PORT` is replaced by the port conveyor assigns."
+    )
+    health: UrlPath | None = Field(
+        default=None, description="HTTP path that answers 2xx when the service is ready."
+    )
+    roles: list[Name] = Field(min_length=1, description="Host roles the service runs on.")
+    kind: ServiceKind | None = Field(
+        default=None,
+        description='Not set: "http" with `health`, "sync" with `sync`, else "worker". '
+        '"singleton" runs on one host only.',
+    )
+    sync: SyncConfig | None = Field(default=None, description="Files to sync instead of a command.")
+    after: ShellCommand | None = Field(default=None, description="Command to run after a sync.")
+
+    @property
+    def argv(self) -> list[str]:
+        """`command` split into arguments (no shell runs it); [] for a sync service."""
+        return shlex.split(self.command) if self.command is not None else []
+
+    @property
+    def after_argv(self) -> list[str]:
+        """`after` split into arguments; [] when not set."""
+        return shlex.split(self.after) if self.after is not None else []
+
+    @property
+    def resolved_kind(self) -> ServiceKind:
+        """The kind as written, or inferred from `health` and `sync`."""
+        if self.kind is not None:
+            return self.kind
+        return "http" if self.health else "sync" if self.sync else "worker"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceConfig:
+        if self.command is None and self.sync is None:
+            raise ValueError('expected "command" or "sync"')
+        if self.command is not None and self.sync is not None:
+            raise ValueError('use "command" or "sync", not both')
+        if self.after is not None and self.sync is None:
+            raise ValueError('"after" needs "sync"')
+        kind = self.resolved_kind
+        if kind == "http" and self.health is None:
+            raise ValueError('kind "http" needs "health"')
+        if kind != "http" and self.health is not None:
+            raise ValueError(f'"health" is only for kind "http", not "{kind}"')
+        if kind == "sync" and self.sync is None:
+            raise ValueError('kind "sync" needs "sync"')
+        if kind != "sync" and self.sync is not None:
+            raise ValueError(f'"sync" is only for kind "sync", not "{kind}"')
+        return self
+
+
+class MigrationsConfig(Section):
+    """Database migrations, run once per deploy before any traffic switch."""
+
+    tool: Literal["alembic"] = Field(default="alembic", description="The migration tool.")
+    config: RelativePath = Field(default="alembic.ini", description="The tool's config file.")
+    run_on: Name = Field(description="Role whose first host runs the migrations.")
+    backup: bool = Field(default=True, description="Dump the database (pg_dump) before upgrading.")
+
+
+class ConveyorConfig(Section):
+    """The whole conveyor.toml (or `[tool.conveyor]` in pyproject.toml)."""
+
+    app: AppConfig = Field(description="The application.")
+    settings: SettingsConfig = Field(default=SettingsConfig(), description="Settings schema.")
+    checks: ChecksConfig = Field(default=ChecksConfig(), description="Quality pipeline.")
+    services: dict[Name, ServiceConfig] = Field(default={}, description="Services by name.")
+    migrations: MigrationsConfig | None = Field(default=None, description="Database migrations.")
+    notify: NotifyConfig = Field(
+        default=NotifyConfig(), description="Notification defaults for every environment."
+    )
+    environments: dict[Name, EnvironmentConfig] = Field(
+        default_factory=dict,
+        description=f'Environments by name. Without the section: one, "{DEFAULT_ENVIRONMENT}", '
+        'with host "local" for every role the services and migrations name.',
+    )
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Every role that has hosts in at least one environment, sorted."""
+        return tuple(sorted({role for env in self.environments.values() for role in env.hosts}))
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        """The environment called `name`, or a ConfigError that lists the known ones."""
+        if name in self.environments:
+            return self.environments[name]
+        known = ", ".join(f'"{n}"' for n in self.environments)
+        suffix = suggestion_suffix(name, self.environments)
+        raise ConfigError(f'unknown environment "{name}"{suffix}; known: {known}')
+
+    def notify_for(self, name: str) -> NotifyConfig:
+        """Notification targets and events of one environment, with the defaults filled in."""
+        own = self.environment(name).notify
+        if own is None:
+            return self.notify
+        return NotifyConfig(
+            targets=self.notify.targets if own.targets is None else own.targets,
+            on=self.notify.on if own.on is None else own.on,
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "environments" in data:
+            return data
+        return {**data, "environments": {DEFAULT_ENVIRONMENT: {"hosts": _local_hosts(data)}}}
+
+    @field_validator("environments")
+    @classmethod
+    def _name_environments(cls, value: dict[str, EnvironmentConfig]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("expected at least one environment, got none")
+        for name, env in value.items():
+            env._name = name
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> ConveyorConfig:
+        problems = check_references(self, presets=PRESETS)
+        if problems:
+            raise ReferencesInvalid(problems)
+        return self
+
+
+def _local_hosts(data: dict[str, Any]) -> dict[str, list[str]]:
+    """Roles named by the raw services and migrations tables, each on "local"."""
+    roles: list[object] = []
+    services = data.get("services")
+    for service in services.values() if isinstance(services, dict) else ():
+        if isinstance(service, dict) and isinstance(service.get("roles"), list):
+            roles.extend(service["roles"])
+    migrations = data.get("migrations")
+    if isinstance(migrations, dict):
+        roles.append(migrations.get("run_on"))
+    # Misspelt roles are left out here; validation reports them against the services.
+    named = [r for r in roles if isinstance(r, str) and re.fullmatch(NAME_PATTERN, r)]
+    return {role: ["local"] for role in dict.fromkeys(named)} or {"app": ["local"]}
