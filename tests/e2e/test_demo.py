@@ -1,0 +1,55 @@
+"""The story `make demo` tells, end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from conveyor.cli import main
+
+
+def test_demo_catches_the_broken_production_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    app = tmp_path / "movies"
+    assert (app / "conveyor.toml").is_file()
+    assert "ok: .env.development matches movies.config:Settings" in out
+    assert "ok: .env.staging matches movies.config:Settings" in out
+    for expected in [
+        ".env.production: error: is readable by other users (mode 0644)",
+        ".env.production:3: DATABASE_URL: error: the password in this URL is a well-known password",
+        ".env.production:5: JWT_SECRET_KEY: error: same secret as in .env.development:5",
+        ".env.production:6: API_PORT: error: expected a port number between 1 and 65535",
+        '.env.production:7: RECOMENDATIONS_LIMIT: error: unknown key, not in movies.config:Settings (did you mean "RECOMMENDATIONS_LIMIT"?)',
+        ".env.production:8: ADMIN_EMAIL: error: still holds a template placeholder",
+    ]:
+        assert expected in out
+    assert "demo finished" in out
+    assert "admin123" not in out
+    assert "dev-secret-key" not in out
+    # Running it again starts from a fresh copy.
+    (app / "stray").write_text("x")
+    assert main(["demo", "--workdir", str(tmp_path)]) == 0
+    assert not (app / "stray").exists()
+    assert stat.S_IMODE((app / ".env.staging").stat().st_mode) == 0o600
+
+
+def test_schema_command_prints_the_json_schema_and_writes_the_docs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "environments" in schema["properties"]
+    assert main(["-C", str(tmp_path), "schema", "--write"]) == 0
+    written = capsys.readouterr().out.splitlines()
+    assert written == [
+        f"wrote {tmp_path / 'docs' / 'configuration.md'}",
+        f"wrote {tmp_path / 'docs' / 'conveyor.schema.json'}",
+    ]
+    committed = Path(__file__).parents[2] / "docs" / "configuration.md"
+    assert (tmp_path / "docs" / "configuration.md").read_text() == committed.read_text()
