@@ -49,7 +49,8 @@ init.register(app)
 app.add_typer(config.app, name="config")
 schema.register(app)
 demo.register(app)
-pending.register(app)
+# Each built command group registers here, one line per module, above this comment.
+pending.register(app)  # last: placeholders for groups not registered above
 
 
 def main(argv: Sequence[str] | None = None) -> int:

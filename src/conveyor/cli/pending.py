@@ -30,8 +30,12 @@ _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option
 
 
 def register(app: typer.Typer) -> None:
-    """Add one placeholder command per pending group."""
+    """Add one placeholder command per pending group that no module has registered yet."""
+    built = {command.name for command in app.registered_commands}
+    built |= {group.name for group in app.registered_groups}
     for name, what in PENDING.items():
+        if name in built:
+            continue
         app.command(
             name,
             help=f"{what} (not available yet)",
