@@ -10,6 +10,11 @@ done about it, and what to do next.
      |    +-- SchemaError       the settings schema (.env.example or a class) cannot be read
      +-- InitError              conveyor init would overwrite or cannot detect
      +-- NotAvailable           a command group that is not built yet (exit 2)
+     +-- HostError              a host cannot be reached or refuses us
+     |    +-- HostUnreachable   connection refused, timed out, DNS failure
+     |    +-- HostKeyUnknown    the host key is not in known_hosts (or changed)
+     +-- CommandFailed          a command on a host exited non-zero
+     |    +-- CommandTimeout    ... or did not finish in time
 """
 
 from __future__ import annotations
@@ -51,3 +56,32 @@ class NotAvailable(ConveyorError):
     """A command that exists in the design but is not built yet."""
 
     exit_code = 2
+
+
+class HostError(ConveyorError):
+    """A host cannot be reached or refuses the connection."""
+
+
+class HostUnreachable(HostError):
+    """Connection refused, timed out or the name does not resolve."""
+
+
+class HostKeyUnknown(HostError):
+    """The host's key is not in known_hosts, or differs from the one there."""
+
+
+class CommandFailed(ConveyorError):
+    """A command on a host exited non-zero: host, argv, exit code, tail of output."""
+
+    def __init__(
+        self, message: str, *, host: str, argv: tuple[str, ...], exit_code: int, output: str
+    ) -> None:
+        super().__init__(message)
+        self.host = host
+        self.argv = argv
+        self.exit_code_on_host = exit_code
+        self.output = output
+
+
+class CommandTimeout(CommandFailed):
+    """A command on a host did not finish within its timeout."""

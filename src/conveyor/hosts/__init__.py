@@ -1,0 +1,1 @@
+"""Hosts: one connector interface, local (subprocess) and ssh (asyncssh)."""
