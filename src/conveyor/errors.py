@@ -8,7 +8,6 @@ done about it, and what to do next.
      +-- ConfigError            conveyor.toml / pyproject.toml is missing or invalid
      |    +-- EnvFileError      a .env file cannot be read at all
      |    +-- SchemaError       the settings schema (.env.example or a class) cannot be read
-     +-- InitError              conveyor init would overwrite or cannot detect
      +-- NotAvailable           a command group that is not built yet (exit 2)
      +-- HostError              a host cannot be reached or refuses us
      |    +-- HostUnreachable   connection refused, timed out, DNS failure
@@ -46,10 +45,6 @@ class EnvFileError(ConfigError):
 
 class SchemaError(ConfigError):
     """The settings schema cannot be read from `.env.example` or a settings class."""
-
-
-class InitError(ConveyorError):
-    """`conveyor init` cannot proceed (e.g. it would overwrite a file)."""
 
 
 class NotAvailable(ConveyorError):

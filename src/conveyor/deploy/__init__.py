@@ -1,0 +1,1 @@
+"""Deploys: plan (pure), execute, health gates, host state, locks. Imports without typer or rich."""

@@ -1,0 +1,133 @@
+"""Health gates: probe a URL until it is healthy, or watch it after a switch.
+
+Every probe is kept, so a failed deploy can show its timeline: when each probe
+ran, what it got, and the body of the last failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+BODY_EXCERPT = 200
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request to a health endpoint."""
+
+    at: float  # seconds since the gate started
+    status: int | None  # None when no response came back
+    error: str | None
+    body: str  # the first characters of the response body
+    elapsed_ms: float
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer."""
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> str:
+        """`+0.35s 503 {"status":"unavailable"}` or `+0.10s connection refused`."""
+        what = str(self.status) if self.status is not None else (self.error or "no answer")
+        body = f" {self.body}" if self.body and not self.ok else ""
+        return f"+{self.at:.2f}s {what}{body}"
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    """The outcome of a gate or a watch, with every probe."""
+
+    healthy: bool
+    reason: str
+    probes: tuple[Probe, ...]
+
+    def timeline(self, last: int = 10) -> str:
+        """The last probes, one per line."""
+        return "\n".join(probe.describe() for probe in self.probes[-last:])
+
+
+# Returns a reason to give up at once (e.g. "process exited"), or None to keep probing.
+Abort = Callable[[], Awaitable[str | None]]
+
+
+async def probe(client: httpx.AsyncClient, url: str, *, started: float, timeout: float) -> Probe:
+    """One GET; never raises for network trouble."""
+    begin = time.monotonic()
+    try:
+        response = await client.get(url, timeout=timeout)
+    except httpx.HTTPError as error:
+        return Probe(begin - started, None, _short(error), "", _ms(begin))
+    body = response.text[:BODY_EXCERPT].strip()
+    return Probe(begin - started, response.status_code, None, body, _ms(begin))
+
+
+async def wait_healthy(
+    url: str,
+    *,
+    threshold: int = 3,
+    deadline: float = 60.0,
+    interval: float = 0.15,
+    probe_timeout: float = 2.0,
+    abort: Abort | None = None,
+) -> HealthResult:
+    """Probe until `threshold` consecutive 2xx answers, the deadline, or `abort` says stop."""
+    probes: list[Probe] = []
+    started = time.monotonic()
+    streak = 0
+    async with httpx.AsyncClient() as client:
+        while True:
+            result = await probe(client, url, started=started, timeout=probe_timeout)
+            probes.append(result)
+            streak = streak + 1 if result.ok else 0
+            if streak >= threshold:
+                return HealthResult(True, f"{threshold} healthy answers in a row", tuple(probes))
+            if abort is not None and (why := await abort()):
+                return HealthResult(False, why, tuple(probes))
+            if time.monotonic() - started >= deadline:
+                last = result.describe().split(" ", 1)[1]
+                reason = f"not healthy after {deadline:g}s (last probe: {last})"
+                return HealthResult(False, reason, tuple(probes))
+            await asyncio.sleep(interval)
+
+
+async def watch(
+    url: str,
+    *,
+    window: float,
+    interval: float = 0.15,
+    max_consecutive_failures: int = 3,
+    probe_timeout: float = 2.0,
+) -> HealthResult:
+    """Probe through the proxy for `window` seconds; bad after N failures (5xx or none) in a row."""
+    probes: list[Probe] = []
+    started = time.monotonic()
+    failures = 0
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() - started < window:
+            result = await probe(client, url, started=started, timeout=probe_timeout)
+            probes.append(result)
+            bad = result.status is None or result.status >= 500
+            failures = failures + 1 if bad else 0
+            if failures >= max_consecutive_failures:
+                reason = f"{failures} failed probes in a row ({result.describe()})"
+                return HealthResult(False, reason, tuple(probes))
+            await asyncio.sleep(interval)
+    errors = sum(1 for p in probes if p.status is None or p.status >= 500)
+    return HealthResult(True, f"{len(probes)} probes, {errors} failed", tuple(probes))
+
+
+def _ms(begin: float) -> float:
+    return (time.monotonic() - begin) * 1000
+
+
+def _short(error: httpx.HTTPError) -> str:
+    if isinstance(error, httpx.ConnectError):
+        return "connection refused"
+    if isinstance(error, httpx.TimeoutException):
+        return "timed out"
+    return type(error).__name__

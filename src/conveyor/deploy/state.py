@@ -1,0 +1,86 @@
+"""What runs on a host, as the host's own `state.json` records it.
+
+The state file is the one source of truth for a host: written atomically
+before and after each switch, read back by `status` and by recovery.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
+
+from conveyor.errors import ConveyorError
+
+Colour = Literal["blue", "green"]
+COLOURS: tuple[Colour, Colour] = ("blue", "green")
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class HostState:
+    """The live release and colour of one host, and the warm one behind it."""
+
+    release: str | None = None
+    colour: Colour | None = None
+    previous_release: str | None = None
+    previous_colour: Colour | None = None
+    # Set while a deploy is between "started the new colour" and "switched"; cleared after.
+    pending_release: str | None = None
+    deploy_id: str | None = None
+    switched_at: float | None = None
+    ports: dict[str, dict[str, int]] = field(default_factory=dict)  # service -> colour -> port
+
+    @property
+    def idle_colour(self) -> Colour:
+        """The colour a new release starts on: the one not serving."""
+        return "green" if self.colour == "blue" else "blue"
+
+    def switched(self, release: str, *, at: float, deploy_id: str) -> HostState:
+        """The state after traffic moved to `release` on the idle colour."""
+        return replace(
+            self,
+            release=release,
+            colour=self.idle_colour,
+            previous_release=self.release,
+            previous_colour=self.colour,
+            pending_release=None,
+            deploy_id=deploy_id,
+            switched_at=at,
+        )
+
+    def rolled_back(self, *, at: float) -> HostState:
+        """The state after traffic went back to the warm previous colour."""
+        if self.previous_release is None or self.previous_colour is None:
+            raise ConveyorError("there is no previous release on this host to go back to")
+        return replace(
+            self,
+            release=self.previous_release,
+            colour=self.previous_colour,
+            previous_release=self.release,
+            previous_colour=self.colour,
+            pending_release=None,
+            switched_at=at,
+        )
+
+
+def dumps(state: HostState) -> str:
+    """The file's text: stable key order, so two equal states are equal files."""
+    return json.dumps({"version": STATE_VERSION, **asdict(state)}, indent=2, sort_keys=True) + "\n"
+
+
+def loads(text: str, *, where: str) -> HostState:
+    """Parse a state file; a damaged one is an error naming where it lives."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.pop("version", None) != STATE_VERSION:
+            raise ValueError(f"expected version {STATE_VERSION}")
+        state = HostState(**data)
+    except (ValueError, TypeError) as error:
+        raise ConveyorError(
+            f"{where}: the host's state file is damaged ({error})",
+            hint="nothing was changed; run conveyor status to see what the host runs",
+        ) from None
+    if state.colour not in (None, *COLOURS) or state.previous_colour not in (None, *COLOURS):
+        raise ConveyorError(f"{where}: the host's state file names an unknown colour")
+    return state
