@@ -14,6 +14,7 @@ done about it, and what to do next.
      |    +-- HostKeyUnknown    the host key is not in known_hosts (or changed)
      +-- CommandFailed          a command on a host exited non-zero
      |    +-- CommandTimeout    ... or did not finish in time
+     +-- BuildError             a release cannot be built (git, dirty tree, unpinned requirements)
 """
 
 from __future__ import annotations
@@ -80,3 +81,7 @@ class CommandFailed(ConveyorError):
 
 class CommandTimeout(CommandFailed):
     """A command on a host did not finish within its timeout."""
+
+
+class BuildError(ConveyorError):
+    """A release cannot be built: not a git commit, a dirty tree, unpinned requirements."""
