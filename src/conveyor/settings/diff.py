@@ -28,10 +28,10 @@ def diff_environments(schema: SettingsSchema, a: EnvFile, b: EnvFile) -> list[Di
         declared = field.secret if field else False
         in_a, in_b = a_values.get(key), b_values.get(key)
         secret = any(v is not None and is_secret(key, v, declared=declared) for v in (in_a, in_b))
-        if in_b is None:
-            out.append(Difference(key, "only-a", _show(key, in_a, secret, declared), None))
-        elif in_a is None:
-            out.append(Difference(key, "only-b", None, _show(key, in_b, secret, declared)))
+        if in_b is None and in_a is not None:
+            out.append(Difference(key, "only-a", _show(key, in_a, secret), None))
+        elif in_a is None and in_b is not None:
+            out.append(Difference(key, "only-b", None, _show(key, in_b, secret)))
         elif secret and in_a == in_b and in_a:
             out.append(Difference(key, "shared-secret", "<secret, same>", "<secret, same>"))
         elif in_a != in_b:
@@ -42,7 +42,6 @@ def diff_environments(schema: SettingsSchema, a: EnvFile, b: EnvFile) -> list[Di
     return out
 
 
-def _show(key: str, value: str | None, secret: bool, declared: bool) -> str | None:
-    if value is None:
-        return None
-    return mask(key, value, declared=True) if secret else mask(key, value, declared=declared)
+def _show(key: str, value: str, secret: bool) -> str:
+    # A URL keeps all but its password; any other secret shows nothing.
+    return mask(key, value, declared=secret)
