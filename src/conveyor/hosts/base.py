@@ -52,7 +52,7 @@ class Connector(Protocol):
         cwd: str | None = None,
         check: bool = True,
     ) -> RunResult:
-        """Run argv; with `check`, a non-zero exit raises CommandFailed, a timeout CommandTimeout."""
+        """Run argv; with `check` a non-zero exit raises CommandFailed; a timeout always raises."""
         ...
 
     async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
@@ -60,7 +60,7 @@ class Connector(Protocol):
         ...
 
     async def get(self, path: str) -> bytes:
-        """Read a file from the host."""
+        """Read a file from the host; FileNotFoundError when it does not exist."""
         ...
 
     async def close(self) -> None:

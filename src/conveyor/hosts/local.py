@@ -1,0 +1,138 @@
+"""The local connector: commands as subprocesses of conveyor, files through the filesystem."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from conveyor.errors import HostError
+from conveyor.hosts.base import DEFAULT_TIMEOUT, RunResult
+from conveyor.hosts.failures import checked, command_timeout, decode
+
+# After the process group is killed, its pipes close at once; this only guards
+# against a child that left the group (setsid) and still holds stdout.
+_DRAIN_AFTER_KILL = 2.0
+
+
+class LocalConnector:
+    """Runs argv on this machine; each command leads its own process group."""
+
+    def __init__(self, name: str = "local") -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """Always "local" unless a test names it otherwise."""
+        return self._name
+
+    async def connect(self) -> None:
+        """Nothing to open for the local machine."""
+
+    async def close(self) -> None:
+        """Nothing to close for the local machine."""
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        cwd: str | None = None,
+        check: bool = True,
+    ) -> RunResult:
+        """Run argv; a timeout kills the whole process group and always raises CommandTimeout."""
+        args = tuple(argv)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *args,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=cwd,
+                env={**os.environ, **env} if env else None,
+                # A new session makes the command a group leader, so a timeout can kill
+                # everything it started (shell pipelines, workers), not just the parent.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            # Reported the way a shell would: 127 not found, 126 not executable.
+            code = 127 if isinstance(exc, FileNotFoundError) else 126
+            result = RunResult(self._name, args, code, "", f"{exc.filename}: {exc.strerror}\n")
+            return checked(result, check=check)
+        assert proc.stdout is not None and proc.stderr is not None
+        out = asyncio.ensure_future(proc.stdout.read())
+        err = asyncio.ensure_future(proc.stderr.read())
+        tasks = {out, err, asyncio.ensure_future(proc.wait())}
+        if stdin is not None:
+            tasks.add(asyncio.ensure_future(_feed(proc, stdin)))
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            if pending:
+                _kill_group(proc.pid)
+                await asyncio.wait(pending, timeout=_DRAIN_AFTER_KILL)
+                stdout = decode(out.result()) if out.done() else ""
+                stderr = decode(err.result()) if err.done() else ""
+                raise command_timeout(
+                    self._name, args, timeout=timeout, stdout=stdout, stderr=stderr
+                )
+        finally:
+            if proc.returncode is None:  # cancelled, or the drain above gave up
+                _kill_group(proc.pid)
+            for task in tasks:
+                task.cancel()
+        exit_code = proc.returncode
+        assert exit_code is not None
+        result = RunResult(self._name, args, exit_code, decode(out.result()), decode(err.result()))
+        return checked(result, check=check)
+
+    async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        """Write `data` to `path` atomically (temp file in the same directory, then rename)."""
+        try:
+            await asyncio.to_thread(_write_atomically, data, Path(path), mode)
+        except OSError as exc:
+            raise HostError(f"cannot write {path} on {self._name}: {exc.strerror}") from exc
+
+    async def get(self, path: str) -> bytes:
+        """Read a file; FileNotFoundError when it does not exist."""
+        try:
+            return await asyncio.to_thread(Path(path).read_bytes)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise HostError(f"cannot read {path} on {self._name}: {exc.strerror}") from exc
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    assert proc.stdin is not None
+    # A command may exit without reading all of its input; that is its business.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+        proc.stdin.close()
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _write_atomically(data: bytes, target: Path, mode: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)  # explicit: mkstemp creates 0600 whatever the umask
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,240 @@
+"""The SSH connector: one asyncssh connection per host, reused for every command and file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import shlex
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import asyncssh
+
+from conveyor.errors import HostError, HostKeyUnknown, HostUnreachable
+from conveyor.hosts.base import DEFAULT_TIMEOUT, RunResult
+from conveyor.hosts.failures import checked, command_timeout, decode
+from conveyor.hosts.hostkeys import KeyRecorder, default_known_hosts, load_known_hosts, refusal
+
+CONNECT_TIMEOUT = 10.0
+# OpenSSH allows 10 sessions per connection (MaxSessions); SFTP keeps one open.
+MAX_CHANNELS = 8
+_GRACE = 1.0
+# How a command killed by timeout(1) ends: SIGKILL as a signal, or 128 + 9.
+_KILLED = (-9, 137)
+
+
+def remote_command(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> str:
+    """The one shell string sent to sshd: `timeout -s KILL T env K=V argv`, after `cd DIR`."""
+    words = list(argv)
+    if env:
+        # Through env(1) rather than SendEnv: sshd's AcceptEnv usually drops those.
+        words = ["env", *(f"{key}={value}" for key, value in env.items()), *words]
+    # timeout(1) leads a process group and kills all of it at the deadline: sshd
+    # cannot deliver our signal to a root login (no privilege separation after auth).
+    words = ["timeout", "-s", "KILL", f"{timeout:g}", *words]
+    command = "exec " + shlex.join(words)
+    if cwd is not None:
+        return f"cd {shlex.quote(cwd)} && {command}"
+    return command
+
+
+class SshConnector:
+    """Reaches `user@host[:port]` over SSH, verifying its host key against known_hosts."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        user: str,
+        host: str,
+        port: int = 22,
+        known_hosts: Path | None = None,
+        identity: Path | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self._name = name
+        self._user, self._host, self._port = user, host, port
+        self._known_hosts = known_hosts
+        self._identity = identity
+        self._connect_timeout = connect_timeout
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._lock = asyncio.Lock()
+        self._channels = asyncio.Semaphore(MAX_CHANNELS)
+
+    @property
+    def name(self) -> str:
+        """The host as the user wrote it, e.g. "deploy@app-1"."""
+        return self._name
+
+    async def connect(self) -> None:
+        """Open the connection once; HostKeyUnknown, HostUnreachable or HostError on failure."""
+        async with self._lock:
+            if self._conn is None:
+                self._conn = await self._open()
+
+    async def _open(self) -> asyncssh.SSHClientConnection:
+        known_hosts = self._known_hosts or default_known_hosts()
+        recorder = KeyRecorder()
+        options: dict[str, Any] = {}
+        if self._identity is not None:
+            if not self._identity.is_file():
+                raise HostError(
+                    f"the SSH key {self._identity} given for {self._name} does not exist"
+                )
+            # Like IdentitiesOnly: an explicit key is the only one offered.
+            options.update(client_keys=[str(self._identity)], agent_path=None)
+        where = f"{self._name} ({self._host}:{self._port})"
+        try:
+            return await asyncssh.connect(
+                self._host,
+                self._port,
+                username=self._user,
+                known_hosts=load_known_hosts(known_hosts),
+                client_factory=lambda: recorder,
+                connect_timeout=self._connect_timeout,
+                **options,
+            )
+        except asyncssh.HostKeyNotVerifiable:
+            message = refusal(self._name, self._host, self._port, known_hosts, recorder)
+            raise HostKeyUnknown(message) from None
+        except asyncssh.PermissionDenied as exc:
+            raise HostError(
+                f"{where} refused to log in {self._user}: {exc.reason}; nothing was run there.",
+                hint="Check that the public key of this machine (or the --identity given) is in "
+                f"~{self._user}/.ssh/authorized_keys on the host.",
+            ) from None
+        except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
+            raise HostUnreachable(
+                f"cannot connect to {where}: {_cause(exc, self._connect_timeout)}; "
+                "nothing was run there.",
+                hint=f"Check that the host is up, that sshd listens on port {self._port} and "
+                "that this machine can reach it.",
+            ) from None
+
+    async def _connection(self) -> asyncssh.SSHClientConnection:
+        await self.connect()
+        assert self._conn is not None
+        return self._conn
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        cwd: str | None = None,
+        check: bool = True,
+    ) -> RunResult:
+        """Run argv on the host; a timeout kills its process group and always raises."""
+        args = tuple(argv)
+        conn = await self._connection()
+        command = remote_command(args, timeout=timeout, env=env, cwd=cwd)
+        async with self._channels:
+            started = time.monotonic()
+            try:
+                process = await conn.create_process(command, encoding=None)
+            except (asyncssh.Error, OSError) as exc:
+                raise self._lost(exc) from None
+            try:
+                if stdin:
+                    process.stdin.write(stdin)
+                process.stdin.write_eof()
+                # The host's timeout(1) fires first; the grace only covers a host without it.
+                completed: asyncssh.SSHCompletedProcess | asyncssh.TimeoutError
+                completed = await process.wait(timeout=timeout + _GRACE)
+            except asyncssh.TimeoutError as exc:
+                with contextlib.suppress(asyncssh.Error, OSError):
+                    process.send_signal("KILL")
+                completed = exc
+            finally:
+                process.close()
+        stdout, stderr = decode(completed.stdout), decode(completed.stderr)
+        timed_out = isinstance(completed, asyncssh.TimeoutError)
+        code = completed.returncode
+        if timed_out or (code in _KILLED and time.monotonic() - started >= timeout):
+            raise command_timeout(self._name, args, timeout=timeout, stdout=stdout, stderr=stderr)
+        if code is None:  # the channel closed without an exit status: the connection died
+            raise self._lost(ConnectionResetError("the connection closed mid-command"))
+        return checked(RunResult(self._name, args, code, stdout, stderr), check=check)
+
+    def _lost(self, exc: BaseException) -> HostUnreachable:
+        # Forget the dead connection so that the next call opens a fresh one.
+        self._conn, self._sftp = None, None
+        return HostUnreachable(
+            f"lost the connection to {self._name} ({self._host}:{self._port}): "
+            f"{_cause(exc, self._connect_timeout)}"
+        )
+
+    async def _sftp_client(self) -> asyncssh.SFTPClient:
+        conn = await self._connection()
+        async with self._lock:
+            if self._sftp is None:
+                self._sftp = await conn.start_sftp_client()
+            return self._sftp
+
+    async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        """Write through SFTP to a temp file beside `path`, set its mode, then rename over."""
+        sftp = await self._sftp_client()
+        target = PurePosixPath(path)
+        temp = str(target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp"))
+        try:
+            await sftp.makedirs(str(target.parent), exist_ok=True)
+            async with sftp.open(temp, "wb") as handle:
+                await handle.write(data)
+            await sftp.chmod(temp, mode)
+            await sftp.posix_rename(temp, path)
+        except (asyncssh.SFTPError, OSError) as exc:
+            with contextlib.suppress(asyncssh.SFTPError, OSError):
+                await sftp.remove(temp)
+            raise HostError(f"cannot write {path} on {self._name}: {_cause(exc, 0)}") from None
+
+    async def get(self, path: str) -> bytes:
+        """Read a file through SFTP; FileNotFoundError when it does not exist."""
+        sftp = await self._sftp_client()
+        try:
+            async with sftp.open(path, "rb") as handle:
+                data = await handle.read()
+        except asyncssh.SFTPNoSuchFile:
+            raise FileNotFoundError(f"{path} does not exist on {self._name}") from None
+        except (asyncssh.SFTPError, OSError) as exc:
+            raise HostError(f"cannot read {path} on {self._name}: {_cause(exc, 0)}") from None
+        assert isinstance(data, bytes)
+        return data
+
+    async def close(self) -> None:
+        """Close SFTP and the connection; idempotent."""
+        async with self._lock:
+            sftp, self._sftp = self._sftp, None
+            conn, self._conn = self._conn, None
+        if sftp is not None:
+            sftp.exit()
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
+
+
+def _cause(exc: BaseException, timeout: float) -> str:
+    """A few words on why, for a person: "connection refused", "no answer within 10 s"."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "the name does not resolve"
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, (asyncssh.DisconnectError, asyncssh.SFTPError)):
+        return exc.reason
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower() if exc.strerror[:1].isupper() else exc.strerror
+    return str(exc) or type(exc).__name__
