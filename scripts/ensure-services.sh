@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
 # Make sure the services the tests talk to are installed and running:
-# PostgreSQL on 127.0.0.1:5432 with trust auth for local connections.
+# PostgreSQL on 127.0.0.1:5432 with trust auth for local connections, and the
+# OpenSSH server binary (tests start their own sshd; the system service stays off).
 # As root on Debian, missing packages are installed and stopped services started;
 # otherwise this only reports what is missing.
 set -euo pipefail
 
 pg_ready() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
 is_root() { [ "$(id -u)" = 0 ]; }
+
+if [ ! -x /usr/sbin/sshd ]; then
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    echo "installing openssh-server (Debian package; the system service is not started)"
+    # policy-rc.d exit 101 stops the package's postinst from starting the system sshd.
+    policy=/usr/sbin/policy-rc.d
+    restore=
+    if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; restore=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+    if [ -n "$restore" ]; then rm -f "$policy"; fi
+  else
+    echo "OpenSSH server is not installed; install it (apt-get install openssh-server) and rerun" >&2
+    exit 1
+  fi
+fi
+# sshd refuses to start without its privilege-separation directory.
+if is_root && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && chmod 755 /run/sshd; fi
 
 if ! command -v pg_isready >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
   if is_root && command -v apt-get >/dev/null 2>&1; then
