@@ -1,0 +1,218 @@
+"""Build an immutable release from a git commit into `.conveyor/releases/<id>/`.
+
+A release directory holds `app/` (the commit's files), `requirements.lock` and
+`manifest.json`. It is written under a temporary name and renamed into place, so
+a directory with a release id is always complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from conveyor.build.git import (
+    EXECUTABLE,
+    SYMLINK,
+    TreeFile,
+    changed_files,
+    commit_time,
+    head_commit,
+    resolve_commit,
+    tree_files,
+)
+from conveyor.build.lock import lock_requirements
+from conveyor.build.manifest import Manifest, ManifestFile
+from conveyor.build.version import describe_version
+from conveyor.errors import BuildError
+from conveyor.project.load import Project
+
+RELEASES = Path(".conveyor", "releases")
+LOCKS = Path(".conveyor", "locks")
+MANIFEST, LOCK_FILE, APP = "manifest.json", "requirements.lock", "app"
+STATE_PREFIX = ".conveyor/"
+DIRTY_HINT = "commit or stash your changes, or build for development"
+_STALE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Release:
+    """A built release; `reused` when it was already built, `notes`/`warnings` for the person."""
+
+    id: str
+    version: str
+    commit: str
+    path: Path
+    lock_hash: str
+    manifest: Manifest
+    reused: bool = False
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def build_release(
+    project: Project, *, ref: str = "HEAD", environment: str | None = None, keep: int = 10
+) -> Release:
+    """Build (or find already built) the release of `ref` for `environment`; keep `keep`."""
+    if keep < 1:
+        raise BuildError(f"keep must be at least 1, got {keep}", hint="nothing was built")
+    env = project.config.environment(environment) if environment is not None else None
+    strict = env is not None and env.is_production_like
+    root = project.root
+    commit = resolve_commit(root, ref)
+    notes: list[str] = []
+    # Only a build of the checked-out commit can be mistaken for one of the working tree.
+    changed = changed_files(root) if commit == head_commit(root) else ()
+    if changed and strict:
+        raise BuildError(
+            f"the working tree has uncommitted changes to {_count(changed)}; "
+            f'a release for "{environment}" is built from a commit only, so nothing was built',
+            hint=DIRTY_HINT,
+        )
+    if changed:
+        notes.append(
+            f"uncommitted changes to {_count(changed)} are not in the release: "
+            f"it is built from commit {commit[:7]}"
+        )
+    files, skipped = tree_files(root, commit)
+    # conveyor's own state committed by mistake would put old releases inside new ones.
+    own = tuple(f for f in files if f.path.startswith(STATE_PREFIX))
+    if own:
+        files = tuple(f for f in files if not f.path.startswith(STATE_PREFIX))
+        notes.append(
+            f"{len(own)} file(s) under {STATE_PREFIX} are committed; left out of the release"
+        )
+    if skipped:
+        notes.append(f"submodules are not part of a release: {', '.join(skipped)}")
+    python = project.config.app.python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    lock = lock_requirements(_reader(files), strict=strict, python=python, cache=root / LOCKS)
+    manifest = Manifest(
+        app=project.config.app.name,
+        version=describe_version(root, commit),
+        commit=commit,
+        commit_time=commit_time(root, commit),
+        python=python,
+        lock_hash=lock.hash,
+        lock_source=lock.source,
+        files=tuple(_entry(f) for f in sorted(files, key=lambda f: f.path)),
+        skipped=skipped,
+    )
+    release_id = manifest.release_id()
+    releases = root / RELEASES
+    if (releases / release_id / MANIFEST).is_file():
+        release = replace(load_release(project, release_id), reused=True)
+    else:
+        built = replace(manifest, built_at=datetime.now(timezone.utc).isoformat())
+        release = _write(releases, release_id, built, files, lock.text)
+    removed = prune_releases(project, keep=keep, protect=release.id)
+    if removed:
+        notes.append(f"removed {len(removed)} old release(s), keeping {keep}: {', '.join(removed)}")
+    return replace(release, notes=tuple(notes), warnings=lock.warnings)
+
+
+def list_releases(project: Project) -> tuple[Release, ...]:
+    """Releases in `.conveyor/releases/`, newest build first."""
+    releases = project.root / RELEASES
+    found = []
+    for path in releases.iterdir() if releases.is_dir() else ():
+        if path.name.startswith(".") or not (path / MANIFEST).is_file():
+            continue
+        try:
+            found.append(_load(path))
+        except BuildError:
+            continue  # not written by conveyor: neither listed nor ever deleted by retention
+    return tuple(sorted(found, key=lambda r: (r.manifest.built_at, r.id), reverse=True))
+
+
+def load_release(project: Project, release_id: str) -> Release:
+    """The release called `release_id`, or a BuildError that lists the newest ones."""
+    path = project.root / RELEASES / release_id
+    if "/" in release_id or release_id.startswith(".") or not (path / MANIFEST).is_file():
+        known = [r.id for r in list_releases(project)[:5]]
+        hint = f"newest: {', '.join(known)}" if known else "run: conveyor build"
+        raise BuildError(f'no release "{release_id}" in {RELEASES}', hint=hint)
+    return _load(path)
+
+
+def prune_releases(project: Project, *, keep: int, protect: str | None = None) -> tuple[str, ...]:
+    """Delete all but the newest `keep` releases (never `protect`); return the ids removed."""
+    old = [r for r in list_releases(project)[keep:] if r.id != protect]
+    for release in old:
+        shutil.rmtree(release.path)
+    return tuple(r.id for r in old)
+
+
+def _load(path: Path) -> Release:
+    try:
+        manifest = Manifest.from_json((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BuildError(f"{path / MANIFEST}: not a conveyor manifest ({error})") from None
+    return Release(path.name, manifest.version, manifest.commit, path, manifest.lock_hash, manifest)
+
+
+def _write(
+    releases: Path, release_id: str, manifest: Manifest, files: tuple[TreeFile, ...], lock: str
+) -> Release:
+    """Write the release under a temporary name, then rename it into place in one step."""
+    releases.mkdir(parents=True, exist_ok=True)
+    _remove_stale(releases)
+    scratch = Path(tempfile.mkdtemp(prefix=f".tmp-{release_id}-", dir=releases))
+    try:
+        for file in files:
+            target = scratch / APP / file.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if file.mode == SYMLINK:
+                os.symlink(file.data.decode("utf-8"), target)
+            else:
+                target.write_bytes(file.data)
+                target.chmod(0o755 if file.mode == EXECUTABLE else 0o644)
+        (scratch / APP).mkdir(exist_ok=True)
+        (scratch / LOCK_FILE).write_text(lock, encoding="utf-8")
+        (scratch / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        scratch.chmod(0o755)
+        scratch.rename(releases / release_id)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if (releases / release_id / MANIFEST).is_file():  # a concurrent build of the same id won
+            return replace(_load(releases / release_id), reused=True)
+        raise
+    return _load(releases / release_id)
+
+
+def _remove_stale(releases: Path) -> None:
+    """Temporary directories left by a build that was killed an hour or more ago."""
+    for path in releases.glob(".tmp-*"):
+        if time.time() - path.stat().st_mtime > _STALE_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _reader(files: tuple[TreeFile, ...]) -> Callable[[str], str | None]:
+    """Text of a file of the commit by its path (None when the commit lacks it)."""
+    by_path = {f.path: f for f in files if f.mode != SYMLINK}
+
+    def read(path: str) -> str | None:
+        file = by_path.get(path)
+        if file is None:
+            return None
+        try:
+            return file.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BuildError(f"{path}: not UTF-8") from None
+
+    return read
+
+
+def _entry(file: TreeFile) -> ManifestFile:
+    return ManifestFile(file.path, hashlib.sha256(file.data).hexdigest(), file.mode, len(file.data))
+
+
+def _count(paths: tuple[str, ...]) -> str:
+    shown = ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
+    return f"{len(paths)} tracked file(s) ({shown})"
