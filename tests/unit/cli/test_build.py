@@ -1,0 +1,114 @@
+"""`conveyor build` through main(): the summary, --json, already built, a refused dirty tree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import Project
+
+FILES = {
+    "conveyor.toml": """\
+        [app]
+        name = "shop"
+        python = "3.11"
+
+        [environments.staging]
+        hosts = { app = ["local"] }
+    """,
+    ".gitignore": ".conveyor/\n",
+    "requirements.txt": "fastapi==0.115.0\n",
+    "shop/main.py": "app = None\n",
+}
+
+
+@pytest.fixture
+def committed(make_project: Callable[..., Project], monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A project in a git repository with one commit tagged v2.0.0."""
+    for who in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{who}_NAME", "Test")
+        monkeypatch.setenv(f"GIT_{who}_EMAIL", "test@example.invalid")
+        monkeypatch.setenv(f"GIT_{who}_DATE", "2024-01-01T00:00:00+00:00")
+    project = make_project(FILES, mode=0o644)
+    for argv in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-qm", "one"],
+        ["tag", "v2.0.0"],
+    ):
+        subprocess.run(["git", "-C", str(project.root), *argv], check=True)
+    return project
+
+
+def test_build_prints_the_release(committed: Project) -> None:
+    first = committed.run("build", "--env", "staging")
+    assert first.code == 0, first.err
+    lines = first.out.splitlines()
+    assert lines[0].startswith("built release 2.0.0-")
+    release_id = lines[0].split()[-1]
+    commit = subprocess.run(
+        ["git", "-C", str(committed.root), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert lines[1:4] == ["  version: 2.0.0", f"  commit:  {commit}", "  files:   4"]
+    assert lines[4].startswith("  lock:    ") and lines[4].endswith(" (from requirements.txt)")
+    assert lines[5] == f"  path:    {committed.root / '.conveyor' / 'releases' / release_id}"
+    again = committed.run("build", "--env", "staging")
+    assert again.out.splitlines()[0] == f"already built release {release_id}"
+
+
+def test_build_json(committed: Project) -> None:
+    result = committed.run("build", "--json")
+    data = json.loads(result.out)
+    assert data["version"] == "2.0.0" and data["files"] == 4 and data["already_built"] is False
+    assert set(data) == {
+        "id",
+        "version",
+        "commit",
+        "files",
+        "lock_hash",
+        "lock_source",
+        "path",
+        "already_built",
+        "notes",
+        "warnings",
+    }
+
+
+def test_dirty_tree_refused_for_staging_noted_for_development(committed: Project) -> None:
+    committed.write({"shop/main.py": "app = 1\n"})
+    refused = committed.run("build", "--env", "staging")
+    assert refused.code == 1 and refused.out == ""
+    assert refused.err == (
+        "error: the working tree has uncommitted changes to 1 tracked file(s) (shop/main.py); "
+        'a release for "staging" is built from a commit only, so nothing was built\n'
+        "commit or stash your changes, or build for development\n"
+    )
+    allowed = committed.run("build")
+    assert allowed.code == 0
+    assert allowed.err.startswith("note: uncommitted changes to 1 tracked file(s) (shop/main.py)")
+
+
+def test_unpinned_requirement_warns_for_development(committed: Project) -> None:
+    committed.write({"requirements.txt": "fastapi\n"})
+    subprocess.run(["git", "-C", str(committed.root), "commit", "-qam", "unpin"], check=True)
+    result = committed.run("build")
+    assert result.code == 0
+    assert result.err == (
+        "warning: requirements.txt:1: fastapi is not pinned (use fastapi==X.Y.Z); "
+        "production releases must be reproducible\n"
+    )
+
+
+def test_keep_must_be_positive(committed: Project) -> None:
+    result = committed.run("build", "--keep", "0")
+    assert result.code == 2
+    assert (
+        "Error: Invalid value for '--keep': Input should be greater than or equal to 1"
+        in result.err
+    )
