@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,9 +65,9 @@ class Sshd:
         """The sshd listener's process id."""
         return self.process.pid
 
-    def connector(self, **overrides: object) -> SshConnector:
+    def connector(self, **overrides: Any) -> SshConnector:
         """An SshConnector for this sshd (known_hosts and identity filled in)."""
-        options: dict[str, object] = {
+        options: dict[str, Any] = {
             "user": self.user,
             "host": self.host,
             "port": self.port,
@@ -74,7 +75,7 @@ class Sshd:
             "identity": self.identity,
         }
         options.update(overrides)
-        return SshConnector(self.spec, **options)  # type: ignore[arg-type]
+        return SshConnector(self.spec, **options)
 
     def logins(self) -> int:
         """How many SSH logins (connections) sshd has accepted so far."""
