@@ -31,25 +31,34 @@ _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option
 
 def register(app: typer.Typer) -> None:
     """Add one placeholder command per pending group that no module has registered yet."""
-    built = {command.name for command in app.registered_commands}
-    built |= {group.name for group in app.registered_groups}
-    for name, what in PENDING.items():
-        if name in built:
-            continue
+    available = ", ".join(_built(app))
+    for name in unbuilt(app):
+        what = PENDING[name]
         app.command(
             name,
             help=f"{what} (not available yet)",
             short_help=f"(not available yet) {what}",
             context_settings=_EXTRA,
-        )(_placeholder(name))
+        )(_placeholder(name, available))
 
 
-def _placeholder(name: str) -> Callable[[typer.Context], None]:
+def unbuilt(app: typer.Typer) -> list[str]:
+    """The pending groups no module has registered (yet)."""
+    built = set(_built(app))
+    return [name for name in PENDING if name not in built]
+
+
+def _built(app: typer.Typer) -> list[str]:
+    names = [command.name for command in app.registered_commands]
+    names += [group.name for group in app.registered_groups]
+    return sorted(name for name in names if name)
+
+
+def _placeholder(name: str, available: str) -> Callable[[typer.Context], None]:
     def command(ctx: typer.Context) -> None:
         raise NotAvailable(
             f'"conveyor {name}" is not available yet in conveyor {__version__}.',
-            hint="Nothing was done. "
-            "Available now: init, config check|diff|show|render, schema, demo.",
+            hint=f"Nothing was done. Available now: {available}.",
         )
 
     command.__name__ = f"{name}_pending"
