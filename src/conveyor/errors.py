@@ -12,6 +12,7 @@ done about it, and what to do next.
      +-- HostError              a host cannot be reached or refuses us
      |    +-- HostUnreachable   connection refused, timed out, DNS failure
      |    +-- HostKeyUnknown    the host key is not in known_hosts (or changed)
+     +-- LockHeld               another deploy of the environment is running
      +-- CommandFailed          a command on a host exited non-zero
      |    +-- CommandTimeout    ... or did not finish in time
      +-- BuildError             a release cannot be built (git, dirty tree, unpinned requirements)
@@ -85,3 +86,7 @@ class CommandTimeout(CommandFailed):
 
 class BuildError(ConveyorError):
     """A release cannot be built: not a git commit, a dirty tree, unpinned requirements."""
+
+
+class LockHeld(ConveyorError):
+    """Another deploy of the same environment holds the lock."""
