@@ -1,0 +1,231 @@
+"""Supervisor builders: config text, argv lists and status parsing, compared from data."""
+
+from __future__ import annotations
+
+import pytest
+
+from conveyor.errors import ConfigError
+from conveyor.runtime.base import Program, ProgramStatus
+from conveyor.runtime.supervisor import (
+    Supervisor,
+    parse_status,
+    program_conf_path,
+    render_program,
+    render_supervisord_conf,
+    supervisorctl,
+    supervisorctl_shutdown,
+    supervisorctl_start,
+    supervisorctl_status,
+    supervisorctl_stop,
+    supervisorctl_update,
+    supervisord_start,
+)
+
+APP = "/srv/movies"
+TOOLS = "/srv/movies/tools"
+CTL = ["/srv/movies/tools/bin/supervisorctl", "-c", "/srv/movies/runtime/supervisord.conf"]
+
+
+def web_blue(**changes: object) -> Program:
+    fields: dict[str, object] = {
+        "name": "web-blue",
+        "argv": ("/srv/movies/venvs/abc/bin/uvicorn", "movies.main:app", "--port", "8001"),
+        "cwd": "/srv/movies/releases/r1",
+        "stdout_log": "/srv/movies/runtime/web-blue.log",
+        "env": {"PORT": "8001", "APP_ENV": "staging"},
+        "stopwaitsecs": 20,
+    }
+    fields.update(changes)
+    return Program(**fields)  # type: ignore[arg-type]
+
+
+def test_supervisord_conf() -> None:
+    assert render_supervisord_conf(APP) == (
+        "; Written by conveyor: the app's supervisord. Do not edit.\n"
+        "[unix_http_server]\n"
+        "file = /srv/movies/runtime/supervisor.sock\n"
+        "chmod = 0700\n"
+        "\n"
+        "[supervisord]\n"
+        "logfile = /srv/movies/runtime/supervisord.log\n"
+        "logfile_maxbytes = 10MB\n"
+        "logfile_backups = 3\n"
+        "pidfile = /srv/movies/runtime/supervisord.pid\n"
+        "childlogdir = /srv/movies/runtime\n"
+        "directory = /srv/movies\n"
+        "umask = 027\n"
+        "\n"
+        "[rpcinterface:supervisor]\n"
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+        "\n"
+        "[supervisorctl]\n"
+        "serverurl = unix:///srv/movies/runtime/supervisor.sock\n"
+        "\n"
+        "[include]\n"
+        "files = /srv/movies/runtime/programs/*.conf\n"
+    )
+
+
+def test_supervisord_conf_has_no_inet_server() -> None:
+    assert "inet_http_server" not in render_supervisord_conf(APP)
+
+
+def test_program() -> None:
+    assert render_program(web_blue()) == (
+        "[program:web-blue]\n"
+        "command = /srv/movies/venvs/abc/bin/uvicorn movies.main:app --port 8001\n"
+        "directory = /srv/movies/releases/r1\n"
+        'environment = APP_ENV="staging",PORT="8001"\n'
+        "autostart = false\n"
+        "autorestart = true\n"
+        "startsecs = 1\n"
+        "startretries = 3\n"
+        "stopsignal = TERM\n"
+        "stopwaitsecs = 20\n"
+        "stopasgroup = true\n"
+        "killasgroup = true\n"
+        "redirect_stderr = true\n"
+        "stdout_logfile = /srv/movies/runtime/web-blue.log\n"
+        "stdout_logfile_maxbytes = 10MB\n"
+        "stdout_logfile_backups = 3\n"
+    )
+
+
+def test_program_options() -> None:
+    text = render_program(
+        web_blue(env={}, stopsignal="INT", autorestart="unexpected", startsecs=0, autostart=True)
+    )
+    assert "environment" not in text
+    assert "stopsignal = INT\n" in text
+    assert "autorestart = unexpected\n" in text
+    assert "startsecs = 0\n" in text
+    assert "autostart = true\n" in text
+
+
+def test_program_splits_the_here_placeholder_in_a_command() -> None:
+    text = render_program(web_blue(argv=("echo", "%(here)s", "%%(here)s")))
+    assert "command = echo '%%(''here)s' '%%%%(''here)s'\n" in text
+
+
+def test_program_quotes_arguments_and_escapes_percent() -> None:
+    program = web_blue(argv=("celery", "-A", "app worker", "--fmt", "%(x)s"), env={"P": "50%"})
+    text = render_program(program)
+    assert "command = celery -A 'app worker' --fmt '%%(x)s'\n" in text
+    assert 'environment = P="50%%"\n' in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"argv": ("sh", "-c", "a ;b")},
+            'program "web-blue": command cannot be written to a supervisor config: it contains a line break, a NUL or whitespace before ; or #: "sh -c \'a ;b\'"',
+        ),
+        (
+            {"cwd": "/srv/a\nb"},
+            "program \"web-blue\": cwd cannot be written to a supervisor config: it contains a line break, a NUL or whitespace before ; or #: '/srv/a\\nb'",
+        ),
+        (
+            {"env": {"TOKEN": 'a"b'}},
+            'program "web-blue": the value of TOKEN cannot be written to a supervisor config: it contains a double quote or starts or ends with \'\n'
+            "Put the value in the environment's .env file instead.",
+        ),
+        (
+            {"env": {"TOKEN": "'quoted'"}},
+            'program "web-blue": the value of TOKEN cannot be written to a supervisor config: it contains a double quote or starts or ends with \'\n'
+            "Put the value in the environment's .env file instead.",
+        ),
+        ({"env": {"1X": "v"}}, "program \"web-blue\": invalid environment name '1X'"),
+        (
+            {"stdout_log": "/srv/%(here)s.log"},
+            "program \"web-blue\": stdout_log cannot be written to a supervisor config: it contains %(here)s: '/srv/%(here)s.log'",
+        ),
+    ],
+)
+def test_program_refuses_what_supervisor_cannot_hold(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        render_program(web_blue(**changes))
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"name": "web:blue"}, "program name 'web:blue' must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$"),
+        ({"argv": ()}, "program 'web-blue' has an empty argv"),
+        ({"stopwaitsecs": -1}, "program 'web-blue': stopwaitsecs and startsecs must be >= 0"),
+    ],
+)
+def test_program_is_validated(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        web_blue(**changes)
+    assert str(raised.value) == message
+
+
+def test_socket_path_too_long() -> None:
+    app = "/srv/" + "a" * 90
+    with pytest.raises(ConfigError) as raised:
+        render_supervisord_conf(app)
+    assert str(raised.value) == (
+        f"socket path {app}/runtime/supervisor.sock has 119 bytes; unix sockets allow 107\n"
+        "Choose a shorter app_dir for the environment."
+    )
+
+
+def test_argv_builders() -> None:
+    assert supervisord_start(APP, TOOLS) == [
+        "/srv/movies/tools/bin/supervisord",
+        "-c",
+        "/srv/movies/runtime/supervisord.conf",
+    ]
+    assert supervisorctl(APP, TOOLS, "tail", "web-blue") == [*CTL, "tail", "web-blue"]
+    assert supervisorctl_update(APP, TOOLS) == [*CTL, "update"]
+    assert supervisorctl_start(APP, TOOLS, "web-green") == [*CTL, "start", "web-green"]
+    assert supervisorctl_stop(APP, TOOLS, "web-blue") == [*CTL, "stop", "web-blue"]
+    assert supervisorctl_status(APP, TOOLS) == [*CTL, "status"]
+    assert supervisorctl_shutdown(APP, TOOLS) == [*CTL, "shutdown"]
+    assert program_conf_path(APP, "web-blue") == "/srv/movies/runtime/programs/web-blue.conf"
+
+
+def test_supervisor_runtime_delegates_to_the_builders() -> None:
+    runtime = Supervisor(APP, TOOLS)
+    assert runtime.program_path("web-blue") == "/srv/movies/runtime/programs/web-blue.conf"
+    assert runtime.render_program(web_blue()) == render_program(web_blue())
+    assert runtime.apply_argv() == [*CTL, "update"]
+    assert runtime.start_argv("web-blue") == [*CTL, "start", "web-blue"]
+    assert runtime.stop_argv("web-blue") == [*CTL, "stop", "web-blue"]
+    assert runtime.status_argv() == [*CTL, "status"]
+    assert runtime.parse_status("") == {}
+
+
+STATUS = """\
+caddy                            RUNNING   pid 4100, uptime 0:03:12
+web-blue                         RUNNING   pid 4101, uptime 0:03:10
+web-green                        STOPPED   Nov 23 03:14 PM
+web-broken                       FATAL     Exited too quickly (process log may have details)
+worker-r2                        STARTING
+worker-r1                        BACKOFF   Exited too quickly (process log may have details)
+nosuch: ERROR (no such process)
+"""
+
+
+def test_parse_status() -> None:
+    states = parse_status(STATUS)
+    assert states["caddy"] == ProgramStatus("caddy", "running", 4100, "pid 4100, uptime 0:03:12")
+    assert states["web-green"] == ProgramStatus("web-green", "stopped", None, "Nov 23 03:14 PM")
+    assert {name: s.state for name, s in states.items()} == {
+        "caddy": "running",
+        "web-blue": "running",
+        "web-green": "stopped",
+        "web-broken": "fatal",
+        "worker-r2": "starting",
+        "worker-r1": "backoff",
+    }
+    assert [name for name, s in states.items() if s.running] == ["caddy", "web-blue"]
+
+
+def test_parse_status_of_unreachable_supervisord() -> None:
+    output = "unix:///srv/movies/runtime/supervisor.sock no such file\n"
+    assert parse_status(output) == {}
