@@ -1,0 +1,1 @@
+"""Traffic switching on a host: Caddy (admin API on a unix socket) by default."""
