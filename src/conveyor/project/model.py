@@ -86,6 +86,24 @@ class StepConfig(Section):
         default=[],
         description="Glob patterns of the files the step reads (its cache key). Empty: all files.",
     )
+    writes: bool = Field(
+        default=False,
+        description="The step rewrites its inputs (a formatter): it never runs beside their readers.",
+    )
+    fast: bool = Field(default=False, description="Part of `conveyor check --fast`.")
+    matrix: bool = Field(
+        default=False,
+        description='Run once per version in `checks.python`; "{python}" in `run` is the interpreter.',
+    )
+
+
+class PresetOptions(Section):
+    """Options of one built-in preset."""
+
+    args: list[str] = Field(default=[], description="Arguments added to the preset's command.")
+    inputs: list[str] | None = Field(
+        default=None, description="Glob patterns replacing the preset's inputs (its cache key)."
+    )
 
 
 class ChecksConfig(Section):
@@ -104,6 +122,23 @@ class ChecksConfig(Section):
     steps: dict[Name, StepConfig] = Field(
         default={}, description="Custom steps by name, run alongside the presets."
     )
+    presets: dict[Name, PresetOptions] = Field(
+        default={}, description="Per-preset options, e.g. [checks.presets.mypy] args = [...]."
+    )
+    benchmark_threshold: float = Field(
+        default=10.0,
+        gt=0,
+        description="Percent slower than the branch's baseline that fails the benchmark gate, "
+        "when the difference is also beyond the run-to-run noise.",
+    )
+
+    @field_validator("presets")
+    @classmethod
+    def _known_presets(cls, value: dict[str, PresetOptions]) -> dict[str, PresetOptions]:
+        for name in value:
+            if name not in PRESETS:
+                raise ValueError(f'unknown preset "{name}"{suggestion_suffix(name, PRESETS)}')
+        return value
 
 
 class SyncConfig(Section):
