@@ -1,0 +1,1 @@
+"""Generated files that call conveyor: GitHub Actions workflows, pre-commit configuration."""
