@@ -1,0 +1,246 @@
+"""`conveyor scan --fix`: plan every file change first, then write them, or show the diff."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from conveyor.settings.render import write_private
+from conveyor.settings.scan import envwrite
+from conveyor.settings.scan.codemod import Position, add_to_class, replace_literals
+from conveyor.settings.scan.model import Finding, Group, ScanResult, rank
+from conveyor.settings.scan.rules import DB_SCHEMES, masked
+from conveyor.settings.scan.target import Target
+from conveyor.settings.secrets import MASK, is_secret_name
+
+DEV_ENV = ".env.development"
+_SECRET_RULES = frozenset({"url-credentials", "hard-coded-secret", "known-token"})
+
+
+@dataclass(frozen=True)
+class Change:
+    """A file's text before (None: new file) and after; `private` files get mode 0600."""
+
+    path: Path
+    old: str | None
+    new: str
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class NewSetting:
+    """A setting --fix declares: its type, the value that moves to .env.development."""
+
+    name: str
+    type: str
+    value: str
+    kind: str | None
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    """Every change, the groups fixed, and places left for a person."""
+
+    changes: tuple[Change, ...]
+    fixed: tuple[Group, ...]
+    left: tuple[Finding, ...]
+
+
+def _kind(group: Group) -> tuple[str, str | None]:
+    """The field type and the .env.example type comment for a group."""
+    if group.rule == "hard-coded-port":
+        return ("int" if all(f.is_int for f in group.findings) else "str"), "port"
+    if group.rule in ("url-credentials", "dev-host-url", "hard-coded-url"):
+        return "str", "url"
+    if group.rule in ("hard-coded-secret", "known-token") or is_secret_name(group.setting):
+        return "str", "secret"
+    return "str", None
+
+
+def split_url(setting: str, url: str) -> tuple[list[NewSetting], str] | None:
+    """DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD and a property that joins them."""
+    try:
+        parts = urlsplit(url)
+        host, port, user, password = parts.hostname, parts.port, parts.username, parts.password
+    except ValueError:
+        return None
+    name = parts.path.lstrip("/")
+    if not (DB_SCHEMES.fullmatch(parts.scheme) and host and port and user and password and name):
+        return None
+    prefix = "DB" if setting == "DATABASE_URL" else setting.removesuffix("_URL")
+    fields = [
+        NewSetting(f"{prefix}_HOST", "str", host, None),
+        NewSetting(f"{prefix}_PORT", "int", str(port), "port"),
+        NewSetting(f"{prefix}_NAME", "str", name, None),
+        NewSetting(f"{prefix}_USER", "str", user, None),
+        NewSetting(f"{prefix}_PASSWORD", "str", password, "secret"),
+    ]
+    query = f"?{parts.query}" if parts.query else ""
+    joined = (
+        f"{parts.scheme}://{{self.{prefix}_USER}}:{{self.{prefix}_PASSWORD}}"
+        f"@{{self.{prefix}_HOST}}:{{self.{prefix}_PORT}}/{{self.{prefix}_NAME}}{query}"
+    )
+    method = (
+        f"@property\ndef {setting}(self) -> str:\n"
+        f'    """Built from the {prefix}_* settings."""\n'
+        f'    return f"{joined}"\n'
+    )
+    return fields, method
+
+
+def plan_fix(
+    root: Path,
+    result: ScanResult,
+    target: Target,
+    *,
+    only: Collection[str] = (),
+    threshold: int = 1,
+    split_urls: bool = False,
+    example: str = ".env.example",
+) -> FixPlan:
+    """What --fix would change; reads files, writes nothing."""
+    groups = [
+        g for g in result.groups
+        if g.fixable
+        and (g.id in only or g.setting in only if only else rank(g.severity) >= threshold)
+    ]  # fmt: skip
+    edits: dict[str, dict[Position, str]] = defaultdict(dict)
+    wanted: dict[tuple[str, Position], Finding] = {}
+    class_file = target.class_file.resolve() if target.class_file else None
+    for group in groups:
+        for finding in group.findings:
+            if not finding.fixable or (root / finding.path).resolve() == class_file:
+                continue
+            key = (finding.line, finding.column - 1)
+            edits[finding.path][key] = target.expression(group.setting, is_int=finding.is_int)
+            wanted[(finding.path, key)] = finding
+    changes: list[Change] = []
+    applied: set[tuple[str, Position]] = set()
+    for path, file_edits in sorted(edits.items()):
+        old = (root / path).read_text(encoding="utf-8")
+        name = None if target.module is None else target.import_name
+        new, done = replace_literals(old, file_edits, module=target.module or "os", name=name)
+        applied |= {(path, key) for key in done}
+        if new != old:
+            changes.append(Change(root / path, old, new))
+    fixed = tuple(
+        g for g in groups if any((f.path, (f.line, f.column - 1)) in applied for f in g.findings)
+    )
+    settings, methods = _new_settings(fixed, target, split_urls=split_urls)
+    changes += _settings_changes(root, target, settings, methods, example=example)
+    left = tuple(
+        f for g in fixed for f in g.findings if (f.path, (f.line, f.column - 1)) not in applied
+    )
+    return FixPlan(tuple(changes), fixed, left)
+
+
+def _new_settings(
+    groups: tuple[Group, ...], target: Target, *, split_urls: bool
+) -> tuple[list[NewSetting], list[str]]:
+    """Settings the class (or the environment) does not have yet, and properties to add."""
+    settings: dict[str, NewSetting] = {}
+    methods: list[str] = []
+    for group in groups:
+        if target.module is not None and group.setting.upper() in target.existing:
+            continue
+        split = split_url(group.setting, group.value) if split_urls and target.module else None
+        if split and group.rule == "url-credentials":
+            fields, method = split
+            methods.append(method)
+            for field in fields:
+                if field.name.upper() not in target.existing:
+                    settings.setdefault(field.name, field)
+            continue
+        type_name, kind = _kind(group)
+        settings.setdefault(group.setting, NewSetting(group.setting, type_name, group.value, kind))
+    return list(settings.values()), methods
+
+
+def _settings_changes(
+    root: Path, target: Target, settings: list[NewSetting], methods: list[str], *, example: str
+) -> list[Change]:
+    """The class gets fields; .env.development the values; the template placeholders."""
+    changes: list[Change] = []
+    if not settings and not methods:
+        return changes
+    if target.class_file is not None and target.class_name is not None:
+        old = target.class_file.read_text(encoding="utf-8")
+        fields = [f"{s.name}: {s.type}" for s in settings]
+        new = add_to_class(old, target.class_name, fields=fields, methods=methods)
+        if new != old:
+            changes.append(Change(target.class_file, old, new))
+    env_path, example_path, ignore_path = root / DEV_ENV, root / example, root / ".gitignore"
+    values = [(s.name, s.value) for s in settings]
+    kinds = [(s.name, s.kind) for s in settings]
+    old_env, old_example, old_ignore = (_read(env_path), _read(example_path), _read(ignore_path))
+    for path, old_text, new_text, private in (
+        (env_path, old_env, envwrite.add_values(old_env, values, path=env_path), True),
+        (
+            example_path,
+            old_example,
+            envwrite.add_placeholders(old_example, kinds, path=example_path),
+            False,
+        ),
+        (ignore_path, old_ignore, envwrite.add_ignore(old_ignore, DEV_ENV), False),
+    ):
+        if new_text is not None:
+            changes.append(Change(path, old_text, new_text, private))
+    return changes
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def apply(plan: FixPlan) -> None:
+    """Write every change; private files with mode 0600, others keeping their mode."""
+    for change in plan.changes:
+        if change.private:
+            write_private(change.path, change.new)
+            continue
+        mode = change.path.stat().st_mode & 0o777 if change.old is not None else 0o644
+        write_private(change.path, change.new)
+        os.chmod(change.path, mode)
+
+
+def diff(plan: FixPlan, root: Path) -> str:
+    """A unified diff of the plan; values in private files are masked."""
+    chunks: list[str] = []
+    for change in plan.changes:
+        name = change.path.relative_to(root).as_posix()
+        old, new = change.old or "", change.new
+        if change.private:
+            old, new = _mask_env(old), _mask_env(new)
+        chunks.extend(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile="/dev/null" if change.old is None else f"a/{name}",
+                tofile=f"b/{name}",
+            )
+        )
+    text = "".join(chunks)
+    # The code lines removed still hold the secrets; a diff may end up in a CI log.
+    for group in plan.fixed:
+        if group.rule in _SECRET_RULES:
+            text = text.replace(group.value, masked(group.rule, group.value))
+    return text
+
+
+def _mask_env(text: str) -> str:
+    """KEY=value lines with secret values masked."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            rule = "url-credentials" if "://" in value else "hard-coded-secret"
+            if "://" in value or is_secret_name(key):
+                end = "\n" if line.endswith("\n") else ""
+                line = f"{key}={masked(rule, value.strip()) or MASK}{end}"
+        lines.append(line)
+    return "".join(lines)
