@@ -11,7 +11,7 @@ import typer
 from rich.text import Text
 
 from conveyor import __version__
-from conveyor.cli import build, check, config, demo, export, init, pending, schema
+from conveyor.cli import build, check, config, demo, export, init, pending, scan, schema
 from conveyor.cli.output import err
 from conveyor.errors import ConveyorError
 
@@ -52,6 +52,7 @@ demo.register(app)
 build.register(app)
 check.register(app)
 export.register(app)
+scan.register(app)
 # Each built command group registers here, one line per module, above this comment.
 pending.register(app)  # last: placeholders for groups not registered above
 
