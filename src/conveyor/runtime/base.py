@@ -67,6 +67,18 @@ class ProgramStatus:
 class Runtime(Protocol):
     """Builders for one app's runtime on one host."""
 
+    def files(self) -> dict[str, str]:
+        """The runtime's own config files by path on the host; write them before anything else."""
+        ...
+
+    def boot_argv(self) -> list[str]:
+        """Argv that starts the runtime itself; run it when `unreachable` says so."""
+        ...
+
+    def unreachable(self, status_exit_code: int) -> bool:
+        """True when `status_argv` exited this way because the runtime is not running."""
+        ...
+
     def program_path(self, name: str) -> str:
         """Where the definition of program `name` is written on the host."""
         ...

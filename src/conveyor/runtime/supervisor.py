@@ -173,6 +173,18 @@ class Supervisor:
     app_dir: str
     tools: str
 
+    def files(self) -> dict[str, str]:
+        """`runtime/supervisord.conf`."""
+        return {supervisord_conf_path(self.app_dir): render_supervisord_conf(self.app_dir)}
+
+    def boot_argv(self) -> list[str]:
+        """`supervisord -c runtime/supervisord.conf`."""
+        return supervisord_start(self.app_dir, self.tools)
+
+    def unreachable(self, status_exit_code: int) -> bool:
+        """supervisorctl exits 4 when it cannot reach supervisord."""
+        return status_exit_code == STATUS_UNREACHABLE
+
     def program_path(self, name: str) -> str:
         """Where program `name`'s config file goes."""
         return program_conf_path(self.app_dir, name)

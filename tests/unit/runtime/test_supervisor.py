@@ -191,6 +191,9 @@ def test_argv_builders() -> None:
 
 def test_supervisor_runtime_delegates_to_the_builders() -> None:
     runtime = Supervisor(APP, TOOLS)
+    assert runtime.files() == {"/srv/movies/runtime/supervisord.conf": render_supervisord_conf(APP)}
+    assert runtime.boot_argv() == supervisord_start(APP, TOOLS)
+    assert [runtime.unreachable(code) for code in (0, 3, 4)] == [False, False, True]
     assert runtime.program_path("web-blue") == "/srv/movies/runtime/programs/web-blue.conf"
     assert runtime.render_program(web_blue()) == render_program(web_blue())
     assert runtime.apply_argv() == [*CTL, "update"]
