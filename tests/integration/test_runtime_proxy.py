@@ -29,10 +29,7 @@ from conveyor.runtime.supervisor import (
     STATUS_UNREACHABLE,
     Supervisor,
     parse_status,
-    render_supervisord_conf,
     supervisorctl_shutdown,
-    supervisord_conf_path,
-    supervisord_start,
 )
 from conveyor.runtime.tools import MARKER, TOOLS_REQUIREMENTS, install_tools_argv
 
@@ -187,8 +184,11 @@ async def stack() -> AsyncIterator[Stack]:
     Path(app_dir, "colour_app.py").write_text(COLOUR_APP)
     Path(app_dir, "worker.py").write_text(STUBBORN_WORKER)
     try:
-        await host.put(render_supervisord_conf(app_dir).encode(), supervisord_conf_path(app_dir))
-        await host.run(supervisord_start(app_dir, TOOLS))
+        for path, text in runtime.files().items():
+            await host.put(text.encode(), path)
+        status = await host.run(runtime.status_argv(), check=False)
+        assert runtime.unreachable(status.exit_code)
+        await host.run(runtime.boot_argv())
         for colour, port in ports.items():
             await s.add(colour_program(app_dir, colour, port))
         await host.run(runtime.start_argv("web-blue"))
@@ -448,3 +448,15 @@ async def test_install_tools_skips_when_the_same_pins_are_installed(tmp_path: Pa
     done = await LocalHost().run(install_tools_argv(str(tmp_path), sys.executable))
     assert done.stdout == f"tools already installed: {' '.join(TOOLS_REQUIREMENTS)}\n"
     assert sorted(p.name for p in tools.iterdir()) == [MARKER]
+
+
+@pytest.mark.slow
+async def test_install_tools_creates_the_venv_once(tmp_path: Path) -> None:
+    host = LocalHost()
+    done = await host.run(install_tools_argv(str(tmp_path), sys.executable), timeout=300)
+    assert done.stdout == f"tools installed: {' '.join(TOOLS_REQUIREMENTS)}\n"
+    bin_dir = tmp_path / "tools" / "bin"
+    assert (await host.run([str(bin_dir / "caddy"), "version"])).stdout.startswith("v2.11.7 ")
+    assert (await host.run([str(bin_dir / "supervisord"), "--version"])).stdout == "4.3.0\n"
+    done = await host.run(install_tools_argv(str(tmp_path), sys.executable))
+    assert done.stdout == f"tools already installed: {' '.join(TOOLS_REQUIREMENTS)}\n"

@@ -8,7 +8,8 @@ Caddy reads `runtime/<service>.upstream` on every request, so a switch is an
 atomic rename of that file. Why not PATCH the dial through the admin API? Any
 config change makes Caddy start a new server and shut the old one down, which
 closes idle keep-alive connections; a client that sends on one at that moment
-gets a reset (measured: one failed request in three switches at 200 req/s).
+gets a reset (measured at ~150 req/s: 8 failed requests in 12 PATCH switches,
+none in 12 file switches).
 The file switch never touches connections: requests in flight finish on the
 old colour, the next ones go to the new one, and a restarted Caddy reads the
 same file.
