@@ -13,10 +13,8 @@ from conveyor.errors import ConfigError
 from conveyor.project.load import CONFIG_NAME, Project, load_config_file
 from conveyor.settings.scan import report
 from conveyor.settings.scan.engine import scan as run_scan
-from conveyor.settings.scan.fix import apply, diff, plan_fix
 from conveyor.settings.scan.model import ScanResult, rank
 from conveyor.settings.scan.suppress import BASELINE_NAME, read_baseline, write_baseline
-from conveyor.settings.scan.target import find_target
 from conveyor.settings.scan.walk import MAX_BYTES
 
 
@@ -113,6 +111,10 @@ def _fix(
     dry_run: bool,
 ) -> None:
     """Plan the fix, then print its diff (--dry-run) or write it and list every file."""
+    # libcst's codemod machinery takes about a second to import; a plain scan never needs it.
+    from conveyor.settings.scan.fix import apply, diff, plan_fix
+    from conveyor.settings.scan.target import find_target
+
     project = _project(root)
     spec = project.config.settings.class_ if project else None
     example = project.config.settings.example if project else ".env.example"

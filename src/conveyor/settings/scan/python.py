@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from conveyor.settings.scan.group import propose
@@ -28,10 +29,13 @@ _GETENV = frozenset(
     {"getenv", "os.getenv", "environ.get", "os.environ.get", "os.environ.setdefault"}
 )
 _SETTINGS_BASES = frozenset({"BaseSettings", "pydantic_settings.BaseSettings"})
-# Cheap test run before parsing: a file with none of these cannot produce a finding.
-PREFILTER = re.compile(
-    r"://|(?i:pass|secret|token|key|host|port|dsn|environ|getenv|credential)"
-    r"|AKIA|ASIA|gh[pousr]_|xox|sk[-_]|AIza|-----BEGIN|eyJ"
+# A statement with none of these on any of its lines cannot produce a finding: the rules
+# need a URL, a known token, or a secret, host or port name next to the literal. Files
+# without any are not parsed; statements without any are not walked. (Two patterns, one
+# run on the lower-cased text: a case-insensitive alternation is five times slower.)
+_WORDS = re.compile(r"://|pass|pwd|secret|token|key|credential|host|port|server|dsn")
+_TOKEN_STARTS = re.compile(
+    r"AKIA|ASIA|A3T|gh[pousr]_|github_pat|xox|[sr]k_live|sk-|AIza|hooks\.slack|-----BEGIN|eyJ"
 )
 # Only credentials and tokens matter in getenv defaults: a localhost default is a fine default.
 _HIGH_ONLY = frozenset({"url-credentials", "known-token", "hard-coded-secret"})
@@ -68,12 +72,24 @@ def _target_name(node: ast.expr) -> str | None:
 class _Visitor(ast.NodeVisitor):
     """Collects findings; `ctx` maps a literal's id to what surrounds it."""
 
-    def __init__(self, path: str, lines: list[str], *, in_tests: bool) -> None:
+    def __init__(
+        self, path: str, lines: list[str], candidates: list[int], *, in_tests: bool
+    ) -> None:
         self.path, self.lines, self.in_tests = path, lines, in_tests
+        self.candidates = candidates
         self.ctx: dict[int, _Ctx] = {}
         self.skip: set[int] = set()
         self.settings_depth = 0
         self.findings: list[Finding] = []
+
+    def visit(self, node: ast.AST) -> None:
+        """Walk a statement only when one of its lines may hold a finding."""
+        if isinstance(node, ast.stmt):
+            at = bisect_left(self.candidates, node.lineno)
+            end = node.end_lineno or node.lineno
+            if at == len(self.candidates) or self.candidates[at] > end:
+                return
+        super().visit(node)
 
     def _docstring(self, body: list[ast.stmt]) -> None:
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -194,7 +210,8 @@ class _Visitor(ast.NodeVisitor):
 
 def scan_python(path: str, text: str, *, in_tests: bool) -> list[Finding] | str:
     """Findings in one Python file, or the reason it cannot be parsed."""
-    if not PREFILTER.search(text):
+    candidates = _candidate_lines(text)
+    if not candidates:
         return []
     try:
         tree = ast.parse(text, filename=path)
@@ -202,6 +219,20 @@ def scan_python(path: str, text: str, *, in_tests: bool) -> list[Finding] | str:
         line = getattr(error, "lineno", None)
         where = f" (line {line})" if line else ""
         return f"not valid Python{where}"
-    visitor = _Visitor(path, text.splitlines(), in_tests=in_tests)
+    visitor = _Visitor(path, text.splitlines(), candidates, in_tests=in_tests)
     visitor.visit(tree)
     return visitor.findings
+
+
+def _candidate_lines(text: str) -> list[int]:
+    """Sorted numbers of the lines where a finding may start."""
+    starts = [m.start() for m in _WORDS.finditer(text.lower())]
+    starts += [m.start() for m in _TOKEN_STARTS.finditer(text)]
+    lines: list[int] = []
+    line, position = 1, 0
+    for start in sorted(starts):
+        line += text.count("\n", position, start)
+        position = start
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines

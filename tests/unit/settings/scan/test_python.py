@@ -160,3 +160,18 @@ def test_dotted() -> None:
 
     assert dotted(ast.parse("os.environ.get").body[0].value) == "os.environ.get"  # type: ignore[attr-defined]
     assert dotted(ast.parse("f().get").body[0].value) == "get"  # type: ignore[attr-defined]
+
+
+def test_only_statements_with_a_candidate_line_are_walked() -> None:
+    source = """
+        CONFIG = dict(
+            name="x",
+            url="redis://localhost:6380/0",
+        )
+        SETTINGS = {"a": 1}
+        token = "ghp_0123456789abcdefghijklmnopqrstuvwxyz"
+    """
+    assert [(line, rule) for line, _, rule, *_ in found(source)] == [
+        (4, "dev-host-url"),
+        (7, "known-token"),
+    ]
