@@ -1,0 +1,86 @@
+"""The history schema as SQLAlchemy models; migrations/ creates and evolves the tables."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+KINDS = ("deploy", "rollback")
+STATUSES = ("running", "succeeded", "failed", "rolled_back")
+FINAL_STATUSES = ("succeeded", "failed", "rolled_back")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (no time zones) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC (naive on SQLite, which sorts the text)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: history times must be timezone-aware")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Whatever the driver returns, as an aware UTC datetime."""
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Metadata of the history schema."""
+
+
+class DeployRow(Base):
+    """One deploy or rollback of one environment."""
+
+    # Prefixed: a PostgreSQL URL may point at a database the app's own tables live in.
+    __tablename__ = "conveyor_deploys"
+    __table_args__ = (
+        Index("ix_conveyor_deploys_env_started", "environment", "started_at"),
+        CheckConstraint(f"kind IN {KINDS!r}", name="ck_conveyor_deploys_kind"),
+        CheckConstraint(f"status IN {STATUSES!r}", name="ck_conveyor_deploys_status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    release: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(Text)
+    commit: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    user: Mapped[str] = mapped_column(Text)
+    machine: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+    cause: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hosts: Mapped[list[str]] = mapped_column(JSON)
+
+
+class EventRow(Base):
+    """One timestamped step of a deploy, on one host or on the whole environment."""
+
+    __tablename__ = "conveyor_deploy_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deploy_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conveyor_deploys.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    host: Mapped[str | None] = mapped_column(Text, nullable=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)

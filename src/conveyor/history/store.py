@@ -1,0 +1,258 @@
+"""The deploy history store: one transaction per call, SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from conveyor.errors import ConveyorError
+from conveyor.history.engine import open_engine, trim
+from conveyor.history.models import FINAL_STATUSES, KINDS, STATUSES, DeployRow, EventRow
+
+URL_VARIABLE = "CONVEYOR_HISTORY_URL"
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    """One deploy or rollback as recorded."""
+
+    id: str
+    environment: str
+    kind: str
+    release: str
+    version: str
+    commit: str
+    status: str
+    user: str
+    machine: str
+    started_at: datetime
+    finished_at: datetime | None
+    message: str
+    cause: str | None
+    hosts: tuple[str, ...]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, or None while running."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class DeployEvent:
+    """One step of a deploy: when, where (None: the whole environment), what."""
+
+    deploy_id: str
+    at: datetime
+    host: str | None
+    kind: str
+    message: str
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class HistoryStore:
+    """Records deploys and their events; reads them back newest first."""
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
+        """Open (and migrate) the database at `url`; `clock` is for tests."""
+        self._engine, self.shown = open_engine(url)
+        self._clock = clock
+
+    @classmethod
+    def for_project(cls, root: Path) -> HistoryStore:
+        """The project's store: $CONVEYOR_HISTORY_URL, else <root>/.conveyor/history.db."""
+        url = os.environ.get(URL_VARIABLE)
+        if url:
+            return cls(url)
+        directory = root / ".conveyor"
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{(directory / 'history.db').resolve()}")
+
+    def start(
+        self,
+        *,
+        environment: str,
+        kind: str,
+        release: str,
+        version: str,
+        commit: str,
+        hosts: Sequence[str],
+        user: str,
+        machine: str,
+        message: str = "",
+    ) -> str:
+        """Record a deploy as running and return its new id."""
+        _check("kind", kind, KINDS)
+        if not environment:
+            raise ConveyorError("cannot record a deploy without an environment name")
+        for _attempt in range(5):
+            now = self._clock()
+            # Sortable by eye; four random hex digits keep two deploys in one second apart.
+            deploy_id = f"d-{now.astimezone(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+            row = DeployRow(
+                id=deploy_id,
+                environment=environment,
+                kind=kind,
+                release=release,
+                version=version,
+                commit=commit,
+                status="running",
+                user=user,
+                machine=machine,
+                started_at=now,
+                finished_at=None,
+                message=trim(message),
+                cause=None,
+                hosts=list(hosts),
+            )
+            try:
+                with self._session() as session, session.begin():
+                    session.add(row)
+            except IntegrityError:
+                continue  # the same id drawn twice in one second: draw again
+            return deploy_id
+        raise ConveyorError(f"could not allocate a deploy id in {self.shown}")
+
+    def finish(
+        self, deploy_id: str, *, status: str, message: str, cause: str | None = None
+    ) -> None:
+        """Record how a running deploy ended; a deploy finishes once."""
+        _check("status", status, FINAL_STATUSES)
+        with self._session() as session, session.begin():
+            row = session.get(DeployRow, deploy_id, with_for_update=True)
+            if row is None:
+                raise self._unknown(deploy_id)
+            if row.status != "running":
+                raise ConveyorError(
+                    f"deploy {deploy_id} already finished as {row.status}; not recording {status}",
+                    hint="a deploy is finished once; record what followed as events",
+                )
+            row.status = status
+            row.finished_at = self._clock()
+            row.message = trim(message)
+            row.cause = None if cause is None else trim(cause)
+
+    def event(self, deploy_id: str, *, kind: str, message: str, host: str | None = None) -> None:
+        """Append one event to a deploy's timeline."""
+        if not kind or len(kind) > 64:
+            raise ConveyorError(f"event kind must be 1 to 64 characters, got {kind!r}")
+        with self._session() as session, session.begin():
+            if session.get(DeployRow, deploy_id) is None:
+                raise self._unknown(deploy_id)
+            session.add(
+                EventRow(
+                    deploy_id=deploy_id,
+                    at=self._clock(),
+                    host=host,
+                    kind=kind,
+                    message=trim(message),
+                )
+            )
+
+    def get(self, deploy_id: str) -> DeployRecord:
+        """One deploy by id."""
+        with self._session() as session, session.begin():
+            row = session.get(DeployRow, deploy_id)
+            if row is None:
+                raise self._unknown(deploy_id)
+            return _record(row)
+
+    def deploys(self, environment: str | None = None, *, limit: int = 20) -> list[DeployRecord]:
+        """The latest `limit` deploys, of one environment or all, newest first."""
+        if limit < 0:
+            raise ConveyorError(f"limit must be 0 or more, got {limit}")
+        query = select(DeployRow)
+        if environment is not None:
+            query = query.where(DeployRow.environment == environment)
+        query = query.order_by(DeployRow.started_at.desc(), DeployRow.id.desc()).limit(limit)
+        with self._session() as session, session.begin():
+            return [_record(row) for row in session.scalars(query)]
+
+    def between(
+        self, environment: str | None, *, since: datetime, until: datetime
+    ) -> list[DeployRecord]:
+        """Deploys started in [since, until), of one environment or all, oldest first."""
+        query = select(DeployRow).where(DeployRow.started_at >= since, DeployRow.started_at < until)
+        if environment is not None:
+            query = query.where(DeployRow.environment == environment)
+        query = query.order_by(DeployRow.started_at, DeployRow.id)
+        with self._session() as session, session.begin():
+            return [_record(row) for row in session.scalars(query)]
+
+    def events(self, deploy_id: str) -> list[DeployEvent]:
+        """A deploy's events in the order they were recorded."""
+        query = select(EventRow).where(EventRow.deploy_id == deploy_id)
+        with self._session() as session, session.begin():
+            if session.get(DeployRow, deploy_id) is None:
+                raise self._unknown(deploy_id)
+            rows = session.scalars(query.order_by(EventRow.at, EventRow.id))
+            return [DeployEvent(r.deploy_id, r.at, r.host, r.kind, r.message) for r in rows]
+
+    def last(self, environment: str, *, status: str = "succeeded") -> DeployRecord | None:
+        """The newest deploy of an environment with this status, or None."""
+        _check("status", status, STATUSES)
+        query = (
+            select(DeployRow)
+            .where(DeployRow.environment == environment, DeployRow.status == status)
+            .order_by(DeployRow.started_at.desc(), DeployRow.id.desc())
+            .limit(1)
+        )
+        with self._session() as session, session.begin():
+            row = session.scalars(query).first()
+            return None if row is None else _record(row)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _session(self) -> Session:
+        return Session(self._engine, expire_on_commit=False)
+
+    def _unknown(self, deploy_id: str) -> ConveyorError:
+        return ConveyorError(
+            f"no deploy {deploy_id!r} in the history at {self.shown}",
+            hint='"conveyor history" lists recent deploys and their ids',
+        )
+
+
+def _check(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ConveyorError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _record(row: DeployRow) -> DeployRecord:
+    return DeployRecord(
+        id=row.id,
+        environment=row.environment,
+        kind=row.kind,
+        release=row.release,
+        version=row.version,
+        commit=row.commit,
+        status=row.status,
+        user=row.user,
+        machine=row.machine,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        message=row.message,
+        cause=row.cause,
+        hosts=tuple(row.hosts),
+    )

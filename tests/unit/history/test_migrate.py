@@ -1,0 +1,83 @@
+"""The history schema comes from its own migrations, run when a store opens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+
+from conveyor.errors import ConveyorError
+from conveyor.history import HistoryStore
+from conveyor.history.migrate import SCRIPTS, VERSION_TABLE, head
+from conveyor.history.models import Base
+
+
+def test_opening_a_new_file_creates_the_schema_at_head(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    HistoryStore(url).close()
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == {
+            "conveyor_deploys",
+            "conveyor_deploy_events",
+            VERSION_TABLE,
+        }
+        assert connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}")) == head()
+        # The migrations and the models describe the same schema.
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        assert compare_metadata(context, Base.metadata) == []
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+
+
+def test_opening_again_changes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with HistoryStore(url) as store:
+        store.start(
+            environment="staging", kind="deploy", release="r", version="1", commit="c",
+            hosts=[], user="u", machine="m",
+        )  # fmt: skip
+    with HistoryStore(url) as store:
+        assert len(store.deploys()) == 1
+
+
+def test_a_schema_from_a_newer_conveyor_is_refused_untouched(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    HistoryStore(url).close()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00d'"))
+    engine.dispose()
+    with pytest.raises(ConveyorError) as raised:
+        HistoryStore(url)
+    assert raised.value.message.startswith(
+        f"history database {url} is at schema revision f00d, which this conveyor does not know"
+    )
+    assert (
+        raised.value.hint
+        == "it was written by a newer conveyor; upgrade conveyor, nothing was changed"
+    )
+
+
+def test_the_app_s_own_alembic_version_table_is_left_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('app0042')"))
+    HistoryStore(url).close()
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "app0042"
+    engine.dispose()
+
+
+def test_migration_scripts_are_plain_files_in_the_package() -> None:
+    # pyproject's package-data `**/*` ships them; no alembic.ini is needed.
+    assert (SCRIPTS / "env.py").is_file()
+    assert sorted(p.name for p in (SCRIPTS / "versions").glob("v*.py")) == [
+        "v0001_deploys_and_events.py"
+    ]
+    assert not (SCRIPTS.parent / "alembic.ini").exists()
