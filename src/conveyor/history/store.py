@@ -129,7 +129,7 @@ class HistoryStore:
     def finish(
         self, deploy_id: str, *, status: str, message: str, cause: str | None = None
     ) -> None:
-        """Record how a running deploy ended; a deploy finishes once."""
+        """Record how a running deploy ended (`message` replaces the start one); once only."""
         _check("status", status, FINAL_STATUSES)
         with self._session() as session, session.begin():
             row = session.get(DeployRow, deploy_id, with_for_update=True)

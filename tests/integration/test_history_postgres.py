@@ -1,0 +1,87 @@
+"""The history store against the real PostgreSQL on this machine, in a throwaway database."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timezone
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from conveyor.errors import ConveyorError
+from conveyor.history import HistoryStore
+from conveyor.history.engine import MAX_TEXT
+from conveyor.history.migrate import VERSION_TABLE
+from tests.unit.history.conftest import T0, Clock, deploy
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty database `conveyor_test_<hex>`, dropped afterwards."""
+    name = f"conveyor_test_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_round_trip(pg_url: str) -> None:
+    clock = Clock()
+    with HistoryStore(pg_url, clock=clock) as store:
+        first = deploy(store)
+        store.event(first, kind="upload", message="12 files", host="deploy@app-1")
+        store.event(first, kind="install", message="x" * 5000)
+        clock.advance(30)
+        store.finish(first, status="rolled_back", message="unhealthy", cause="HTTP 502")
+        clock.advance(60)
+        second = deploy(store, environment="staging")
+        record = store.get(first)
+        assert (record.status, record.cause, record.hosts) == (
+            "rolled_back",
+            "HTTP 502",
+            ("deploy@app-1", "deploy@app-2"),
+        )
+        assert record.started_at == T0 and record.started_at.tzinfo is timezone.utc
+        assert record.duration == 30
+        events = store.events(first)
+        assert [(e.host, e.kind) for e in events] == [("deploy@app-1", "upload"), (None, "install")]
+        assert len(events[1].message) == MAX_TEXT
+        assert [r.id for r in store.deploys()] == [second, first]
+        assert [r.id for r in store.deploys("production")] == [first]
+        assert store.last("production") is None
+        assert store.last("production", status="rolled_back") == record
+        with pytest.raises(ConveyorError, match="no deploy 'd-0' in the history at postgresql"):
+            store.get("d-0")
+
+
+def test_schema_comes_from_the_migrations_and_opens_twice_at_once(pg_url: str) -> None:
+    # Two stores opening a fresh database together: the advisory lock serialises the migration.
+    with ThreadPoolExecutor(2) as pool:
+        stores = list(pool.map(HistoryStore, [pg_url, pg_url]))
+    for store in stores:
+        store.close()
+    engine = create_engine(pg_url)
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == {
+            "conveyor_deploys",
+            "conveyor_deploy_events",
+            VERSION_TABLE,
+        }
+    engine.dispose()
+
+
+def test_an_unreachable_server_is_an_error_for_a_person() -> None:
+    with pytest.raises(ConveyorError) as raised:
+        HistoryStore("postgresql+psycopg://postgres:secret@127.0.0.1:1/nothing")
+    assert raised.value.message.startswith(
+        "cannot open history database postgresql+psycopg://postgres:***@127.0.0.1:1/nothing: "
+    )
+    assert "secret" not in str(raised.value)
