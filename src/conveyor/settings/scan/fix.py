@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import libcst as cst
+
 from conveyor.settings.render import write_private
 from conveyor.settings.scan import envwrite
 from conveyor.settings.scan.codemod import Position, add_to_class, replace_literals
@@ -124,7 +126,10 @@ def plan_fix(
     for path, file_edits in sorted(edits.items()):
         old = (root / path).read_text(encoding="utf-8")
         name = None if target.module is None else target.import_name
-        new, done = replace_literals(old, file_edits, module=target.module or "os", name=name)
+        try:
+            new, done = replace_literals(old, file_edits, module=target.module or "os", name=name)
+        except cst.ParserSyntaxError:
+            continue  # syntax libcst cannot read yet: its places are reported as left
         applied |= {(path, key) for key in done}
         if new != old:
             changes.append(Change(root / path, old, new))
@@ -134,7 +139,7 @@ def plan_fix(
     settings, methods = _new_settings(fixed, target, split_urls=split_urls)
     changes += _settings_changes(root, target, settings, methods, example=example)
     left = tuple(
-        f for g in fixed for f in g.findings if (f.path, (f.line, f.column - 1)) not in applied
+        f for g in groups for f in g.findings if (f.path, (f.line, f.column - 1)) not in applied
     )
     return FixPlan(tuple(changes), fixed, left)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from bisect import bisect_left
 from dataclasses import dataclass
 
@@ -214,7 +215,10 @@ def scan_python(path: str, text: str, *, in_tests: bool) -> list[Finding] | str:
     if not candidates:
         return []
     try:
-        tree = ast.parse(text, filename=path)
+        # Someone else's invalid escape sequences are not ours to warn about.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         line = getattr(error, "lineno", None)
         where = f" (line {line})" if line else ""

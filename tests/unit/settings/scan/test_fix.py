@@ -146,3 +146,12 @@ def test_names_the_class_already_has_are_reused(tmp_path: Path) -> None:
     plan = plan_fix(root, scan(root), find_target(root, "app.config:Settings"))
     assert [c.path.name for c in plan.changes] == ["a.py"]
     assert plan.changes[0].new.endswith("database_url = settings.database_url\n")
+
+
+def test_files_libcst_cannot_read_are_left_for_a_person(tmp_path: Path) -> None:
+    root = project(tmp_path, {"a.py": f'DB = "{URL}"\n'})
+    result = scan(root)
+    (root / "a.py").write_text(f'DB = "{URL}"\nprint "py2"\n', encoding="utf-8")
+    plan = plan_fix(root, result, ENVIRONMENT)
+    assert (plan.changes, plan.fixed) == ((), ())
+    assert [f.path for f in plan.left] == ["a.py"]
