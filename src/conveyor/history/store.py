@@ -184,8 +184,8 @@ class HistoryStore:
     def between(
         self, environment: str | None, *, since: datetime, until: datetime
     ) -> list[DeployRecord]:
-        """Deploys started in [since, until), of one environment or all, oldest first."""
-        query = select(DeployRow).where(DeployRow.started_at >= since, DeployRow.started_at < until)
+        """Deploys started in (since, until], of one environment or all, oldest first."""
+        query = select(DeployRow).where(DeployRow.started_at > since, DeployRow.started_at <= until)
         if environment is not None:
             query = query.where(DeployRow.environment == environment)
         query = query.order_by(DeployRow.started_at, DeployRow.id)
