@@ -11,7 +11,20 @@ import typer
 from rich.text import Text
 
 from conveyor import __version__
-from conveyor.cli import build, check, config, demo, export, init, pending, scan, schema
+from conveyor.cli import (
+    build,
+    check,
+    config,
+    demo,
+    deploy,
+    export,
+    history,
+    init,
+    metrics,
+    pending,
+    scan,
+    schema,
+)
 from conveyor.cli.output import err
 from conveyor.errors import ConveyorError
 
@@ -53,6 +66,9 @@ build.register(app)
 check.register(app)
 export.register(app)
 scan.register(app)
+deploy.register(app)
+history.register(app)
+metrics.register(app)
 # Each built command group registers here, one line per module, above this comment.
 pending.register(app)  # last: placeholders for groups not registered above
 

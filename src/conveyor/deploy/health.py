@@ -73,21 +73,36 @@ async def wait_healthy(
     deadline: float = 60.0,
     interval: float = 0.15,
     probe_timeout: float = 2.0,
+    unhealthy_threshold: int = 0,
     abort: Abort | None = None,
+    abort_every: float = 1.0,
 ) -> HealthResult:
-    """Probe until `threshold` consecutive 2xx answers, the deadline, or `abort` says stop."""
+    """Probe until `threshold` consecutive 2xx answers, the deadline, or a reason to stop.
+
+    A process that answers 5xx `unhealthy_threshold` times in a row is up and says it is
+    broken: waiting out the deadline would only keep a bad release around (0: never).
+    `abort` (e.g. "has the process died?") is asked at most every `abort_every` seconds.
+    """
     probes: list[Probe] = []
     started = time.monotonic()
-    streak = 0
+    streak = failures = 0
+    asked = started
     async with httpx.AsyncClient() as client:
         while True:
             result = await probe(client, url, started=started, timeout=probe_timeout)
             probes.append(result)
             streak = streak + 1 if result.ok else 0
+            failures = failures + 1 if result.status is not None and result.status >= 500 else 0
             if streak >= threshold:
                 return HealthResult(True, f"{threshold} healthy answers in a row", tuple(probes))
-            if abort is not None and (why := await abort()):
-                return HealthResult(False, why, tuple(probes))
+            if unhealthy_threshold and failures >= unhealthy_threshold:
+                last = result.describe().split(" ", 1)[1]
+                reason = f"{failures} error answers in a row (last probe: {last})"
+                return HealthResult(False, reason, tuple(probes))
+            if abort is not None and time.monotonic() - asked >= abort_every:
+                asked = time.monotonic()
+                if why := await abort():
+                    return HealthResult(False, why, tuple(probes))
             if time.monotonic() - started >= deadline:
                 last = result.describe().split(" ", 1)[1]
                 reason = f"not healthy after {deadline:g}s (last probe: {last})"

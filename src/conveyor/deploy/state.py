@@ -30,23 +30,32 @@ class HostState:
     deploy_id: str | None = None
     switched_at: float | None = None
     ports: dict[str, dict[str, int]] = field(default_factory=dict)  # service -> colour -> port
+    venv: str | None = None  # venv key of the live release
+    previous_venv: str | None = None
+    # The previous colour keeps running until then (epoch seconds); None once it is stopped.
+    warm_until: float | None = None
 
     @property
     def idle_colour(self) -> Colour:
         """The colour a new release starts on: the one not serving."""
         return "green" if self.colour == "blue" else "blue"
 
-    def switched(self, release: str, *, at: float, deploy_id: str) -> HostState:
+    def switched(
+        self, release: str, *, venv: str, at: float, deploy_id: str, warm_for: float
+    ) -> HostState:
         """The state after traffic moved to `release` on the idle colour."""
         return replace(
             self,
             release=release,
             colour=self.idle_colour,
+            venv=venv,
             previous_release=self.release,
             previous_colour=self.colour,
+            previous_venv=self.venv,
             pending_release=None,
             deploy_id=deploy_id,
             switched_at=at,
+            warm_until=at + warm_for if self.release else None,
         )
 
     def rolled_back(self, *, at: float) -> HostState:
@@ -57,8 +66,10 @@ class HostState:
             self,
             release=self.previous_release,
             colour=self.previous_colour,
+            venv=self.previous_venv,
             previous_release=self.release,
             previous_colour=self.colour,
+            previous_venv=self.venv,
             pending_release=None,
             switched_at=at,
         )

@@ -63,6 +63,10 @@ class Connector(Protocol):
         """Read a file from the host; FileNotFoundError when it does not exist."""
         ...
 
+    async def forward(self, host: str, port: int) -> tuple[str, int]:
+        """A local (address, port) reaching `host:port` as the host sees it (tunnel for SSH)."""
+        ...
+
     async def close(self) -> None:
         """Close the connection; idempotent."""
         ...

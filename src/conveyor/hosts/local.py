@@ -36,6 +36,10 @@ class LocalConnector:
     async def close(self) -> None:
         """Nothing to close for the local machine."""
 
+    async def forward(self, host: str, port: int) -> tuple[str, int]:
+        """This machine reaches its own ports directly."""
+        return host, port
+
     async def run(
         self,
         argv: Sequence[str],

@@ -213,8 +213,17 @@ class SshConnector:
         assert isinstance(data, bytes)
         return data
 
+    async def forward(self, host: str, port: int) -> tuple[str, int]:
+        """A local address that reaches `host:port` as seen from the host (an SSH tunnel)."""
+        conn = await self._connection()
+        try:
+            listener = await conn.forward_local_port("127.0.0.1", 0, host, port)
+        except (OSError, asyncssh.Error) as exc:
+            raise self._lost(exc) from None
+        return "127.0.0.1", listener.get_port()
+
     async def close(self) -> None:
-        """Close SFTP and the connection; idempotent."""
+        """Close SFTP and the connection (and its tunnels); idempotent."""
         async with self._lock:
             sftp, self._sftp = self._sftp, None
             conn, self._conn = self._conn, None

@@ -77,6 +77,12 @@ class StrategyConfig(Section):
     healthy_threshold: int = Field(
         default=3, ge=1, description="Consecutive health successes a new release needs."
     )
+    unhealthy_threshold: int = Field(
+        default=10,
+        ge=0,
+        description="Consecutive 5xx answers after which a new release is judged broken "
+        "without waiting for health_timeout (0: wait for the timeout).",
+    )
     health_timeout: Duration = Field(
         default="60s",
         validate_default=True,
@@ -109,6 +115,13 @@ class EnvironmentConfig(Section):
         default=None,
         description='Not set: "development" for development/dev/local/test, '
         '"production" for production/prod/live, else "staging".',
+    )
+    app_dir: str | None = Field(
+        default=None,
+        pattern=r"^(/|\.conveyor/)",
+        description='Directory of the app on each host; "{host}" expands to the host\'s name. '
+        'Not set: "/srv/<app>/<environment>" over SSH, ".conveyor/hosts/<environment>" '
+        "in the project for a local host.",
     )
     hosts: dict[Name, Annotated[list[Host], Field(min_length=1)]] = Field(
         description='Hosts by role: "local", "user@host" or "user@host:port".'

@@ -15,6 +15,7 @@ from conveyor.project.fields import (
     AbsolutePath,
     Argv,
     ClassPath,
+    Duration,
     Name,
     PythonVersion,
     RelativePath,
@@ -88,12 +89,14 @@ class StepConfig(Section):
     )
     writes: bool = Field(
         default=False,
-        description="The step rewrites its inputs (a formatter): it never runs beside their readers.",
+        description="The step rewrites its inputs (a formatter): "
+        "it never runs beside their readers.",
     )
     fast: bool = Field(default=False, description="Part of `conveyor check --fast`.")
     matrix: bool = Field(
         default=False,
-        description='Run once per version in `checks.python`; "{python}" in `run` is the interpreter.',
+        description="Run once per version in `checks.python`; "
+        '"{python}" in `run` is the interpreter.',
     )
 
 
@@ -165,6 +168,24 @@ class ServiceConfig(Section):
     )
     sync: SyncConfig | None = Field(default=None, description="Files to sync instead of a command.")
     after: ShellCommand | None = Field(default=None, description="Command to run after a sync.")
+    port: int | None = Field(
+        default=None,
+        ge=1024,
+        le=65534,
+        description="Port of the blue colour on each host; green gets port + 1. "
+        "Not set: 8100 + 2 x the service's position among the services.",
+    )
+    listen: str | None = Field(
+        default=None,
+        pattern=r"^([A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$",
+        description='Public address Caddy listens on for an http service, e.g. ":80" or '
+        '"127.0.0.1:8080". Not set: ":8080".',
+    )
+    drain: Duration = Field(
+        default="30s",
+        validate_default=True,
+        description="How long a graceful stop may take before the process is killed.",
+    )
 
     @property
     def argv(self) -> list[str]:

@@ -94,7 +94,7 @@ def test_abort_stops_the_gate_at_once(serve: type[Scripted]) -> None:
         calls += 1
         return "process exited with status 1" if calls == 2 else None
 
-    result = run(wait_healthy(server.url, interval=0.01, deadline=10, abort=crashed))
+    result = run(wait_healthy(server.url, interval=0.01, deadline=10, abort=crashed, abort_every=0))
     assert not result.healthy
     assert result.reason == "process exited with status 1"
     assert len(result.probes) == 2
@@ -114,3 +114,17 @@ def test_watch_fails_after_consecutive_errors(serve: type[Scripted]) -> None:
     assert result.reason.startswith("3 failed probes in a row (+")
     assert result.reason.endswith(' 500 {"status":"unavailable"})')
     assert [p.status for p in result.probes] == [200, 200, 502, 200, 500, 500, 500]
+
+
+def test_a_release_that_keeps_answering_5xx_fails_fast(serve: type[Scripted]) -> None:
+    server = serve([503, 503, 500])
+    result = run(wait_healthy(server.url, interval=0.01, deadline=30, unhealthy_threshold=5))
+    assert not result.healthy
+    assert result.reason == '5 error answers in a row (last probe: 500 {"status":"unavailable"})'
+    assert len(result.probes) == 5
+
+
+def test_error_answers_between_successes_do_not_count(serve: type[Scripted]) -> None:
+    server = serve([500, 500, 200, 500, 500, 200, 200])
+    result = run(wait_healthy(server.url, interval=0.01, threshold=2, unhealthy_threshold=3))
+    assert result.healthy

@@ -1,0 +1,68 @@
+"""`conveyor deploy ENV`: build, ship, switch, watch — or put everything back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.text import Text
+
+from conveyor.cli.context import project_dir
+from conveyor.cli.output import err, out
+from conveyor.deploy.execute import Event
+from conveyor.deploy.run import Access, deploy
+from conveyor.project.load import load_project
+
+_STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": ""}
+
+
+def register(app: typer.Typer) -> None:
+    """Add the deploy command."""
+    app.command("deploy")(deploy_command)
+
+
+def show_event(event: Event) -> None:
+    """One line per event: host, step, what happened."""
+    host = event.host or "*"
+    out().print(
+        Text.assemble(
+            (f"{host:<22}", "bold"), (f"{event.step:<9}", _STYLE[event.status]), event.message
+        )
+    )
+
+
+def access_options(known_hosts: Path | None, identity: Path | None) -> Access:
+    """SSH access from the command line."""
+    return Access(known_hosts=known_hosts, identity=identity)
+
+
+def deploy_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment to deploy to."),
+    ref: str = typer.Option("HEAD", "--ref", help="Git commit, branch or tag to build."),
+    release: str | None = typer.Option(None, "--release", help="Deploy this built release."),
+    watch: float | None = typer.Option(
+        None, "--watch", help="Seconds to watch after the switch (default: the strategy's)."
+    ),
+    known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
+    identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+) -> None:
+    """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
+    project = load_project(project_dir(ctx))
+    deploy_id, outcome = deploy(
+        project,
+        environment,
+        ref=ref,
+        release_id=release,
+        access=access_options(known_hosts, identity),
+        watch=watch,
+        emit=show_event,
+    )
+    if outcome.status == "succeeded":
+        out().print(f"deployed: {outcome.message} (deploy {deploy_id})", markup=False)
+        return
+    err().print(Text.assemble(("deploy failed: ", "bold red"), outcome.message))
+    if outcome.cause:
+        err().print(outcome.cause, markup=False)
+    err().print(f"recorded as {outcome.status}: conveyor history show {deploy_id}", markup=False)
+    raise typer.Exit(1)

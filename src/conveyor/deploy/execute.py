@@ -1,0 +1,387 @@
+"""The deploy executor: the only code that changes hosts.
+
+It follows the plan's order (DESIGN.md, "Deploy, blue-green"): connect and lock
+every host before touching any; upload, write the environment and build the
+venv everywhere; then host by host start the idle colour, gate on its health,
+switch Caddy, verify through Caddy; watch; and on any failure put every host
+it switched back on its warm previous colour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from conveyor.deploy import hostops
+from conveyor.deploy.health import HealthResult, wait_healthy, watch
+from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.layout import listen_address, loopback_port, ports
+from conveyor.deploy.lock import LockOwner, acquire, release
+from conveyor.deploy.state import Colour, HostState
+from conveyor.errors import CommandFailed, ConveyorError
+from conveyor.project.model import ConveyorConfig, ServiceConfig
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the executor did or saw; renderers and the history store subscribe."""
+
+    host: str | None
+    step: str
+    status: str  # "start", "ok", "fail", "info"
+    message: str
+    at: float = field(default_factory=time.time)
+
+
+Emit = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Release:
+    """What is deployed: the release directory built by `conveyor build`."""
+
+    id: str
+    version: str
+    path: Path
+    venv_key: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the deploy behaves, from the environment's strategy."""
+
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 10
+    health_timeout: float = 60.0
+    watch: float = 30.0
+    keep_warm: float = 900.0
+    probe_interval: float = 0.15
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the deploy ended; `message` says what happened and what serves now."""
+
+    status: str  # "succeeded", "failed", "rolled_back"
+    message: str
+    cause: str | None = None
+    states: dict[str, HostState] = field(default_factory=dict)
+
+
+class DeployFailed(ConveyorError):
+    """A step failed; carries the cause for the record (health timeline, log tail)."""
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass
+class _Switched:
+    target: Target
+    before: HostState
+    after: HostState | None = None  # set once the host's state says it runs the new release
+    started: list[str] = field(default_factory=list)  # programs this deploy started here
+    routed: bool = False  # Caddy points at the new colour
+
+
+@dataclass
+class Executor:
+    """Runs one deploy of one release to the targets of one environment."""
+
+    config: ConveyorConfig
+    environment: str
+    targets: Sequence[Target]
+    roles: dict[str, list[str]]  # host spec -> roles
+    release: Release
+    env_text: str
+    deploy_id: str
+    settings: Settings
+    emit: Emit
+    _switched: list[_Switched] = field(default_factory=list)
+
+    def services_on(self, target: Target) -> dict[str, ServiceConfig]:
+        """The command services that run on this host, by role."""
+        roles = set(self.roles[target.spec])
+        return {
+            name: service
+            for name, service in self.config.services.items()
+            if service.command is not None and roles & set(service.roles)
+        }
+
+    async def run(self) -> Outcome:
+        """The whole deploy; never leaves a host half-switched."""
+        await self._each("connect", lambda t: t.conn.connect())
+        owner = LockOwner.here(self.deploy_id)
+        locked: list[Target] = []
+        try:
+            for target in sorted(self.targets, key=lambda t: t.spec):
+                await acquire(
+                    target.conn, target.paths.app_dir, owner, environment=self.environment
+                )
+                locked.append(target)
+            self._say(None, "lock", "ok", f"locked {self.environment} on {len(locked)} host(s)")
+            return await self._deploy()
+        finally:
+            for target in locked:
+                await release(target.conn, target.paths.app_dir, self.deploy_id)
+
+    async def _deploy(self) -> Outcome:
+        states = {t.spec: await hostops.read_state(t) for t in self.targets}
+        try:
+            await self._each("prepare", hostops.prepare)
+            await self._each(
+                "upload", lambda t: hostops.upload(t, self.release.path, self.release.id)
+            )
+            await self._each("env", lambda t: hostops.write_env(t, self.env_text, self.release.id))
+            await self._each(
+                "venv", lambda t: hostops.ensure_venv(t, self.release.venv_key, self.release.id)
+            )
+            await self._migrate()
+            for target in self.targets:
+                await self._switch_host(target, states[target.spec])
+            await self._watch()
+        except (DeployFailed, ConveyorError) as error:
+            cause = error.cause if isinstance(error, DeployFailed) else str(error)
+            return await self._undo(error.message, cause)
+        await self._retire()
+        live = {s.target.spec: s.after for s in self._switched if s.after}
+        message = (
+            f"{self.environment} now runs {self.release.version} ({self.release.id}) "
+            f"on {len(self._switched)} host(s)"
+        )
+        self._say(None, "deploy", "ok", message)
+        return Outcome("succeeded", message, states=live)
+
+    async def _migrate(self) -> None:
+        """Migrations once per environment, on the first host of their role, before any switch."""
+        migrations = self.config.migrations
+        if migrations is None:
+            return
+        hosts = [t for t in self.targets if migrations.run_on in self.roles[t.spec]]
+        if not hosts:
+            return
+        target = hosts[0]
+        self._say(target.spec, "migrate", "start", f"alembic upgrade head ({migrations.config})")
+        try:
+            done = await hostops.migrate(
+                target,
+                venv_key=self.release.venv_key,
+                release_id=self.release.id,
+                config=migrations.config,
+            )
+        except CommandFailed as error:
+            raise DeployFailed(error.message, cause=error.output) from None
+        self._say(target.spec, "migrate", "ok", done)
+
+    async def _switch_host(self, target: Target, before: HostState) -> None:
+        colour = before.idle_colour
+        record = _Switched(target, before)
+        services = self.services_on(target)
+        assigned = {name: ports(self.config, name) for name in services}
+        try:
+            for name, service in services.items():
+                if service.resolved_kind == "http":
+                    await self._start(target, name, service, colour, assigned[name][colour], record)
+            for name, service in services.items():
+                if service.resolved_kind != "http":
+                    await self._start(target, name, service, colour, assigned[name][colour], record)
+            for name, service in services.items():
+                if service.resolved_kind == "http":
+                    await self._route(target, name, service, assigned[name][colour], record)
+        except BaseException:
+            self._switched.append(record)  # undo stops what was started here
+            raise
+        # Workers: the new colour runs; now the old one gets its graceful stop.
+        for name, service in services.items():
+            if service.resolved_kind != "http" and before.colour is not None:
+                await hostops.stop(target, program_name(name, before.colour))
+        after = before.switched(
+            self.release.id,
+            venv=self.release.venv_key,
+            at=time.time(),
+            deploy_id=self.deploy_id,
+            warm_for=self.settings.keep_warm,
+        )
+        record.after = replace(
+            after,
+            ports={n: {str(c): p for c, p in colours.items()} for n, colours in assigned.items()},
+        )
+        self._switched.append(record)
+        await hostops.write_state(target, record.after)
+        await hostops.link_current(target, self.release.id)
+        self._say(target.spec, "switch", "ok", f"serving {self.release.version} on {colour}")
+
+    async def _start(
+        self,
+        target: Target,
+        name: str,
+        service: ServiceConfig,
+        colour: Colour,
+        port: int,
+        record: _Switched,
+    ) -> None:
+        prog_name = program_name(name, colour)
+        assert service.command is not None
+        env = {
+            "PORT": str(port),
+            "APP_VERSION": self.release.version,
+            "CONVEYOR_RELEASE": self.release.id,
+            "CONVEYOR_COLOR": colour,
+        }
+        prog = hostops.program(
+            target,
+            name=prog_name,
+            argv=hostops.command_argv(service.command, port),
+            release_id=self.release.id,
+            venv_key=self.release.venv_key,
+            env=env,
+            drain=int(service.drain.total_seconds()),
+        )
+        self._say(target.spec, "start", "start", f"starting {prog_name} on port {port}")
+        record.started.append(prog_name)
+        try:
+            await hostops.start(target, prog)
+        except ConveyorError as error:
+            raise DeployFailed(
+                f"{prog_name} crashed on start on {target.spec}", cause=str(error)
+            ) from None
+        if service.resolved_kind != "http":
+            return
+        assert service.health is not None
+        address, local_port = await target.conn.forward("127.0.0.1", port)
+
+        async def crashed() -> str | None:
+            return await hostops.running(target, prog_name)
+
+        result = await wait_healthy(
+            f"http://{address}:{local_port}{service.health}",
+            threshold=self.settings.healthy_threshold,
+            unhealthy_threshold=self.settings.unhealthy_threshold,
+            deadline=self.settings.health_timeout,
+            interval=self.settings.probe_interval,
+            abort=crashed,
+        )
+        self._health(target, prog_name, result)
+
+    async def _route(
+        self, target: Target, name: str, service: ServiceConfig, port: int, record: _Switched
+    ) -> None:
+        listen = listen_address(service)
+        record.routed = True  # from here on, undo must route back
+        started = await hostops.ensure_proxy(target, name, listen=listen, port=port)
+        if not started:
+            await hostops.switch(target, name, port)
+        self._say(target.spec, "switch", "ok", f"Caddy on {listen} now routes to port {port}")
+        host, public = loopback_port(listen)
+        address, local_port = await target.conn.forward(host, public)
+        assert service.health is not None
+        result = await wait_healthy(
+            f"http://{address}:{local_port}{service.health}",
+            threshold=1,
+            deadline=10,
+            interval=self.settings.probe_interval,
+        )
+        self._health(target, f"{name} through Caddy", result)
+
+    async def _watch(self) -> None:
+        if self.settings.watch <= 0:
+            return
+        urls = []
+        for switched in self._switched:
+            for service in self.services_on(switched.target).values():
+                if service.resolved_kind == "http" and service.health:
+                    host, public = loopback_port(listen_address(service))
+                    address, port = await switched.target.conn.forward(host, public)
+                    urls.append((switched.target, f"http://{address}:{port}{service.health}"))
+        self._say(None, "watch", "start", f"watching for {self.settings.watch:g}s")
+        results = await asyncio.gather(
+            *(
+                watch(url, window=self.settings.watch, interval=self.settings.probe_interval)
+                for _, url in urls
+            )
+        )
+        for (target, _), result in zip(urls, results, strict=True):
+            self._health(target, "watch", result)
+
+    def _health(self, target: Target, what: str, result: HealthResult) -> None:
+        if result.healthy:
+            self._say(target.spec, "health", "ok", f"{what}: {result.reason}")
+            return
+        self._say(target.spec, "health", "fail", f"{what}: {result.reason}")
+        raise DeployFailed(
+            f"{what} on {target.spec} is not healthy: {result.reason.splitlines()[0]}",
+            cause=f"{result.reason}\nprobes:\n{result.timeline()}",
+        )
+
+    async def _undo(self, message: str, cause: str) -> Outcome:
+        """Put every host this deploy touched back on what it served before, newest first."""
+        self._say(None, "rollback", "start", message)
+        restored = 0
+        for switched in reversed(self._switched):
+            restored += await self._restore(switched)
+        serving = {s.target.spec: s.before for s in self._switched}
+        previous = {s.release for s in serving.values() if s.release}
+        if restored:
+            status = "rolled_back"
+            what = f"traffic is back on {', '.join(sorted(previous))}"
+        elif previous or not self._switched:
+            status = "failed"
+            what = "traffic never left the release that was serving"
+        else:
+            status = "failed"
+            what = "nothing served before this deploy and nothing serves now"
+        text = f"deploy of {self.release.version} to {self.environment} failed: {message}; {what}"
+        self._say(None, "deploy", "fail", text)
+        return Outcome(status, text, cause=cause, states=serving)
+
+    async def _restore(self, switched: _Switched) -> int:
+        """Undo one host; returns 1 when traffic had moved and went back to the old release."""
+        target, before = switched.target, switched.before
+        back = before.colour is not None
+        for name, service in self.services_on(target).items():
+            if before.colour is None:
+                break
+            if service.resolved_kind == "http" and switched.routed:
+                await hostops.switch(target, name, ports(self.config, name)[before.colour])
+                self._say(target.spec, "rollback", "ok", f"Caddy routes to {before.colour} again")
+            elif service.resolved_kind != "http":
+                # The old worker may have had its graceful stop already; it starts again.
+                await target.conn.run(target.runtime.start_argv(program_name(name, before.colour)))
+        for prog in switched.started:
+            await hostops.stop(target, prog)
+        if switched.after is not None:
+            await hostops.write_state(target, before)
+            if before.release:
+                await hostops.link_current(target, before.release)
+        return 1 if switched.routed and back else 0
+
+    async def _retire(self) -> None:
+        """Stop the old colour now when nothing is to be kept warm."""
+        if self.settings.keep_warm > 0:
+            return
+        for switched in self._switched:
+            if switched.before.colour is None:
+                continue
+            for name, service in self.services_on(switched.target).items():
+                if service.resolved_kind == "http":
+                    await hostops.stop(switched.target, program_name(name, switched.before.colour))
+
+    async def _each(self, step: str, action: Callable[[Target], object]) -> list[object]:
+        """Run `action` on every target at once; the first failure fails the step."""
+        self._say(None, step, "start", f"{step} on {len(self.targets)} host(s)")
+
+        async def one(target: Target) -> object:
+            result = action(target)
+            value = await result if asyncio.iscoroutine(result) else result
+            if value is not None and not isinstance(value, HostState):
+                self._say(target.spec, step, "ok", str(value))
+            return value
+
+        return list(await asyncio.gather(*(one(t) for t in self.targets)))
+
+    def _say(self, host: str | None, step: str, status: str, message: str) -> None:
+        self.emit(Event(host, step, status, message))

@@ -1,0 +1,264 @@
+"""What the executor does on one host, each operation a few argv through the connector."""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor.deploy.launcher import SCRIPT as LAUNCHER
+from conveyor.deploy.layout import HostPaths
+from conveyor.deploy.state import Colour, HostState, dumps, loads
+from conveyor.errors import CommandFailed, ConveyorError
+from conveyor.hosts.base import Connector
+from conveyor.hosts.upload import UploadStats, upload_tree
+from conveyor.proxy.caddy import Caddy
+from conveyor.runtime.base import Program
+from conveyor.runtime.supervisor import Supervisor
+from conveyor.runtime.tools import install_tools_argv
+
+# Runs on the host: build the venv for a lock once; the marker is written last.
+_VENV = r"""
+import os, subprocess, sys, venv
+path, python_lock = sys.argv[1], sys.argv[2]
+marker = os.path.join(path, ".conveyor-complete")
+if os.path.exists(marker):
+    print("reused"); sys.exit(0)
+venv.create(path, with_pip=True, clear=True)
+subprocess.run([os.path.join(path, "bin", "python"), "-m", "pip", "install", "--quiet",
+                "--disable-pip-version-check", "-r", python_lock], check=True)
+open(marker, "w").close()
+print("built")
+"""
+
+
+@dataclass
+class Target:
+    """One host of the deploy: its connection, its directories and its runtime."""
+
+    spec: str
+    conn: Connector
+    paths: HostPaths
+    python: str  # the host's interpreter for tools and venvs
+
+    @property
+    def runtime(self) -> Supervisor:
+        """The host's supervisor."""
+        return Supervisor(self.paths.app_dir, self.paths.tools)
+
+    def proxy(self, service: str) -> Caddy:
+        """The host's Caddy for an http service."""
+        return Caddy(self.paths.app_dir, self.paths.tools, service=service)
+
+
+async def read_state(target: Target) -> HostState:
+    """The host's state.json, or an empty state before the first deploy."""
+    try:
+        text = (await target.conn.get(target.paths.state)).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return HostState()
+    return loads(text, where=f"{target.spec}:{target.paths.state}")
+
+
+async def write_state(target: Target, state: HostState) -> None:
+    """Write state.json atomically."""
+    await target.conn.put(dumps(state).encode(), target.paths.state, mode=0o644)
+
+
+async def prepare(target: Target) -> str:
+    """Tools venv, directories, supervisord running, launcher in place; returns what it did."""
+    paths, conn = target.paths, target.conn
+    dirs = [posixpath.dirname(paths.launcher), posixpath.dirname(paths.log("x"))]
+    await conn.run(["mkdir", "-p", "-m", "0700", *dirs, posixpath.dirname(paths.env_file)])
+    installed = await conn.run(install_tools_argv(paths.app_dir, target.python), timeout=600)
+    for path, text in target.runtime.files().items():
+        await conn.put(text.encode(), path, mode=0o600)
+    await conn.put(LAUNCHER.encode(), paths.launcher, mode=0o644)
+    status = await conn.run(target.runtime.status_argv(), check=False)
+    if target.runtime.unreachable(status.exit_code):
+        await conn.run(target.runtime.boot_argv())
+        await _until_ok(conn, target.runtime.status_argv(), accept=(0, 3))
+    return installed.stdout.strip().splitlines()[-1] if installed.stdout.strip() else "tools ready"
+
+
+async def upload(target: Target, release_dir: Path, release_id: str) -> UploadStats:
+    """Send the release's files the host lacks and link them into releases/<id>."""
+    files = {
+        str(path.relative_to(release_dir)): path
+        for path in sorted(release_dir.rglob("*"))
+        if path.is_file() or path.is_symlink()
+    }
+    dest = target.paths.release(release_id)
+    return await upload_tree(
+        target.conn, files, dest, store=target.paths.objects, python=target.python
+    )
+
+
+async def write_env(target: Target, text: str, release_id: str) -> None:
+    """shared/.env with mode 0600, linked into the release's app directory."""
+    await target.conn.put(text.encode(), target.paths.env_file, mode=0o600)
+    link = posixpath.join(target.paths.release(release_id), "app", ".env")
+    await target.conn.run(["ln", "-sfn", target.paths.env_file, link])
+
+
+async def ensure_venv(target: Target, key: str, release_id: str) -> str:
+    """The venv for the release's lock: built once per host, reused after; "built"/"reused"."""
+    lock = posixpath.join(target.paths.release(release_id), "requirements.lock")
+    argv = [target.python, "-c", _VENV, target.paths.venv(key), lock]
+    return (await target.conn.run(argv, timeout=900)).stdout.strip()
+
+
+async def migrate(target: Target, *, venv_key: str, release_id: str, config: str) -> str:
+    """`alembic upgrade head` with the new release's code, venv and environment values."""
+    paths = target.paths
+    venv = paths.venv(venv_key)
+    python = posixpath.join(venv, "bin", "python")
+    argv = [python, paths.launcher, paths.env_file, venv, "--"]
+    argv += [python, "-m", "alembic", "-c", config, "upgrade", "head"]
+    cwd = posixpath.join(paths.release(release_id), "app")
+    result = await target.conn.run(argv, cwd=cwd, timeout=1800, check=False)
+    if not result.ok:
+        output = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        raise CommandFailed(
+            f"migrations failed on {target.spec} (exit {result.exit_code})",
+            host=target.spec,
+            argv=tuple(argv),
+            exit_code=result.exit_code,
+            output="\n".join(output),
+        )
+    lines = [line for line in result.stderr.splitlines() if "Running upgrade" in line]
+    return f"{len(lines)} migration(s) applied" if lines else "database is up to date"
+
+
+def program(
+    target: Target,
+    *,
+    name: str,
+    argv: Sequence[str],
+    release_id: str,
+    venv_key: str,
+    env: Mapping[str, str],
+    drain: int,
+) -> Program:
+    """A service colour as a supervisor program, started through the launcher."""
+    paths = target.paths
+    venv = paths.venv(venv_key)
+    python = posixpath.join(venv, "bin", "python")
+    launch = (python, paths.launcher, paths.env_file, venv, "--", *argv)
+    return Program(
+        name=name,
+        argv=launch,
+        cwd=posixpath.join(paths.release(release_id), "app"),
+        stdout_log=paths.log(name),
+        env=dict(env),
+        stopwaitsecs=drain,
+        startsecs=1,
+        autorestart="unexpected",
+    )
+
+
+async def start(target: Target, prog: Program) -> None:
+    """Define (or redefine) the program and start it; CommandFailed carries its log tail."""
+    runtime, conn = target.runtime, target.conn
+    await conn.run(runtime.stop_argv(prog.name), check=False)
+    await conn.put(runtime.render_program(prog).encode(), runtime.program_path(prog.name))
+    await conn.run(runtime.apply_argv())
+    # The log starts afresh so a failure shows this start's output, not an earlier one's.
+    await conn.run(["truncate", "-s", "0", prog.stdout_log], check=False)
+    result = await conn.run(runtime.start_argv(prog.name), check=False, timeout=60)
+    if not result.ok:
+        tail = await log_tail(target, prog.name)
+        raise CommandFailed(
+            f"{prog.name} did not start on {target.spec}: {result.stdout.strip()}\n{tail}",
+            host=target.spec,
+            argv=tuple(runtime.start_argv(prog.name)),
+            exit_code=result.exit_code,
+            output=tail,
+        )
+
+
+async def stop(target: Target, name: str, *, timeout: float = 120) -> None:
+    """Stop a program gracefully (the runtime kills it after its drain time)."""
+    await target.conn.run(target.runtime.stop_argv(name), check=False, timeout=timeout)
+
+
+async def running(target: Target, name: str) -> str | None:
+    """None while `name` runs; otherwise why not (its state and the end of its log)."""
+    result = await target.conn.run(target.runtime.status_argv(), check=False)
+    status = target.runtime.parse_status(result.stdout).get(name)
+    if status is not None and status.state in ("running", "starting"):
+        return None
+    state = status.state if status else "unknown"
+    return f"{name} is {state}\n{await log_tail(target, name)}"
+
+
+async def log_tail(target: Target, name: str, lines: int = 15) -> str:
+    """The last lines a program printed."""
+    result = await target.conn.run(["tail", "-n", str(lines), target.paths.log(name)], check=False)
+    text = result.stdout.rstrip()
+    return "\n".join(f"  | {line}" for line in text.splitlines()) if text else "  | (no output)"
+
+
+async def ensure_proxy(target: Target, service: str, *, listen: str, port: int) -> bool:
+    """Start Caddy pointing at `port` if it is not running; True when it was started."""
+    proxy, runtime, conn = target.proxy(service), target.runtime, target.conn
+    if (await conn.run(proxy.ready_argv(), check=False)).ok:
+        return False
+    await conn.put(proxy.render_upstream(port), proxy.upstream_path)
+    await conn.put(proxy.render_config(listen), proxy.config_path, mode=0o600)
+    prog = proxy.program()
+    await conn.put(runtime.render_program(prog).encode(), runtime.program_path(prog.name))
+    await conn.run(runtime.apply_argv())
+    await conn.run(runtime.start_argv(prog.name))
+    await _until_ok(conn, proxy.ready_argv(), accept=(0,))
+    return True
+
+
+async def switch(target: Target, service: str, port: int) -> None:
+    """Point Caddy at `port`; in-flight requests finish on the old colour."""
+    proxy = target.proxy(service)
+    await target.conn.run(proxy.switch_argv(port))
+    live = proxy.parse_upstream((await target.conn.run(proxy.upstream_argv())).stdout)
+    if live != port:
+        raise ConveyorError(
+            f"{target.spec}: the switch to port {port} did not take (Caddy uses {live})"
+        )
+
+
+async def link_current(target: Target, release_id: str) -> None:
+    """`current -> releases/<id>`, replaced atomically."""
+    tmp = target.paths.current + ".tmp"
+    await target.conn.run(["ln", "-sfn", target.paths.release(release_id), tmp])
+    await target.conn.run(["mv", "-T", tmp, target.paths.current])
+
+
+def program_name(service: str, colour: Colour) -> str:
+    """`web-blue`, `worker-green`."""
+    return f"{service}-{colour}"
+
+
+def command_argv(command: str, port: int) -> list[str]:
+    """The service's command with `$PORT` filled in (no shell)."""
+    return [
+        part.replace("${PORT}", str(port)).replace("$PORT", str(port))
+        for part in shlex.split(command)
+    ]
+
+
+async def _until_ok(
+    conn: Connector, argv: Sequence[str], *, accept: tuple[int, ...], deadline: float = 20
+) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while True:
+        result = await conn.run(argv, check=False)
+        if result.exit_code in accept:
+            return
+        if loop.time() > end:
+            raise ConveyorError(
+                f"{conn.name}: {shlex.join(argv)} kept failing: {result.stderr.strip()[-300:]}"
+            )
+        await asyncio.sleep(0.1)

@@ -1,0 +1,102 @@
+"""Where things live on a host, and which ports each colour of a service gets."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor.deploy.state import Colour
+from conveyor.project.environment import EnvironmentConfig
+from conveyor.project.fields import parse_host
+from conveyor.project.model import ConveyorConfig, ServiceConfig
+
+BASE_PORT = 8100
+DEFAULT_LISTEN = ":8080"
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    """The app's directories on one host (DESIGN.md, "On a host")."""
+
+    app_dir: str
+
+    def _join(self, *parts: str) -> str:
+        return posixpath.join(self.app_dir, *parts)
+
+    @property
+    def releases(self) -> str:
+        """`releases/`: one immutable directory per release."""
+        return self._join("releases")
+
+    def release(self, release_id: str) -> str:
+        """`releases/<id>`."""
+        return self._join("releases", release_id)
+
+    @property
+    def objects(self) -> str:
+        """Content-addressed store the uploads link from."""
+        return self._join("objects")
+
+    def venv(self, key: str) -> str:
+        """`venvs/<lock hash + python>`: shared by every release with the same lock."""
+        return self._join("venvs", key)
+
+    @property
+    def env_file(self) -> str:
+        """`shared/.env`, mode 0600."""
+        return self._join("shared", ".env")
+
+    @property
+    def state(self) -> str:
+        """`state.json`: the host's own record of what runs."""
+        return self._join("state.json")
+
+    @property
+    def current(self) -> str:
+        """`current -> releases/<id>`."""
+        return self._join("current")
+
+    @property
+    def launcher(self) -> str:
+        """The script that starts a service with the release's venv and `.env`."""
+        return self._join("runtime", "launch.py")
+
+    @property
+    def tools(self) -> str:
+        """The tools venv (supervisor, caddy)."""
+        return self._join("tools")
+
+    def log(self, program: str) -> str:
+        """A program's log file."""
+        return self._join("logs", f"{program}.log")
+
+
+def app_dir_for(config: ConveyorConfig, env: EnvironmentConfig, host: str, root: Path) -> str:
+    """The app's directory on `host` for this environment."""
+    address = parse_host(host)
+    if env.app_dir is not None:
+        chosen = env.app_dir.replace("{host}", address.host)
+        return chosen if chosen.startswith("/") else str(root / chosen)
+    if address.is_local:
+        return str(root / ".conveyor" / "hosts" / env.name)
+    return f"/srv/{config.app.name}/{env.name}"
+
+
+def ports(config: ConveyorConfig, name: str) -> dict[Colour, int]:
+    """The blue and green ports of service `name`."""
+    service = config.services[name]
+    base = service.port or BASE_PORT + 2 * list(config.services).index(name)
+    return {"blue": base, "green": base + 1}
+
+
+def listen_address(service: ServiceConfig) -> str:
+    """Where Caddy listens for an http service."""
+    return service.listen or DEFAULT_LISTEN
+
+
+def loopback_port(listen: str) -> tuple[str, int]:
+    """The address a probe on the host itself uses for `listen` (":8080" -> 127.0.0.1)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    return (host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"), int(port)

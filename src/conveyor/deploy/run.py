@@ -1,0 +1,168 @@
+"""From a project and an environment's name to a finished, recorded deploy."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor.build import Release as Built
+from conveyor.build import build_release, load_release
+from conveyor.deploy.execute import Emit, Event, Executor, Outcome, Release, Settings
+from conveyor.deploy.hostops import Target
+from conveyor.deploy.layout import HostPaths, app_dir_for
+from conveyor.errors import ConfigError
+from conveyor.history.store import HistoryStore
+from conveyor.hosts.connect import connector_for
+from conveyor.project.load import Project
+from conveyor.settings.check import check_environment
+from conveyor.settings.context import open_environment
+from conveyor.settings.render import render_env
+from conveyor.settings.resolve import read_optional, resolve
+
+
+@dataclass(frozen=True)
+class Access:
+    """How to reach SSH hosts: known_hosts and an identity (defaults: ~/.ssh)."""
+
+    known_hosts: Path | None = None
+    identity: Path | None = None
+
+
+def rendered_env(project: Project, environment: str) -> str:
+    """The environment's `.env` for the hosts; refuses while `config check` finds errors."""
+    schema, env = open_environment(project, environment)
+    errors = [f for f in check_environment(schema, env) if f.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise ConfigError(
+            f"{env.display()} has {len(errors)} error(s), e.g. "
+            f"{first.location()}: {first.message}; nothing was deployed",
+            hint=f"run: conveyor config check {environment}",
+        )
+    values = resolve(schema, env, read_optional(env.env_file))
+    return render_env(values, environment=environment, source=env.display())
+
+
+def targets_for(
+    project: Project, environment: str, access: Access, *, only: Sequence[str] = ()
+) -> tuple[list[Target], dict[str, list[str]]]:
+    """One target per distinct host of the environment, and each host's roles."""
+    config = project.config
+    env = config.environment(environment)
+    roles: dict[str, list[str]] = {}
+    for role, hosts in env.hosts.items():
+        for host in hosts:
+            roles.setdefault(host, []).append(role)
+    python = f"python{config.app.python}" if config.app.python else "python3"
+    targets = [
+        Target(
+            spec=spec,
+            conn=connector_for(spec, known_hosts=access.known_hosts, identity=access.identity),
+            paths=HostPaths(app_dir_for(config, env, spec, project.root)),
+            python=python,
+        )
+        for spec in roles
+        if not only or spec in only
+    ]
+    return targets, roles
+
+
+def settings_for(project: Project, environment: str, *, watch: float | None = None) -> Settings:
+    """The deploy's timing from the environment's strategy."""
+    strategy = project.config.environment(environment).strategy
+    return Settings(
+        healthy_threshold=strategy.healthy_threshold,
+        unhealthy_threshold=strategy.unhealthy_threshold,
+        health_timeout=strategy.health_timeout.total_seconds(),
+        watch=strategy.watch.total_seconds() if watch is None else watch,
+        keep_warm=strategy.keep_previous_warm.total_seconds(),
+    )
+
+
+def release_for(project: Project, environment: str, *, ref: str, release_id: str | None) -> Built:
+    """The release to deploy: one already built, or the commit `ref` built now."""
+    if release_id:
+        return load_release(project, release_id)
+    return build_release(project, ref=ref, environment=environment)
+
+
+def deploy(
+    project: Project,
+    environment: str,
+    *,
+    ref: str = "HEAD",
+    release_id: str | None = None,
+    access: Access | None = None,
+    watch: float | None = None,
+    emit: Emit | None = None,
+) -> tuple[str, Outcome]:
+    """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome)."""
+    env_text = rendered_env(project, environment)
+    built = release_for(project, environment, ref=ref, release_id=release_id)
+    python = project.config.app.python or "3"
+    release = Release(
+        id=built.id,
+        version=built.version,
+        path=built.path,
+        venv_key=f"{built.lock_hash[:16]}-py{python}",
+    )
+    targets, roles = targets_for(project, environment, access or Access())
+    store = HistoryStore.for_project(project.root)
+    deploy_id = store.start(
+        environment=environment,
+        kind="deploy",
+        release=release.id,
+        version=release.version,
+        commit=built.commit,
+        hosts=[t.spec for t in targets],
+        user=getpass.getuser(),
+        machine=socket.gethostname(),
+    )
+    executor = Executor(
+        config=project.config,
+        environment=environment,
+        targets=targets,
+        roles=roles,
+        release=release,
+        env_text=env_text,
+        deploy_id=deploy_id,
+        settings=settings_for(project, environment, watch=watch),
+        emit=_recording(store, deploy_id, emit),
+    )
+    try:
+        outcome = asyncio.run(_run(executor, targets))
+    except BaseException as error:
+        # The record tells the truth even when conveyor itself is stopped or a host vanishes.
+        store.finish(deploy_id, status="failed", message=f"deploy stopped: {error}")
+        store.close()
+        raise
+    store.finish(deploy_id, status=outcome.status, message=outcome.message, cause=outcome.cause)
+    store.close()
+    return deploy_id, outcome
+
+
+async def _run(executor: Executor, targets: Sequence[Target]) -> Outcome:
+    try:
+        return await executor.run()
+    finally:
+        for target in targets:
+            await target.conn.close()
+
+
+def _recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Callable[[Event], None]:
+    def record(event: Event) -> None:
+        if event.status != "start":
+            store.event(
+                deploy_id,
+                kind=f"{event.step}:{event.status}",
+                message=event.message,
+                host=event.host,
+            )
+        if emit is not None:
+            emit(event)
+
+    return record
