@@ -85,7 +85,7 @@ def test_seed_scripts_scan_fix_and_still_work(make_project: Callable[..., Projec
         for line in fixed.out.splitlines()
         if line.startswith(("changed ", "created "))
     ]
-    assert len(changed) == 22
+    assert len(changed) == 23
     assert {"backend/config.py", ".env.development", ".env.example", ".gitignore"} <= set(changed)
     fixed_groups = {i["group"] for i in items if i["file"] in changed and i["fixable"]}
     # What is left is in files --fix does not rewrite: compose and shell.
@@ -102,6 +102,9 @@ def test_seed_scripts_scan_fix_and_still_work(make_project: Callable[..., Projec
     assert "admin123" not in (root / ".env.example").read_text()
     assert "DATABASE_URL=<DATABASE_URL>  # url" in (root / ".env.example").read_text()
     assert "    DATABASE_URL: str\n" in (root / "backend/config.py").read_text()
+    fetch = (root / "backend/fetch_prices.py").read_text()
+    assert 'HEALTH_URL = f"{settings.API_BASE_URL}/health"' in fetch
+    assert 'requests.get(f"{settings.API_BASE_URL}/stocks/{code}", timeout=5)' in fetch
     assert (root / "backend/report_generator.py").read_bytes() == (
         FIXTURE / "backend/report_generator.py"
     ).read_bytes()

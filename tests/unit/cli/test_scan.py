@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
+
 from tests.conftest import Project
 
 URL = "postgresql://admin:admin123@localhost:5435/stocktrading"
@@ -32,8 +34,11 @@ def test_text_report_and_exit_codes(make_project: Callable[..., Project]) -> Non
     assert project.run("scan", "tests", "--fail-on", "low").code == 1
 
 
+@pytest.mark.filterwarnings("error")
 def test_json_and_sarif(make_project: Callable[..., Project]) -> None:
-    project = make_project({**FILES, "bin/x.py": "\0"})
+    # ok.py's invalid escape sequence would warn (or fail, here) if the scan let it through.
+    bad = {"bin/x.py": "\0", "bad.py": 'PASSWORD = ("\\d"\n', "ok.py": 'PORT_RE = "\\d+"\n'}
+    project = make_project({**FILES, **bad})
     result = project.run("scan", "--format", "json")
     items = json.loads(result.out)
     assert {k for k in items[0]} >= {
@@ -45,7 +50,9 @@ def test_json_and_sarif(make_project: Callable[..., Project]) -> None:
         "setting",
         "group",
     }
-    assert result.err == "bin/x.py: skipped (binary file)\n"
+    assert result.err == (
+        "bad.py: skipped (not valid Python (line 1))\nbin/x.py: skipped (binary file)\n"
+    )
     sarif = json.loads(project.run("scan", "--format", "sarif").out)
     assert len(sarif["runs"][0]["results"]) == len(items) == 4
 

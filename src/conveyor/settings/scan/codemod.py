@@ -10,6 +10,9 @@ from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 Position = tuple[int, int]  # line (1-based), column (0-based, in characters)
+# An edit replaces the whole literal with an expression, or (prefix, expression) replaces
+# the literal's leading text: "http://localhost:8000/api/v1/x" -> f"{settings.API}/x".
+Edit = str | tuple[str, str]
 
 
 class _Replace(cst.CSTTransformer):
@@ -17,7 +20,7 @@ class _Replace(cst.CSTTransformer):
 
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, edits: dict[Position, str]) -> None:
+    def __init__(self, edits: dict[Position, Edit]) -> None:
         super().__init__()
         self.edits = edits
         self.applied: set[Position] = set()
@@ -41,8 +44,14 @@ class _Replace(cst.CSTTransformer):
         key = self._key(original)
         if key is None:
             return updated
+        edit = self.edits[key]
+        if isinstance(edit, tuple):
+            replacement = _prefixed(updated, *edit)
+            if replacement is None:
+                return updated
+        else:
+            replacement = cst.parse_expression(edit)
         self.applied.add(key)
-        replacement = cst.parse_expression(self.edits[key])
         return replacement.with_changes(lpar=updated.lpar, rpar=updated.rpar)
 
     def visit_ConcatenatedString(self, node: cst.ConcatenatedString) -> None:
@@ -75,8 +84,25 @@ class _Replace(cst.CSTTransformer):
         return self._swap(original_node, updated_node)
 
 
+def _prefixed(node: cst.BaseExpression, prefix: str, expression: str) -> cst.BaseExpression | None:
+    """The string as an f-string whose leading `prefix` is `{expression}`; None if it cannot be."""
+    code = cst.Module([]).code_for_node(node.with_changes(lpar=[], rpar=[]))
+    if isinstance(node, cst.SimpleString) and "b" not in node.prefix.lower():
+        start = node.prefix + node.quote
+        body = code[len(start) : len(code) - len(node.quote)]
+        rest = body[len(prefix) :].replace("{", "{{").replace("}", "}}")
+        new = f"f{start}{{{expression}}}{rest}{node.quote}"
+    elif isinstance(node, cst.FormattedString):
+        start = node.start
+        body = code[len(start) :]
+        new = f"{start}{{{expression}}}{body[len(prefix) :]}"
+    else:
+        return None
+    return cst.parse_expression(new) if body.startswith(prefix) else None
+
+
 def replace_literals(
-    source: str, edits: dict[Position, str], *, module: str, name: str | None
+    source: str, edits: dict[Position, Edit], *, module: str, name: str | None
 ) -> tuple[str, set[Position]]:
     """The source with literals replaced and `from module import name` added once."""
     wrapper = MetadataWrapper(cst.parse_module(source))

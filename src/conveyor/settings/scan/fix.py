@@ -14,7 +14,7 @@ import libcst as cst
 
 from conveyor.settings.render import write_private
 from conveyor.settings.scan import envwrite
-from conveyor.settings.scan.codemod import Position, add_to_class, replace_literals
+from conveyor.settings.scan.codemod import Edit, Position, add_to_class, replace_literals
 from conveyor.settings.scan.model import Finding, Group, ScanResult, rank
 from conveyor.settings.scan.rules import DB_SCHEMES, masked
 from conveyor.settings.scan.target import Target
@@ -22,6 +22,8 @@ from conveyor.settings.secrets import MASK, is_secret_name
 
 DEV_ENV = ".env.development"
 _SECRET_RULES = frozenset({"url-credentials", "hard-coded-secret", "known-token"})
+_URL_RULES = frozenset({"url-credentials", "dev-host-url", "hard-coded-url"})
+_SEPARATORS = ("/", "?", "#")
 
 
 @dataclass(frozen=True)
@@ -111,16 +113,19 @@ def plan_fix(
         if g.fixable
         and (g.id in only or g.setting in only if only else rank(g.severity) >= threshold)
     ]  # fmt: skip
-    edits: dict[str, dict[Position, str]] = defaultdict(dict)
-    wanted: dict[tuple[str, Position], Finding] = {}
+    edits: dict[str, dict[Position, Edit]] = defaultdict(dict)
+    whole: set[tuple[str, Position]] = set()
     class_file = target.class_file.resolve() if target.class_file else None
     for group in groups:
+        if target.module is not None and _base_of(group.value, groups) is not None:
+            continue  # http://h/api/v1/health becomes f"{settings.API_BASE_URL}/health"
         for finding in group.findings:
             if not finding.fixable or (root / finding.path).resolve() == class_file:
                 continue
             key = (finding.line, finding.column - 1)
             edits[finding.path][key] = target.expression(group.setting, is_int=finding.is_int)
-            wanted[(finding.path, key)] = finding
+            whole.add((finding.path, key))
+    extra = _prefix_edits(result, groups, target, edits, whole)
     changes: list[Change] = []
     applied: set[tuple[str, Position]] = set()
     for path, file_edits in sorted(edits.items()):
@@ -133,15 +138,57 @@ def plan_fix(
         applied |= {(path, key) for key in done}
         if new != old:
             changes.append(Change(root / path, old, new))
-    fixed = tuple(
-        g for g in groups if any((f.path, (f.line, f.column - 1)) in applied for f in g.findings)
-    )
-    settings, methods = _new_settings(fixed, target, split_urls=split_urls)
+
+    def touched(group: Group, places: set[tuple[str, Position]]) -> bool:
+        return any((f.path, (f.line, f.column - 1)) in places for f in group.findings)
+
+    # Only groups rewritten to their own setting need it declared.
+    declare = tuple(g for g in groups if touched(g, applied & whole))
+    settings, methods = _new_settings(declare, target, split_urls=split_urls)
     changes += _settings_changes(root, target, settings, methods, example=example)
+    considered = [*groups, *(g for g in extra if g not in groups)]
+    fixed = tuple(g for g in considered if touched(g, applied))
     left = tuple(
-        f for g in groups for f in g.findings if (f.path, (f.line, f.column - 1)) not in applied
+        f for g in considered for f in g.findings if (f.path, (f.line, f.column - 1)) not in applied
     )
     return FixPlan(tuple(changes), fixed, left)
+
+
+def _prefix_edits(
+    result: ScanResult,
+    groups: list[Group],
+    target: Target,
+    edits: dict[str, dict[Position, Edit]],
+    whole: set[tuple[str, Position]],
+) -> list[Group]:
+    """URLs that start with a fixed group's URL become f-strings on its setting."""
+    bases = [g for g in groups if g.rule in _URL_RULES]
+    # The environment fallback's expression has quotes, which an f-string before 3.12 cannot.
+    if target.module is None or not bases:
+        return []
+    extra: list[Group] = []
+    for group in result.groups:
+        for finding in group.findings:
+            key = (finding.line, finding.column - 1)
+            if finding.rule not in _URL_RULES or finding.context == "text":
+                continue
+            if (finding.path, key) in whole or not finding.path.endswith((".py", ".pyw")):
+                continue
+            base = _base_of(finding.value, bases)
+            if base is not None:
+                expression = target.expression(base.setting, is_int=False)
+                edits[finding.path][key] = (base.value, expression)
+                extra.append(group)
+    return extra
+
+
+def _base_of(value: str, groups: Collection[Group]) -> Group | None:
+    """The URL group whose value `value` extends with a path, query or fragment."""
+    for group in groups:
+        tail = value[len(group.value) :]
+        if group.rule in _URL_RULES and value.startswith(group.value) and tail[:1] in _SEPARATORS:
+            return group
+    return None
 
 
 def _new_settings(

@@ -101,3 +101,26 @@ def test_fields_go_after_the_last_field_and_methods_at_the_end() -> None:
                 return "x"
     ''')
     assert add_to_class("class S: pass\n", "S", fields=["A: str"], methods=[]) == "class S: pass\n"
+
+
+def test_urls_that_start_with_a_fixed_url_become_fstrings() -> None:
+    source = """
+        A = "http://h/api/v1/health"
+        B = f"http://h/api/v1/stocks/{code}"
+        C = r'http://h/api/v1/{x}'
+        D = b"http://h/api/v1/x"
+        E = "http://other/x"
+    """
+    prefix = ("http://h/api/v1", "settings.API")
+    edits = {(2, 4): prefix, (3, 4): prefix, (4, 4): prefix, (5, 4): prefix, (6, 4): prefix}
+    new, done = rewrite(source, edits)  # type: ignore[arg-type]
+    assert new == textwrap.dedent("""
+        from app.config import settings
+
+        A = f"{settings.API}/health"
+        B = f"{settings.API}/stocks/{code}"
+        C = fr'{settings.API}/{{x}}'
+        D = b"http://h/api/v1/x"
+        E = "http://other/x"
+    """)
+    assert done == {(2, 4), (3, 4), (4, 4)}
