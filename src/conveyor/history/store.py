@@ -58,6 +58,11 @@ class DeployEvent:
     message: str
 
 
+def default_path(root: Path) -> Path:
+    """Where a project's history lives unless $CONVEYOR_HISTORY_URL says otherwise."""
+    return (root / ".conveyor" / "history.db").resolve()
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(timezone.utc)
@@ -77,9 +82,9 @@ class HistoryStore:
         url = os.environ.get(URL_VARIABLE)
         if url:
             return cls(url)
-        directory = root / ".conveyor"
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{(directory / 'history.db').resolve()}")
+        path = default_path(root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{path}")
 
     def start(
         self,
