@@ -16,6 +16,7 @@ from conveyor.cli import (
     check,
     config,
     demo,
+    deploy,
     export,
     history,
     init,
@@ -65,6 +66,7 @@ build.register(app)
 check.register(app)
 export.register(app)
 scan.register(app)
+deploy.register(app)
 history.register(app)
 metrics.register(app)
 # Each built command group registers here, one line per module, above this comment.
