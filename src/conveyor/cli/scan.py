@@ -42,7 +42,9 @@ def register(app: typer.Typer) -> None:
 
 def scan(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(None, help="Files or directories (default: the project)."),
+    paths: list[Path] = typer.Argument(
+        None, metavar="PATH", help="Files or directories (default: the project)."
+    ),
     fmt: Format = typer.Option(Format.text, "--format", help="text, json or sarif."),
     fail_on: FailOn = typer.Option(FailOn.medium, "--fail-on", help="low, medium, high or never."),
     fix: bool = typer.Option(False, "--fix", help="Rewrite findings to settings references."),
@@ -51,15 +53,23 @@ def scan(
         False, "--split-urls", help="With --fix: split URLs with credentials into DB_* fields."
     ),
     groups: list[str] = typer.Option(
-        [], "--group", help="With --fix: only this group id or setting name (repeatable)."
+        [],
+        "--group",
+        metavar="GROUP",
+        help="With --fix: only this group id or setting name (repeatable).",
     ),
     baseline: Path | None = typer.Option(
-        None, "--baseline", help=f"Baseline file (default: {BASELINE_NAME} if present)."
+        None,
+        "--baseline",
+        metavar="FILE",
+        help=f"Baseline file (default: {BASELINE_NAME} if present).",
     ),
     write: bool = typer.Option(
         False, "--write-baseline", help="Record every current finding in the baseline."
     ),
-    max_bytes: int = typer.Option(MAX_BYTES, "--max-size", help="Skip files larger than this."),
+    max_bytes: int = typer.Option(
+        MAX_BYTES, "--max-size", metavar="BYTES", help="Skip files larger than this."
+    ),
 ) -> None:
     """Find hard-coded URLs, hosts, ports and secrets; --fix rewrites them to settings."""
     root = project_dir(ctx)
@@ -112,7 +122,8 @@ def _fix(
 ) -> None:
     """Plan the fix, then print its diff (--dry-run) or write it and list every file."""
     # libcst's codemod machinery takes about a second to import; a plain scan never needs it.
-    from conveyor.settings.scan.fix import apply, diff, plan_fix
+    from conveyor.settings.scan.apply import apply, diff
+    from conveyor.settings.scan.fix import plan_fix
     from conveyor.settings.scan.target import find_target
 
     project = _project(root)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import os
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -12,16 +10,15 @@ from urllib.parse import urlsplit
 
 import libcst as cst
 
-from conveyor.settings.render import write_private
 from conveyor.settings.scan import envwrite
 from conveyor.settings.scan.codemod import Edit, Position, add_to_class, replace_literals
 from conveyor.settings.scan.model import Finding, Group, ScanResult, rank
-from conveyor.settings.scan.rules import DB_SCHEMES, masked
+from conveyor.settings.scan.rules import DB_SCHEMES
 from conveyor.settings.scan.target import Target
-from conveyor.settings.secrets import MASK, is_secret_name
+from conveyor.settings.secrets import is_secret_name
 
 DEV_ENV = ".env.development"
-_SECRET_RULES = frozenset({"url-credentials", "hard-coded-secret", "known-token"})
+SECRET_RULES = frozenset({"url-credentials", "hard-coded-secret", "known-token"})
 _URL_RULES = frozenset({"url-credentials", "dev-host-url", "hard-coded-url"})
 _SEPARATORS = ("/", "?", "#")
 
@@ -247,52 +244,3 @@ def _settings_changes(
 
 def _read(path: Path) -> str | None:
     return path.read_text(encoding="utf-8") if path.exists() else None
-
-
-def apply(plan: FixPlan) -> None:
-    """Write every change; private files with mode 0600, others keeping their mode."""
-    for change in plan.changes:
-        if change.private:
-            write_private(change.path, change.new)
-            continue
-        mode = change.path.stat().st_mode & 0o777 if change.old is not None else 0o644
-        write_private(change.path, change.new)
-        os.chmod(change.path, mode)
-
-
-def diff(plan: FixPlan, root: Path) -> str:
-    """A unified diff of the plan; values in private files are masked."""
-    chunks: list[str] = []
-    for change in plan.changes:
-        name = change.path.relative_to(root).as_posix()
-        old, new = change.old or "", change.new
-        if change.private:
-            old, new = _mask_env(old), _mask_env(new)
-        chunks.extend(
-            difflib.unified_diff(
-                old.splitlines(keepends=True),
-                new.splitlines(keepends=True),
-                fromfile="/dev/null" if change.old is None else f"a/{name}",
-                tofile=f"b/{name}",
-            )
-        )
-    text = "".join(chunks)
-    # The code lines removed still hold the secrets; a diff may end up in a CI log.
-    for group in plan.fixed:
-        if group.rule in _SECRET_RULES:
-            text = text.replace(group.value, masked(group.rule, group.value))
-    return text
-
-
-def _mask_env(text: str) -> str:
-    """KEY=value lines with secret values masked."""
-    lines = []
-    for line in text.splitlines(keepends=True):
-        key, sep, value = line.partition("=")
-        if sep and not line.startswith("#"):
-            rule = "url-credentials" if "://" in value else "hard-coded-secret"
-            if "://" in value or is_secret_name(key):
-                end = "\n" if line.endswith("\n") else ""
-                line = f"{key}={masked(rule, value.strip()) or MASK}{end}"
-        lines.append(line)
-    return "".join(lines)

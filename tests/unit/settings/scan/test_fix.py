@@ -5,8 +5,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from conveyor.settings.scan.apply import apply, diff
 from conveyor.settings.scan.engine import scan
-from conveyor.settings.scan.fix import apply, diff, plan_fix, split_url
+from conveyor.settings.scan.fix import plan_fix, split_url
 from conveyor.settings.scan.target import ENVIRONMENT, find_target
 
 URL = "postgresql://admin:admin123@localhost:5435/stocktrading"
