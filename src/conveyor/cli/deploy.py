@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.table import Table
 from rich.text import Text
 
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
 from conveyor.deploy.execute import Event
+from conveyor.deploy.ops import age, rollback, status, unlock
 from conveyor.deploy.run import Access, deploy
 from conveyor.project.load import load_project
 
@@ -17,8 +19,11 @@ _STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": ""}
 
 
 def register(app: typer.Typer) -> None:
-    """Add the deploy command."""
+    """Add deploy, rollback, status and unlock."""
     app.command("deploy")(deploy_command)
+    app.command("rollback")(rollback_command)
+    app.command("status")(status_command)
+    app.command("unlock")(unlock_command)
 
 
 def show_event(event: Event) -> None:
@@ -66,3 +71,73 @@ def deploy_command(
         err().print(outcome.cause, markup=False)
     err().print(f"recorded as {outcome.status}: conveyor history show {deploy_id}", markup=False)
     raise typer.Exit(1)
+
+
+def rollback_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment to roll back."),
+    to: str | None = typer.Option(None, "--to", help="Deploy this built release instead."),
+    known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
+    identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+) -> None:
+    """Back to the previous release: a switch to its warm colour, else a restart of it."""
+    project = load_project(project_dir(ctx))
+    deploy_id, result = rollback(
+        project, environment, to=to, access=access_options(known_hosts, identity), emit=show_event
+    )
+    if isinstance(result, list):
+        releases = ", ".join(sorted({r.release for r in result}))
+        slowest = max(r.seconds for r in result)
+        out().print(
+            f"rolled back: {environment} runs {releases} again "
+            f"({slowest:.2f}s, deploy {deploy_id})",
+            markup=False,
+        )
+        return
+    if result.status != "succeeded":
+        err().print(Text.assemble(("rollback failed: ", "bold red"), result.message))
+        raise typer.Exit(1)
+    out().print(f"rolled back: {result.message} (deploy {deploy_id})", markup=False)
+
+
+def status_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment."),
+    known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
+    identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+) -> None:
+    """What each host runs, read from the hosts themselves."""
+    project = load_project(project_dir(ctx))
+    hosts = status(project, environment, access=access_options(known_hosts, identity))
+    table = Table("host", "release", "colour", "previous", "switched", "programs")
+    failed = False
+    for host in hosts:
+        if host.state is None:
+            failed = True
+            table.add_row(host.host, Text(host.error or "unreachable", "red"), "", "", "", "")
+            continue
+        state = host.state
+        programs = ", ".join(f"{name} {st}" for name, st in host.programs.items()) or "-"
+        table.add_row(
+            host.host,
+            state.release or "(never deployed)",
+            state.colour or "-",
+            state.previous_release or "-",
+            age(state.switched_at),
+            programs,
+        )
+    out().print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+def unlock_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment."),
+    known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
+    identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+) -> None:
+    """Break a stale deploy lock (only when that deploy is no longer running)."""
+    project = load_project(project_dir(ctx))
+    for line in unlock(project, environment, access=access_options(known_hosts, identity)):
+        out().print(line, markup=False)

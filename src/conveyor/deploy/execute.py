@@ -201,6 +201,7 @@ class Executor:
                 await hostops.stop(target, program_name(name, before.colour))
         after = before.switched(
             self.release.id,
+            version=self.release.version,
             venv=self.release.venv_key,
             at=time.time(),
             deploy_id=self.deploy_id,
@@ -226,19 +227,15 @@ class Executor:
     ) -> None:
         prog_name = program_name(name, colour)
         assert service.command is not None
-        env = {
-            "PORT": str(port),
-            "APP_VERSION": self.release.version,
-            "CONVEYOR_RELEASE": self.release.id,
-            "CONVEYOR_COLOR": colour,
-        }
-        prog = hostops.program(
+        prog = hostops.service_program(
             target,
-            name=prog_name,
-            argv=hostops.command_argv(service.command, port),
+            service=name,
+            command=service.command,
+            colour=colour,
+            port=port,
             release_id=self.release.id,
+            version=self.release.version,
             venv_key=self.release.venv_key,
-            env=env,
             drain=int(service.drain.total_seconds()),
         )
         self._say(target.spec, "start", "start", f"starting {prog_name} on port {port}")

@@ -160,6 +160,36 @@ def program(
     )
 
 
+def service_program(
+    target: Target,
+    *,
+    service: str,
+    command: str,
+    colour: Colour,
+    port: int,
+    release_id: str,
+    version: str,
+    venv_key: str,
+    drain: int,
+) -> Program:
+    """The program of one colour of a service, running one release."""
+    env = {
+        "PORT": str(port),
+        "APP_VERSION": version,
+        "CONVEYOR_RELEASE": release_id,
+        "CONVEYOR_COLOR": colour,
+    }
+    return program(
+        target,
+        name=program_name(service, colour),
+        argv=command_argv(command, port),
+        release_id=release_id,
+        venv_key=venv_key,
+        env=env,
+        drain=drain,
+    )
+
+
 async def start(target: Target, prog: Program) -> None:
     """Define (or redefine) the program and start it; CommandFailed carries its log tail."""
     runtime, conn = target.runtime, target.conn
@@ -178,6 +208,17 @@ async def start(target: Target, prog: Program) -> None:
             exit_code=result.exit_code,
             output=tail,
         )
+
+
+async def defined_and_running(target: Target, prog: Program) -> bool:
+    """True when `prog` runs with exactly this definition (same release, venv, port)."""
+    try:
+        current = await target.conn.get(target.runtime.program_path(prog.name))
+    except FileNotFoundError:
+        return False
+    if current.decode("utf-8", "replace") != target.runtime.render_program(prog):
+        return False
+    return await running(target, prog.name) is None
 
 
 async def stop(target: Target, name: str, *, timeout: float = 120) -> None:

@@ -99,6 +99,7 @@ def deploy(
     access: Access | None = None,
     watch: float | None = None,
     emit: Emit | None = None,
+    kind: str = "deploy",
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome)."""
     env_text = rendered_env(project, environment)
@@ -114,7 +115,7 @@ def deploy(
     store = HistoryStore.for_project(project.root)
     deploy_id = store.start(
         environment=environment,
-        kind="deploy",
+        kind=kind,
         release=release.id,
         version=release.version,
         commit=built.commit,

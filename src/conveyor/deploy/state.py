@@ -22,8 +22,10 @@ class HostState:
     """The live release and colour of one host, and the warm one behind it."""
 
     release: str | None = None
+    version: str | None = None
     colour: Colour | None = None
     previous_release: str | None = None
+    previous_version: str | None = None
     previous_colour: Colour | None = None
     # Set while a deploy is between "started the new colour" and "switched"; cleared after.
     pending_release: str | None = None
@@ -41,12 +43,14 @@ class HostState:
         return "green" if self.colour == "blue" else "blue"
 
     def switched(
-        self, release: str, *, venv: str, at: float, deploy_id: str, warm_for: float
+        self, release: str, *, version: str, venv: str, at: float, deploy_id: str, warm_for: float
     ) -> HostState:
         """The state after traffic moved to `release` on the idle colour."""
         return replace(
             self,
             release=release,
+            version=version,
+            previous_version=self.version,
             colour=self.idle_colour,
             venv=venv,
             previous_release=self.release,
@@ -65,6 +69,8 @@ class HostState:
         return replace(
             self,
             release=self.previous_release,
+            version=self.previous_version,
+            previous_version=self.version,
             colour=self.previous_colour,
             venv=self.previous_venv,
             previous_release=self.release,
@@ -77,15 +83,15 @@ class HostState:
 
 def dumps(state: HostState) -> str:
     """The file's text: stable key order, so two equal states are equal files."""
-    return json.dumps({"version": STATE_VERSION, **asdict(state)}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({**asdict(state), "format": STATE_VERSION}, indent=2, sort_keys=True) + "\n"
 
 
 def loads(text: str, *, where: str) -> HostState:
     """Parse a state file; a damaged one is an error naming where it lives."""
     try:
         data = json.loads(text)
-        if not isinstance(data, dict) or data.pop("version", None) != STATE_VERSION:
-            raise ValueError(f"expected version {STATE_VERSION}")
+        if not isinstance(data, dict) or data.pop("format", None) != STATE_VERSION:
+            raise ValueError(f"expected format {STATE_VERSION}")
         state = HostState(**data)
     except (ValueError, TypeError) as error:
         raise ConveyorError(

@@ -13,9 +13,11 @@ def test_first_deploy_starts_on_blue() -> None:
 
 
 def test_switch_then_rollback_returns_to_the_warm_colour() -> None:
-    first = HostState().switched("r1", venv="v1", at=1.0, deploy_id="d1", warm_for=60)
+    first = HostState().switched(
+        "r1", version="1.0", venv="v1", at=1.0, deploy_id="d1", warm_for=60
+    )
     assert (first.release, first.colour, first.previous_release) == ("r1", "blue", None)
-    second = first.switched("r2", venv="v2", at=2.0, deploy_id="d2", warm_for=60)
+    second = first.switched("r2", version="2.0", venv="v2", at=2.0, deploy_id="d2", warm_for=60)
     assert (second.release, second.colour) == ("r2", "green")
     assert (second.previous_release, second.previous_colour) == ("r1", "blue")
     assert (second.venv, second.previous_venv, second.warm_until) == ("v2", "v1", 62.0)
@@ -24,13 +26,14 @@ def test_switch_then_rollback_returns_to_the_warm_colour() -> None:
     assert (back.release, back.colour) == ("r1", "blue")
     assert (back.previous_release, back.previous_colour) == ("r2", "green")
     assert (back.venv, back.previous_venv) == ("v1", "v2")
+    assert (back.version, back.previous_version) == ("1.0", "2.0")
 
 
 def test_rollback_without_a_previous_release_is_refused() -> None:
     with pytest.raises(ConveyorError, match="no previous release on this host"):
-        HostState().switched("r1", venv="v1", at=1.0, deploy_id="d1", warm_for=60).rolled_back(
-            at=2.0
-        )
+        HostState().switched(
+            "r1", version="1.0", venv="v1", at=1.0, deploy_id="d1", warm_for=60
+        ).rolled_back(at=2.0)
 
 
 def test_round_trip_is_stable() -> None:
@@ -41,7 +44,7 @@ def test_round_trip_is_stable() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "[]", '{"version": 2}', '{"version": 1, "colour": "red"}', '{"version": 1, "nope": 1}'],
+    ["", "[]", '{"format": 2}', '{"format": 1, "colour": "red"}', '{"format": 1, "nope": 1}'],
 )
 def test_damaged_files_name_the_place(text: str) -> None:
     with pytest.raises(ConveyorError, match=r"^app-1:/srv/x/state.json: the host's state file"):

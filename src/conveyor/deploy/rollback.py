@@ -1,0 +1,141 @@
+"""`conveyor rollback`: back to the previous release, by a switch when it is still warm.
+
+The previous colour's programs are still defined on each host (release, venv,
+port); when they still run, a rollback is only Caddy's upstream file being
+rewritten. When they have gone cold, they start again from the host's
+`releases/`, pass the health gate, and then traffic switches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from conveyor.deploy import hostops
+from conveyor.deploy.execute import Emit, Event, Settings
+from conveyor.deploy.health import wait_healthy
+from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.layout import ports
+from conveyor.deploy.lock import LockOwner, acquire, release
+from conveyor.deploy.state import HostState
+from conveyor.errors import ConveyorError
+from conveyor.project.model import ConveyorConfig, ServiceConfig
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """One host after a rollback."""
+
+    host: str
+    release: str
+    warm: bool  # True: a switch to the running colour; False: it had to start again
+    seconds: float
+
+
+@dataclass
+class Rollback:
+    """Puts every host of an environment back on its previous release."""
+
+    config: ConveyorConfig
+    environment: str
+    targets: Sequence[Target]
+    roles: dict[str, list[str]]
+    deploy_id: str
+    settings: Settings
+    emit: Emit
+
+    async def run(self) -> list[RolledBack]:
+        """Lock, check every host can go back, then switch each; returns what happened."""
+        for target in self.targets:
+            await target.conn.connect()
+        owner = LockOwner.here(self.deploy_id)
+        locked: list[Target] = []
+        try:
+            for target in sorted(self.targets, key=lambda t: t.spec):
+                await acquire(
+                    target.conn, target.paths.app_dir, owner, environment=self.environment
+                )
+                locked.append(target)
+            states = {t.spec: await hostops.read_state(t) for t in self.targets}
+            stuck = [t.spec for t in self.targets if states[t.spec].previous_release is None]
+            if stuck:
+                raise ConveyorError(
+                    f"{', '.join(stuck)}: no previous release to roll back to; nothing was changed",
+                    hint=f"deploy a release: conveyor deploy {self.environment} --release ID",
+                )
+            return [await self._one(t, states[t.spec]) for t in self.targets]
+        finally:
+            for target in locked:
+                await release(target.conn, target.paths.app_dir, self.deploy_id)
+
+    async def _one(self, target: Target, state: HostState) -> RolledBack:
+        began = time.monotonic()
+        assert state.previous_colour is not None and state.previous_release is not None
+        old, new = state.previous_colour, state.colour
+        services = {
+            name: service
+            for name, service in self.config.services.items()
+            if service.command is not None and set(self.roles[target.spec]) & set(service.roles)
+        }
+        http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
+        others = {n: s for n, s in services.items() if s.resolved_kind != "http"}
+        # Traffic first: the web colours (warm: nothing to do; cold: start and gate), the switch.
+        warm = True
+        for name, service in http.items():
+            warm = await self._ensure(target, state, name, service) and warm
+        for name in http:
+            await hostops.switch(target, name, ports(self.config, name)[old])
+        seconds = time.monotonic() - began
+        # Then the workers: the previous colour starts before the current one stops.
+        for name, service in others.items():
+            await self._ensure(target, state, name, service)
+            if new is not None:
+                await hostops.stop(target, program_name(name, new))
+        back = state.rolled_back(at=time.time())
+        await hostops.write_state(target, back)
+        await hostops.link_current(target, state.previous_release)
+        how = "switched to the warm" if warm else "restarted the cold"
+        message = f"{how} {old} colour: {back.release} (traffic back in {seconds:.2f}s)"
+        self.emit(Event(target.spec, "rollback", "ok", message))
+        return RolledBack(target.spec, state.previous_release, warm, seconds)
+
+    async def _ensure(
+        self, target: Target, state: HostState, name: str, service: ServiceConfig
+    ) -> bool:
+        """Make the previous colour of `name` run the previous release; True if it already did."""
+        assert service.command is not None and state.previous_venv is not None
+        assert state.previous_colour is not None and state.previous_release is not None
+        port = ports(self.config, name)[state.previous_colour]
+        prog = hostops.service_program(
+            target,
+            service=name,
+            command=service.command,
+            colour=state.previous_colour,
+            port=port,
+            release_id=state.previous_release,
+            version=state.previous_version or state.previous_release,
+            venv_key=state.previous_venv,
+            drain=int(service.drain.total_seconds()),
+        )
+        # Warm only when that colour still runs exactly the previous release: a failed
+        # deploy since then may have redefined (and even left running) this colour.
+        if await hostops.defined_and_running(target, prog):
+            return True
+        await hostops.start(target, prog)
+        if service.resolved_kind == "http" and service.health:
+            address, local = await target.conn.forward("127.0.0.1", port)
+            result = await wait_healthy(
+                f"http://{address}:{local}{service.health}",
+                threshold=self.settings.healthy_threshold,
+                unhealthy_threshold=self.settings.unhealthy_threshold,
+                deadline=self.settings.health_timeout,
+                interval=self.settings.probe_interval,
+            )
+            if not result.healthy:
+                await hostops.stop(target, prog.name)
+                raise ConveyorError(
+                    f"{target.spec}: {prog.name} ({state.previous_release}) is not healthy: "
+                    f"{result.reason}; traffic stays on {state.release}"
+                )
+        return False
