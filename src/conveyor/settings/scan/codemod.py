@@ -150,7 +150,8 @@ class _AddToClass(cst.CSTTransformer):
             return updated_node
         self.found = True
         body = list(updated_node.body.body)
-        after = 0
+        # After the last field; with no field yet, after the docstring, which must stay first.
+        after = 1 if body and _is_docstring(body[0]) else 0
         for index, item in enumerate(body):
             if isinstance(item, cst.SimpleStatementLine) and any(
                 isinstance(small, cst.AnnAssign) for small in item.body
@@ -160,6 +161,14 @@ class _AddToClass(cst.CSTTransformer):
         methods = [cst.parse_statement(text) for text in self.methods]
         body = [*body[:after], *fields, *body[after:], *methods]
         return updated_node.with_changes(body=updated_node.body.with_changes(body=body))
+
+
+def _is_docstring(statement: cst.BaseStatement) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+    )
 
 
 def add_to_class(

@@ -124,3 +124,10 @@ def test_urls_that_start_with_a_fixed_url_become_fstrings() -> None:
         E = "http://other/x"
     """)
     assert done == {(2, 4), (3, 4), (4, 4)}
+
+
+def test_a_class_without_fields_keeps_its_docstring_first() -> None:
+    source = 'class Settings(BaseSettings):\n    """Doc."""\n\n    class Config:\n        env_file = ".env"\n'
+    assert add_to_class(source, "Settings", fields=["A: str"], methods=[]) == (
+        'class Settings(BaseSettings):\n    """Doc."""\n    A: str\n\n    class Config:\n        env_file = ".env"\n'
+    )
