@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEMO_APP = REPO / "src" / "conveyor" / "demo" / "app"
 BIN = Path(sys.executable).parent
-SEED_DB = "postgresql://admin:admin123@localhost:5435/stocktrading"
+SEED_DB = "postgresql://admin:admin123@localhost:5435/stocktrading"  # conveyor: ignore[url-credentials] planted in the corpus on purpose  # noqa: E501
 
 # Planted findings: (kind, Python line). Every kind is a seed-style finding.
 POSITIVES = [
@@ -40,8 +40,14 @@ POSITIVES = [
     ("seed API_BASE_URL", 'API_BASE_URL = "http://localhost:8000/api/v1"'),
     ("seed API_BASE_URL", 'client = httpx.Client(base_url="http://localhost:8000/api/v1")'),
     ("seed API_BASE_URL", 'resp = requests.get(f"http://localhost:8000/api/v1/stocks/{code}")'),
-    ("other connection string", 'BROKER = "amqp://guest:s3cretpw@10.0.0.7:5672//"'),
-    ("other connection string", 'STORE = "mongodb+srv://app:Zx81kk2pq@cluster0.example.net/db"'),
+    (
+        "other connection string",
+        'BROKER = "amqp://guest:s3cretpw@10.0.0.7:5672//"',  # conveyor: ignore[url-credentials] planted in the corpus on purpose  # noqa: E501
+    ),
+    (
+        "other connection string",
+        'STORE = "mongodb+srv://app:Zx81kk2pq@cluster0.example.net/db"',  # conveyor: ignore[url-credentials] planted in the corpus on purpose  # noqa: E501
+    ),
     ("development host", 'REDIS_URL = "redis://192.168.219.103:6379/0"'),
     ("host / port", 'REDIS_HOST = "localhost"'),
     ("host / port", "REDIS_PORT = 6380"),
