@@ -86,7 +86,10 @@ class _Visitor(ast.NodeVisitor):
     def visit(self, node: ast.AST) -> None:
         """Walk a statement only when one of its lines may hold a finding."""
         if isinstance(node, ast.stmt):
-            at = bisect_left(self.candidates, node.lineno)
+            # Decorators sit on the lines above a def or class's own line.
+            decorators = getattr(node, "decorator_list", ())
+            first = min([node.lineno, *(d.lineno for d in decorators)])
+            at = bisect_left(self.candidates, first)
             end = node.end_lineno or node.lineno
             if at == len(self.candidates) or self.candidates[at] > end:
                 return

@@ -175,3 +175,12 @@ def test_only_statements_with_a_candidate_line_are_walked() -> None:
         (4, "dev-host-url"),
         (7, "known-token"),
     ]
+
+
+def test_decorators_are_walked_with_their_function() -> None:
+    source = """
+        @retry(url="redis://localhost:6380/0")
+        def job():
+            return 1
+    """
+    assert [(line, rule) for line, _, rule, *_ in found(source)] == [(2, "dev-host-url")]
