@@ -196,3 +196,13 @@ def test_fix_mode_runs_a_writer_before_its_readers(make_project: Callable[..., P
     assert result.code == 0, result.out
     assert result.out.index("writer: passed") < result.out.index("reader: passed")
     assert Path(project.root / "a.py").read_text() == "fixed\n"
+
+
+def test_a_terminal_gets_a_live_table(pipeline: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    result = pipeline.run("check", "--fast")
+    assert result.code == 0
+    assert "conveyor check" in result.out and "last" in result.out and "passed" in result.out
+    cached = pipeline.run("check", "--fast")
+    assert "cached" in cached.out
