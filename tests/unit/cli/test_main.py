@@ -86,7 +86,7 @@ def test_a_bug_prints_the_traceback_and_says_it_is_a_bug(
 
 def test_console_script_runs_as_a_module() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "conveyor", "deploy", "staging"],
+        [sys.executable, "-m", "conveyor", "serve", "--port", "1"],
         capture_output=True,
         text=True,
         check=False,

@@ -1,0 +1,198 @@
+"""A deployable project (the tiny app) in a git repo, with hosts, load and clean-up for tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conveyor.cli import main
+from conveyor.runtime.supervisor import supervisor_socket_path, supervisorctl_shutdown
+from conveyor.runtime.tools import install_tools_argv
+from tests.conftest import Result
+
+TINY = Path(__file__).parents[1] / "fixtures" / "tinyapp"
+GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
+
+
+def free_port_pair() -> int:
+    """A port p such that p and p + 1 are both free on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port < 65000 and _free(port) and _free(port + 1):
+            return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def shared_tools(directory: Path) -> Path:
+    """supervisor + caddy in a tools venv, installed once and linked into each app_dir."""
+    tools = directory / "tools"
+    if not (tools / ".conveyor-tools").exists():
+        subprocess.run(install_tools_argv(str(directory), "python3"), check=True, timeout=600)
+    return tools
+
+
+@dataclass
+class Load:
+    """A steady stream of GETs through Caddy, counting failures and the longest gap."""
+
+    url: str
+    rate: float = 100.0
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    longest_gap: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Load:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        time.sleep(0.3)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        last_ok = time.monotonic()
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.get(self.url)
+                    if response.status_code == 200:
+                        self.ok += 1
+                        now = time.monotonic()
+                        self.longest_gap = max(self.longest_gap, now - last_ok)
+                        last_ok = now
+                        self.versions.append(response.json()["version"])
+                    else:
+                        self.failed.append(f"{response.status_code}")
+                except httpx.HTTPError as error:
+                    self.failed.append(type(error).__name__)
+                time.sleep(1 / self.rate)
+
+
+class DeployProject:
+    """The tiny app as a git project with one environment, driven through `main()`."""
+
+    def __init__(
+        self,
+        root: Path,
+        capsys: pytest.CaptureFixture[str],
+        *,
+        hosts: list[str],
+        tools: Path,
+        ssh_args: tuple[str, ...] = (),
+    ) -> None:
+        self.root, self._capsys, self.hosts, self.tools = root, capsys, hosts, tools
+        self.ssh_args = ssh_args
+        self.listen = free_port_pair()
+        self.port = free_port_pair()
+        # Short: unix socket paths under it must stay within 107 bytes.
+        self.hosts_dir = Path(tempfile.mkdtemp(prefix="cv-"))
+        shutil.copytree(TINY, root)
+        (root / "conveyor.toml").write_text(self.toml())
+        env = root / ".env.staging"
+        env.write_text("GREETING=hello staging\nAPI_TOKEN=Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g\n")
+        env.chmod(0o600)
+        (root / ".gitignore").write_text(".env.*\n!.env.example\n.conveyor/\n")
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+        self.commit("ok")
+
+    def toml(self) -> str:
+        hosts = ", ".join(f'"{h}"' for h in self.hosts)
+        return f"""\
+[app]
+name = "tiny"
+
+[services.web]
+command = "python -m tiny.web $PORT"
+health = "/health"
+roles = ["web"]
+port = {self.port}
+listen = "127.0.0.1:{self.listen}"
+drain = "2s"
+
+[services.worker]
+command = "python -m tiny.worker"
+roles = ["web"]
+drain = "2s"
+
+[environments.staging]
+app_dir = "{self.hosts_dir}/{{host}}"
+hosts = {{ web = [{hosts}] }}
+strategy = {{ healthy_threshold = 2, health_timeout = "20s", watch = "1s", keep_previous_warm = "15m" }}
+"""
+
+    def app_dir(self, host: str = "127.0.0.1") -> Path:
+        """Where the app lives on a host (all hosts are this machine)."""
+        path = self.hosts_dir / host
+        if not (path / "tools").exists():
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "tools").symlink_to(self.tools)
+        return path
+
+    def commit(self, mode: str) -> None:
+        """Commit the app with MODE set to ok, 500 or crash."""
+        (self.root / "MODE").write_text(mode + "\n")
+        subprocess.run(["git", "add", "-A"], cwd=self.root, check=True)
+        subprocess.run(
+            [*GIT, "commit", "-q", "--allow-empty", "-m", f"mode {mode}"], cwd=self.root, check=True
+        )
+
+    def run(self, *argv: str) -> Result:
+        """`conveyor -C root ARGV...` in-process."""
+        self._capsys.readouterr()
+        code = main(["-C", str(self.root), *argv])
+        captured = self._capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def deploy(self, *extra: str) -> Result:
+        """`conveyor deploy staging` with the SSH options."""
+        return self.run("deploy", "staging", *self.ssh_args, *extra)
+
+    @property
+    def url(self) -> str:
+        """Caddy's address for /health."""
+        return f"http://127.0.0.1:{self.listen}/health"
+
+    def get(self) -> dict[str, str]:
+        """What Caddy serves now."""
+        response = httpx.get(self.url, timeout=5)
+        assert response.status_code == 200, response.text
+        data: dict[str, str] = response.json()
+        return data
+
+    def shutdown(self) -> None:
+        """Stop every supervisord this project started (its programs and Caddy with it)."""
+        for path in self.hosts_dir.glob("*"):
+            if Path(supervisor_socket_path(str(path))).exists():
+                subprocess.run(
+                    supervisorctl_shutdown(str(path), str(path / "tools")),
+                    capture_output=True,
+                    timeout=60,
+                    check=False,
+                )
+        shutil.rmtree(self.hosts_dir, ignore_errors=True)

@@ -1,0 +1,204 @@
+"""Deploys with real parts: supervisord, Caddy, a git project, and (for SSH) a real sshd.
+
+Every story runs a steady load through Caddy and asserts what a user would
+see: zero failed requests, the old version serving throughout a bad deploy,
+and a history that tells the truth.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor.history.store import HistoryStore
+from tests.integration.deployed import DeployProject, Load, shared_tools
+from tests.integration.sshd import Sshd
+
+
+@pytest.fixture(scope="session")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_tools(tmp_path_factory.mktemp("tools"))
+
+
+@pytest.fixture
+def make_deploy_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tools: Path
+) -> Iterator[Callable[..., DeployProject]]:
+    made: list[DeployProject] = []
+
+    def make(hosts: list[str] | None = None, ssh_args: tuple[str, ...] = ()) -> DeployProject:
+        project = DeployProject(
+            tmp_path / f"project{len(made)}",
+            capsys,
+            hosts=hosts or ["local"],
+            tools=tools,
+            ssh_args=ssh_args,
+        )
+        made.append(project)
+        return project
+
+    yield make
+    for project in made:
+        project.shutdown()
+
+
+@pytest.fixture
+def local(make_deploy_project: Callable[..., DeployProject]) -> DeployProject:
+    project = make_deploy_project()
+    project.app_dir("localhost")
+    return project
+
+
+def history(project: DeployProject) -> list[tuple[str, str]]:
+    with HistoryStore.for_project(project.root) as store:
+        return [(r.kind, r.status) for r in store.deploys("staging")]
+
+
+def test_deploy_redeploy_and_warm_rollback_without_a_failed_request(local: DeployProject) -> None:
+    first = local.deploy()
+    assert first.code == 0, first.out + first.err
+    assert "deployed: staging now runs 0.0.0+1.g" in first.out
+    served = local.get()
+    assert served["color"] == "blue"
+    assert served["greeting"] == "hello staging"  # the environment's values reach the app
+    assert "Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g" not in first.out + first.err
+
+    local.commit("ok")
+    with Load(local.url) as load:
+        second = local.deploy()
+    assert second.code == 0, second.out + second.err
+    assert load.failed == []
+    assert load.ok > 20
+    assert local.get()["color"] == "green"
+    assert local.get()["version"].startswith("0.0.0+2.g")
+    assert load.versions[0].startswith("0.0.0+1.g") and load.versions[-1].startswith("0.0.0+2.g")
+
+    with Load(local.url) as load:
+        back = local.run("rollback", "staging")
+    assert back.code == 0, back.out + back.err
+    assert "switched to the warm blue colour" in back.out
+    assert load.failed == []
+    assert local.get()["color"] == "blue"
+    assert history(local) == [
+        ("rollback", "succeeded"),
+        ("deploy", "succeeded"),
+        ("deploy", "succeeded"),
+    ]
+
+    status = local.run("status", "staging")
+    assert status.code == 0
+    assert "blue" in status.out and "web-blue" in status.out
+
+
+def test_a_release_whose_health_fails_never_takes_traffic(local: DeployProject) -> None:
+    assert local.deploy().code == 0
+    local.commit("500")
+    with Load(local.url) as load:
+        bad = local.deploy()
+    assert bad.code == 1
+    assert load.failed == []
+    assert set(v[:9] for v in load.versions) == {"0.0.0+1.g"}
+    assert "web-green on localhost is not healthy" in bad.err or "not healthy" in bad.err
+    assert "traffic never left the release that was serving" in bad.err
+    assert "probes:" in bad.err and " 500 " in bad.err
+    assert local.get()["color"] == "blue"
+    assert history(local)[0] == ("deploy", "failed")
+    with HistoryStore.for_project(local.root) as store:
+        record = store.deploys("staging")[0]
+    assert record.cause is not None and "500" in record.cause
+
+
+def test_a_release_that_crashes_on_start_is_reported_with_its_log(local: DeployProject) -> None:
+    assert local.deploy().code == 0
+    local.commit("crash")
+    with Load(local.url) as load:
+        bad = local.deploy()
+    assert bad.code == 1
+    assert load.failed == []
+    assert "web-green crashed on start on local" in bad.err
+    assert "crashing on purpose at start" in bad.err  # the tail of the process's own log
+    assert local.get()["color"] == "blue"
+
+
+def test_the_new_colours_port_already_taken(local: DeployProject) -> None:
+    assert local.deploy().code == 0
+    local.commit("ok")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", local.port + 1))
+        squatter.listen()
+        with Load(local.url) as load:
+            bad = local.deploy()
+    assert bad.code == 1
+    assert load.failed == []
+    assert "Address already in use" in bad.err
+    assert local.get()["color"] == "blue"
+
+
+def test_a_second_deploy_while_one_holds_the_lock(local: DeployProject) -> None:
+    assert local.deploy().code == 0
+    lock = Path(local.hosts_dir, "localhost", "deploy.lock")
+    lock.mkdir()
+    (lock / "owner.json").write_text(
+        '{"deploy_id": "d-1", "user": "alice", "machine": "laptop", "pid": 1, "since": 0}'
+    )
+    held = local.deploy()
+    assert held.code == 1
+    assert "staging is locked on local by alice on laptop (pid 1)" in held.err
+    assert "conveyor unlock staging" in held.err
+    unlocked = local.run("unlock", "staging")
+    assert "lock held by alice on laptop" in unlocked.out
+    assert local.deploy().code == 0
+
+
+def test_bad_configuration_is_refused_before_any_host_is_touched(local: DeployProject) -> None:
+    (local.root / ".env.staging").write_text("GREETING=hi\nAPI_TOKEN=changeme\n")
+    result = local.deploy()
+    assert result.code == 1
+    assert "nothing was deployed" in result.err
+    assert "run: conveyor config check staging" in result.err
+    assert not Path(local.hosts_dir, "localhost", "releases").exists()
+
+
+def test_deploy_over_ssh(make_deploy_project: Callable[..., DeployProject], sshd: Sshd) -> None:
+    args = ("--known-hosts", str(sshd.known_hosts), "--identity", str(sshd.identity))
+    project = make_deploy_project(hosts=[sshd.spec], ssh_args=args)
+    project.app_dir(sshd.host)
+    result = project.deploy()
+    assert result.code == 0, result.out + result.err
+    assert project.get()["color"] == "blue"
+    project.commit("500")
+    with Load(project.url) as load:
+        bad = project.deploy()
+    assert bad.code == 1
+    assert load.failed == []
+    assert project.get()["color"] == "blue"
+
+
+def test_unreachable_or_unknown_hosts_touch_nothing(
+    make_deploy_project: Callable[..., DeployProject], sshd: Sshd, tmp_path: Path
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    unknown = make_deploy_project(
+        hosts=[sshd.spec], ssh_args=("--known-hosts", str(empty), "--identity", str(sshd.identity))
+    )
+    refused = unknown.deploy()
+    assert refused.code == 1
+    assert "SHA256:" in refused.err
+    assert "ssh-keyscan" in refused.err
+    assert history(unknown) == [("deploy", "failed")]
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    gone = make_deploy_project(
+        hosts=[f"root@127.0.0.1:{port}"],
+        ssh_args=("--known-hosts", str(sshd.known_hosts), "--identity", str(sshd.identity)),
+    )
+    unreachable = gone.deploy()
+    assert unreachable.code == 1
+    assert f"127.0.0.1:{port}" in unreachable.err
+    assert not any(gone.hosts_dir.iterdir())
