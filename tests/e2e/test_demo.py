@@ -14,7 +14,7 @@ from conveyor.cli import main
 def test_demo_catches_the_broken_production_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo", "--workdir", str(tmp_path)]) == 0
+    assert main(["demo", "--workdir", str(tmp_path), "--no-deploys"]) == 0
     out = capsys.readouterr().out
     app = tmp_path / "movies"
     assert (app / "conveyor.toml").is_file()
@@ -29,12 +29,12 @@ def test_demo_catches_the_broken_production_file(
         ".env.production:8: ADMIN_EMAIL: error: still holds a template placeholder",
     ]:
         assert expected in out
-    assert "demo finished" in out
+    assert "demo finished: every step did what it should." in out
     assert "admin123" not in out
     assert "dev-secret-key" not in out
     # Running it again starts from a fresh copy.
     (app / "stray").write_text("x")
-    assert main(["demo", "--workdir", str(tmp_path)]) == 0
+    assert main(["demo", "--workdir", str(tmp_path), "--no-deploys"]) == 0
     assert not (app / "stray").exists()
     assert stat.S_IMODE((app / ".env.staging").stat().st_mode) == 0o600
 
@@ -53,3 +53,21 @@ def test_schema_command_prints_the_json_schema_and_writes_the_docs(
     ]
     committed = Path(__file__).parents[2] / "docs" / "configuration.md"
     assert (tmp_path / "docs" / "configuration.md").read_text() == committed.read_text()
+
+
+def test_demo_deploys_a_good_release_and_rolls_back_a_broken_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The deploy half: real supervisord and Caddy on this machine, the example app's venv."""
+    assert main(["demo", "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "deployed: staging now runs 1.0.0" in out
+    assert "deployed: staging now runs 1.1.0" in out
+    assert "load during the deploy: " in out and ", 0 failed," in out
+    assert "versions: 1.0.0 -> 1.1.0" in out
+    assert "deploy of 1.2.0 to staging failed" in out
+    assert "load during the bad deploy: " in out and "versions: 1.1.0\n" in out
+    assert '"version": "1.1.0"' in out.split("still serving: ")[1]
+    assert "demo finished: every step did what it should." in out
+    # Nothing is left running: the demo stops its supervisord.
+    assert not list((tmp_path / "movies" / ".conveyor" / "hosts").glob("*/runtime/supervisor.sock"))

@@ -6,9 +6,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -49,49 +46,6 @@ def shared_tools(directory: Path) -> Path:
     if not (tools / ".conveyor-tools").exists():
         subprocess.run(install_tools_argv(str(directory), "python3"), check=True, timeout=600)
     return tools
-
-
-@dataclass
-class Load:
-    """A steady stream of GETs through Caddy, counting failures and the longest gap."""
-
-    url: str
-    rate: float = 100.0
-    ok: int = 0
-    failed: list[str] = field(default_factory=list)
-    versions: list[str] = field(default_factory=list)
-    longest_gap: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> Load:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        time.sleep(0.3)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        last_ok = time.monotonic()
-        with httpx.Client(timeout=5) as client:
-            while not self._stop.is_set():
-                try:
-                    response = client.get(self.url)
-                    if response.status_code == 200:
-                        self.ok += 1
-                        now = time.monotonic()
-                        self.longest_gap = max(self.longest_gap, now - last_ok)
-                        last_ok = now
-                        self.versions.append(response.json()["version"])
-                    else:
-                        self.failed.append(f"{response.status_code}")
-                except httpx.HTTPError as error:
-                    self.failed.append(type(error).__name__)
-                time.sleep(1 / self.rate)
 
 
 class DeployProject:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.demo.load import Load
 from conveyor.history.store import HistoryStore
-from tests.integration.deployed import DeployProject, Load, shared_tools
+from tests.integration.deployed import DeployProject, shared_tools
 from tests.integration.sshd import Sshd
 
 

@@ -14,9 +14,9 @@ from conveyor.deploy.layout import HostPaths
 from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError
 from conveyor.hosts.base import Connector
-from conveyor.hosts.upload import UploadStats, upload_tree
+from conveyor.hosts.upload import upload_tree
 from conveyor.proxy.caddy import Caddy
-from conveyor.runtime.base import Program
+from conveyor.runtime.base import Program, socket_dir_argv
 from conveyor.runtime.supervisor import Supervisor
 from conveyor.runtime.tools import install_tools_argv
 
@@ -73,6 +73,7 @@ async def prepare(target: Target) -> str:
     paths, conn = target.paths, target.conn
     dirs = [posixpath.dirname(paths.launcher), posixpath.dirname(paths.log("x"))]
     await conn.run(["mkdir", "-p", "-m", "0700", *dirs, posixpath.dirname(paths.env_file)])
+    await conn.run(socket_dir_argv(paths.app_dir, target.python))
     installed = await conn.run(install_tools_argv(paths.app_dir, target.python), timeout=600)
     for path, text in target.runtime.files().items():
         await conn.put(text.encode(), path, mode=0o600)
@@ -84,7 +85,7 @@ async def prepare(target: Target) -> str:
     return installed.stdout.strip().splitlines()[-1] if installed.stdout.strip() else "tools ready"
 
 
-async def upload(target: Target, release_dir: Path, release_id: str) -> UploadStats:
+async def upload(target: Target, release_dir: Path, release_id: str) -> str:
     """Send the release's files the host lacks and link them into releases/<id>."""
     files = {
         str(path.relative_to(release_dir)): path
@@ -92,9 +93,10 @@ async def upload(target: Target, release_dir: Path, release_id: str) -> UploadSt
         if path.is_file() or path.is_symlink()
     }
     dest = target.paths.release(release_id)
-    return await upload_tree(
+    stats = await upload_tree(
         target.conn, files, dest, store=target.paths.objects, python=target.python
     )
+    return f"sent {stats.sent} of {stats.files} files ({stats.bytes_sent / 1024:.1f} KiB)"
 
 
 async def write_env(target: Target, text: str, release_id: str) -> None:

@@ -22,7 +22,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.runtime.base import Program, check_socket_path
+from conveyor.runtime.base import Program, check_socket_path, socket_path
 from conveyor.runtime.supervisor import runtime_dir
 
 UPSTREAM_HOST = "127.0.0.1"
@@ -69,7 +69,7 @@ def caddy_config_path(app_dir: str) -> str:
 
 def caddy_admin_socket(app_dir: str) -> str:
     """The admin API's unix socket."""
-    return check_socket_path(posixpath.join(runtime_dir(app_dir), "caddy-admin.sock"))
+    return socket_path(app_dir, "caddy-admin.sock")
 
 
 def upstream_path(app_dir: str, service: str = "web") -> str:

@@ -8,6 +8,8 @@ default; a systemd runtime (user units) fits the same protocol.
 
 from __future__ import annotations
 
+import hashlib
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,6 +112,44 @@ class Runtime(Protocol):
 
 # sun_path holds 108 bytes including the terminating NUL.
 UNIX_SOCKET_MAX = 107
+
+
+def socket_path(app_dir: str, name: str) -> str:
+    """`<app_dir>/runtime/<name>`, or the same name in a short per-app directory.
+
+    Unix socket paths hold at most 107 bytes, and a project deep in a home directory
+    exceeds that; the short directory is `/tmp/conveyor-<hash of app_dir>`, derived so
+    that every caller finds the same socket, created mode 0700 and checked before use
+    (`socket_dir_argv`).
+    """
+    path = posixpath.join(app_dir, "runtime", name)
+    if len(path.encode()) <= UNIX_SOCKET_MAX:
+        return path
+    return check_socket_path(posixpath.join(socket_dir(app_dir), name))
+
+
+def socket_dir(app_dir: str) -> str:
+    """The directory the app's sockets live in."""
+    if len(posixpath.join(app_dir, "runtime", "caddy-admin.sock").encode()) <= UNIX_SOCKET_MAX:
+        return posixpath.join(app_dir, "runtime")
+    return f"/tmp/conveyor-{hashlib.sha256(app_dir.encode()).hexdigest()[:16]}"
+
+
+# Runs on the host: make the socket directory ours alone, or refuse one someone else made.
+_SOCKET_DIR = r"""
+import os, stat, sys
+path = sys.argv[1]
+os.makedirs(path, mode=0o700, exist_ok=True)
+info = os.lstat(path)
+private = stat.S_ISDIR(info.st_mode) and not stat.S_IMODE(info.st_mode) & 0o077
+if not private or info.st_uid != os.getuid():
+    sys.exit(f"{path} is not a private directory of this user; remove it and retry")
+"""
+
+
+def socket_dir_argv(app_dir: str, python: str = "python3") -> list[str]:
+    """Create (or verify) the socket directory with mode 0700."""
+    return [python, "-c", _SOCKET_DIR, socket_dir(app_dir)]
 
 
 def check_socket_path(path: str) -> str:

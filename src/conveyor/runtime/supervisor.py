@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 from conveyor.errors import ConfigError
-from conveyor.runtime.base import Program, ProgramState, ProgramStatus, check_socket_path
+from conveyor.runtime.base import Program, ProgramState, ProgramStatus, socket_path
 
 # supervisorctl exit codes (LSB): `status` with a program not running, and no supervisord.
 STATUS_NOT_RUNNING = 3
@@ -42,7 +42,7 @@ def supervisord_conf_path(app_dir: str) -> str:
 
 def supervisor_socket_path(app_dir: str) -> str:
     """The unix socket supervisorctl talks to."""
-    return check_socket_path(posixpath.join(runtime_dir(app_dir), "supervisor.sock"))
+    return socket_path(app_dir, "supervisor.sock")
 
 
 def program_conf_path(app_dir: str, name: str) -> str:

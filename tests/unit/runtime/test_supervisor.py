@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from conveyor.errors import ConfigError
-from conveyor.runtime.base import Program, ProgramStatus
+from conveyor.runtime.base import Program, ProgramStatus, socket_dir, socket_dir_argv
 from conveyor.runtime.supervisor import (
     Supervisor,
     parse_status,
@@ -164,14 +171,25 @@ def test_program_is_validated(changes: dict[str, object], message: str) -> None:
     assert str(raised.value) == message
 
 
-def test_socket_path_too_long() -> None:
+def test_a_deep_app_dir_gets_its_sockets_in_a_short_private_directory() -> None:
     app = "/srv/" + "a" * 90
-    with pytest.raises(ConfigError) as raised:
-        render_supervisord_conf(app)
-    assert str(raised.value) == (
-        f"socket path {app}/runtime/supervisor.sock has 119 bytes; unix sockets allow 107\n"
-        "Choose a shorter app_dir for the environment."
-    )
+    conf = render_supervisord_conf(app)
+    digest = hashlib.sha256(app.encode()).hexdigest()[:16]
+    assert f"file = /tmp/conveyor-{digest}/supervisor.sock" in conf
+    assert socket_dir(app) == f"/tmp/conveyor-{digest}"
+    assert socket_dir("/srv/movies") == "/srv/movies/runtime"
+
+
+def test_socket_dir_is_created_private_and_a_foreign_one_refused(tmp_path: Path) -> None:
+    app = str(tmp_path / ("d" * 100))
+    done = subprocess.run(socket_dir_argv(app, sys.executable), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(os.stat(socket_dir(app)).st_mode) == 0o700
+    os.chmod(socket_dir(app), 0o777)
+    refused = subprocess.run(socket_dir_argv(app, sys.executable), capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "is not a private directory of this user" in refused.stderr
+    os.rmdir(socket_dir(app))
 
 
 def test_argv_builders() -> None:

@@ -1,0 +1,161 @@
+"""The deploy half of `conveyor demo`: local staging, a good release, a broken one.
+
+The example app becomes a git repository; staging is pointed at this machine
+("local"), on free ports; then three releases go out under a steady load
+through Caddy: 1.0.0, 1.1.0 (zero downtime), 1.2.0 (broken health, rolled back
+automatically while 1.1.0 keeps serving).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from conveyor.demo.load import Load
+from conveyor.runtime.supervisor import supervisor_socket_path, supervisorctl_shutdown
+
+GIT = ("git", "-c", "user.name=Conveyor Demo", "-c", "user.email=demo@example.com")
+Invoke = Callable[[Sequence[str]], int]
+
+
+@dataclass(frozen=True)
+class Staging:
+    """Where the demo's staging serves."""
+
+    listen: int
+    port: int
+
+    @property
+    def url(self) -> str:
+        """Caddy's /health."""
+        return f"http://127.0.0.1:{self.listen}/health"
+
+
+def free_pair() -> int:
+    """A port p with p and p + 1 free on 127.0.0.1."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port < 65000 and all(_free(p) for p in (port, port + 1)):
+            return port
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def local_staging(app: Path) -> Staging:
+    """Point the staging environment of the init-written conveyor.toml at this machine."""
+    staging = Staging(listen=free_pair(), port=free_pair())
+    path = app / "conveyor.toml"
+    text = path.read_text()
+    text = text.replace(
+        'health = "/health"\n',
+        f'health = "/health"\nport = {staging.port}\nlisten = "127.0.0.1:{staging.listen}"\n',
+        1,
+    )
+    text = re.sub(
+        r'(\[environments\.staging\][^\n]*\nbranch = "develop"\n)hosts = \{[^\n]*\}',
+        r'\1hosts = { backend = ["local"] }\n'
+        r'strategy = { healthy_threshold = 2, watch = "3s", keep_previous_warm = "15m" }',
+        text,
+    )
+    path.write_text(text)
+    with (app / ".gitignore").open("a") as ignore:
+        ignore.write(".conveyor/\n*.db\n__pycache__/\n")
+    return staging
+
+
+def commit(app: Path, message: str, tag: str) -> None:
+    """Commit everything and tag it, so the release gets a clean version."""
+    if not (app / ".git").exists():
+        subprocess.run(["git", "init", "-q"], cwd=app, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=app, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", message], cwd=app, check=True)
+    subprocess.run([*GIT, "tag", tag], cwd=app, check=True)
+
+
+def set_version(app: Path, version: str) -> None:
+    """The app's own version string."""
+    init = app / "movies" / "__init__.py"
+    init.write_text(
+        re.sub(r'__version__ = "[^"]*"', f'__version__ = "{version}"', init.read_text())
+    )
+
+
+def break_health(app: Path) -> None:
+    """Make /health answer 500, the way a bad release does."""
+    main = app / "movies" / "main.py"
+    text = main.read_text()
+    marker = '    """Report the release and colour, and whether the database answers."""\n'
+    broken = (
+        '    return JSONResponse({"status": "broken"}, status_code=500)  # demo: a bad release\n'
+    )
+    main.write_text(text.replace(marker, marker + broken, 1))
+
+
+def served(staging: Staging) -> str:
+    """What Caddy serves now, as one line."""
+    try:
+        return json.dumps(httpx.get(staging.url, timeout=5).json())
+    except (httpx.HTTPError, ValueError) as error:
+        return f"nothing ({type(error).__name__})"
+
+
+def stop_everything(app: Path) -> None:
+    """Shut down the demo's supervisord (and with it the app and Caddy)."""
+    for app_dir in (app / ".conveyor" / "hosts").glob("*"):
+        if Path(supervisor_socket_path(str(app_dir))).exists():
+            subprocess.run(
+                supervisorctl_shutdown(str(app_dir), str(app_dir / "tools")),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+
+
+def run_deploys(
+    app: Path, invoke: Invoke, say: Callable[[str], None], show: Callable[[str], None]
+) -> list[tuple[str, int, int]]:
+    """The three releases; returns (title, expected exit, got) for each command."""
+    staging = local_staging(app)
+    results: list[tuple[str, int, int]] = []
+
+    def step(title: str, argv: Sequence[str], expected: int) -> None:
+        say(f"{title}: conveyor {' '.join(argv)}")
+        results.append((title, expected, invoke(["-C", str(app), *argv])))
+
+    commit(app, "movies 1.0.0", "v1.0.0")
+    step("Deploy 1.0.0 to staging (this machine)", ("deploy", "staging"), 0)
+    show(f"Caddy on 127.0.0.1:{staging.listen} serves: {served(staging)}")
+
+    set_version(app, "1.1.0")
+    commit(app, "movies 1.1.0", "v1.1.0")
+    with Load(staging.url) as load:
+        step("Deploy 1.1.0 under load: zero downtime", ("deploy", "staging"), 0)
+    show(f"load during the deploy: {load.summary()}")
+
+    set_version(app, "1.2.0")
+    break_health(app)
+    commit(app, "movies 1.2.0 (broken /health)", "v1.2.0")
+    with Load(staging.url) as load:
+        step("Deploy a broken 1.2.0: rolled back automatically", ("deploy", "staging"), 1)
+    show(f"load during the bad deploy: {load.summary()}")
+    show(f"still serving: {served(staging)}")
+
+    step("What runs where", ("status", "staging"), 0)
+    step("Every deploy, recorded", ("history", "staging"), 0)
+    return results
