@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from conveyor.demo.load import Load
+from conveyor.deploy.execute import Event
+from conveyor.deploy.run import deploy, plan_deploy
 from conveyor.history.store import HistoryStore
+from conveyor.project.load import load_project
 from tests.integration.deployed import DeployProject, shared_tools
 from tests.integration.sshd import Sshd
 
@@ -203,3 +206,32 @@ def test_unreachable_or_unknown_hosts_touch_nothing(
     assert unreachable.code == 1
     assert f"127.0.0.1:{port}" in unreachable.err
     assert not any(gone.hosts_dir.iterdir())
+
+
+def test_the_executor_follows_the_dry_run_plan(local: DeployProject) -> None:
+    """`--dry-run` prints the plan; the deploy then does those steps, in that order."""
+    project = load_project(local.root)
+    plan = plan_deploy(project, "staging")
+    dry = local.run("deploy", "staging", "--dry-run")
+    assert dry.code == 0
+    assert dry.out.strip() == plan.render()
+    assert "Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g" not in dry.out
+    assert not list(local.hosts_dir.glob("*/releases"))  # nothing was touched
+
+    compared = {"prepare", "upload", "env", "venv", "start", "health", "switch", "stop", "state"}
+    for attempt in range(2):  # a first deploy, then one that replaces a live colour
+        planned = [
+            (s.host, s.action)
+            for s in plan_deploy(project, "staging").steps
+            if s.action in compared
+        ]
+        events: list[Event] = []
+        _, outcome = deploy(project, "staging", emit=events.append, watch=0)
+        assert outcome.status == "succeeded", outcome.message
+        done = [
+            (e.host, e.step)
+            for e in events
+            if e.host is not None and e.step in compared and e.status != "fail"
+        ]
+        assert done == planned, f"attempt {attempt}"
+        local.commit("ok")

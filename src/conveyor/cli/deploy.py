@@ -12,7 +12,7 @@ from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
 from conveyor.deploy.execute import Event
 from conveyor.deploy.ops import age, rollback, status, unlock
-from conveyor.deploy.run import Access, deploy
+from conveyor.deploy.run import Access, deploy, plan_deploy
 from conveyor.project.load import load_project
 
 _STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": ""}
@@ -51,9 +51,23 @@ def deploy_command(
     ),
     known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan (hosts only read) and change nothing."
+    ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
     project = load_project(project_dir(ctx))
+    if dry_run:
+        plan = plan_deploy(
+            project,
+            environment,
+            ref=ref,
+            release_id=release,
+            access=access_options(known_hosts, identity),
+            watch=watch,
+        )
+        out().print(plan.render(), markup=False)
+        return
     deploy_id, outcome = deploy(
         project,
         environment,

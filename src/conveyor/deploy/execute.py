@@ -198,7 +198,9 @@ class Executor:
         # Workers: the new colour runs; now the old one gets its graceful stop.
         for name, service in services.items():
             if service.resolved_kind != "http" and before.colour is not None:
-                await hostops.stop(target, program_name(name, before.colour))
+                old = program_name(name, before.colour)
+                await hostops.stop(target, old)
+                self._say(target.spec, "stop", "ok", f"{old} stopped gracefully")
         after = before.switched(
             self.release.id,
             version=self.release.version,
@@ -214,7 +216,7 @@ class Executor:
         self._switched.append(record)
         await hostops.write_state(target, record.after)
         await hostops.link_current(target, self.release.id)
-        self._say(target.spec, "switch", "ok", f"serving {self.release.version} on {colour}")
+        self._say(target.spec, "state", "ok", f"serving {self.release.version} on {colour}")
 
     async def _start(
         self,

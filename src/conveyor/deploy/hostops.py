@@ -99,11 +99,12 @@ async def upload(target: Target, release_dir: Path, release_id: str) -> str:
     return f"sent {stats.sent} of {stats.files} files ({stats.bytes_sent / 1024:.1f} KiB)"
 
 
-async def write_env(target: Target, text: str, release_id: str) -> None:
+async def write_env(target: Target, text: str, release_id: str) -> str:
     """shared/.env with mode 0600, linked into the release's app directory."""
     await target.conn.put(text.encode(), target.paths.env_file, mode=0o600)
     link = posixpath.join(target.paths.release(release_id), "app", ".env")
     await target.conn.run(["ln", "-sfn", target.paths.env_file, link])
+    return f"wrote {target.paths.env_file} (mode 0600)"
 
 
 async def ensure_venv(target: Target, key: str, release_id: str) -> str:

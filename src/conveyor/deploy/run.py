@@ -11,10 +11,14 @@ from pathlib import Path
 
 from conveyor.build import Release as Built
 from conveyor.build import build_release, load_release
+from conveyor.build.git import resolve_commit
+from conveyor.build.version import describe_version
 from conveyor.deploy.execute import Emit, Event, Executor, Outcome, Release, Settings
-from conveyor.deploy.hostops import Target
+from conveyor.deploy.hostops import Target, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for
-from conveyor.errors import ConfigError
+from conveyor.deploy.plan import Plan, build_plan, views
+from conveyor.deploy.state import HostState
+from conveyor.errors import ConfigError, ConveyorError
 from conveyor.history.store import HistoryStore
 from conveyor.hosts.connect import connector_for
 from conveyor.project.load import Project
@@ -167,3 +171,48 @@ def _recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Callab
             emit(event)
 
     return record
+
+
+def plan_deploy(
+    project: Project,
+    environment: str,
+    *,
+    ref: str = "HEAD",
+    release_id: str | None = None,
+    access: Access | None = None,
+    watch: float | None = None,
+) -> Plan:
+    """The deploy's plan, reading (never changing) each host's state; nothing is built."""
+    env_text = rendered_env(project, environment)
+    keys = sum(1 for line in env_text.splitlines() if line and not line.startswith("#"))
+    if release_id:
+        label = release_id = load_release(project, release_id).id
+    else:
+        commit = resolve_commit(project.root, ref)
+        label = f"{describe_version(project.root, commit)} ({ref} = {commit[:7]}, built at deploy)"
+    targets, roles = targets_for(project, environment, access or Access())
+
+    async def read(target: Target) -> HostState | str:
+        try:
+            await target.conn.connect()
+            return await read_state(target)
+        except ConveyorError as error:
+            return error.message
+        finally:
+            await target.conn.close()
+
+    async def read_all() -> list[HostState | str]:
+        return list(await asyncio.gather(*(read(t) for t in targets)))
+
+    states = dict(zip([t.spec for t in targets], asyncio.run(read_all()), strict=True))
+    hosts = views([(t.spec, t.paths) for t in targets], roles, states)
+    seconds = settings_for(project, environment, watch=watch).watch
+    return build_plan(
+        project.config,
+        environment,
+        release=label,
+        release_id=release_id,
+        hosts=hosts,
+        env_keys=keys,
+        watch=seconds,
+    )

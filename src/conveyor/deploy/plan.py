@@ -1,0 +1,201 @@
+"""The deploy plan: pure code from the model and the hosts' observed state to a list of steps.
+
+`conveyor deploy --dry-run` prints it; the executor runs the same steps in the
+same order (a test holds the two together). Each step names its host, what it
+does, the argv it runs where there is one, and what happens if it fails.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from conveyor.deploy.hostops import command_argv, program_name
+from conveyor.deploy.layout import HostPaths, listen_address, ports
+from conveyor.deploy.state import HostState
+from conveyor.project.model import ConveyorConfig
+from conveyor.runtime.supervisor import Supervisor
+from conveyor.settings.secrets import MASK
+
+# What a failure at each kind of step does to the environment.
+BEFORE_SWITCH = "stop the new colour; traffic stays on the old one"
+AFTER_SWITCH = "switch every host of this deploy back to its warm old colour"
+NOTHING_YET = "stop; nothing was changed"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the deploy does on one host ("*": the whole environment)."""
+
+    host: str
+    action: str
+    description: str
+    argv: tuple[str, ...] = ()
+    on_failure: str = NOTHING_YET
+    secret: bool = False  # writes secret values: the plan shows that it does, never what
+
+    def render(self) -> str:
+        """`host  action  description` and, indented, the argv."""
+        line = f"{self.host:<24} {self.action:<8} {self.description}"
+        if self.argv:
+            line += f"\n{'':<34}$ {shlex.join(self.argv)}"
+        return line
+
+
+@dataclass(frozen=True)
+class HostView:
+    """What the planner knows of a host: where the app lives, its roles, its state."""
+
+    spec: str
+    paths: HostPaths
+    roles: tuple[str, ...]
+    state: HostState
+    reachable: str | None = None  # why the state could not be read, if it could not
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole deploy, in order."""
+
+    environment: str
+    release: str
+    steps: tuple[Step, ...]
+
+    def render(self) -> str:
+        """The plan for a person; secret payloads never appear."""
+        lines = [f"plan: deploy {self.release} to {self.environment}", ""]
+        lines += [step.render() for step in self.steps]
+        lines += ["", "on failure before a host switches: " + BEFORE_SWITCH]
+        lines += ["on failure after a host switched:  " + AFTER_SWITCH]
+        return "\n".join(lines)
+
+
+def build_plan(
+    config: ConveyorConfig,
+    environment: str,
+    *,
+    release: str,
+    hosts: Sequence[HostView],
+    env_keys: int,
+    watch: float,
+    release_id: str | None = None,
+) -> Plan:
+    """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`."""
+    steps: list[Step] = [Step("*", "check", f"config check {environment}: ok ({env_keys} keys)")]
+    for host in hosts:
+        note = f" (state unknown: {host.reachable})" if host.reachable else ""
+        steps.append(Step(host.spec, "connect", f"connect, verify the host key{note}"))
+    for host in sorted(hosts, key=lambda h: h.spec):
+        steps.append(Step(host.spec, "lock", f"take the {environment} deploy lock"))
+    for host in hosts:
+        steps += _ship(host, release_id or "<release id>", env_keys)
+    steps += _migrate(config, hosts)
+    for host in hosts:
+        steps += _switch(config, host)
+    if watch > 0:
+        steps.append(Step("*", "watch", f"probe through Caddy for {watch:g}s", (), AFTER_SWITCH))
+    for host in sorted(hosts, key=lambda h: h.spec):
+        steps.append(Step(host.spec, "unlock", "release the deploy lock"))
+    return Plan(environment, release, tuple(steps))
+
+
+def _ship(host: HostView, release: str, env_keys: int) -> list[Step]:
+    paths = host.paths
+    return [
+        Step(host.spec, "prepare", "tools venv (supervisor, caddy), supervisord running"),
+        Step(host.spec, "upload", f"send the files it lacks -> {paths.release(release)}"),
+        Step(
+            host.spec,
+            "env",
+            f"write {paths.env_file} ({env_keys} keys, {MASK}, mode 0600)",
+            secret=True,
+        ),
+        Step(host.spec, "venv", "build or reuse the venv of the release's lock"),
+    ]
+
+
+def _migrate(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
+    migrations = config.migrations
+    chosen = [h for h in hosts if migrations and migrations.run_on in h.roles]
+    if migrations is None or not chosen:
+        return []
+    host = chosen[0]
+    argv = ("alembic", "-c", migrations.config, "upgrade", "head")
+    return [Step(host.spec, "migrate", "migrations, once, before any switch", argv, NOTHING_YET)]
+
+
+def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
+    colour, old = host.state.idle_colour, host.state.colour
+    runtime = Supervisor(host.paths.app_dir, host.paths.tools)
+    services = {
+        name: service
+        for name, service in config.services.items()
+        if service.command is not None and set(host.roles) & set(service.roles)
+    }
+    http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
+    others = {n: s for n, s in services.items() if s.resolved_kind != "http"}
+    steps: list[Step] = []
+    for name, service in [*http.items(), *others.items()]:
+        assert service.command is not None
+        port = ports(config, name)[colour]
+        prog = program_name(name, colour)
+        steps.append(
+            Step(
+                host.spec,
+                "start",
+                f"{prog}: {shlex.join(command_argv(service.command, port))}",
+                tuple(runtime.start_argv(prog)),
+                BEFORE_SWITCH,
+            )
+        )
+        if name in http:
+            steps.append(
+                Step(
+                    host.spec,
+                    "health",
+                    f"probe {prog} at {service.health} directly",
+                    (),
+                    BEFORE_SWITCH,
+                )
+            )
+    for name, service in http.items():
+        port = ports(config, name)[colour]
+        where = listen_address(service)
+        steps.append(
+            Step(
+                host.spec, "switch", f"Caddy on {where} -> port {port} ({colour})", (), AFTER_SWITCH
+            )
+        )
+        steps.append(
+            Step(host.spec, "health", f"verify {service.health} through Caddy", (), AFTER_SWITCH)
+        )
+    if old is not None:
+        for name in others:
+            prog = program_name(name, old)
+            steps.append(
+                Step(
+                    host.spec,
+                    "stop",
+                    f"{prog}: graceful stop",
+                    tuple(runtime.stop_argv(prog)),
+                    AFTER_SWITCH,
+                )
+            )
+    warm = f"keep {old} warm" if old else "first deploy: nothing to keep warm"
+    steps.append(Step(host.spec, "state", f"record the release on {colour} in state.json; {warm}"))
+    return steps
+
+
+def views(
+    hosts: Sequence[tuple[str, HostPaths]],
+    roles: Mapping[str, Sequence[str]],
+    states: Mapping[str, HostState | str],
+) -> list[HostView]:
+    """HostViews from what was read (a state, or why it could not be read)."""
+    out = []
+    for spec, paths in hosts:
+        seen = states[spec]
+        state, why = (seen, None) if isinstance(seen, HostState) else (HostState(), seen)
+        out.append(HostView(spec, paths, tuple(roles[spec]), state, why))
+    return out

@@ -1,0 +1,124 @@
+"""The deploy plan from data: config and host states in, steps out."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conveyor.deploy.layout import HostPaths
+from conveyor.deploy.plan import AFTER_SWITCH, BEFORE_SWITCH, HostView, Plan, build_plan
+from conveyor.deploy.state import HostState
+from conveyor.project.model import ConveyorConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOML = """
+[app]
+name = "shop"
+[services.web]
+command = "uvicorn shop.main:app --port $PORT"
+health = "/health"
+roles = ["backend"]
+port = 9000
+listen = ":80"
+[services.worker]
+command = "celery -A shop worker"
+roles = ["backend"]
+[services.dags]
+sync = { from = "dags", to = "/opt/airflow/dags" }
+roles = ["scheduler"]
+[migrations]
+run_on = "backend"
+[environments.production]
+hosts = { backend = ["deploy@app-1", "deploy@app-2"], scheduler = ["deploy@sched-1"] }
+"""
+
+
+def config() -> ConveyorConfig:
+    return ConveyorConfig.model_validate(tomllib.loads(TOML))
+
+
+def view(spec: str, roles: tuple[str, ...], state: HostState | None = None) -> HostView:
+    return HostView(spec, HostPaths(f"/srv/shop/{spec.split('@')[1]}"), roles, state or HostState())
+
+
+def plan(*hosts: HostView, watch: float = 30) -> Plan:
+    return build_plan(
+        config(),
+        "production",
+        release="1.2.0",
+        hosts=hosts,
+        env_keys=7,
+        watch=watch,
+        release_id="r1",
+    )
+
+
+def actions(result: Plan, host: str) -> list[str]:
+    return [step.action for step in result.steps if step.host == host]
+
+
+def test_first_deploy_starts_blue_and_keeps_nothing_warm() -> None:
+    result = plan(view("deploy@app-1", ("backend",)))
+    assert actions(result, "deploy@app-1") == [
+        "connect", "lock", "prepare", "upload", "env", "venv", "migrate",
+        "start", "health", "start", "switch", "health", "state", "unlock",
+    ]  # fmt: skip
+    starts = [s for s in result.steps if s.action == "start"]
+    assert starts[0].description == "web-blue: uvicorn shop.main:app --port 9000"
+    assert starts[0].argv[-2:] == ("start", "web-blue")
+    assert starts[1].description == "worker-blue: celery -A shop worker"
+    switch = next(s for s in result.steps if s.action == "switch")
+    assert switch.description == "Caddy on :80 -> port 9000 (blue)"
+    assert switch.on_failure == AFTER_SWITCH
+    assert starts[0].on_failure == BEFORE_SWITCH
+    assert result.steps[-2].description == "probe through Caddy for 30s"
+    assert "first deploy: nothing to keep warm" in result.render()
+
+
+def test_next_deploy_uses_green_stops_old_workers_and_keeps_blue_warm() -> None:
+    live = HostState(release="r0", colour="blue")
+    result = plan(view("deploy@app-1", ("backend",), live))
+    starts = [s.description.split(":")[0] for s in result.steps if s.action == "start"]
+    assert starts == ["web-green", "worker-green"]
+    stop = next(s for s in result.steps if s.action == "stop")
+    assert stop.argv[-2:] == ("stop", "worker-blue")
+    assert "Caddy on :80 -> port 9001 (green)" in result.render()
+    assert "keep blue warm" in result.render()
+
+
+def test_hosts_get_only_their_roles_services_and_migrations_run_once() -> None:
+    result = plan(
+        view("deploy@app-1", ("backend",)),
+        view("deploy@app-2", ("backend",)),
+        view("deploy@sched-1", ("scheduler",)),
+    )
+    assert [s.host for s in result.steps if s.action == "migrate"] == ["deploy@app-1"]
+    assert "start" not in actions(result, "deploy@sched-1")
+    assert actions(result, "deploy@app-2").count("switch") == 1
+    # Every host is locked before any host is touched.
+    first_prepare = next(i for i, s in enumerate(result.steps) if s.action == "prepare")
+    assert all(i < first_prepare for i, s in enumerate(result.steps) if s.action == "lock")
+
+
+def test_the_plan_shows_that_secrets_are_written_never_what() -> None:
+    result = plan(view("deploy@app-1", ("backend",)))
+    env = next(s for s in result.steps if s.action == "env")
+    assert env.secret
+    assert env.description == "write /srv/shop/app-1/shared/.env (7 keys, ********, mode 0600)"
+
+
+def test_no_watch_step_when_the_window_is_zero() -> None:
+    assert "watch" not in [
+        s.action for s in plan(view("deploy@app-1", ("backend",)), watch=0).steps
+    ]
+
+
+@pytest.mark.parametrize("why", ["connection refused"])
+def test_an_unreadable_host_is_planned_as_fresh_and_says_so(why: str) -> None:
+    host = HostView("deploy@app-1", HostPaths("/srv/shop"), ("backend",), HostState(), why)
+    assert "connect, verify the host key (state unknown: connection refused)" in plan(host).render()
