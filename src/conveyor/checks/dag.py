@@ -59,8 +59,9 @@ def ready(
     files: Files,
     slots: int,
 ) -> list[Step]:
-    """Steps to start now, in the order written, at most `slots` of them."""
+    """Steps to start now, heaviest first, else in the order written; at most `slots`."""
     by_name = {s.name: s for s in steps}
+    steps = sorted(steps, key=lambda s: -s.weight)  # stable: ties keep the written order
     if any(by_name[r].exclusive for r in running):
         return []
     started: list[Step] = []

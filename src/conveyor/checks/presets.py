@@ -88,7 +88,8 @@ def mypy(ctx: Context) -> Step:
     """`mypy`: the files from its own configuration, else the source directory."""
     configured = _mypy_configured(ctx.root)
     argv = _module(ctx, "mypy", *(() if configured else (_source(ctx),)))
-    return Step("mypy", argv, (*PY, *CONFIG, "mypy.ini", ".mypy.ini"), tools=("mypy",))
+    inputs = (*PY, *CONFIG, "mypy.ini", ".mypy.ini")
+    return Step("mypy", argv, inputs, tools=("mypy",), weight=2)
 
 
 def _mypy_configured(root: Path) -> bool:
@@ -153,7 +154,8 @@ def pytest(ctx: Context) -> Step:
         # Keep coverage's data file out of the project, where it would change every run.
         env = (("COVERAGE_FILE", str(ctx.root / ctx.report(".coverage"))),)
     name = f"pytest@{ctx.version}" if ctx.version else "pytest"
-    return Step(name, _module(ctx, "pytest", *args), (), tools=tools, env=env, gate=gate)
+    argv = _module(ctx, "pytest", *args)
+    return Step(name, argv, (), tools=tools, env=env, gate=gate, weight=3)
 
 
 def benchmark(ctx: Context) -> Step:

@@ -30,6 +30,8 @@ class Step:
     writes: bool = False
     fast: bool = False
     exclusive: bool = False
+    # Longer steps start first when several are ready: the slowest one bounds the run.
+    weight: int = 1
     # Distributions whose versions go into the cache key (the tool itself).
     tools: tuple[str, ...] = ()
     python: str = ""

@@ -65,3 +65,11 @@ def test_blocked_follows_failures_through_written_needs() -> None:
     steps = _steps(("a", (), False), ("b", ("a",), False), ("c", ("b",), False), ("d", (), False))
     assert blocked(steps, {"a"}) == {"b", "c"}
     assert blocked(steps, set()) == set()
+
+
+def test_heavier_steps_start_first() -> None:
+    steps = [Step("fmt", ("x",)), Step("lint", ("x",)), Step("tests", ("x",), weight=3)]
+    files = {s.name: frozenset() for s in steps}
+    needs = {s.name: () for s in steps}
+    started = ready(steps, needs, finished=set(), running=set(), files=files, slots=2)
+    assert [s.name for s in started] == ["tests", "fmt"]
