@@ -310,7 +310,11 @@ async def test_switch_under_steady_load_fails_no_request(stack: Stack) -> None:
                 await stack.host.run(stack.proxy.switch_argv(stack.ports[colour]))
                 switches.append(time.monotonic() - started)
                 assert await upstream(stack) == stack.ports[colour]
+            # At least 200 requests in all, however busy the machine is (the rate varies).
+            deadline = time.monotonic() + 30
             await asyncio.sleep(0.5)
+            while len(load.outcomes) <= 200 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
             stop.set()
         response = await slow
     assert (response.status_code, response.text) == (200, "blue")
