@@ -1,0 +1,196 @@
+"""Deploy benchmark: one local host, then three SSH hosts (network namespaces), under load.
+
+    sudo .venv/bin/python bench/deploy.py          # root: it creates network namespaces
+
+Per fleet it prints: a good deploy with unchanged dependencies, a no-change
+redeploy, and two bad releases (/health answers 500; the app crashes on
+import), each with the requests that failed under a steady load through every
+host's Caddy, the longest gap without a successful answer, and for the bad
+ones the time until the deploy ended with the old release serving.
+The first deploy of each fleet (tools and venv installs) is a warm-up, not timed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.netns import Fleet  # noqa: E402
+from conveyor.cli import main  # noqa: E402
+from conveyor.demo.load import Load  # noqa: E402
+from conveyor.runtime.supervisor import supervisor_socket_path, supervisorctl_shutdown  # noqa: E402
+from conveyor.runtime.tools import install_tools_argv  # noqa: E402
+
+TINY = ROOT / "tests" / "fixtures" / "tinyapp"
+GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.com"]
+RATE = 200.0  # requests per second per host, through its Caddy
+
+
+@dataclass
+class Row:
+    """One measured deploy."""
+
+    fleet: str
+    case: str
+    seconds: float
+    exit_code: int
+    requests: int
+    failed: int
+    gap: float
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def project(base: Path, hosts: list[str], *, listen: str, port: int) -> Path:
+    root = base / "project"
+    shutil.copytree(TINY, root)
+    quoted = ", ".join(f'"{h}"' for h in hosts)
+    (root / "conveyor.toml").write_text(
+        f"""[app]
+name = "tiny"
+[services.web]
+command = "python -m tiny.web $PORT"
+health = "/health"
+roles = ["web"]
+port = {port}
+listen = "{listen}"
+drain = "2s"
+[services.worker]
+command = "python -m tiny.worker"
+roles = ["web"]
+drain = "2s"
+[environments.staging]
+app_dir = "{base}/hosts/{{host}}"
+hosts = {{ web = [{quoted}] }}
+strategy = {{ healthy_threshold = 2, watch = "1s", batch = 1 }}
+"""
+    )
+    env = root / ".env.staging"
+    env.write_text("GREETING=bench\nAPI_TOKEN=Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g\n")
+    env.chmod(0o600)
+    (root / ".gitignore").write_text(".env.*\n!.env.example\n.conveyor/\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    commit(root, "ok")
+    return root
+
+
+def commit(root: Path, mode: str) -> None:
+    (root / "MODE").write_text(mode + "\n")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run([*GIT, "commit", "-q", "--allow-empty", "-m", mode], cwd=root, check=True)
+
+
+def deploy(root: Path, args: list[str]) -> tuple[int, float]:
+    began = time.monotonic()
+    code = main(["-C", str(root), "deploy", "staging", *args])
+    return code, time.monotonic() - began
+
+
+def measure(name: str, root: Path, urls: list[str], args: list[str]) -> list[Row]:
+    code, _ = deploy(root, args)  # warm-up: tools venv, app venv, supervisord, Caddy
+    assert code == 0, "the warm-up deploy failed"
+    rows = []
+    for case, mode in [
+        ("good deploy (deps unchanged)", "ok"),
+        ("no-change redeploy", None),
+        ("bad: /health answers 500", "500"),
+        ("bad: crashes on import", "crash"),
+    ]:
+        if mode is not None:
+            commit(root, mode)
+        with ExitStack() as stack:
+            loads = [stack.enter_context(Load(url, rate=RATE)) for url in urls]
+            code, seconds = deploy(root, args)
+        requests = sum(load.ok + len(load.failed) for load in loads)
+        failed = sum(len(load.failed) for load in loads)
+        gap = max(load.longest_gap for load in loads)
+        rows.append(Row(name, case, seconds, code, requests, failed, gap))
+        if mode in ("500", "crash"):
+            commit(root, "ok")  # back to a good tree for the next case
+    return rows
+
+
+def link_tools(base: Path, hosts: list[str]) -> None:
+    """One tools venv (supervisor, caddy) for every host: namespaces have no route to PyPI."""
+    shared = base / "shared"
+    subprocess.run(install_tools_argv(str(shared), sys.executable), check=True, timeout=600)
+    for host in hosts:
+        app_dir = base / "hosts" / host
+        app_dir.mkdir(parents=True, exist_ok=True)
+        (app_dir / "tools").symlink_to(shared / "tools")
+
+
+def shutdown(base: Path) -> None:
+    for app_dir in (base / "hosts").glob("*"):
+        if Path(supervisor_socket_path(str(app_dir))).exists():
+            subprocess.run(
+                supervisorctl_shutdown(str(app_dir), str(app_dir / "tools")),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+
+
+def local_fleet() -> list[Row]:
+    base = Path(tempfile.mkdtemp(prefix="cvbl-"))
+    listen = free_port()
+    try:
+        root = project(base, ["local"], listen=f"127.0.0.1:{listen}", port=free_port())
+        link_tools(base, ["localhost"])
+        return measure("1 local host", root, [f"http://127.0.0.1:{listen}/"], [])
+    finally:
+        shutdown(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def ssh_fleet(count: int) -> list[Row]:
+    fleet = Fleet()
+    base = Path(tempfile.mkdtemp(prefix="cvbs-"))
+    try:
+        hosts = fleet.start(count)
+        root = project(base, [h.spec for h in hosts], listen=":18080", port=18100)
+        link_tools(base, [h.address for h in hosts])
+        args = ["--known-hosts", str(fleet.known_hosts), "--identity", str(fleet.identity)]
+        urls = [f"http://{h.address}:18080/" for h in hosts]
+        return measure(f"{count} SSH hosts", root, urls, args)
+    finally:
+        shutdown(base)
+        fleet.close()
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(fleet.directory, ignore_errors=True)
+
+
+def table(rows: list[Row]) -> str:
+    head = f"{'fleet':<14} {'case':<30} {'wall s':>7} {'exit':>4} {'requests':>8} {'failed':>6} {'gap s':>6}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r.fleet:<14} {r.case:<30} {r.seconds:>7.2f} {r.exit_code:>4} "
+            f"{r.requests:>8} {r.failed:>6} {r.gap:>6.2f}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import io
+    from contextlib import redirect_stdout
+
+    captured = io.StringIO()
+    with redirect_stdout(captured):  # the deploys' own output is kept out of the table
+        results = local_fleet() + ssh_fleet(3)
+    print(table(results))
+    print("\nwatch window 1 s; healthy_threshold 2; load ~200 req/s per host through Caddy.")
