@@ -175,7 +175,10 @@ def ssh_fleet(count: int) -> list[Row]:
 
 
 def table(rows: list[Row]) -> str:
-    head = f"{'fleet':<14} {'case':<30} {'wall s':>7} {'exit':>4} {'requests':>8} {'failed':>6} {'gap s':>6}"
+    head = (
+        f"{'fleet':<14} {'case':<30} {'wall s':>7} {'exit':>4} "
+        f"{'requests':>8} {'failed':>6} {'gap s':>6}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(

@@ -8,6 +8,7 @@ Needs root and iproute2; everything created here is removed by `close()`.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import socket
@@ -117,10 +118,8 @@ class Fleet:
                 ["ip", "netns", "pids", host.name], capture_output=True, text=True
             ).stdout.split()
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), 15)
-                except ProcessLookupError:
-                    pass
             subprocess.run(["ip", "netns", "del", host.name], check=False)
         self.hosts.clear()
 
