@@ -141,8 +141,13 @@ class Executor:
                 "venv", lambda t: hostops.ensure_venv(t, self.release.venv_key, self.release.id)
             )
             await self._migrate()
-            for target in self.targets:
-                await self._switch_host(target, states[target.spec])
+            # Every host starts and health-gates its new colour at once; none switches yet.
+            records = [_Switched(t, states[t.spec]) for t in self.targets]
+            self._switched.extend(records)  # from here on, undo knows what each host started
+            await asyncio.gather(*(self._start_host(r) for r in records))
+            # Then traffic moves host by host, each verified through its Caddy.
+            for record in records:
+                await self._switch_host(record)
             await self._watch()
         except (DeployFailed, ConveyorError) as error:
             cause = error.cause if isinstance(error, DeployFailed) else str(error)
@@ -151,7 +156,7 @@ class Executor:
         live = {s.target.spec: s.after for s in self._switched if s.after}
         message = (
             f"{self.environment} now runs {self.release.version} ({self.release.id}) "
-            f"on {len(self._switched)} host(s)"
+            f"on {len(live)} host(s)"
         )
         self._say(None, "deploy", "ok", message)
         return Outcome("succeeded", message, states=live)
@@ -177,24 +182,74 @@ class Executor:
             raise DeployFailed(error.message, cause=error.output) from None
         self._say(target.spec, "migrate", "ok", done)
 
-    async def _switch_host(self, target: Target, before: HostState) -> None:
+    async def _start_host(self, record: _Switched) -> None:
+        """Start every service's idle colour on the host (one start), then gate the web ones."""
+        target, colour = record.target, record.before.idle_colour
+        services = self.services_on(target)
+        http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
+        others = {n: s for n, s in services.items() if s.resolved_kind != "http"}
+        progs = []
+        for name, service in [*http.items(), *others.items()]:
+            assert service.command is not None
+            port = ports(self.config, name)[colour]
+            progs.append(
+                hostops.service_program(
+                    target,
+                    service=name,
+                    command=service.command,
+                    colour=colour,
+                    port=port,
+                    release_id=self.release.id,
+                    version=self.release.version,
+                    venv_key=self.release.venv_key,
+                    drain=int(service.drain.total_seconds()),
+                )
+            )
+            self._say(target.spec, "start", "start", f"starting {progs[-1].name} on port {port}")
+        if not progs:
+            return
+        record.started.extend(prog.name for prog in progs)
+        try:
+            await hostops.start(target, *progs)
+        except CommandFailed as error:
+            what = error.message.split(" did not start")[0]
+            raise DeployFailed(
+                f"{what} crashed on start on {target.spec}", cause=str(error)
+            ) from None
+        for name, service in http.items():
+            await self._gate(target, name, service, colour)
+
+    async def _gate(
+        self, target: Target, name: str, service: ServiceConfig, colour: Colour
+    ) -> None:
+        """Probe the new colour directly until healthy, broken, or its process is gone."""
+        assert service.health is not None
+        prog_name = program_name(name, colour)
+        port = ports(self.config, name)[colour]
+        address, local_port = await target.conn.forward("127.0.0.1", port)
+
+        async def crashed() -> str | None:
+            return await hostops.running(target, prog_name)
+
+        result = await wait_healthy(
+            f"http://{address}:{local_port}{service.health}",
+            threshold=self.settings.healthy_threshold,
+            unhealthy_threshold=self.settings.unhealthy_threshold,
+            deadline=self.settings.health_timeout,
+            interval=self.settings.probe_interval,
+            abort=crashed,
+        )
+        self._health(target, prog_name, result)
+
+    async def _switch_host(self, record: _Switched) -> None:
+        """Route the host's traffic to the new colour, verify, retire old workers, record."""
+        target, before = record.target, record.before
         colour = before.idle_colour
-        record = _Switched(target, before)
         services = self.services_on(target)
         assigned = {name: ports(self.config, name) for name in services}
-        try:
-            for name, service in services.items():
-                if service.resolved_kind == "http":
-                    await self._start(target, name, service, colour, assigned[name][colour], record)
-            for name, service in services.items():
-                if service.resolved_kind != "http":
-                    await self._start(target, name, service, colour, assigned[name][colour], record)
-            for name, service in services.items():
-                if service.resolved_kind == "http":
-                    await self._route(target, name, service, assigned[name][colour], record)
-        except BaseException:
-            self._switched.append(record)  # undo stops what was started here
-            raise
+        for name, service in services.items():
+            if service.resolved_kind == "http":
+                await self._route(target, name, service, assigned[name][colour], record)
         # Workers: the new colour runs; now the old one gets its graceful stop.
         for name, service in services.items():
             if service.resolved_kind != "http" and before.colour is not None:
@@ -213,58 +268,9 @@ class Executor:
             after,
             ports={n: {str(c): p for c, p in colours.items()} for n, colours in assigned.items()},
         )
-        self._switched.append(record)
         await hostops.write_state(target, record.after)
         await hostops.link_current(target, self.release.id)
         self._say(target.spec, "state", "ok", f"serving {self.release.version} on {colour}")
-
-    async def _start(
-        self,
-        target: Target,
-        name: str,
-        service: ServiceConfig,
-        colour: Colour,
-        port: int,
-        record: _Switched,
-    ) -> None:
-        prog_name = program_name(name, colour)
-        assert service.command is not None
-        prog = hostops.service_program(
-            target,
-            service=name,
-            command=service.command,
-            colour=colour,
-            port=port,
-            release_id=self.release.id,
-            version=self.release.version,
-            venv_key=self.release.venv_key,
-            drain=int(service.drain.total_seconds()),
-        )
-        self._say(target.spec, "start", "start", f"starting {prog_name} on port {port}")
-        record.started.append(prog_name)
-        try:
-            await hostops.start(target, prog)
-        except ConveyorError as error:
-            raise DeployFailed(
-                f"{prog_name} crashed on start on {target.spec}", cause=str(error)
-            ) from None
-        if service.resolved_kind != "http":
-            return
-        assert service.health is not None
-        address, local_port = await target.conn.forward("127.0.0.1", port)
-
-        async def crashed() -> str | None:
-            return await hostops.running(target, prog_name)
-
-        result = await wait_healthy(
-            f"http://{address}:{local_port}{service.health}",
-            threshold=self.settings.healthy_threshold,
-            unhealthy_threshold=self.settings.unhealthy_threshold,
-            deadline=self.settings.health_timeout,
-            interval=self.settings.probe_interval,
-            abort=crashed,
-        )
-        self._health(target, prog_name, result)
 
     async def _route(
         self, target: Target, name: str, service: ServiceConfig, port: int, record: _Switched

@@ -17,7 +17,7 @@ from conveyor.hosts.base import Connector
 from conveyor.hosts.upload import upload_tree
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program, socket_dir_argv
-from conveyor.runtime.supervisor import Supervisor
+from conveyor.runtime.supervisor import Supervisor, start_all_argv
 from conveyor.runtime.tools import install_tools_argv
 
 # Runs on the host: build the venv for a lock once; the marker is written last.
@@ -193,24 +193,39 @@ def service_program(
     )
 
 
-async def start(target: Target, prog: Program) -> None:
-    """Define (or redefine) the program and start it; CommandFailed carries its log tail."""
+async def start(target: Target, *progs: Program) -> None:
+    """Define (or redefine) the programs and start them together; CommandFailed has log tails.
+
+    One `update` and one `start` for all of them: supervisor stops a program whose
+    definition changed, and waits its `startsecs` once for everything it starts.
+    """
     runtime, conn = target.runtime, target.conn
-    await conn.run(runtime.stop_argv(prog.name), check=False)
-    await conn.put(runtime.render_program(prog).encode(), runtime.program_path(prog.name))
+    for prog in progs:
+        await conn.put(runtime.render_program(prog).encode(), runtime.program_path(prog.name))
+        # The log starts afresh so a failure shows this start's output, not an earlier one's.
+        await conn.put(b"", prog.stdout_log)
     await conn.run(runtime.apply_argv())
-    # The log starts afresh so a failure shows this start's output, not an earlier one's.
-    await conn.run(["truncate", "-s", "0", prog.stdout_log], check=False)
-    result = await conn.run(runtime.start_argv(prog.name), check=False, timeout=60)
-    if not result.ok:
-        tail = await log_tail(target, prog.name)
-        raise CommandFailed(
-            f"{prog.name} did not start on {target.spec}: {result.stdout.strip()}\n{tail}",
-            host=target.spec,
-            argv=tuple(runtime.start_argv(prog.name)),
-            exit_code=result.exit_code,
-            output=tail,
-        )
+    names = [prog.name for prog in progs]
+    argv = start_all_argv(runtime.app_dir, runtime.tools, names)
+    result = await conn.run(argv, check=False, timeout=60)
+    # "already started": the same definition is running (a redeploy of a warm release).
+    failed = []
+    for line in result.stdout.splitlines():
+        name, _, outcome = line.partition(": ")
+        if name in names and outcome.startswith("ERROR") and "already started" not in outcome:
+            failed.append(name)
+    if not failed and (result.ok or "already started" in result.stdout):
+        return
+    failed = failed or names
+    tails = [f"{name}:\n{await log_tail(target, name)}" for name in failed]
+    raise CommandFailed(
+        f"{', '.join(failed)} did not start on {target.spec}: {result.stdout.strip()}\n"
+        + "\n".join(tails),
+        host=target.spec,
+        argv=tuple(argv),
+        exit_code=result.exit_code,
+        output="\n".join(tails),
+    )
 
 
 async def defined_and_running(target: Target, prog: Program) -> bool:

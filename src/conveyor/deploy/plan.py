@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from conveyor.deploy.hostops import command_argv, program_name
 from conveyor.deploy.layout import HostPaths, listen_address, ports
 from conveyor.deploy.state import HostState
-from conveyor.project.model import ConveyorConfig
-from conveyor.runtime.supervisor import Supervisor
+from conveyor.project.model import ConveyorConfig, ServiceConfig
+from conveyor.runtime.supervisor import Supervisor, start_all_argv
 from conveyor.settings.secrets import MASK
 
 # What a failure at each kind of step does to the environment.
@@ -92,6 +92,8 @@ def build_plan(
         steps += _ship(host, release_id or "<release id>", env_keys)
     steps += _migrate(config, hosts)
     for host in hosts:
+        steps += _start(config, host)
+    for host in hosts:
         steps += _switch(config, host)
     if watch > 0:
         steps.append(Step("*", "watch", f"probe through Caddy for {watch:g}s", (), AFTER_SWITCH))
@@ -125,40 +127,49 @@ def _migrate(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
     return [Step(host.spec, "migrate", "migrations, once, before any switch", argv, NOTHING_YET)]
 
 
-def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
-    colour, old = host.state.idle_colour, host.state.colour
-    runtime = Supervisor(host.paths.app_dir, host.paths.tools)
+def _services(config: ConveyorConfig, host: HostView) -> tuple[dict[str, ServiceConfig], ...]:
+    """The host's http services and its other command services."""
     services = {
         name: service
         for name, service in config.services.items()
         if service.command is not None and set(host.roles) & set(service.roles)
     }
     http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
-    others = {n: s for n, s in services.items() if s.resolved_kind != "http"}
+    return http, {n: s for n, s in services.items() if n not in http}
+
+
+def _start(config: ConveyorConfig, host: HostView) -> list[Step]:
+    """Start every service's idle colour (one start), then probe the web ones directly."""
+    colour = host.state.idle_colour
+    runtime = Supervisor(host.paths.app_dir, host.paths.tools)
+    http, others = _services(config, host)
     steps: list[Step] = []
+    names = []
     for name, service in [*http.items(), *others.items()]:
         assert service.command is not None
-        port = ports(config, name)[colour]
+        prog = program_name(name, colour)
+        names.append(prog)
+        command = shlex.join(command_argv(service.command, ports(config, name)[colour]))
+        steps.append(Step(host.spec, "start", f"{prog}: {command}", (), BEFORE_SWITCH))
+    if steps:
+        argv = tuple(start_all_argv(runtime.app_dir, runtime.tools, names))
+        steps[-1] = Step(host.spec, "start", steps[-1].description, argv, BEFORE_SWITCH)
+    for name, service in http.items():
         prog = program_name(name, colour)
         steps.append(
             Step(
-                host.spec,
-                "start",
-                f"{prog}: {shlex.join(command_argv(service.command, port))}",
-                tuple(runtime.start_argv(prog)),
-                BEFORE_SWITCH,
+                host.spec, "health", f"probe {prog} at {service.health} directly", (), BEFORE_SWITCH
             )
         )
-        if name in http:
-            steps.append(
-                Step(
-                    host.spec,
-                    "health",
-                    f"probe {prog} at {service.health} directly",
-                    (),
-                    BEFORE_SWITCH,
-                )
-            )
+    return steps
+
+
+def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
+    """Move the host's traffic, verify it, retire the old workers, record the state."""
+    colour, old = host.state.idle_colour, host.state.colour
+    runtime = Supervisor(host.paths.app_dir, host.paths.tools)
+    http, others = _services(config, host)
+    steps: list[Step] = []
     for name, service in http.items():
         port = ports(config, name)[colour]
         where = listen_address(service)

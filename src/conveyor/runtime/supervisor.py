@@ -134,6 +134,50 @@ def supervisorctl_start(app_dir: str, tools: str, name: str) -> list[str]:
     return supervisorctl(app_dir, tools, "start", name)
 
 
+# Runs on the host with the tools venv's Python: start programs without waiting for each in
+# turn (supervisorctl waits `startsecs` per program), then wait for all of them at once.
+# Prints supervisorctl's "NAME: started" / "NAME: ERROR (...)" lines; exits 7 on any error.
+_START_ALL = r"""
+import sys, time, xmlrpc.client
+from supervisor.xmlrpc import SupervisorTransport
+sock, deadline, names = sys.argv[1], time.time() + float(sys.argv[2]), sys.argv[3:]
+rpc = xmlrpc.client.ServerProxy(
+    "http://localhost", transport=SupervisorTransport(None, None, "unix://" + sock)
+).supervisor
+failed, pending = False, set(names)
+for name in names:
+    try:
+        rpc.startProcess(name, False)
+    except xmlrpc.client.Fault as fault:
+        if "ALREADY_STARTED" not in fault.faultString:
+            print(f"{name}: ERROR ({fault.faultString})")
+            failed = True
+            pending.discard(name)
+while pending and time.time() < deadline:
+    for name in sorted(pending):
+        state = rpc.getProcessInfo(name)["statename"]
+        if state == "RUNNING":
+            print(f"{name}: started")
+            pending.discard(name)
+        elif state in ("BACKOFF", "EXITED", "FATAL", "STOPPED"):
+            print(f"{name}: ERROR (spawn error)")
+            failed = True
+            pending.discard(name)
+    time.sleep(0.05)
+for name in sorted(pending):
+    print(f"{name}: ERROR (still starting)")
+    failed = True
+sys.exit(7 if failed else 0)
+"""
+
+
+def start_all_argv(app_dir: str, tools: str, names: list[str], *, timeout: float = 30) -> list[str]:
+    """Start `names` together: each must reach RUNNING (stay up `startsecs`) within `timeout`."""
+    python = posixpath.join(tools, "bin", "python")
+    socket = supervisor_socket_path(app_dir)
+    return [python, "-c", _START_ALL, socket, f"{timeout:g}", *names]
+
+
 def supervisorctl_stop(app_dir: str, tools: str, name: str) -> list[str]:
     """Stop a program (its stop signal, SIGKILL after `stopwaitsecs`); returns once it is down."""
     return supervisorctl(app_dir, tools, "stop", name)

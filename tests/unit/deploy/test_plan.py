@@ -66,12 +66,12 @@ def test_first_deploy_starts_blue_and_keeps_nothing_warm() -> None:
     result = plan(view("deploy@app-1", ("backend",)))
     assert actions(result, "deploy@app-1") == [
         "connect", "lock", "prepare", "upload", "env", "venv", "migrate",
-        "start", "health", "start", "switch", "health", "state", "unlock",
+        "start", "start", "health", "switch", "health", "state", "unlock",
     ]  # fmt: skip
     starts = [s for s in result.steps if s.action == "start"]
     assert starts[0].description == "web-blue: uvicorn shop.main:app --port 9000"
-    assert starts[0].argv[-2:] == ("start", "web-blue")
     assert starts[1].description == "worker-blue: celery -A shop worker"
+    assert starts[1].argv[-2:] == ("web-blue", "worker-blue")  # one start for both
     switch = next(s for s in result.steps if s.action == "switch")
     assert switch.description == "Caddy on :80 -> port 9000 (blue)"
     assert switch.on_failure == AFTER_SWITCH
@@ -100,6 +100,14 @@ def test_hosts_get_only_their_roles_services_and_migrations_run_once() -> None:
     assert [s.host for s in result.steps if s.action == "migrate"] == ["deploy@app-1"]
     assert "start" not in actions(result, "deploy@sched-1")
     assert actions(result, "deploy@app-2").count("switch") == 1
+    # Every host has its new colour up and healthy before any host switches.
+    first_switch = next(i for i, s in enumerate(result.steps) if s.action == "switch")
+    last_gate = max(
+        i
+        for i, s in enumerate(result.steps)
+        if s.action == "health" and "directly" in s.description
+    )
+    assert last_gate < first_switch
     # Every host is locked before any host is touched.
     first_prepare = next(i for i, s in enumerate(result.steps) if s.action == "prepare")
     assert all(i < first_prepare for i, s in enumerate(result.steps) if s.action == "lock")
