@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -10,10 +11,11 @@ from rich.text import Text
 
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
-from conveyor.deploy.execute import Event
-from conveyor.deploy.ops import age, rollback, status, unlock
-from conveyor.deploy.run import Access, deploy, plan_deploy
 from conveyor.project.load import load_project
+
+if TYPE_CHECKING:  # the deploy engine (asyncssh, SQLAlchemy) loads only when a command runs
+    from conveyor.deploy.execute import Event
+    from conveyor.deploy.run import Access
 
 _STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": ""}
 
@@ -38,6 +40,8 @@ def show_event(event: Event) -> None:
 
 def access_options(known_hosts: Path | None, identity: Path | None) -> Access:
     """SSH access from the command line."""
+    from conveyor.deploy.run import Access
+
     return Access(known_hosts=known_hosts, identity=identity)
 
 
@@ -56,6 +60,8 @@ def deploy_command(
     ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
+    from conveyor.deploy.run import deploy, plan_deploy
+
     project = load_project(project_dir(ctx))
     if dry_run:
         plan = plan_deploy(
@@ -95,6 +101,8 @@ def rollback_command(
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
 ) -> None:
     """Back to the previous release: a switch to its warm colour, else a restart of it."""
+    from conveyor.deploy.ops import rollback
+
     project = load_project(project_dir(ctx))
     deploy_id, result = rollback(
         project, environment, to=to, access=access_options(known_hosts, identity), emit=show_event
@@ -121,6 +129,8 @@ def status_command(
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
 ) -> None:
     """What each host runs, read from the hosts themselves."""
+    from conveyor.deploy.ops import age, status
+
     project = load_project(project_dir(ctx))
     hosts = status(project, environment, access=access_options(known_hosts, identity))
     table = Table("host", "release", "colour", "previous", "switched", "programs")
@@ -152,6 +162,8 @@ def unlock_command(
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
 ) -> None:
     """Break a stale deploy lock (only when that deploy is no longer running)."""
+    from conveyor.deploy.ops import unlock
+
     project = load_project(project_dir(ctx))
     for line in unlock(project, environment, access=access_options(known_hosts, identity)):
         out().print(line, markup=False)

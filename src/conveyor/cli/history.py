@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -13,14 +14,11 @@ from rich.text import Text
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import out
 from conveyor.errors import ConveyorError
-from conveyor.history.store import (
-    URL_VARIABLE,
-    DeployEvent,
-    DeployRecord,
-    HistoryStore,
-    default_path,
-)
+from conveyor.history.records import URL_VARIABLE, DeployEvent, DeployRecord, default_path
 from conveyor.project.load import load_project
+
+if TYPE_CHECKING:
+    from conveyor.history.store import HistoryStore
 
 USAGE = "[ENV | show DEPLOY_ID]"
 STYLES = {"succeeded": "green", "failed": "red", "rolled_back": "yellow", "running": "cyan"}
@@ -127,6 +125,8 @@ def print_table(table: Table) -> None:
 def open_store(ctx: typer.Context) -> HistoryStore | None:
     """The project's history store; None when nothing was ever recorded (no file made)."""
     root = load_project(project_dir(ctx)).root
+    from conveyor.history.store import HistoryStore  # SQLAlchemy loads only here
+
     if not os.environ.get(URL_VARIABLE) and not default_path(root).exists():
         return None
     return HistoryStore.for_project(root)

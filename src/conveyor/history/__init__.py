@@ -1,11 +1,28 @@
 """Deploy history: what was deployed where, by whom, how it ended; DORA metrics from it.
 
 SQLite under `.conveyor/` by default, PostgreSQL by URL; the schema has its own
-Alembic migrations in `migrations/`. Imports without typer or rich.
+Alembic migrations in `migrations/`. Imports without typer or rich, and loads
+SQLAlchemy only when the store is used.
 """
 
 from __future__ import annotations
 
-from conveyor.history.store import DeployEvent, DeployRecord, HistoryStore
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conveyor.history.records import DeployEvent, DeployRecord
+    from conveyor.history.store import HistoryStore
 
 __all__ = ["DeployEvent", "DeployRecord", "HistoryStore"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HistoryStore":
+        from conveyor.history.store import HistoryStore
+
+        return HistoryStore
+    if name in ("DeployEvent", "DeployRecord"):
+        from conveyor.history import records
+
+        return getattr(records, name)
+    raise AttributeError(name)

@@ -13,8 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from conveyor.history.store import DeployRecord, HistoryStore, utcnow
+from conveyor.history.records import DeployRecord, utcnow
+
+if TYPE_CHECKING:
+    from conveyor.history.store import HistoryStore
 
 FAILED = ("failed", "rolled_back")
 LEAD_TIME_NOTE = (

@@ -1,0 +1,61 @@
+"""What the history holds, as plain values: deploy records and their events.
+
+Kept apart from the store so that reading them (the CLI, metrics) does not
+load SQLAlchemy until a database is opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+URL_VARIABLE = "CONVEYOR_HISTORY_URL"
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    """One deploy or rollback as recorded."""
+
+    id: str
+    environment: str
+    kind: str
+    release: str
+    version: str
+    commit: str
+    status: str
+    user: str
+    machine: str
+    started_at: datetime
+    finished_at: datetime | None
+    message: str
+    cause: str | None
+    hosts: tuple[str, ...]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, or None while running."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class DeployEvent:
+    """One step of a deploy: when, where (None: the whole environment), what."""
+
+    deploy_id: str
+    at: datetime
+    host: str | None
+    kind: str
+    message: str
+
+
+def default_path(root: Path) -> Path:
+    """Where a project's history lives unless $CONVEYOR_HISTORY_URL says otherwise."""
+    return (root / ".conveyor" / "history.db").resolve()
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)
