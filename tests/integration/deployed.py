@@ -59,8 +59,10 @@ class DeployProject:
         hosts: list[str],
         tools: Path,
         ssh_args: tuple[str, ...] = (),
+        keep_warm: str = "15m",
     ) -> None:
         self.root, self._capsys, self.hosts, self.tools = root, capsys, hosts, tools
+        self.keep_warm = keep_warm
         self.ssh_args = ssh_args
         self.listen = free_port_pair()
         self.port = free_port_pair()
@@ -97,7 +99,7 @@ drain = "2s"
 [environments.staging]
 app_dir = "{self.hosts_dir}/{{host}}"
 hosts = {{ web = [{hosts}] }}
-strategy = {{ healthy_threshold = 2, health_timeout = "20s", watch = "1s", keep_previous_warm = "15m" }}
+strategy = {{ healthy_threshold = 2, health_timeout = "20s", watch = "1s", keep_previous_warm = "{self.keep_warm}" }}
 """
 
     def app_dir(self, host: str = "127.0.0.1") -> Path:

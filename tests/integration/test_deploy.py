@@ -7,7 +7,9 @@ and a history that tells the truth.
 
 from __future__ import annotations
 
+import json
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,13 +35,16 @@ def make_deploy_project(
 ) -> Iterator[Callable[..., DeployProject]]:
     made: list[DeployProject] = []
 
-    def make(hosts: list[str] | None = None, ssh_args: tuple[str, ...] = ()) -> DeployProject:
+    def make(
+        hosts: list[str] | None = None, ssh_args: tuple[str, ...] = (), keep_warm: str = "15m"
+    ) -> DeployProject:
         project = DeployProject(
             tmp_path / f"project{len(made)}",
             capsys,
             hosts=hosts or ["local"],
             tools=tools,
             ssh_args=ssh_args,
+            keep_warm=keep_warm,
         )
         made.append(project)
         return project
@@ -54,6 +59,14 @@ def local(make_deploy_project: Callable[..., DeployProject]) -> DeployProject:
     project = make_deploy_project()
     project.app_dir("localhost")
     return project
+
+
+def programs(project: DeployProject) -> dict[str, str]:
+    """Program states on the (only) host, from `conveyor status --json`."""
+    result = project.run("status", "staging", *project.ssh_args, "--json")
+    assert result.code == 0, result.err
+    states: dict[str, str] = json.loads(result.out)[0]["programs"]
+    return states
 
 
 def history(project: DeployProject) -> list[tuple[str, str]]:
@@ -92,9 +105,8 @@ def test_deploy_redeploy_and_warm_rollback_without_a_failed_request(local: Deplo
         ("deploy", "succeeded"),
     ]
 
-    status = local.run("status", "staging")
-    assert status.code == 0
-    assert "blue" in status.out and "web-blue" in status.out
+    assert programs(local)["web-blue"] == "running"
+    assert programs(local)["web-green"] == "running"  # warm, for a rollback
 
 
 def test_a_release_whose_health_fails_never_takes_traffic(local: DeployProject) -> None:
@@ -219,6 +231,7 @@ def test_the_executor_follows_the_dry_run_plan(local: DeployProject) -> None:
     assert not list(local.hosts_dir.glob("*/releases"))  # nothing was touched
 
     compared = {"prepare", "upload", "env", "venv", "start", "health", "switch", "stop", "state"}
+    compared |= {"retire"}
     for attempt in range(2):  # a first deploy, then one that replaces a live colour
         planned = [
             (s.host, s.action)
@@ -238,3 +251,39 @@ def test_the_executor_follows_the_dry_run_plan(local: DeployProject) -> None:
                 f"attempt {attempt}, {host}"
             )
         local.commit("ok")
+
+
+def test_a_release_that_goes_bad_after_the_switch_is_rolled_back_by_the_watch(
+    local: DeployProject,
+) -> None:
+    assert local.deploy().code == 0
+    local.commit("late500")
+    with Load(local.url) as load:
+        bad = local.deploy("--watch", "6")
+    assert bad.code == 1
+    assert "watch on local is not healthy: 3 failed probes in a row" in bad.err
+    assert "traffic is back on 0.0.0_1.g" in bad.err
+    assert local.get()["color"] == "blue"
+    assert history(local)[0] == ("deploy", "rolled_back")
+    # Requests that reached the bad release while the watch counted are the only failures.
+    assert len(load.failed) <= 10
+    assert load.versions[-1].startswith("0.0.0+1.g")
+
+
+def test_the_old_colour_stays_warm_for_its_time_then_stops(
+    make_deploy_project: Callable[..., DeployProject],
+) -> None:
+    project = make_deploy_project(keep_warm="3s")
+    project.app_dir("localhost")
+    assert project.deploy().code == 0
+    project.commit("ok")
+    assert project.deploy().code == 0
+    assert programs(project)["web-blue"] == "running"
+    time.sleep(5)
+    assert programs(project)["web-blue"] == "stopped"
+    project.commit("ok")
+    assert project.deploy().code == 0  # green is now warm, for 3 s
+    back = project.run("rollback", "staging")
+    assert "switched to the warm green colour" in back.out
+    time.sleep(5)  # the scheduled stop of green was called off by the rollback
+    assert project.get()["color"] == "green"

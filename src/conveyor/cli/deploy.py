@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,12 +129,25 @@ def status_command(
     environment: str = typer.Argument(..., metavar="ENV", help="Environment."),
     known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """What each host runs, read from the hosts themselves."""
     from conveyor.deploy.ops import age, status
 
     project = load_project(project_dir(ctx))
     hosts = status(project, environment, access=access_options(known_hosts, identity))
+    if as_json:
+        rows = [
+            {
+                "host": host.host,
+                "state": asdict(host.state) if host.state else None,
+                "programs": dict(host.programs),
+                "error": host.error,
+            }
+            for host in hosts
+        ]
+        out().print_json(json.dumps(rows))
+        raise typer.Exit(1 if any(host.state is None for host in hosts) else 0)
     table = Table("host", "release", "colour", "previous", "switched", "programs")
     failed = False
     for host in hosts:

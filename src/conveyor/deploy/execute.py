@@ -208,6 +208,8 @@ class Executor:
             self._say(target.spec, "start", "start", f"starting {progs[-1].name} on port {port}")
         if not progs:
             return
+        # A stop scheduled for this colour by the previous deploy must not hit the new release.
+        await hostops.cancel_retire(target, colour)
         record.started.extend(prog.name for prog in progs)
         try:
             await hostops.start(target, *progs)
@@ -365,15 +367,27 @@ class Executor:
         return 1 if switched.routed and back else 0
 
     async def _retire(self) -> None:
-        """Stop the old colour now when nothing is to be kept warm."""
-        if self.settings.keep_warm > 0:
-            return
+        """The old colour keeps serving nothing but stays warm for a rollback, then stops."""
         for switched in self._switched:
-            if switched.before.colour is None:
+            old = switched.before.colour
+            if old is None:
                 continue
-            for name, service in self.services_on(switched.target).items():
-                if service.resolved_kind == "http":
-                    await hostops.stop(switched.target, program_name(name, switched.before.colour))
+            target = switched.target
+            names = [
+                program_name(name, old)
+                for name, service in self.services_on(target).items()
+                if service.resolved_kind == "http"
+            ]
+            if self.settings.keep_warm <= 0:
+                for name in names:
+                    await hostops.stop(target, name)
+                self._say(target.spec, "retire", "ok", f"stopped {', '.join(names)}")
+                continue
+            await hostops.schedule_retire(target, old, names, self.settings.keep_warm)
+            minutes = self.settings.keep_warm / 60
+            self._say(
+                target.spec, "retire", "ok", f"{old} stays warm for {minutes:g} min, then stops"
+            )
 
     async def _each(self, step: str, action: Callable[[Target], object]) -> list[object]:
         """Run `action` on every target at once; the first failure fails the step."""

@@ -17,7 +17,7 @@ from conveyor.hosts.base import Connector
 from conveyor.hosts.upload import upload_tree
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program, socket_dir_argv
-from conveyor.runtime.supervisor import Supervisor, start_all_argv
+from conveyor.runtime.supervisor import Supervisor, start_all_argv, supervisor_socket_path
 from conveyor.runtime.tools import install_tools_argv
 
 # Runs on the host: build the venv for a lock once; the marker is written last.
@@ -78,6 +78,8 @@ async def prepare(target: Target) -> str:
     for path, text in target.runtime.files().items():
         await conn.put(text.encode(), path, mode=0o600)
     await conn.put(LAUNCHER.encode(), paths.launcher, mode=0o644)
+    # A supervisor command is one line: the retire script lives in a file.
+    await conn.put(RETIRE.encode(), paths.retirer, mode=0o644)
     status = await conn.run(target.runtime.status_argv(), check=False)
     if target.runtime.unreachable(status.exit_code):
         await conn.run(target.runtime.boot_argv())
@@ -226,6 +228,54 @@ async def start(target: Target, *progs: Program) -> None:
         exit_code=result.exit_code,
         output="\n".join(tails),
     )
+
+
+# Runs under supervisor on the host: keeps the old colour warm, then stops it.
+RETIRE = r"""
+import sys, time, xmlrpc.client
+from supervisor.xmlrpc import SupervisorTransport
+sock, seconds, names = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+print(f"stopping {' '.join(names)} in {seconds:g}s", flush=True)
+time.sleep(seconds)
+rpc = xmlrpc.client.ServerProxy(
+    "http://localhost", transport=SupervisorTransport(None, None, "unix://" + sock)
+).supervisor
+for name in names:
+    try:
+        rpc.stopProcess(name, True)
+        print(f"stopped {name}", flush=True)
+    except xmlrpc.client.Fault as fault:
+        print(f"{name}: {fault.faultString}", flush=True)
+"""
+
+
+def retire_name(colour: Colour) -> str:
+    """The program that stops `colour` once its warm time is over."""
+    return f"retire-{colour}"
+
+
+async def schedule_retire(
+    target: Target, colour: Colour, names: Sequence[str], after: float
+) -> None:
+    """Stop `names` (the old colour) after `after` seconds, under the host's supervisor."""
+    paths = target.paths
+    python = posixpath.join(paths.tools, "bin", "python")
+    socket = supervisor_socket_path(paths.app_dir)
+    prog = Program(
+        name=retire_name(colour),
+        argv=(python, paths.retirer, socket, f"{after:g}", *names),
+        cwd=paths.app_dir,
+        stdout_log=paths.log(retire_name(colour)),
+        autorestart=False,
+        startsecs=0,
+        stopwaitsecs=1,
+    )
+    await start(target, prog)
+
+
+async def cancel_retire(target: Target, colour: Colour) -> None:
+    """Call off a pending stop of `colour` (it is about to serve, or to run something new)."""
+    await target.conn.run(target.runtime.stop_argv(retire_name(colour)), check=False)
 
 
 async def defined_and_running(target: Target, prog: Program) -> bool:

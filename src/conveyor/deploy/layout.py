@@ -63,6 +63,11 @@ class HostPaths:
         return self._join("runtime", "launch.py")
 
     @property
+    def retirer(self) -> str:
+        """The script that stops an old colour once its warm time is over."""
+        return self._join("runtime", "retire.py")
+
+    @property
     def tools(self) -> str:
         """The tools venv (supervisor, caddy)."""
         return self._join("tools")

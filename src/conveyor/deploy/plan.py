@@ -79,6 +79,7 @@ def build_plan(
     hosts: Sequence[HostView],
     env_keys: int,
     watch: float,
+    keep_warm: float = 900.0,
     release_id: str | None = None,
 ) -> Plan:
     """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`."""
@@ -97,6 +98,8 @@ def build_plan(
         steps += _switch(config, host)
     if watch > 0:
         steps.append(Step("*", "watch", f"probe through Caddy for {watch:g}s", (), AFTER_SWITCH))
+    for host in hosts:
+        steps += _retire(config, host, keep_warm)
     for host in sorted(hosts, key=lambda h: h.spec):
         steps.append(Step(host.spec, "unlock", "release the deploy lock"))
     return Plan(environment, release, tuple(steps))
@@ -193,9 +196,21 @@ def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
                     AFTER_SWITCH,
                 )
             )
-    warm = f"keep {old} warm" if old else "first deploy: nothing to keep warm"
-    steps.append(Step(host.spec, "state", f"record the release on {colour} in state.json; {warm}"))
+    steps.append(Step(host.spec, "state", f"record the release on {colour} in state.json"))
     return steps
+
+
+def _retire(config: ConveyorConfig, host: HostView, keep_warm: float) -> list[Step]:
+    """The old colour stays warm for a rollback, then stops (a program on the host does it)."""
+    old = host.state.colour
+    http, _ = _services(config, host)
+    if old is None or not http:
+        return []
+    names = ", ".join(program_name(name, old) for name in http)
+    if keep_warm <= 0:
+        return [Step(host.spec, "retire", f"stop {names} now (keep_previous_warm = 0)")]
+    minutes = f"{keep_warm / 60:g} min"
+    return [Step(host.spec, "retire", f"keep {names} warm for {minutes}, then stop them")]
 
 
 def views(

@@ -81,6 +81,7 @@ class Rollback:
         http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
         others = {n: s for n, s in services.items() if s.resolved_kind != "http"}
         # Traffic first: the web colours (warm: nothing to do; cold: start and gate), the switch.
+        await hostops.cancel_retire(target, old)
         warm = True
         for name, service in http.items():
             warm = await self._ensure(target, state, name, service) and warm

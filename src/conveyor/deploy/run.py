@@ -206,7 +206,7 @@ def plan_deploy(
 
     states = dict(zip([t.spec for t in targets], asyncio.run(read_all()), strict=True))
     hosts = views([(t.spec, t.paths) for t in targets], roles, states)
-    seconds = settings_for(project, environment, watch=watch).watch
+    timing = settings_for(project, environment, watch=watch)
     return build_plan(
         project.config,
         environment,
@@ -214,5 +214,6 @@ def plan_deploy(
         release_id=release_id,
         hosts=hosts,
         env_keys=keys,
-        watch=seconds,
+        watch=timing.watch,
+        keep_warm=timing.keep_warm,
     )

@@ -77,7 +77,7 @@ def test_first_deploy_starts_blue_and_keeps_nothing_warm() -> None:
     assert switch.on_failure == AFTER_SWITCH
     assert starts[0].on_failure == BEFORE_SWITCH
     assert result.steps[-2].description == "probe through Caddy for 30s"
-    assert "first deploy: nothing to keep warm" in result.render()
+    assert "retire" not in actions(result, "deploy@app-1")  # a first deploy has no old colour
 
 
 def test_next_deploy_uses_green_stops_old_workers_and_keeps_blue_warm() -> None:
@@ -88,7 +88,7 @@ def test_next_deploy_uses_green_stops_old_workers_and_keeps_blue_warm() -> None:
     stop = next(s for s in result.steps if s.action == "stop")
     assert stop.argv[-2:] == ("stop", "worker-blue")
     assert "Caddy on :80 -> port 9001 (green)" in result.render()
-    assert "keep blue warm" in result.render()
+    assert "keep web-blue warm for 15 min, then stop them" in result.render()
 
 
 def test_hosts_get_only_their_roles_services_and_migrations_run_once() -> None:
