@@ -43,11 +43,12 @@ class NetnsHost:
     name: str
     address: str
     process: subprocess.Popen[bytes]
+    user: str
 
     @property
     def spec(self) -> str:
-        """`root@10.77.N.2`."""
-        return f"{getpass.getuser()}@{self.address}"
+        """`deploy@10.77.N.2`."""
+        return f"{self.user}@{self.address}"
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Fleet:
 
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cvnet-")))
     hosts: list[NetnsHost] = field(default_factory=list)
+    # The account conveyor logs in as; a plain one, as on a real server (root's shell start-up
+    # on this machine runs pyenv's init and adds ~0.15 s to every command).
+    user: str = field(default_factory=getpass.getuser)
 
     @property
     def identity(self) -> Path:
@@ -93,12 +97,11 @@ class Fleet:
             _ip("-n", name, *args)
         home = self.directory / name
         home.mkdir()
+        self.directory.chmod(0o755)
         _keygen(home / "host_key")
         (home / "authorized_keys").write_text(Path(f"{self.identity}.pub").read_text())
         config = home / "sshd_config"
-        config.write_text(
-            SSHD_CONFIG.format(address=inside, directory=home, user=getpass.getuser())
-        )
+        config.write_text(SSHD_CONFIG.format(address=inside, directory=home, user=self.user))
         log = (home / "sshd.log").open("wb")
         process = subprocess.Popen(
             ["ip", "netns", "exec", name, "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
@@ -106,7 +109,7 @@ class Fleet:
             stderr=log,
         )
         _wait(inside, 22)
-        return NetnsHost(name, inside, process)
+        return NetnsHost(name, inside, process, self.user)
 
     def close(self) -> None:
         """Stop every sshd (and with the namespace, everything left in it)."""
@@ -147,3 +150,18 @@ def _wait(address: str, port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"sshd on {address}:{port} did not start")
+
+
+def ensure_user(name: str) -> bool:
+    """Create the system account `name` (no password, shell bash); True when it was created."""
+    if subprocess.run(["id", name], capture_output=True).returncode == 0:
+        return False
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+    # No password, but not locked: sshd refuses a locked account even for a key.
+    subprocess.run(["usermod", "-p", "*", name], check=True)
+    return True
+
+
+def remove_user(name: str) -> None:
+    """Remove an account `ensure_user` created, with its home."""
+    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)

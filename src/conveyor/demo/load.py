@@ -19,6 +19,7 @@ class Load:
     ok: int = 0
     failed: list[str] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
+    ok_times: list[float] = field(default_factory=list)
     longest_gap: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -48,9 +49,11 @@ class Load:
         )
 
     def _run(self) -> None:
-        last_ok = time.monotonic()
+        last_ok = began = time.monotonic()
+        sent = 0
         with httpx.Client(timeout=5) as client:
             while not self._stop.is_set():
+                sent += 1
                 try:
                     response = client.get(self.url)
                 except httpx.HTTPError as error:
@@ -61,7 +64,9 @@ class Load:
                         self.ok += 1
                         self.longest_gap = max(self.longest_gap, now - last_ok)
                         last_ok = now
+                        self.ok_times.append(now)
                         self.versions.append(str(response.json().get("version")))
                     else:
                         self.failed.append(str(response.status_code))
-                time.sleep(1 / self.rate)
+                # Paced by the clock, not by the answers: `rate` requests per second.
+                time.sleep(max(0.0, began + sent / self.rate - time.monotonic()))

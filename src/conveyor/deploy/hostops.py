@@ -337,11 +337,22 @@ async def switch(target: Target, service: str, port: int) -> None:
         )
 
 
+_LINK = r"""
+import os, sys
+target, link = sys.argv[1], sys.argv[2]
+try:
+    os.unlink(link + ".tmp")
+except FileNotFoundError:
+    pass
+os.symlink(target, link + ".tmp")
+os.replace(link + ".tmp", link)
+"""
+
+
 async def link_current(target: Target, release_id: str) -> None:
-    """`current -> releases/<id>`, replaced atomically."""
-    tmp = target.paths.current + ".tmp"
-    await target.conn.run(["ln", "-sfn", target.paths.release(release_id), tmp])
-    await target.conn.run(["mv", "-T", tmp, target.paths.current])
+    """`current -> releases/<id>`, replaced atomically (one round trip)."""
+    paths = target.paths
+    await target.conn.run([target.python, "-c", _LINK, paths.release(release_id), paths.current])
 
 
 def program_name(service: str, colour: Colour) -> str:
