@@ -9,8 +9,6 @@ from rich.rule import Rule
 
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import out
-from conveyor.demo.deploys import run_deploys, stop_everything
-from conveyor.demo.driver import prepare, run_story
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +32,8 @@ def demo(
 ) -> None:
     """Run conveyor on a copy of the bundled example app and show what it finds and does."""
     from conveyor.cli import main  # the demo drives the same CLI a user types
+    from conveyor.demo.deploys import run_deploys, stop_everything
+    from conveyor.demo.driver import prepare, run_story
 
     base = workdir or project_dir(ctx) / ".conveyor" / "demo"
     app_dir = prepare(base)
