@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.netns import Fleet, ensure_user, remove_user  # noqa: E402
 from conveyor.cli import main  # noqa: E402
+from conveyor.demo.deploys import free_pair, stop_supervisors  # noqa: E402
 from conveyor.demo.load import Load  # noqa: E402
-from conveyor.runtime.supervisor import supervisor_socket_path, supervisorctl_shutdown  # noqa: E402
 from conveyor.runtime.tools import install_tools_argv  # noqa: E402
 
 TINY = ROOT / "tests" / "fixtures" / "tinyapp"
@@ -91,12 +90,6 @@ def _load(url: str, stop: Any, queue: Any) -> None:
     stamps = sorted(t for load in loads for t in load.ok_times)
     gap = max((b - a for a, b in itertools.pairwise(stamps)), default=0.0)
     queue.put((ok, failed, gap))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def project(base: Path, hosts: list[str], *, listen: str, port: int) -> Path:
@@ -181,26 +174,15 @@ def link_tools(base: Path, hosts: list[str], *, owner: str | None = None) -> Non
         subprocess.run(["chown", "-R", f"{owner}:", str(base / "hosts")], check=True)
 
 
-def shutdown(base: Path) -> None:
-    for app_dir in (base / "hosts").glob("*"):
-        if Path(supervisor_socket_path(str(app_dir))).exists():
-            subprocess.run(
-                supervisorctl_shutdown(str(app_dir), str(app_dir / "tools")),
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-
-
 def local_fleet() -> list[Row]:
     base = Path(tempfile.mkdtemp(prefix="cvbl-"))
-    listen = free_port()
+    listen = free_pair()
     try:
-        root = project(base, ["local"], listen=f"127.0.0.1:{listen}", port=free_port())
+        root = project(base, ["local"], listen=f"127.0.0.1:{listen}", port=free_pair())
         link_tools(base, ["localhost"])
         return measure("1 local host", root, [f"http://127.0.0.1:{listen}/"], [])
     finally:
-        shutdown(base)
+        stop_supervisors(base / "hosts")
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -216,7 +198,7 @@ def ssh_fleet(count: int) -> list[Row]:
         urls = [f"http://{h.address}:18080/" for h in hosts]
         return measure(f"{count} SSH hosts", root, urls, args)
     finally:
-        shutdown(base)
+        stop_supervisors(base / "hosts")
         fleet.close()
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(fleet.directory, ignore_errors=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -12,32 +11,12 @@ import httpx
 import pytest
 
 from conveyor.cli import main
-from conveyor.runtime.supervisor import supervisor_socket_path, supervisorctl_shutdown
+from conveyor.demo.deploys import free_pair, stop_supervisors
 from conveyor.runtime.tools import install_tools_argv
 from tests.conftest import Result
 
 TINY = Path(__file__).parents[1] / "fixtures" / "tinyapp"
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
-
-
-def free_port_pair() -> int:
-    """A port p such that p and p + 1 are both free on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port < 65000 and _free(port) and _free(port + 1):
-            return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def shared_tools(directory: Path) -> Path:
@@ -64,8 +43,8 @@ class DeployProject:
         self.root, self._capsys, self.hosts, self.tools = root, capsys, hosts, tools
         self.keep_warm = keep_warm
         self.ssh_args = ssh_args
-        self.listen = free_port_pair()
-        self.port = free_port_pair()
+        self.listen = free_pair()
+        self.port = free_pair()
         # Short: unix socket paths under it must stay within 107 bytes.
         self.hosts_dir = Path(tempfile.mkdtemp(prefix="cv-"))
         shutil.copytree(TINY, root)
@@ -143,12 +122,5 @@ strategy = {{ healthy_threshold = 2, health_timeout = "20s", watch = "1s", keep_
 
     def shutdown(self) -> None:
         """Stop every supervisord this project started (its programs and Caddy with it)."""
-        for path in self.hosts_dir.glob("*"):
-            if Path(supervisor_socket_path(str(path))).exists():
-                subprocess.run(
-                    supervisorctl_shutdown(str(path), str(path / "tools")),
-                    capture_output=True,
-                    timeout=60,
-                    check=False,
-                )
+        stop_supervisors(self.hosts_dir)
         shutil.rmtree(self.hosts_dir, ignore_errors=True)

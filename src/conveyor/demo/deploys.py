@@ -117,7 +117,12 @@ def served(staging: Staging) -> str:
 
 def stop_everything(app: Path) -> None:
     """Shut down the demo's supervisord (and with it the app and Caddy)."""
-    for app_dir in (app / ".conveyor" / "hosts").glob("*"):
+    stop_supervisors(app / ".conveyor" / "hosts")
+
+
+def stop_supervisors(hosts: Path) -> None:
+    """Shut down the supervisord of every app_dir under `hosts` (local hosts of a test or bench)."""
+    for app_dir in hosts.glob("*"):
         if Path(supervisor_socket_path(str(app_dir))).exists():
             subprocess.run(
                 supervisorctl_shutdown(str(app_dir), str(app_dir / "tools")),
