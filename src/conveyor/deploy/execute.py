@@ -18,8 +18,9 @@ from pathlib import Path
 from conveyor.deploy import hostops
 from conveyor.deploy.health import HealthResult, wait_healthy, watch
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.layout import listen_address, loopback_port, ports
+from conveyor.deploy.layout import listen_address, loopback_port, ports, services_on
 from conveyor.deploy.lock import LockOwner, acquire, release
+from conveyor.deploy.plan import not_yet
 from conveyor.deploy.state import Colour, HostState
 from conveyor.errors import CommandFailed, ConveyorError
 from conveyor.project.model import ConveyorConfig, ServiceConfig
@@ -105,12 +106,7 @@ class Executor:
 
     def services_on(self, target: Target) -> dict[str, ServiceConfig]:
         """The command services that run on this host, by role."""
-        roles = set(self.roles[target.spec])
-        return {
-            name: service
-            for name, service in self.config.services.items()
-            if service.command is not None and roles & set(service.roles)
-        }
+        return services_on(self.config, self.roles, target.spec)
 
     async def run(self) -> Outcome:
         """The whole deploy; never leaves a host half-switched."""
@@ -130,6 +126,8 @@ class Executor:
                 await release(target.conn, target.paths.app_dir, self.deploy_id)
 
     async def _deploy(self) -> Outcome:
+        for note in not_yet(self.config, self.environment):
+            self._say(None, "note", "info", note)
         states = {t.spec: await hostops.read_state(t) for t in self.targets}
         try:
             await self._each("prepare", hostops.prepare)
@@ -187,7 +185,8 @@ class Executor:
         target, colour = record.target, record.before.idle_colour
         services = self.services_on(target)
         http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
-        others = {n: s for n, s in services.items() if s.resolved_kind != "http"}
+        # A singleton never runs twice at once: it changes over in the switch phase.
+        others = {n: s for n, s in services.items() if s.resolved_kind == "worker"}
         progs = []
         for name, service in [*http.items(), *others.items()]:
             assert service.command is not None
@@ -220,6 +219,35 @@ class Executor:
             ) from None
         for name, service in http.items():
             await self._gate(target, name, service, colour)
+
+    async def _change_singleton(self, record: _Switched, name: str, service: ServiceConfig) -> None:
+        """Stop the old singleton, then start the new one: never two at once, even now."""
+        target, before = record.target, record.before
+        colour = before.idle_colour
+        if before.colour is not None:
+            old = program_name(name, before.colour)
+            await hostops.stop(target, old)
+            self._say(target.spec, "stop", "ok", f"{old} stopped (a singleton: one at a time)")
+        assert service.command is not None
+        prog = hostops.service_program(
+            target,
+            service=name,
+            command=service.command,
+            colour=colour,
+            port=ports(self.config, name)[colour],
+            release_id=self.release.id,
+            version=self.release.version,
+            venv_key=self.release.venv_key,
+            drain=int(service.drain.total_seconds()),
+        )
+        self._say(target.spec, "start", "start", f"starting {prog.name} (singleton)")
+        record.started.append(prog.name)
+        try:
+            await hostops.start(target, prog)
+        except CommandFailed as error:
+            raise DeployFailed(
+                f"{prog.name} crashed on start on {target.spec}", cause=str(error)
+            ) from None
 
     async def _gate(
         self, target: Target, name: str, service: ServiceConfig, colour: Colour
@@ -254,10 +282,14 @@ class Executor:
                 await self._route(target, name, service, assigned[name][colour], record)
         # Workers: the new colour runs; now the old one gets its graceful stop.
         for name, service in services.items():
-            if service.resolved_kind != "http" and before.colour is not None:
+            if service.resolved_kind == "worker" and before.colour is not None:
                 old = program_name(name, before.colour)
                 await hostops.stop(target, old)
                 self._say(target.spec, "stop", "ok", f"{old} stopped gracefully")
+        # Singletons: the old one stops first, then the new one starts (never two at once).
+        for name, service in services.items():
+            if service.resolved_kind == "singleton":
+                await self._change_singleton(record, name, service)
         after = before.switched(
             self.release.id,
             version=self.release.version,
@@ -355,6 +387,9 @@ class Executor:
             if service.resolved_kind == "http" and switched.routed:
                 await hostops.switch(target, name, ports(self.config, name)[before.colour])
                 self._say(target.spec, "rollback", "ok", f"Caddy routes to {before.colour} again")
+            elif service.resolved_kind == "singleton":
+                await hostops.stop(target, program_name(name, before.idle_colour))
+                await target.conn.run(target.runtime.start_argv(program_name(name, before.colour)))
             elif service.resolved_kind != "http":
                 # The old worker may have had its graceful stop already; it starts again.
                 await target.conn.run(target.runtime.start_argv(program_name(name, before.colour)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,3 +106,21 @@ def loopback_port(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
     return (host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"), int(port)
+
+
+def services_on(
+    config: ConveyorConfig, roles: Mapping[str, Sequence[str]], host: str
+) -> dict[str, ServiceConfig]:
+    """The command services `host` runs: those of its roles; a singleton only on the first
+    host (in the environment's order) that has one of its roles."""
+    mine = set(roles[host])
+    chosen = {}
+    for name, service in config.services.items():
+        if service.command is None or not mine & set(service.roles):
+            continue
+        if service.resolved_kind == "singleton":
+            first = next(h for h, r in roles.items() if set(r) & set(service.roles))
+            if first != host:
+                continue
+        chosen[name] = service
+    return chosen

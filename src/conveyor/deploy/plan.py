@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from conveyor.deploy.hostops import command_argv, program_name
-from conveyor.deploy.layout import HostPaths, listen_address, ports
+from conveyor.deploy.layout import HostPaths, listen_address, ports, services_on
 from conveyor.deploy.state import HostState
 from conveyor.project.model import ConveyorConfig, ServiceConfig
 from conveyor.runtime.supervisor import Supervisor, start_all_argv
@@ -52,6 +52,8 @@ class HostView:
     roles: tuple[str, ...]
     state: HostState
     reachable: str | None = None  # why the state could not be read, if it could not
+    # Every host's roles, in the environment's order (a singleton runs on the first).
+    all_roles: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ def build_plan(
 ) -> Plan:
     """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`."""
     steps: list[Step] = [Step("*", "check", f"config check {environment}: ok ({env_keys} keys)")]
+    steps += [Step("*", "note", note) for note in not_yet(config, environment)]
+    everyone = {h.spec: h.roles for h in hosts}
+    hosts = [h if h.all_roles else replace(h, all_roles=everyone) for h in hosts]
     for host in hosts:
         note = f" (state unknown: {host.reachable})" if host.reachable else ""
         steps.append(Step(host.spec, "connect", f"connect, verify the host key{note}"))
@@ -103,6 +108,23 @@ def build_plan(
     for host in sorted(hosts, key=lambda h: h.spec):
         steps.append(Step(host.spec, "unlock", "release the deploy lock"))
     return Plan(environment, release, tuple(steps))
+
+
+def not_yet(config: ConveyorConfig, environment: str) -> list[str]:
+    """What the configuration asks for that this version does not do yet, said plainly."""
+    notes = [
+        f"services.{name}: sync services are not deployed yet (nothing is copied)"
+        for name, service in config.services.items()
+        if service.resolved_kind == "sync"
+    ]
+    if config.migrations is not None and config.migrations.backup:
+        notes.append("migrations.backup: no database dump is taken yet before upgrading")
+    strategy = config.environment(environment).strategy
+    if strategy.kind != "blue-green":
+        notes.append(f'strategy.kind "{strategy.kind}": deploys are blue-green regardless')
+    if strategy.batch != 1 or strategy.max_failures:
+        notes.append("strategy.batch and max_failures: hosts switch one at a time, none may fail")
+    return notes
 
 
 def _ship(host: HostView, release: str, env_keys: int) -> list[Step]:
@@ -131,21 +153,19 @@ def _migrate(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
 
 
 def _services(config: ConveyorConfig, host: HostView) -> tuple[dict[str, ServiceConfig], ...]:
-    """The host's http services and its other command services."""
-    services = {
-        name: service
-        for name, service in config.services.items()
-        if service.command is not None and set(host.roles) & set(service.roles)
-    }
+    """The host's http services, its workers, and its singletons."""
+    services = services_on(config, host.all_roles or {host.spec: host.roles}, host.spec)
     http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
-    return http, {n: s for n, s in services.items() if n not in http}
+    workers = {n: s for n, s in services.items() if s.resolved_kind == "worker"}
+    singletons = {n: s for n, s in services.items() if s.resolved_kind == "singleton"}
+    return http, workers, singletons
 
 
 def _start(config: ConveyorConfig, host: HostView) -> list[Step]:
     """Start every service's idle colour (one start), then probe the web ones directly."""
     colour = host.state.idle_colour
     runtime = Supervisor(host.paths.app_dir, host.paths.tools)
-    http, others = _services(config, host)
+    http, others, _ = _services(config, host)
     steps: list[Step] = []
     names = []
     for name, service in [*http.items(), *others.items()]:
@@ -171,7 +191,7 @@ def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
     """Move the host's traffic, verify it, retire the old workers, record the state."""
     colour, old = host.state.idle_colour, host.state.colour
     runtime = Supervisor(host.paths.app_dir, host.paths.tools)
-    http, others = _services(config, host)
+    http, others, singletons = _services(config, host)
     steps: list[Step] = []
     for name, service in http.items():
         port = ports(config, name)[colour]
@@ -196,6 +216,15 @@ def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
                     AFTER_SWITCH,
                 )
             )
+    for name in singletons:
+        if old is not None:
+            prog = program_name(name, old)
+            stop = tuple(runtime.stop_argv(prog))
+            steps.append(
+                Step(host.spec, "stop", f"{prog}: stop (a singleton: one at a time)", stop)
+            )
+        prog = program_name(name, colour)
+        steps.append(Step(host.spec, "start", f"{prog} (singleton)", (), AFTER_SWITCH))
     steps.append(Step(host.spec, "state", f"record the release on {colour} in state.json"))
     return steps
 
@@ -203,7 +232,7 @@ def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
 def _retire(config: ConveyorConfig, host: HostView, keep_warm: float) -> list[Step]:
     """The old colour stays warm for a rollback, then stops (a program on the host does it)."""
     old = host.state.colour
-    http, _ = _services(config, host)
+    http = _services(config, host)[0]
     if old is None or not http:
         return []
     names = ", ".join(program_name(name, old) for name in http)
@@ -223,5 +252,5 @@ def views(
     for spec, paths in hosts:
         seen = states[spec]
         state, why = (seen, None) if isinstance(seen, HostState) else (HostState(), seen)
-        out.append(HostView(spec, paths, tuple(roles[spec]), state, why))
+        out.append(HostView(spec, paths, tuple(roles[spec]), state, why, roles))
     return out

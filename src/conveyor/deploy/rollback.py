@@ -16,7 +16,7 @@ from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Event, Settings
 from conveyor.deploy.health import wait_healthy
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.layout import ports
+from conveyor.deploy.layout import ports, services_on
 from conveyor.deploy.lock import LockOwner, acquire, release
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError
@@ -73,11 +73,7 @@ class Rollback:
         began = time.monotonic()
         assert state.previous_colour is not None and state.previous_release is not None
         old, new = state.previous_colour, state.colour
-        services = {
-            name: service
-            for name, service in self.config.services.items()
-            if service.command is not None and set(self.roles[target.spec]) & set(service.roles)
-        }
+        services = services_on(self.config, self.roles, target.spec)
         http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
         others = {n: s for n, s in services.items() if s.resolved_kind != "http"}
         # Traffic first: the web colours (warm: nothing to do; cold: start and gate), the switch.
@@ -88,10 +84,13 @@ class Rollback:
         for name in http:
             await hostops.switch(target, name, ports(self.config, name)[old])
         seconds = time.monotonic() - began
-        # Then the workers: the previous colour starts before the current one stops.
+        # Then the workers: the previous colour starts before the current one stops
+        # (a singleton the other way round: never two at once).
         for name, service in others.items():
+            if service.resolved_kind == "singleton" and new is not None:
+                await hostops.stop(target, program_name(name, new))
             await self._ensure(target, state, name, service)
-            if new is not None:
+            if service.resolved_kind != "singleton" and new is not None:
                 await hostops.stop(target, program_name(name, new))
         back = state.rolled_back(at=time.time())
         await hostops.write_state(target, back)

@@ -130,3 +130,43 @@ def test_no_watch_step_when_the_window_is_zero() -> None:
 def test_an_unreadable_host_is_planned_as_fresh_and_says_so(why: str) -> None:
     host = HostView("deploy@app-1", HostPaths("/srv/shop"), ("backend",), HostState(), why)
     assert "connect, verify the host key (state unknown: connection refused)" in plan(host).render()
+
+
+SINGLETON = TOML.replace(
+    "[services.dags]",
+    '[services.beat]\ncommand = "celery -A shop beat"\nkind = "singleton"\nroles = ["backend"]\n'
+    "[services.dags]",
+)
+
+
+def test_a_singleton_runs_on_one_host_and_never_twice_at_once() -> None:
+    config = ConveyorConfig.model_validate(tomllib.loads(SINGLETON))
+    live = HostState(release="r0", colour="blue")
+    result = build_plan(
+        config,
+        "production",
+        release="1.2.0",
+        hosts=[view("deploy@app-1", ("backend",), live), view("deploy@app-2", ("backend",), live)],
+        env_keys=7,
+        watch=0,
+    )
+    beat = [(s.host, s.action, s.description) for s in result.steps if "beat" in s.description]
+    assert beat == [
+        ("deploy@app-1", "stop", "beat-blue: stop (a singleton: one at a time)"),
+        ("deploy@app-1", "start", "beat-green (singleton)"),
+    ]
+    # ... and after the web switch of that host, not with the other new colours.
+    steps = [(s.host, s.action) for s in result.steps]
+    assert steps.index(("deploy@app-1", "switch")) < [s.description for s in result.steps].index(
+        "beat-green (singleton)"
+    )
+
+
+def test_what_is_not_done_yet_is_said_in_the_plan() -> None:
+    notes = [
+        s.description for s in plan(view("deploy@app-1", ("backend",))).steps if s.action == "note"
+    ]
+    assert notes == [
+        "services.dags: sync services are not deployed yet (nothing is copied)",
+        "migrations.backup: no database dump is taken yet before upgrading",
+    ]
