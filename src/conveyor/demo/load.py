@@ -20,6 +20,7 @@ class Load:
     failed: list[str] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
     ok_times: list[float] = field(default_factory=list)
+    failed_times: list[float] = field(default_factory=list)
     longest_gap: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -58,6 +59,7 @@ class Load:
                     response = client.get(self.url)
                 except httpx.HTTPError as error:
                     self.failed.append(type(error).__name__)
+                    self.failed_times.append(time.monotonic())
                 else:
                     if response.status_code == 200:
                         now = time.monotonic()
@@ -68,5 +70,6 @@ class Load:
                         self.versions.append(str(response.json().get("version")))
                     else:
                         self.failed.append(str(response.status_code))
+                        self.failed_times.append(time.monotonic())
                 # Paced by the clock, not by the answers: `rate` requests per second.
                 time.sleep(max(0.0, began + sent / self.rate - time.monotonic()))
