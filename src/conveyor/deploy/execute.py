@@ -10,10 +10,12 @@ it switched back on its warm previous colour.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar, cast
 
 from conveyor.deploy import hostops
 from conveyor.deploy.health import HealthResult, wait_healthy, watch
@@ -24,6 +26,8 @@ from conveyor.deploy.plan import not_yet
 from conveyor.deploy.state import Colour, HostState
 from conveyor.errors import CommandFailed, ConveyorError
 from conveyor.project.model import ConveyorConfig, ServiceConfig
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ class Executor:
             # Every host starts and health-gates its new colour at once; none switches yet.
             records = [_Switched(t, states[t.spec]) for t in self.targets]
             self._switched.extend(records)  # from here on, undo knows what each host started
-            await asyncio.gather(*(self._start_host(r) for r in records))
+            await _all(self._start_host(r) for r in records)
             # Then traffic moves host by host, each verified through its Caddy.
             for record in records:
                 await self._switch_host(record)
@@ -150,6 +154,13 @@ class Executor:
         except (DeployFailed, ConveyorError) as error:
             cause = error.cause if isinstance(error, DeployFailed) else str(error)
             return await self._undo(error.message, cause)
+        except BaseException as error:
+            # A bug or an interruption: still put every host back before it propagates.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self._undo(f"interrupted ({type(error).__name__})", repr(error))
+                )
+            raise
         await self._retire()
         live = {s.target.spec: s.after for s in self._switched if s.after}
         message = (
@@ -435,7 +446,20 @@ class Executor:
                 self._say(target.spec, step, "ok", str(value))
             return value
 
-        return list(await asyncio.gather(*(one(t) for t in self.targets)))
+        return await _all(one(t) for t in self.targets)
 
     def _say(self, host: str | None, step: str, status: str, message: str) -> None:
         self.emit(Event(host, step, status, message))
+
+
+async def _all(work: Iterable[Awaitable[T]]) -> list[T]:
+    """Await everything, even when something fails, then raise the first failure.
+
+    A host still starting when another fails must finish before the undo runs, or it
+    would start its new colour after the undo has stopped everything.
+    """
+    results = await asyncio.gather(*work, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[T], results)
