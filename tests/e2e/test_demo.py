@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.cli import main
+from conveyor.runtime.supervisor import supervisor_socket_path
 
 
 def test_demo_catches_the_broken_production_file(
@@ -70,4 +71,6 @@ def test_demo_deploys_a_good_release_and_rolls_back_a_broken_one(
     assert '"version": "1.1.0"' in out.split("still serving: ")[1]
     assert "demo finished: every step did what it should." in out
     # Nothing is left running: the demo stops its supervisord.
-    assert not list((tmp_path / "movies" / ".conveyor" / "hosts").glob("*/runtime/supervisor.sock"))
+    staging = tmp_path / "movies" / ".conveyor" / "hosts" / "staging"
+    assert staging.is_dir()
+    assert not Path(supervisor_socket_path(str(staging))).exists()

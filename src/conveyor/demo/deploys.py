@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from conveyor.demo.load import Load
+from conveyor.runtime.base import socket_dir
 from conveyor.runtime.supervisor import supervisor_socket_path, supervisorctl_shutdown
 
 GIT = ("git", "-c", "user.name=Conveyor Demo", "-c", "user.email=demo@example.com")
@@ -130,6 +132,10 @@ def stop_supervisors(hosts: Path) -> None:
                 timeout=60,
                 check=False,
             )
+        sockets = Path(socket_dir(str(app_dir)))
+        if sockets.parent == Path("/tmp"):
+            # The short socket directory of a deep app_dir: empty once supervisord is gone.
+            shutil.rmtree(sockets, ignore_errors=True)
 
 
 def run_deploys(
