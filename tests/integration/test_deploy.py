@@ -308,3 +308,28 @@ def test_the_old_colour_stays_warm_for_its_time_then_stops(
     assert "switched to the warm green colour" in back.out
     time.sleep(5)  # the scheduled stop of green was called off by the rollback
     assert project.get()["color"] == "green"
+
+
+def test_redeploying_what_already_serves_does_nothing_unless_values_change(
+    local: DeployProject,
+) -> None:
+    assert local.deploy().code == 0
+    again = local.deploy()
+    assert again.code == 0
+    assert (
+        "already runs 0.0.0+1.g" in again.out and "nothing to do (--force redeploys)" in again.out
+    )
+    assert local.get()["color"] == "blue"
+    (local.root / ".env.staging").write_text(
+        "GREETING=hello again\nAPI_TOKEN=Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g\n"
+    )
+    changed = local.deploy()
+    assert changed.code == 0 and "nothing to do" not in changed.out
+    assert local.get() | {"version": ""} == {
+        "version": "",
+        "color": "green",
+        "greeting": "hello again",
+    }
+    forced = local.deploy("--force")
+    assert forced.code == 0 and "nothing to do" not in forced.out
+    assert local.get()["color"] == "blue"

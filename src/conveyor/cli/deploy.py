@@ -60,6 +60,9 @@ def deploy_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan (hosts only read) and change nothing."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Redeploy even when this release already serves everywhere."
+    ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
     from conveyor.deploy.run import deploy, plan_deploy
@@ -84,6 +87,7 @@ def deploy_command(
         access=access_options(known_hosts, identity),
         watch=watch,
         emit=show_event,
+        force=force,
     )
     if outcome.status == "succeeded":
         out().print(f"deployed: {outcome.message} (deploy {deploy_id})", markup=False)

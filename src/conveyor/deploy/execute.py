@@ -106,6 +106,7 @@ class Executor:
     deploy_id: str
     settings: Settings
     emit: Emit
+    force: bool = False  # redeploy even when the release already serves everywhere
     _switched: list[_Switched] = field(default_factory=list)
 
     def services_on(self, target: Target) -> dict[str, ServiceConfig]:
@@ -133,6 +134,13 @@ class Executor:
         for note in not_yet(self.config, self.environment):
             self._say(None, "note", "info", note)
         states = {t.spec: await hostops.read_state(t) for t in self.targets}
+        if not self.force and await self._already_live(states):
+            message = (
+                f"{self.environment} already runs {self.release.version} with these values on "
+                f"{len(self.targets)} host(s); nothing to do (--force redeploys)"
+            )
+            self._say(None, "deploy", "ok", message)
+            return Outcome("succeeded", message, states=states)
         try:
             await self._each("prepare", hostops.prepare)
             await self._each(
@@ -169,6 +177,24 @@ class Executor:
         )
         self._say(None, "deploy", "ok", message)
         return Outcome("succeeded", message, states=live)
+
+    async def _already_live(self, states: dict[str, HostState]) -> bool:
+        """True when every host serves this release, with the same .env, and its web runs."""
+        for target in self.targets:
+            state = states[target.spec]
+            if state.release != self.release.id or state.colour is None:
+                return False
+            try:
+                env = await target.conn.get(target.paths.env_file)
+            except FileNotFoundError:
+                return False
+            if env != self.env_text.encode():
+                return False
+            for name, service in self.services_on(target).items():
+                prog = program_name(name, state.colour)
+                if service.resolved_kind == "http" and await hostops.running(target, prog):
+                    return False
+        return True
 
     async def _migrate(self) -> None:
         """Migrations once per environment, on the first host of their role, before any switch."""

@@ -104,6 +104,7 @@ def deploy(
     watch: float | None = None,
     emit: Emit | None = None,
     kind: str = "deploy",
+    force: bool = False,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome)."""
     env_text = rendered_env(project, environment)
@@ -137,6 +138,7 @@ def deploy(
         deploy_id=deploy_id,
         settings=settings_for(project, environment, watch=watch),
         emit=_recording(store, deploy_id, emit),
+        force=force,
     )
     try:
         outcome = asyncio.run(_run(executor, targets))
