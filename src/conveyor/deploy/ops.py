@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
-import socket
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,10 +12,16 @@ from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Outcome
 from conveyor.deploy.lock import LockOwner, release
 from conveyor.deploy.rollback import Rollback, RolledBack
-from conveyor.deploy.run import Access, deploy, settings_for, targets_for
+from conveyor.deploy.run import (
+    Access,
+    deploy,
+    open_record,
+    recording,
+    settings_for,
+    targets_for,
+)
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError
-from conveyor.history.store import HistoryStore
 from conveyor.project.load import Project
 
 T = TypeVar("T")
@@ -37,16 +41,8 @@ def rollback(
             project, environment, release_id=to, access=access, emit=emit, kind="rollback"
         )
     targets, roles = targets_for(project, environment, access or Access())
-    store = HistoryStore.for_project(project.root)
-    deploy_id = store.start(
-        environment=environment,
-        kind="rollback",
-        release="previous",
-        version="",
-        commit="",
-        hosts=[t.spec for t in targets],
-        user=getpass.getuser(),
-        machine=socket.gethostname(),
+    store, deploy_id = open_record(
+        project, environment, kind="rollback", hosts=[t.spec for t in targets], release="previous"
     )
     job = Rollback(
         config=project.config,
@@ -55,7 +51,7 @@ def rollback(
         roles=roles,
         deploy_id=deploy_id,
         settings=settings_for(project, environment),
-        emit=emit,
+        emit=recording(store, deploy_id, emit),
     )
     try:
         done = asyncio.run(_closing(job.run(), targets))

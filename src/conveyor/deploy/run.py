@@ -117,16 +117,14 @@ def deploy(
         venv_key=f"{built.lock_hash[:16]}-py{python}",
     )
     targets, roles = targets_for(project, environment, access or Access())
-    store = HistoryStore.for_project(project.root)
-    deploy_id = store.start(
-        environment=environment,
+    store, deploy_id = open_record(
+        project,
+        environment,
         kind=kind,
+        hosts=[t.spec for t in targets],
         release=release.id,
         version=release.version,
         commit=built.commit,
-        hosts=[t.spec for t in targets],
-        user=getpass.getuser(),
-        machine=socket.gethostname(),
     )
     executor = Executor(
         config=project.config,
@@ -137,7 +135,7 @@ def deploy(
         env_text=env_text,
         deploy_id=deploy_id,
         settings=settings_for(project, environment, watch=watch),
-        emit=_recording(store, deploy_id, emit),
+        emit=recording(store, deploy_id, emit),
         force=force,
     )
     try:
@@ -152,6 +150,31 @@ def deploy(
     return deploy_id, outcome
 
 
+def open_record(
+    project: Project,
+    environment: str,
+    *,
+    kind: str,
+    hosts: Sequence[str],
+    release: str,
+    version: str = "",
+    commit: str = "",
+) -> tuple[HistoryStore, str]:
+    """The project's history, with a running record of this deploy or rollback by us, here."""
+    store = HistoryStore.for_project(project.root)
+    deploy_id = store.start(
+        environment=environment,
+        kind=kind,
+        release=release,
+        version=version,
+        commit=commit,
+        hosts=hosts,
+        user=getpass.getuser(),
+        machine=socket.gethostname(),
+    )
+    return store, deploy_id
+
+
 async def _run(executor: Executor, targets: Sequence[Target]) -> Outcome:
     try:
         return await executor.run()
@@ -160,7 +183,7 @@ async def _run(executor: Executor, targets: Sequence[Target]) -> Outcome:
             await target.conn.close()
 
 
-def _recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Callable[[Event], None]:
+def recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Callable[[Event], None]:
     def record(event: Event) -> None:
         if event.status != "start":
             store.event(
