@@ -32,9 +32,8 @@ from conveyor.cli import main  # noqa: E402
 from conveyor.demo.deploys import free_pair, stop_supervisors  # noqa: E402
 from conveyor.demo.load import Load  # noqa: E402
 from conveyor.runtime.tools import install_tools_argv  # noqa: E402
+from tests.integration.deployed import commit_mode, write_tiny_project  # noqa: E402
 
-TINY = ROOT / "tests" / "fixtures" / "tinyapp"
-GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.com"]
 RATE = 200.0  # requests per second per host, through its Caddy
 CLIENTS = 4
 DEPLOY_USER = "cvbench"  # a plain account on the namespaced hosts, created and removed here
@@ -94,41 +93,15 @@ def _load(url: str, stop: Any, queue: Any) -> None:
 
 def project(base: Path, hosts: list[str], *, listen: str, port: int) -> Path:
     root = base / "project"
-    shutil.copytree(TINY, root)
-    quoted = ", ".join(f'"{h}"' for h in hosts)
-    (root / "conveyor.toml").write_text(
-        f"""[app]
-name = "tiny"
-[services.web]
-command = "python -m tiny.web $PORT"
-health = "/health"
-roles = ["web"]
-port = {port}
-listen = "{listen}"
-drain = "2s"
-[services.worker]
-command = "python -m tiny.worker"
-roles = ["web"]
-drain = "2s"
-[environments.staging]
-app_dir = "{base}/hosts/{{host}}"
-hosts = {{ web = [{quoted}] }}
-strategy = {{ healthy_threshold = 2, watch = "1s", batch = 1 }}
-"""
+    write_tiny_project(
+        root,
+        hosts=hosts,
+        port=port,
+        listen=listen,
+        app_dir=f"{base}/hosts/{{host}}",
+        strategy='healthy_threshold = 2, watch = "1s", batch = 1',
     )
-    env = root / ".env.staging"
-    env.write_text("GREETING=bench\nAPI_TOKEN=Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g\n")
-    env.chmod(0o600)
-    (root / ".gitignore").write_text(".env.*\n!.env.example\n.conveyor/\n")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    commit(root, "ok")
     return root
-
-
-def commit(root: Path, mode: str) -> None:
-    (root / "MODE").write_text(mode + "\n")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run([*GIT, "commit", "-q", "--allow-empty", "-m", mode], cwd=root, check=True)
 
 
 def deploy(root: Path, args: list[str]) -> tuple[int, float]:
@@ -148,7 +121,7 @@ def measure(name: str, root: Path, urls: list[str], args: list[str]) -> list[Row
         ("bad: crashes on import", "crash"),
     ]:
         if mode is not None:
-            commit(root, mode)
+            commit_mode(root, mode)
         with LoadProcesses(urls) as loads:
             code, seconds = deploy(root, args)
         requests = sum(ok + failed for ok, failed, _ in loads.results)
@@ -156,7 +129,7 @@ def measure(name: str, root: Path, urls: list[str], args: list[str]) -> list[Row
         gap = max(gap for _, _, gap in loads.results)
         rows.append(Row(name, case, seconds, code, requests, failed, gap))
         if mode in ("500", "crash"):
-            commit(root, "ok")  # back to a good tree for the next case
+            commit_mode(root, "ok")  # back to a good tree for the next case
     return rows
 
 

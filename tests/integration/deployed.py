@@ -19,6 +19,53 @@ TINY = Path(__file__).parents[1] / "fixtures" / "tinyapp"
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
 
+def write_tiny_project(
+    root: Path, *, hosts: list[str], port: int, listen: str, app_dir: str, strategy: str
+) -> None:
+    """The tiny app as a git project with a staging environment (tests and bench/deploy.py)."""
+    shutil.copytree(TINY, root)
+    quoted = ", ".join(f'"{h}"' for h in hosts)
+    (root / "conveyor.toml").write_text(
+        f"""\
+[app]
+name = "tiny"
+
+[services.web]
+command = "python -m tiny.web $PORT"
+health = "/health"
+roles = ["web"]
+port = {port}
+listen = "{listen}"
+drain = "2s"
+
+[services.worker]
+command = "python -m tiny.worker"
+roles = ["web"]
+drain = "2s"
+
+[environments.staging]
+app_dir = "{app_dir}"
+hosts = {{ web = [{quoted}] }}
+strategy = {{ {strategy} }}
+"""
+    )
+    env = root / ".env.staging"
+    env.write_text("GREETING=hello staging\nAPI_TOKEN=Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g\n")
+    env.chmod(0o600)
+    (root / ".gitignore").write_text(".env.*\n!.env.example\n.conveyor/\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    commit_mode(root, "ok")
+
+
+def commit_mode(root: Path, mode: str) -> None:
+    """Commit the app with MODE set to ok, 500, breakable or crash."""
+    (root / "MODE").write_text(mode + "\n")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(
+        [*GIT, "commit", "-q", "--allow-empty", "-m", f"mode {mode}"], cwd=root, check=True
+    )
+
+
 def shared_tools(directory: Path) -> Path:
     """supervisor + caddy in a tools venv, installed once and linked into each app_dir."""
     tools = directory / "tools"
@@ -41,45 +88,20 @@ class DeployProject:
         keep_warm: str = "15m",
     ) -> None:
         self.root, self._capsys, self.hosts, self.tools = root, capsys, hosts, tools
-        self.keep_warm = keep_warm
         self.ssh_args = ssh_args
         self.listen = free_pair()
         self.port = free_pair()
         # Short: unix socket paths under it must stay within 107 bytes.
         self.hosts_dir = Path(tempfile.mkdtemp(prefix="cv-"))
-        shutil.copytree(TINY, root)
-        (root / "conveyor.toml").write_text(self.toml())
-        env = root / ".env.staging"
-        env.write_text("GREETING=hello staging\nAPI_TOKEN=Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g\n")
-        env.chmod(0o600)
-        (root / ".gitignore").write_text(".env.*\n!.env.example\n.conveyor/\n")
-        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-        self.commit("ok")
-
-    def toml(self) -> str:
-        hosts = ", ".join(f'"{h}"' for h in self.hosts)
-        return f"""\
-[app]
-name = "tiny"
-
-[services.web]
-command = "python -m tiny.web $PORT"
-health = "/health"
-roles = ["web"]
-port = {self.port}
-listen = "127.0.0.1:{self.listen}"
-drain = "2s"
-
-[services.worker]
-command = "python -m tiny.worker"
-roles = ["web"]
-drain = "2s"
-
-[environments.staging]
-app_dir = "{self.hosts_dir}/{{host}}"
-hosts = {{ web = [{hosts}] }}
-strategy = {{ healthy_threshold = 2, health_timeout = "20s", watch = "1s", keep_previous_warm = "{self.keep_warm}" }}
-"""
+        write_tiny_project(
+            root,
+            hosts=hosts,
+            port=self.port,
+            listen=f"127.0.0.1:{self.listen}",
+            app_dir=f"{self.hosts_dir}/{{host}}",
+            strategy='healthy_threshold = 2, health_timeout = "20s", watch = "1s", '
+            f'keep_previous_warm = "{keep_warm}"',
+        )
 
     def app_dir(self, host: str = "127.0.0.1") -> Path:
         """Where the app lives on a host (all hosts are this machine)."""
@@ -90,12 +112,8 @@ strategy = {{ healthy_threshold = 2, health_timeout = "20s", watch = "1s", keep_
         return path
 
     def commit(self, mode: str) -> None:
-        """Commit the app with MODE set to ok, 500 or crash."""
-        (self.root / "MODE").write_text(mode + "\n")
-        subprocess.run(["git", "add", "-A"], cwd=self.root, check=True)
-        subprocess.run(
-            [*GIT, "commit", "-q", "--allow-empty", "-m", f"mode {mode}"], cwd=self.root, check=True
-        )
+        """Commit the app with MODE set to ok, 500, breakable or crash."""
+        commit_mode(self.root, mode)
 
     def run(self, *argv: str) -> Result:
         """`conveyor -C root ARGV...` in-process."""
