@@ -16,9 +16,9 @@ from conveyor.cli.output import out
 from conveyor.errors import ConfigError
 from conveyor.project.load import load_project
 from conveyor.settings.check import Finding, check_environment
-from conveyor.settings.context import open_environment
+from conveyor.settings.context import checked_render, open_environment
 from conveyor.settings.diff import diff_environments
-from conveyor.settings.render import render_env, write_private
+from conveyor.settings.render import write_private
 from conveyor.settings.resolve import read_optional, resolve
 from conveyor.settings.secrets import mask
 
@@ -164,15 +164,13 @@ def render(
 ) -> None:
     """Write the exact .env a host will get (mode 0600); refuses while config check fails."""
     project = load_project(project_dir(ctx))
-    schema, env = open_environment(project, environment)
-    errors = [f for f in check_environment(schema, env) if f.severity == "error"]
-    if errors:
+    rendered = checked_render(project, environment)
+    if rendered.errors:
         raise ConfigError(
-            f"{env.display()} has {len(errors)} error(s); nothing was written",
+            f"{rendered.env.display()} has {len(rendered.errors)} error(s); nothing was written",
             hint=f"run: conveyor config check {environment}",
         )
-    values = resolve(schema, env, read_optional(env.env_file))
     target = output or project.root / ".conveyor" / "env" / f"{environment}.env"
-    write_private(target, render_env(values, environment=environment, source=env.display()))
-    out().print(f"wrote {target} ({len(values)} keys, mode 0600)", markup=False)
+    write_private(target, rendered.text)
+    out().print(f"wrote {target} ({rendered.keys} keys, mode 0600)", markup=False)
     return

@@ -22,10 +22,7 @@ from conveyor.errors import ConfigError, ConveyorError
 from conveyor.history.store import HistoryStore
 from conveyor.hosts.connect import connector_for
 from conveyor.project.load import Project
-from conveyor.settings.check import check_environment
-from conveyor.settings.context import open_environment
-from conveyor.settings.render import render_env
-from conveyor.settings.resolve import read_optional, resolve
+from conveyor.settings.context import Rendered, checked_render
 
 
 @dataclass(frozen=True)
@@ -36,19 +33,17 @@ class Access:
     identity: Path | None = None
 
 
-def rendered_env(project: Project, environment: str) -> str:
+def rendered_env(project: Project, environment: str) -> Rendered:
     """The environment's `.env` for the hosts; refuses while `config check` finds errors."""
-    schema, env = open_environment(project, environment)
-    errors = [f for f in check_environment(schema, env) if f.severity == "error"]
-    if errors:
-        first = errors[0]
+    rendered = checked_render(project, environment)
+    if rendered.errors:
+        first = rendered.errors[0]
         raise ConfigError(
-            f"{env.display()} has {len(errors)} error(s), e.g. "
+            f"{rendered.env.display()} has {len(rendered.errors)} error(s), e.g. "
             f"{first.location()}: {first.message}; nothing was deployed",
             hint=f"run: conveyor config check {environment}",
         )
-    values = resolve(schema, env, read_optional(env.env_file))
-    return render_env(values, environment=environment, source=env.display())
+    return rendered
 
 
 def targets_for(
@@ -107,7 +102,7 @@ def deploy(
     force: bool = False,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome)."""
-    env_text = rendered_env(project, environment)
+    env_text = rendered_env(project, environment).text
     built = release_for(project, environment, ref=ref, release_id=release_id)
     python = project.config.app.python or "3"
     release = Release(
@@ -208,8 +203,7 @@ def plan_deploy(
     watch: float | None = None,
 ) -> Plan:
     """The deploy's plan, reading (never changing) each host's state; nothing is built."""
-    env_text = rendered_env(project, environment)
-    keys = sum(1 for line in env_text.splitlines() if line and not line.startswith("#"))
+    keys = rendered_env(project, environment).keys
     if release_id:
         label = release_id = load_release(project, release_id).id
     else:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from conveyor.project.load import Project
-from conveyor.settings.resolve import Environment, load_schema
+from conveyor.settings.check import Finding, check_environment
+from conveyor.settings.render import render_env
+from conveyor.settings.resolve import Environment, load_schema, read_optional, resolve
 from conveyor.settings.schema import SettingsSchema
 
 
@@ -28,3 +32,27 @@ def open_environment(project: Project, name: str) -> tuple[SettingsSchema, Envir
         project.root, example=settings.example, class_spec=settings.class_, python=settings.python
     )
     return schema, env
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An environment's `.env` for its hosts, or the check errors that stand in its way."""
+
+    env: Environment
+    text: str  # empty while there are errors
+    keys: int
+    errors: tuple[Finding, ...]
+
+
+def checked_render(project: Project, name: str) -> Rendered:
+    """The `.env` a host gets for environment `name`, unless `config check` finds errors.
+
+    One rule for `config render` and `deploy`: callers refuse while there are errors.
+    """
+    schema, env = open_environment(project, name)
+    errors = tuple(f for f in check_environment(schema, env) if f.severity == "error")
+    if errors:
+        return Rendered(env, "", 0, errors)
+    values = resolve(schema, env, read_optional(env.env_file))
+    text = render_env(values, environment=name, source=env.display())
+    return Rendered(env, text, len(values), ())
