@@ -20,7 +20,13 @@ from typing import TypeVar, cast
 from conveyor.deploy import hostops
 from conveyor.deploy.health import HealthResult, wait_healthy, watch
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.layout import listen_address, loopback_port, ports, services_on
+from conveyor.deploy.layout import (
+    listen_address,
+    loopback_port,
+    ports,
+    services_by_kind,
+    services_on,
+)
 from conveyor.deploy.lock import LockOwner, acquire, release
 from conveyor.deploy.plan import not_yet
 from conveyor.deploy.state import Colour, HostState
@@ -220,10 +226,9 @@ class Executor:
     async def _start_host(self, record: _Switched) -> None:
         """Start every service's idle colour on the host (one start), then gate the web ones."""
         target, colour = record.target, record.before.idle_colour
-        services = self.services_on(target)
-        http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
+        found = services_by_kind(self.config, self.roles, target.spec)
         # A singleton never runs twice at once: it changes over in the switch phase.
-        others = {n: s for n, s in services.items() if s.resolved_kind == "worker"}
+        http, others = found.http, found.workers
         progs = []
         for name, service in [*http.items(), *others.items()]:
             assert service.command is not None

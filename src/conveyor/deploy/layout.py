@@ -124,3 +124,24 @@ def services_on(
                 continue
         chosen[name] = service
     return chosen
+
+
+@dataclass(frozen=True)
+class HostServices:
+    """A host's command services by how they change over: behind Caddy, beside, one at a time."""
+
+    http: dict[str, ServiceConfig]
+    workers: dict[str, ServiceConfig]
+    singletons: dict[str, ServiceConfig]
+
+
+def services_by_kind(
+    config: ConveyorConfig, roles: Mapping[str, Sequence[str]], host: str
+) -> HostServices:
+    """`services_on`, split by kind."""
+    services = services_on(config, roles, host)
+
+    def of(kind: str) -> dict[str, ServiceConfig]:
+        return {n: s for n, s in services.items() if s.resolved_kind == kind}
+
+    return HostServices(of("http"), of("worker"), of("singleton"))

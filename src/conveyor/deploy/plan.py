@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from conveyor.deploy.hostops import command_argv, program_name
-from conveyor.deploy.layout import HostPaths, listen_address, ports, services_on
+from conveyor.deploy.layout import HostPaths, HostServices, listen_address, ports, services_by_kind
 from conveyor.deploy.state import HostState
-from conveyor.project.model import ConveyorConfig, ServiceConfig
+from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.supervisor import Supervisor, start_all_argv
 from conveyor.settings.secrets import MASK
 
@@ -152,20 +152,17 @@ def _migrate(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
     return [Step(host.spec, "migrate", "migrations, once, before any switch", argv, NOTHING_YET)]
 
 
-def _services(config: ConveyorConfig, host: HostView) -> tuple[dict[str, ServiceConfig], ...]:
-    """The host's http services, its workers, and its singletons."""
-    services = services_on(config, host.all_roles or {host.spec: host.roles}, host.spec)
-    http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
-    workers = {n: s for n, s in services.items() if s.resolved_kind == "worker"}
-    singletons = {n: s for n, s in services.items() if s.resolved_kind == "singleton"}
-    return http, workers, singletons
+def _services(config: ConveyorConfig, host: HostView) -> HostServices:
+    """The host's services by kind."""
+    return services_by_kind(config, host.all_roles or {host.spec: host.roles}, host.spec)
 
 
 def _start(config: ConveyorConfig, host: HostView) -> list[Step]:
     """Start every service's idle colour (one start), then probe the web ones directly."""
     colour = host.state.idle_colour
     runtime = Supervisor(host.paths.app_dir, host.paths.tools)
-    http, others, _ = _services(config, host)
+    found = _services(config, host)
+    http, others = found.http, found.workers
     steps: list[Step] = []
     names = []
     for name, service in [*http.items(), *others.items()]:
@@ -191,7 +188,8 @@ def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
     """Move the host's traffic, verify it, retire the old workers, record the state."""
     colour, old = host.state.idle_colour, host.state.colour
     runtime = Supervisor(host.paths.app_dir, host.paths.tools)
-    http, others, singletons = _services(config, host)
+    found = _services(config, host)
+    http, others, singletons = found.http, found.workers, found.singletons
     steps: list[Step] = []
     for name, service in http.items():
         port = ports(config, name)[colour]
@@ -232,7 +230,7 @@ def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
 def _retire(config: ConveyorConfig, host: HostView, keep_warm: float) -> list[Step]:
     """The old colour stays warm for a rollback, then stops (a program on the host does it)."""
     old = host.state.colour
-    http = _services(config, host)[0]
+    http = _services(config, host).http
     if old is None or not http:
         return []
     names = ", ".join(program_name(name, old) for name in http)

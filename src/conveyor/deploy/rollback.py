@@ -16,7 +16,7 @@ from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Event, Settings
 from conveyor.deploy.health import wait_healthy
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.layout import ports, services_on
+from conveyor.deploy.layout import ports, services_by_kind
 from conveyor.deploy.lock import LockOwner, acquire, release
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError
@@ -73,9 +73,8 @@ class Rollback:
         began = time.monotonic()
         assert state.previous_colour is not None and state.previous_release is not None
         old, new = state.previous_colour, state.colour
-        services = services_on(self.config, self.roles, target.spec)
-        http = {n: s for n, s in services.items() if s.resolved_kind == "http"}
-        others = {n: s for n, s in services.items() if s.resolved_kind != "http"}
+        found = services_by_kind(self.config, self.roles, target.spec)
+        http, others = found.http, {**found.workers, **found.singletons}
         # Traffic first: the web colours (warm: nothing to do; cold: start and gate), the switch.
         await hostops.cancel_retire(target, old)
         warm = True
