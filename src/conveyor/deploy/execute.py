@@ -298,19 +298,7 @@ class Executor:
         assert service.health is not None
         prog_name = program_name(name, colour)
         port = ports(self.config, name)[colour]
-        address, local_port = await target.conn.forward("127.0.0.1", port)
-
-        async def crashed() -> str | None:
-            return await hostops.running(target, prog_name)
-
-        result = await wait_healthy(
-            f"http://{address}:{local_port}{service.health}",
-            threshold=self.settings.healthy_threshold,
-            unhealthy_threshold=self.settings.unhealthy_threshold,
-            deadline=self.settings.health_timeout,
-            interval=self.settings.probe_interval,
-            abort=crashed,
-        )
+        result = await gate(target, prog_name, port, service.health, self.settings)
         self._health(target, prog_name, result)
 
     async def _switch_host(self, record: _Switched) -> None:
@@ -494,3 +482,22 @@ async def _all(work: Iterable[Awaitable[T]]) -> list[T]:
         if isinstance(result, BaseException):
             raise result
     return cast(list[T], results)
+
+
+async def gate(
+    target: Target, program: str, port: int, path: str, settings: Settings
+) -> HealthResult:
+    """Probe a colour directly (over SSH: tunnelled) until healthy, broken, or its process died."""
+    address, local_port = await target.conn.forward("127.0.0.1", port)
+
+    async def crashed() -> str | None:
+        return await hostops.running(target, program)
+
+    return await wait_healthy(
+        f"http://{address}:{local_port}{path}",
+        threshold=settings.healthy_threshold,
+        unhealthy_threshold=settings.unhealthy_threshold,
+        deadline=settings.health_timeout,
+        interval=settings.probe_interval,
+        abort=crashed,
+    )

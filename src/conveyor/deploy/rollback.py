@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from conveyor.deploy import hostops
-from conveyor.deploy.execute import Emit, Event, Settings
-from conveyor.deploy.health import wait_healthy
+from conveyor.deploy.execute import Emit, Event, Settings, gate
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.layout import ports, services_by_kind
 from conveyor.deploy.lock import LockOwner, acquire, release
@@ -123,14 +122,7 @@ class Rollback:
             return True
         await hostops.start(target, prog)
         if service.resolved_kind == "http" and service.health:
-            address, local = await target.conn.forward("127.0.0.1", port)
-            result = await wait_healthy(
-                f"http://{address}:{local}{service.health}",
-                threshold=self.settings.healthy_threshold,
-                unhealthy_threshold=self.settings.unhealthy_threshold,
-                deadline=self.settings.health_timeout,
-                interval=self.settings.probe_interval,
-            )
+            result = await gate(target, prog.name, port, service.health, self.settings)
             if not result.healthy:
                 await hostops.stop(target, prog.name)
                 raise ConveyorError(
