@@ -60,6 +60,8 @@ class Fleet:
     # The account conveyor logs in as; a plain one, as on a real server (root's shell start-up
     # on this machine runs pyenv's init and adds ~0.15 s to every command).
     user: str = field(default_factory=getpass.getuser)
+    # Second octet of the hosts' addresses (10.<network>.N.2): fleets alive at once differ.
+    network: int = 77
 
     @property
     def identity(self) -> Path:
@@ -72,7 +74,7 @@ class Fleet:
         return self.directory / "known_hosts"
 
     def start(self, count: int, *, prefix: str = "cvb") -> list[NetnsHost]:
-        """Create `count` namespaces 10.77.N.0/24 with an sshd in each."""
+        """Create `count` namespaces 10.<network>.N.0/24 with an sshd in each."""
         if not self.identity.exists():
             _keygen(self.identity)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -83,7 +85,8 @@ class Fleet:
         return self.hosts
 
     def _host(self, name: str, number: int) -> NetnsHost:
-        outside, inside = f"10.77.{number}.1", f"10.77.{number}.2"
+        net = self.network
+        outside, inside = f"10.{net}.{number}.1", f"10.{net}.{number}.2"
         veth = f"v-{name}"
         _ip("netns", "add", name)
         _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
