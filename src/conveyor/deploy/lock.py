@@ -2,37 +2,96 @@
 
 Taking the lock is one command on the host: `mkdir` is atomic, and the owner is
 written inside it in the same process, so a second deploy always learns who
-holds the lock, since when, and from which machine.
+holds the lock, since when, and from which machine. The holder refreshes the
+owner file's mtime every HEARTBEAT_INTERVAL seconds; its age is measured on the
+host, by the host's clock, so clock skew between laptops never makes a live
+lock look stale. A stale lock (no heartbeat for STALE_AFTER seconds, or its
+owner's pid is dead on this very machine) is never broken silently: acquire
+raises StaleLock, and only a caller that asks (`conveyor recover`) takes it over.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import getpass
 import json
 import os
 import socket
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from conveyor.errors import ConveyorError, LockHeld
 from conveyor.hosts.base import Connector
 
-# Runs on the host with its python3: take (or report) the lock in one round trip.
-_TAKE = r"""
-import json, os, sys
-path, owner = sys.argv[1], sys.argv[2]
-os.makedirs(os.path.dirname(path), exist_ok=True)
-try:
-    os.mkdir(path, 0o700)
-except FileExistsError:
+HEARTBEAT_INTERVAL = 5.0  # seconds between two refreshes of a held lock
+STALE_AFTER = 30.0  # a lock whose heartbeat is older than this (host clock) is stale
+
+# Runs on the host with its python3. Prints what it finds as JSON: {"owner", "age", "token"};
+# `age` is the owner file's (else the directory's) age by the host's own clock; `token`
+# names this very lock (inode, last heartbeat, owner): a new lock or a heartbeat changes it.
+_LOOK = r"""
+import json, os, time
+def look(path):
     try:
-        with open(os.path.join(path, "owner.json")) as f:
-            print(f.read())
-    except OSError:
-        print("{}")
-    sys.exit(3)
-with open(os.path.join(path, "owner.json"), "w") as f:
-    f.write(owner)
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    found = {"owner": None, "age": time.time() - st.st_mtime}
+    beat = st.st_mtime_ns
+    try:
+        owner = os.path.join(path, "owner.json")
+        with open(owner) as f:
+            found["owner"] = json.load(f)
+        beat = os.stat(owner).st_mtime_ns
+        found["age"] = time.time() - beat / 1e9
+    except (OSError, ValueError):
+        pass
+    found["token"] = f"{st.st_ino}:{beat}:{json.dumps(found['owner'], sort_keys=True)}"
+    return found
+"""
+_TAKE = (
+    _LOOK
+    + r"""
+import fcntl, sys, uuid
+path, owner, expected = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path + ".guard", "a") as guard:
+    if expected:
+        # Taking over a stale lock: only the recoverer that still finds the very lock it judged
+        # stale (same token) moves it aside; the guard makes check-and-rename one step.
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        found = look(path)
+        if found is not None and found["token"] == expected:
+            aside = f"{path}.stale-{uuid.uuid4().hex[:8]}"
+            os.rename(path, aside)
+            import shutil
+            shutil.rmtree(aside, ignore_errors=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        print(json.dumps(look(path)))
+        sys.exit(3)
+    tmp = os.path.join(path, "owner.json.tmp")
+    with open(tmp, "w") as f:
+        f.write(owner)
+    os.replace(tmp, os.path.join(path, "owner.json"))
+"""
+)
+_SHOW = _LOOK + "\nimport sys\nprint(json.dumps(look(sys.argv[1])))\n"
+_BEAT = r"""
+import json, os, sys
+path, deploy_id = sys.argv[1], sys.argv[2]
+owner = os.path.join(path, "owner.json")
+try:
+    with open(owner) as f:
+        held = json.load(f)
+except (OSError, ValueError):
+    held = None
+if not held or held.get("deploy_id") != deploy_id:
+    print(json.dumps(held)); sys.exit(3)
+os.utime(owner)
 """
 _RELEASE = r"""
 import json, os, shutil, sys
@@ -72,36 +131,184 @@ class LockOwner:
         )
 
 
+@dataclass(frozen=True)
+class LockInfo:
+    """A lock as found on one host: its owner (None before it is written) and heartbeat age."""
+
+    owner: LockOwner | None
+    age: float  # seconds since the last heartbeat, by the host's clock
+    token: str = ""  # names this very lock: a newer lock or a heartbeat has another
+    stale: bool = False
+
+    def describe(self) -> str:
+        """`alice on laptop (pid 1234) since ..., deploy d-1; last heartbeat 3s ago`."""
+        who = self.owner.describe() if self.owner else "an unknown owner (no owner record yet)"
+        return f"{who}; last heartbeat {ago(self.age)}"
+
+
+class StaleLock(LockHeld):
+    """The lock's holder stopped: no heartbeat for STALE_AFTER s, or its pid is dead here."""
+
+    def __init__(self, message: str, *, hint: str, host: str, info: LockInfo) -> None:
+        super().__init__(message, hint=hint)
+        self.host = host
+        self.info = info
+
+
+class LockLost(ConveyorError):
+    """The lock this deploy held was broken or taken over by someone else."""
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, it is just not ours
+    return True
+
+
+def is_stale(
+    owner: LockOwner | None,
+    age: float,
+    *,
+    machine: str,
+    alive: Callable[[int], bool] = pid_alive,
+    after: float = STALE_AFTER,
+) -> bool:
+    """A lock is stale when its heartbeat is old, or its owner ran here and its pid is gone."""
+    if age > after:
+        return True
+    # Without an owner record the lock is between mkdir and write: live unless old.
+    return owner is not None and owner.machine == machine and not alive(owner.pid)
+
+
 def lock_path(app_dir: str) -> str:
     """Where the lock lives on a host."""
     return f"{app_dir.rstrip('/')}/deploy.lock"
 
 
-async def acquire(conn: Connector, app_dir: str, owner: LockOwner, *, environment: str) -> None:
-    """Take the environment's lock on this host, or raise LockHeld naming the holder."""
-    argv = ["python3", "-c", _TAKE, lock_path(app_dir), json.dumps(asdict(owner))]
+async def inspect(conn: Connector, app_dir: str) -> LockInfo | None:
+    """The lock on this host, judged live or stale; None when it is not locked."""
+    result = await conn.run(["python3", "-c", _SHOW, lock_path(app_dir)], timeout=30)
+    return _info(result.stdout)
+
+
+async def acquire(
+    conn: Connector,
+    app_dir: str,
+    owner: LockOwner,
+    *,
+    environment: str,
+    take_stale: LockInfo | None = None,
+) -> None:
+    """Take the environment's lock on this host, or raise LockHeld (StaleLock) naming the holder.
+
+    `take_stale` is a stale lock found earlier by `inspect`: it is taken over only if it
+    is still that very lock (not a newer one, and no heartbeat since); a live lock is never
+    taken.
+    """
+    expected = take_stale.token if take_stale and take_stale.stale else ""
+    argv = ["python3", "-c", _TAKE, lock_path(app_dir), json.dumps(asdict(owner)), expected]
     result = await conn.run(argv, check=False, timeout=30)
     if result.exit_code == 0:
         return
     if result.exit_code != HELD:
         raise ConveyorError(f"{conn.name}: cannot take the deploy lock: {result.stderr.strip()}")
-    holder = _parse(result.stdout)
-    who = holder.describe() if holder else "an unknown owner (the lock has no owner record)"
+    info = _info(result.stdout) or LockInfo(None, 0.0)
+    where = f"{environment} is locked on {conn.name} by {info.describe()}"
+    if info.stale:
+        raise StaleLock(
+            f"{where}: that deploy stopped (no heartbeat for {STALE_AFTER:g}s or its process "
+            "is gone)",
+            hint=f"bring every host to one release and take the lock: conveyor recover "
+            f"{environment}",
+            host=conn.name,
+            info=info,
+        )
     raise LockHeld(
-        f"{environment} is locked on {conn.name} by {who}",
-        hint=f"if that deploy is no longer running, break the lock: conveyor unlock {environment}",
+        where,
+        hint=f"a deploy is running: wait for it (conveyor status {environment}); if you are sure "
+        f"its process is gone, break the lock: conveyor unlock {environment} --force",
     )
+
+
+async def heartbeat(conn: Connector, app_dir: str, deploy_id: str) -> None:
+    """Refresh this deploy's lock (one round trip); LockLost if it is no longer ours."""
+    argv = ["python3", "-c", _BEAT, lock_path(app_dir), deploy_id]
+    result = await conn.run(argv, check=False, timeout=30)
+    if result.exit_code == 0:
+        return
+    if result.exit_code != HELD:
+        raise ConveyorError(f"{conn.name}: cannot refresh the deploy lock: {result.stderr.strip()}")
+    holder = _owner(result.stdout)
+    who = holder.describe() if holder else "nobody (it was broken)"
+    raise LockLost(
+        f"{conn.name}: the deploy lock of {deploy_id} is now held by {who}",
+        hint="someone broke or took over this deploy's lock; check conveyor status",
+    )
+
+
+@contextlib.asynccontextmanager
+async def heartbeats(
+    held: Sequence[tuple[Connector, str]], deploy_id: str, *, every: float = HEARTBEAT_INTERVAL
+) -> AsyncIterator[None]:
+    """Refresh `deploy_id`'s lock on each (connector, app_dir) in the background while inside.
+
+    For work that takes its locks itself (a rollback): a host not locked yet is skipped.
+    """
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            for conn, app_dir in held:
+                with contextlib.suppress(ConveyorError, OSError):
+                    await heartbeat(conn, app_dir, deploy_id)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def release(conn: Connector, app_dir: str, deploy_id: str) -> LockOwner | None:
     """Give the lock back if this deploy holds it; `deploy_id="*"` breaks anyone's lock."""
     argv = ["python3", "-c", _RELEASE, lock_path(app_dir), deploy_id]
     result = await conn.run(argv, timeout=30)
-    return _parse(result.stdout)
+    return _owner(result.stdout)
 
 
-def _parse(text: str) -> LockOwner | None:
+def ago(seconds: float) -> str:
+    """`4s ago`, `3 min ago`, `2 h ago`."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.0f} h ago"
+
+
+def _owner(text: str) -> LockOwner | None:
     try:
         return LockOwner(**json.loads(text))
     except (ValueError, TypeError):
         return None
+
+
+def _info(text: str) -> LockInfo | None:
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    raw = found.get("owner")
+    owner = _owner(json.dumps(raw)) if isinstance(raw, dict) else None
+    age = float(found.get("age") or 0.0)
+    stale = is_stale(owner, age, machine=socket.gethostname())
+    return LockInfo(owner, age, str(found.get("token") or ""), stale)

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conveyor.deploy.lock import LockOwner, acquire, lock_path, release
+from conveyor.deploy.lock import (
+    STALE_AFTER,
+    LockLost,
+    LockOwner,
+    StaleLock,
+    acquire,
+    heartbeat,
+    inspect,
+    is_stale,
+    lock_path,
+    release,
+)
 from conveyor.errors import LockHeld
 from conveyor.hosts.local import LocalConnector
 
@@ -23,9 +38,11 @@ def test_second_deploy_is_told_who_holds_the_lock(tmp_path: Path) -> None:
         asyncio.run(acquire(conn, app_dir, owner("d-2", user="bob"), environment="production"))
     assert str(caught.value) == (
         "production is locked on local by alice on laptop (pid 4242) since 2026-11-18 "
-        "11:06:40 UTC, deploy d-1\n"
-        "if that deploy is no longer running, break the lock: conveyor unlock production"
+        "11:06:40 UTC, deploy d-1; last heartbeat 0s ago\n"
+        "a deploy is running: wait for it (conveyor status production); if you are sure its "
+        "process is gone, break the lock: conveyor unlock production --force"
     )
+    assert not isinstance(caught.value, StaleLock)
 
 
 def test_release_only_frees_our_own_lock(tmp_path: Path) -> None:
@@ -65,3 +82,99 @@ def test_a_lock_without_owner_record_is_still_held(tmp_path: Path) -> None:
     Path(lock_path(app_dir)).mkdir(parents=True)
     with pytest.raises(LockHeld, match="by an unknown owner"):
         asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging"))
+
+
+def dead_pid() -> int:
+    """The pid of a process of ours that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def age(path: Path, seconds: float) -> None:
+    """Make a file look `seconds` old (its mtime is the heartbeat)."""
+    then = path.stat().st_mtime - seconds
+    os.utime(path, (then, then))
+
+
+def test_staleness_is_judged_by_heartbeat_age_and_local_pids() -> None:
+    here = socket.gethostname()
+    mine = LockOwner("d-1", "alice", here, 123, 0.0)
+    theirs = LockOwner("d-1", "alice", "laptop", 123, 0.0)
+    assert not is_stale(mine, 1.0, machine=here, alive=lambda pid: True)
+    assert is_stale(mine, 1.0, machine=here, alive=lambda pid: False)
+    # Another machine's pid means nothing here: only its heartbeat counts.
+    assert not is_stale(theirs, 1.0, machine=here, alive=lambda pid: False)
+    assert is_stale(theirs, STALE_AFTER + 1, machine=here, alive=lambda pid: True)
+    # Between mkdir and the owner record: live unless old.
+    assert not is_stale(None, 1.0, machine=here)
+    assert is_stale(None, STALE_AFTER + 1, machine=here)
+
+
+def test_a_dead_local_owner_makes_a_stale_lock_that_only_a_takeover_takes(tmp_path: Path) -> None:
+    conn, app_dir = LocalConnector(), str(tmp_path / "app")
+    dead = LockOwner("d-1", "alice", socket.gethostname(), dead_pid(), 1_795_000_000.0)
+    asyncio.run(acquire(conn, app_dir, dead, environment="staging"))
+    with pytest.raises(StaleLock) as caught:
+        asyncio.run(acquire(conn, app_dir, owner("d-2"), environment="staging"))
+    assert caught.value.info.owner == dead
+    assert "conveyor recover staging" in str(caught.value)
+    found = asyncio.run(inspect(conn, app_dir))
+    assert found is not None and found.stale
+    asyncio.run(acquire(conn, app_dir, owner("d-2"), environment="staging", take_stale=found))
+    assert asyncio.run(release(conn, app_dir, "d-2")) == owner("d-2")
+
+
+def test_an_old_heartbeat_is_stale_and_a_fresh_one_is_live(tmp_path: Path) -> None:
+    conn, app_dir = LocalConnector(), str(tmp_path / "app")
+    asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging"))
+    owner_file = Path(lock_path(app_dir)) / "owner.json"
+    age(owner_file, STALE_AFTER + 5)
+    found = asyncio.run(inspect(conn, app_dir))
+    assert found is not None and found.stale and found.age > STALE_AFTER
+    asyncio.run(heartbeat(conn, app_dir, "d-1"))
+    found = asyncio.run(inspect(conn, app_dir))
+    assert found is not None and not found.stale and found.age < STALE_AFTER
+
+
+def test_a_live_lock_is_never_taken_over(tmp_path: Path) -> None:
+    conn, app_dir = LocalConnector(), str(tmp_path / "app")
+    asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging"))
+    found = asyncio.run(inspect(conn, app_dir))
+    assert found is not None and not found.stale
+    with pytest.raises(LockHeld) as caught:
+        asyncio.run(acquire(conn, app_dir, owner("d-2"), environment="staging", take_stale=found))
+    assert not isinstance(caught.value, StaleLock)
+    assert asyncio.run(release(conn, app_dir, "d-1")) == owner("d-1")
+
+
+def test_two_recoverers_take_a_stale_lock_exactly_once(tmp_path: Path) -> None:
+    conn, app_dir = LocalConnector(), str(tmp_path / "app")
+    asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging"))
+    age(Path(lock_path(app_dir)) / "owner.json", STALE_AFTER + 5)
+    found = asyncio.run(inspect(conn, app_dir))
+    assert found is not None and found.stale
+
+    async def race() -> list[BaseException | None]:
+        attempts = [
+            acquire(conn, app_dir, owner(f"r-{n}"), environment="staging", take_stale=found)
+            for n in range(6)
+        ]
+        return list(await asyncio.gather(*attempts, return_exceptions=True))
+
+    outcomes = asyncio.run(race())
+    assert outcomes.count(None) == 1
+    assert all(type(o) is LockHeld for o in outcomes if o is not None)
+    winner = asyncio.run(inspect(conn, app_dir))
+    assert winner is not None and winner.owner is not None
+    assert winner.owner.deploy_id == f"r-{outcomes.index(None)}"
+
+
+def test_a_heartbeat_for_a_lock_we_lost_says_who_holds_it(tmp_path: Path) -> None:
+    conn, app_dir = LocalConnector(), str(tmp_path / "app")
+    asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging"))
+    with pytest.raises(LockLost, match="now held by alice on laptop"):
+        asyncio.run(heartbeat(conn, app_dir, "d-2"))
+    asyncio.run(release(conn, app_dir, "*"))
+    with pytest.raises(LockLost, match="nobody"):
+        asyncio.run(heartbeat(conn, app_dir, "d-1"))
