@@ -1,0 +1,247 @@
+"""Deploys under faults, on a fleet of real hosts (network namespaces with real sshds).
+
+Every scenario breaks one thing on one host while a steady load runs through
+every host's Caddy, then checks what a user would check: every reachable host
+serves one known-good release (through its Caddy and in `conveyor status`),
+no request failed on a host that stayed up, the history record tells the
+truth, and the message names the host. One fleet serves the module; after
+each test every host is healed and put back on the known-good release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from bench.netns import NetnsHost
+from tests.integration.fleet import STRATEGY, FaultFleet, Line, Loads, available
+
+REASON = available()
+pytestmark = [pytest.mark.skipif(REASON is not None, reason=REASON or ""), pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def module_fleet() -> Iterator[FaultFleet]:
+    fleet = FaultFleet(3)
+    try:
+        first = fleet.deploy()
+        assert first.code == 0, first.text
+        fleet.good = fleet.release_of(fleet.hosts[0])
+        fleet.assert_one_release(fleet.good)
+        yield fleet
+    finally:
+        fleet.close()
+
+
+@pytest.fixture
+def fleet(module_fleet: FaultFleet) -> Iterator[FaultFleet]:
+    module_fleet.set_strategy(STRATEGY)
+    yield module_fleet
+    module_fleet.set_strategy(STRATEGY)
+    module_fleet.reset()
+
+
+def no_failed_requests(loads: Loads, *skip: NetnsHost) -> None:
+    """No request failed through the Caddy of any host but those cut off on purpose."""
+    assert loads.failed(skip=skip) == {}, loads.summary()
+
+
+def latest(fleet: FaultFleet) -> dict[str, object]:
+    record = fleet.history()[0]
+    assert record["kind"] == "deploy"
+    return record
+
+
+def on(host: NetnsHost, *steps: str) -> Callable[[Line], bool]:
+    """A matcher for one host's event lines of these steps."""
+    return lambda line: line.host == host.spec and line.step in steps
+
+
+def test_a_host_unreachable_before_the_deploy_changes_nothing(fleet: FaultFleet) -> None:
+    down = fleet.hosts[1]
+    fleet.stop_sshd(down)
+    fleet.commit()
+    with fleet.load() as loads:
+        result = fleet.deploy()
+    assert result.code == 1, result.text
+    assert down.address in result.err
+    assert "Traceback" not in result.text
+    no_failed_requests(loads)  # only its sshd is down: its Caddy still serves
+    record = latest(fleet)
+    assert record["status"] == "failed"
+    assert down.address in str(record["message"])
+    for host in fleet.hosts:  # nothing changed anywhere: not even an upload
+        assert not (fleet.app_dir(host) / "releases" / str(record["release"])).exists()
+    fleet.start_sshd(down)
+    fleet.assert_one_release(fleet.good)
+
+
+def test_a_host_cut_off_after_upload_before_the_switch(fleet: FaultFleet) -> None:
+    victim = fleet.hosts[1]
+    others = [h for h in fleet.hosts if h is not victim]
+    fleet.commit()
+    with fleet.load() as loads:
+        running = fleet.start_deploy()
+        running.wait_for(on(victim, "start", "health"))
+        fleet.cut(victim)
+        result = running.finish()
+    assert result.code == 1, result.text
+    assert victim.address in result.err
+    assert "Traceback" not in result.text
+    no_failed_requests(loads, victim)
+    assert not [line for line in running.lines() if line.step == "switch"], result.out
+    fleet.assert_one_release(fleet.good, hosts=others)
+    record = latest(fleet)
+    assert record["status"] == "failed"
+    assert victim.address in str(record["message"])
+    fleet.reconnect(victim)
+    fleet.assert_one_release(fleet.good)  # the cut host never took the new release either
+
+
+def test_a_host_dying_after_its_switch_switches_the_others_back(fleet: FaultFleet) -> None:
+    first, victim, last = fleet.hosts
+    fleet.commit()
+    with fleet.load() as loads:
+        running = fleet.start_deploy()
+        running.wait_for(on(victim, "switch"))
+        fleet.cut(victim)
+        switched = {line.host for line in running.lines() if line.step == "switch"}
+        assert last.spec not in switched  # batch = 1: the last host had not switched yet
+        assert first.spec in switched
+        result = running.finish()
+    assert result.code == 1, result.text
+    assert victim.address in result.err
+    assert "Traceback" not in result.text
+    no_failed_requests(loads, victim)
+    fleet.assert_one_release(fleet.good, hosts=[first, last])  # first was switched back
+    record = latest(fleet)
+    assert record["status"] == "rolled_back"
+    assert victim.address in str(record["message"])
+    # Back on the network, the victim's own state and its Caddy agree on what it serves.
+    fleet.reconnect(victim)
+    row = next(r for r in fleet.status() if r["host"] == victim.spec)
+    assert fleet.served(victim) == row["state"]["version"]
+
+
+def test_a_crash_on_start_on_one_host_leaves_every_host_on_the_old_release(
+    fleet: FaultFleet,
+) -> None:
+    victim = fleet.hosts[2]
+    fleet.mark(victim, "CRASH")
+    fleet.commit()
+    with fleet.load() as loads:
+        result = fleet.deploy()
+    assert result.code == 1, result.text
+    assert f"crashed on start on {victim.spec}" in result.err
+    assert "crashing on purpose at start" in result.err  # the tail of its own log
+    no_failed_requests(loads)
+    fleet.assert_one_release(fleet.good)
+    record = latest(fleet)
+    assert record["status"] == "failed"
+    assert victim.address in str(record["message"])
+    assert "crashing on purpose" in str(record["cause"])
+
+
+def test_health_failing_on_one_host_only(fleet: FaultFleet) -> None:
+    victim = fleet.hosts[1]
+    fleet.mark(victim, "UNHEALTHY")
+    fleet.commit()
+    with fleet.load() as loads:
+        result = fleet.deploy()
+    assert result.code == 1, result.text
+    assert f"on {victim.spec} is not healthy" in result.err
+    assert " 500 " in result.err  # the probes' timeline
+    no_failed_requests(loads)
+    fleet.assert_one_release(fleet.good)
+    record = latest(fleet)
+    assert record["status"] == "failed"
+    assert victim.address in str(record["message"])
+
+
+def test_two_deploys_at_once_exactly_one_proceeds(fleet: FaultFleet) -> None:
+    fleet.commit()
+    with fleet.load() as loads:
+        one, two = fleet.start_deploy(), fleet.start_deploy()
+        results = [one.finish(), two.finish()]
+    assert sorted(r.code for r in results) == [0, 1], [r.text for r in results]
+    winner = next(r for r in results if r.code == 0)
+    loser = next(r for r in results if r.code == 1)
+    assert "staging is locked on " in loser.err and " by " in loser.err, loser.text
+    assert "(pid " in loser.err  # who holds it: user, machine, pid
+    assert "Traceback" not in loser.text
+    no_failed_requests(loads)
+    records = fleet.history()[:2]
+    assert sorted(str(r["status"]) for r in records) == ["failed", "succeeded"]
+    new = next(str(r["release"]) for r in records if r["status"] == "succeeded")
+    assert "deployed: staging now runs" in winner.out
+    fleet.assert_one_release(new)
+    fleet.good = new
+
+
+def test_a_full_disk_on_one_host_during_upload(fleet: FaultFleet) -> None:
+    victim = fleet.hosts[2]
+    fleet.commit()
+    fleet.fill_disk(victim)
+    with fleet.load() as loads:
+        result = fleet.deploy()
+    assert result.code == 1, result.text
+    assert victim.address in result.err
+    assert "no space" in result.err.lower()
+    assert "Traceback" not in result.text
+    no_failed_requests(loads)
+    assert not [line for line in result.out.splitlines() if " switch " in line]
+    record = latest(fleet)
+    assert record["status"] == "failed"
+    assert victim.address in str(record["message"])
+    fleet.unmount_all()
+    fleet.assert_one_release(fleet.good)
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_its_drain(fleet: FaultFleet) -> None:
+    victim = fleet.hosts[0]
+    fleet.mark(victim, "IGNORE_TERM")
+    fleet.commit()
+    started = fleet.deploy()  # its new worker starts ignoring SIGTERM
+    assert started.code == 0, started.text
+    fleet.good = fleet.release_of(victim)
+    fleet.commit()
+    with fleet.load() as loads:
+        running = fleet.start_deploy()
+        result = running.finish()
+    assert result.code == 0, result.text
+    no_failed_requests(loads)
+    fleet.good = fleet.release_of(victim)
+    fleet.assert_one_release(fleet.good)
+    killed = [
+        line
+        for line in running.lines()
+        if "killed after" in line.message and line.host == victim.spec
+    ]
+    assert killed, f"no 'killed after' (drain 2s) line for {victim.spec}:\n{result.out}"
+    events = fleet.show(str(latest(fleet)["id"]))["events"]
+    assert any("killed after" in e["message"] and e["host"] == victim.spec for e in events), events
+    programs = next(r for r in fleet.status() if r["host"] == victim.spec)["programs"]
+    workers = [name for name, state in programs.items() if name.startswith("worker")]
+    assert [programs[name] for name in workers].count("running") == 1, programs
+
+
+@pytest.mark.parametrize(
+    "step", ["prepare", "upload", "env", "venv", "start", "health", "switch", "watch"]
+)
+def test_conveyor_killed_at_each_step_then_recover(fleet: FaultFleet, step: str) -> None:
+    fleet.commit()
+    with fleet.load() as loads:
+        running = fleet.start_deploy()
+        line = running.wait_for(lambda printed: printed.step == step)
+        running.kill()
+        recovered = fleet.run("recover", "staging", *fleet.ssh_args)
+        assert recovered.code == 0, f"killed at {line}\n{recovered.text}"
+        no_failed_requests(loads)
+    release = fleet.release_of(fleet.hosts[0])
+    fleet.assert_one_release(release)
+    for host in fleet.hosts:
+        assert not (fleet.app_dir(host) / "deploy.lock").exists(), host.spec
+    running_records = [r for r in fleet.history() if r["status"] == "running"]
+    assert running_records == [], running_records  # the killed deploy's record was closed
+    fleet.good = release
