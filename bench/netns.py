@@ -3,7 +3,8 @@
 A namespace gives a "host" its own port space, so several hosts on this
 machine can all run the app on the same ports, as separate servers would.
 They share the filesystem, so each host's app_dir must differ ("{host}").
-Needs root and iproute2; everything created here is removed by `close()`.
+Needs root and iproute2; everything created here is removed by `close()`,
+also after a start that failed half-way.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -44,11 +46,18 @@ class NetnsHost:
     address: str
     process: subprocess.Popen[bytes]
     user: str
+    directory: Path | None = None  # the sshd's config, keys and log
 
     @property
     def spec(self) -> str:
         """`deploy@10.77.N.2`."""
         return f"{self.user}@{self.address}"
+
+    @property
+    def log(self) -> Path:
+        """The sshd's log (one "Accepted publickey" line per connection)."""
+        assert self.directory is not None
+        return self.directory / "sshd.log"
 
 
 @dataclass
@@ -60,8 +69,10 @@ class Fleet:
     # The account conveyor logs in as; a plain one, as on a real server (root's shell start-up
     # on this machine runs pyenv's init and adds ~0.15 s to every command).
     user: str = field(default_factory=getpass.getuser)
-    # Second octet of the hosts' addresses (10.<network>.N.2): fleets alive at once differ.
-    network: int = 77
+    # Host N is 10.77.N.2; another subnet lets two benchmarks run side by side.
+    subnet: str = "10.77"
+    # Every namespace made, recorded before anything else can fail, so close() finds it.
+    namespaces: list[str] = field(default_factory=list)
 
     @property
     def identity(self) -> Path:
@@ -74,59 +85,75 @@ class Fleet:
         return self.directory / "known_hosts"
 
     def start(self, count: int, *, prefix: str = "cvb") -> list[NetnsHost]:
-        """Create `count` namespaces 10.<network>.N.0/24 with an sshd in each."""
+        """Create `count` namespaces 10.77.N.0/24 with an sshd in each."""
         if not self.identity.exists():
             _keygen(self.identity)
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        self.directory.chmod(0o755)
+        new = []
         for number in range(len(self.hosts) + 1, len(self.hosts) + count + 1):
-            self.hosts.append(self._host(f"{prefix}{number}", number))
-        lines = [_keyscan(host.address) for host in self.hosts]
-        self.known_hosts.write_text("".join(lines))
+            host = self._host(f"{prefix}{number}", number)
+            self.hosts.append(host)
+            new.append(host)
+        # The sshds start side by side; wait for them together, then one keyscan for all.
+        for host in new:
+            _wait(host.address, 22, host.process)
+        self.known_hosts.write_text(_keyscan([host.address for host in self.hosts]))
         return self.hosts
 
     def _host(self, name: str, number: int) -> NetnsHost:
-        net = self.network
-        outside, inside = f"10.{net}.{number}.1", f"10.{net}.{number}.2"
+        outside, inside = f"{self.subnet}.{number}.1", f"{self.subnet}.{number}.2"
         veth = f"v-{name}"
         _ip("netns", "add", name)
+        self.namespaces.append(name)
         _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name)
         _ip("addr", "add", f"{outside}/24", "dev", veth)
         _ip("link", "set", veth, "up")
-        for args in (
-            ("addr", "add", f"{inside}/24", "dev", "eth0"),
-            ("link", "set", "eth0", "up"),
-            ("link", "set", "lo", "up"),
-        ):
-            _ip("-n", name, *args)
+        _ip_batch(
+            name,
+            [
+                f"addr add {inside}/24 dev eth0",
+                "link set eth0 up",
+                "link set lo up",
+            ],
+        )
         home = self.directory / name
         home.mkdir()
-        self.directory.chmod(0o755)
         _keygen(home / "host_key")
         (home / "authorized_keys").write_text(Path(f"{self.identity}.pub").read_text())
         config = home / "sshd_config"
         config.write_text(SSHD_CONFIG.format(address=inside, directory=home, user=self.user))
-        log = (home / "sshd.log").open("wb")
-        process = subprocess.Popen(
-            ["ip", "netns", "exec", name, "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
-            stdout=log,
-            stderr=log,
-        )
-        _wait(inside, 22)
-        return NetnsHost(name, inside, process, self.user)
+        with (home / "sshd.log").open("wb") as log:
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", name, "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+                stdout=log,
+                stderr=log,
+            )
+        return NetnsHost(name, inside, process, self.user, home)
 
     def close(self) -> None:
-        """Stop every sshd (and with the namespace, everything left in it)."""
+        """Stop every sshd and everything left in the namespaces, then delete them.
+
+        Never raises: one host that will not go away does not keep the others.
+        """
         for host in self.hosts:
             host.process.terminate()
-            host.process.wait(timeout=10)
-            # Processes the deploys left in the namespace (supervisord, Caddy, the app).
-            pids = subprocess.run(
-                ["ip", "netns", "pids", host.name], capture_output=True, text=True
-            ).stdout.split()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), 15)
-            subprocess.run(["ip", "netns", "del", host.name], check=False)
+            try:
+                host.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                host.process.kill()
+                host.process.wait(timeout=10)
+        # Processes the deploys left in the namespaces (supervisord, Caddy, the app):
+        # SIGTERM to all, a grace period for all together, then SIGKILL to what is left.
+        for name in self.namespaces:
+            _signal_all(_netns_pids(name), signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_netns_pids(n) for n in self.namespaces):
+            time.sleep(0.2)
+        for name in self.namespaces:
+            _signal_all(_netns_pids(name), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+        self.namespaces.clear()
         self.hosts.clear()
 
 
@@ -134,19 +161,55 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
+def _ip_batch(namespace: str, commands: list[str]) -> None:
+    """Several `ip` commands inside a namespace in one process."""
+    subprocess.run(
+        ["ip", "-n", namespace, "-batch", "-"],
+        input="\n".join(commands) + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _netns_pids(name: str) -> list[int]:
+    result = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+    return [int(pid) for pid in result.stdout.split()]
+
+
+def _signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
 def _keygen(path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
-def _keyscan(address: str) -> str:
-    return subprocess.run(
-        ["ssh-keyscan", address], capture_output=True, text=True, check=True, timeout=10
+def _keyscan(addresses: list[str]) -> str:
+    """known_hosts lines for every address, with a retry for one that missed the first scan."""
+    result = subprocess.run(
+        ["ssh-keyscan", "-t", "ed25519", *addresses],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
+    found = {line.split()[0] for line in result.splitlines() if line and line[0] != "#"}
+    for address in addresses:
+        if address not in found:
+            result += subprocess.run(
+                ["ssh-keyscan", address], capture_output=True, text=True, check=True, timeout=10
+            ).stdout
+    return result
 
 
-def _wait(address: str, port: int) -> None:
-    deadline = time.monotonic() + 10
+def _wait(address: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sshd on {address} exited with {process.returncode}")
         try:
             socket.create_connection((address, port), timeout=0.2).close()
             return
