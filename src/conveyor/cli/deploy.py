@@ -23,11 +23,12 @@ _STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": ""}
 
 
 def register(app: typer.Typer) -> None:
-    """Add deploy, rollback, status and unlock."""
+    """Add deploy, rollback, status, unlock and recover."""
     app.command("deploy")(deploy_command)
     app.command("rollback")(rollback_command)
     app.command("status")(status_command)
     app.command("unlock")(unlock_command)
+    app.command("recover")(recover_command)
 
 
 def show_event(event: Event) -> None:
@@ -63,11 +64,18 @@ def deploy_command(
     force: bool = typer.Option(
         False, "--force", help="Redeploy even when this release already serves everywhere."
     ),
+    role: list[str] = typer.Option(
+        [], "--role", help="Deploy only to the hosts of this role (repeatable)."
+    ),
+    host: list[str] = typer.Option(
+        [], "--host", help='Deploy only to this host, e.g. "app-2" (repeatable).'
+    ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
-    from conveyor.deploy.run import deploy, plan_deploy
+    from conveyor.deploy.run import Limit, deploy, plan_deploy
 
     project = load_project(project_dir(ctx))
+    limit = Limit(tuple(role), tuple(host))
     if dry_run:
         plan = plan_deploy(
             project,
@@ -76,6 +84,7 @@ def deploy_command(
             release_id=release,
             access=access_options(known_hosts, identity),
             watch=watch,
+            limit=limit,
         )
         out().print(plan.render(), markup=False)
         return
@@ -88,9 +97,12 @@ def deploy_command(
         watch=watch,
         emit=show_event,
         force=force,
+        limit=limit,
     )
     if outcome.status == "succeeded":
         out().print(f"deployed: {outcome.message} (deploy {deploy_id})", markup=False)
+        for spec, why in outcome.left_out.items():
+            err().print(f"warning: {spec} stays on its previous release: {why}", markup=False)
         return
     err().print(Text.assemble(("deploy failed: ", "bold red"), outcome.message))
     if outcome.cause:
@@ -135,8 +147,8 @@ def status_command(
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """What each host runs, read from the hosts themselves."""
-    from conveyor.deploy.ops import age, status
+    """What each host runs, read from the hosts themselves; who holds the lock; never changes."""
+    from conveyor.deploy.ops import age, interrupted, status
 
     project = load_project(project_dir(ctx))
     hosts = status(project, environment, access=access_options(known_hosts, identity))
@@ -147,6 +159,7 @@ def status_command(
                 "state": asdict(host.state) if host.state else None,
                 "programs": dict(host.programs),
                 "error": host.error,
+                "lock": asdict(host.lock) if host.lock else None,
             }
             for host in hosts
         ]
@@ -161,15 +174,25 @@ def status_command(
             continue
         state = host.state
         programs = ", ".join(f"{name} {st}" for name, st in host.programs.items()) or "-"
+        release = state.release or "(never deployed)"
+        if state.pending_release:
+            release += f" (switch to {state.pending_release} pending)"
         table.add_row(
             host.host,
-            state.release or "(never deployed)",
+            release,
             state.colour or "-",
             state.previous_release or "-",
             age(state.switched_at),
             programs,
         )
     out().print(table)
+    for host in hosts:
+        if host.lock is not None:
+            what = "stale lock" if host.lock.stale else "locked"
+            out().print(f"{host.host}: {what} by {host.lock.describe()}", markup=False)
+    line = interrupted(project, environment, hosts)
+    if line:
+        err().print(Text(line, "bold red"))
     if failed:
         raise typer.Exit(1)
 
@@ -179,10 +202,36 @@ def unlock_command(
     environment: str = typer.Argument(..., metavar="ENV", help="Environment."),
     known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+    force: bool = typer.Option(
+        False, "--force", help="Break the lock even while its deploy still heartbeats."
+    ),
 ) -> None:
-    """Break a stale deploy lock (only when that deploy is no longer running)."""
+    """Break a deploy lock whose deploy stopped (a live one only with --force)."""
     from conveyor.deploy.ops import unlock
 
     project = load_project(project_dir(ctx))
-    for line in unlock(project, environment, access=access_options(known_hosts, identity)):
+    access = access_options(known_hosts, identity)
+    for line in unlock(project, environment, access=access, force=force):
         out().print(line, markup=False)
+
+
+def recover_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment to recover."),
+    known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
+    identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+) -> None:
+    """After conveyor stopped mid-deploy: bring every host to one release, forward or back."""
+    from conveyor.deploy.recover import recover
+
+    project = load_project(project_dir(ctx))
+    result = recover(
+        project, environment, access=access_options(known_hosts, identity), emit=show_event
+    )
+    if result.failed:
+        err().print(Text.assemble(("recovery incomplete: ", "bold red"), result.message))
+        for host, why in result.failed.items():
+            err().print(f"{host}: {why}", markup=False)
+        raise typer.Exit(1)
+    suffix = f" (recorded as {result.recover_id})" if result.recover_id else ""
+    out().print(result.message + suffix, markup=False)

@@ -17,7 +17,6 @@ PENDING = {
     "deploy": "Deploy a release to an environment, blue-green, health-gated.",
     "rollback": "Switch an environment back to its previous release.",
     "unlock": "Break a stale deploy lock.",
-    "recover": "Bring an interrupted deploy to one consistent release.",
     "status": "Show what runs where.",
     "history": "List past deploys.",
     "metrics": "Delivery (DORA) metrics.",

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Outcome
-from conveyor.deploy.lock import LockOwner, release
+from conveyor.deploy.lock import LockInfo, LockOwner, heartbeats, inspect, release
 from conveyor.deploy.rollback import Rollback, RolledBack
 from conveyor.deploy.run import (
     Access,
@@ -21,7 +21,7 @@ from conveyor.deploy.run import (
     targets_for,
 )
 from conveyor.deploy.state import HostState
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConveyorError, LockHeld
 from conveyor.project.load import Project
 
 T = TypeVar("T")
@@ -53,8 +53,15 @@ def rollback(
         settings=settings_for(project, environment),
         emit=recording(store, deploy_id, emit),
     )
+    held = [(t.conn, t.paths.app_dir) for t in targets]
+
+    async def run() -> list[RolledBack]:
+        # The rollback takes its locks itself; keep them fresh so none looks stale meanwhile.
+        async with heartbeats(held, deploy_id):
+            return await job.run()
+
     try:
-        done = asyncio.run(_closing(job.run(), targets))
+        done = asyncio.run(_closing(run(), targets))
     except BaseException as error:
         store.finish(deploy_id, status="failed", message=f"rollback failed: {error}")
         store.close()
@@ -73,6 +80,27 @@ class HostStatus:
     state: HostState | None
     programs: Mapping[str, str]  # program -> state
     error: str | None = None
+    lock: LockInfo | None = None  # who holds the deploy lock, and is it live
+
+
+def interrupted(project: Project, environment: str, hosts: Sequence[HostStatus]) -> str | None:
+    """The line `status` shows for an interrupted deploy (never changes a host), or None."""
+    from conveyor.deploy.recover import Seen, describe, find_interrupted, live_locks
+    from conveyor.history.store import HistoryStore
+
+    seen = [Seen(h.host, h.state, h.lock) for h in hosts if h.state is not None]
+    if not seen or live_locks(seen):
+        return None
+    with HistoryStore.for_project(project.root) as history:
+
+        def unfinished(deploy_id: str) -> bool:
+            try:
+                return history.get(deploy_id).status == "running"
+            except ConveyorError:
+                return False
+
+        found = find_interrupted(seen, unfinished=unfinished)
+    return None if found is None else describe(found, environment)
 
 
 def status(project: Project, environment: str, *, access: Access | None = None) -> list[HostStatus]:
@@ -86,7 +114,8 @@ def status(project: Project, environment: str, *, access: Access | None = None) 
             result = await target.conn.run(target.runtime.status_argv(), check=False)
             parsed = target.runtime.parse_status(result.stdout)
             programs = {name: status.state for name, status in sorted(parsed.items())}
-            return HostStatus(target.spec, state, programs)
+            lock = await inspect(target.conn, target.paths.app_dir)
+            return HostStatus(target.spec, state, programs, lock=lock)
         except ConveyorError as error:
             return HostStatus(target.spec, None, {}, error=error.message)
 
@@ -96,17 +125,33 @@ def status(project: Project, environment: str, *, access: Access | None = None) 
     return asyncio.run(_closing(all_hosts(), targets))
 
 
-def unlock(project: Project, environment: str, *, access: Access | None = None) -> list[str]:
-    """Break the environment's lock on every host; returns who held it, per host."""
+def unlock(
+    project: Project, environment: str, *, access: Access | None = None, force: bool = False
+) -> list[str]:
+    """Break the environment's lock on every host; returns who held it, per host.
+
+    A live lock (its deploy still heartbeats) is refused on every host unless `force`.
+    """
     targets, _ = targets_for(project, environment, access or Access())
 
     async def one(target: hostops.Target) -> str:
-        await target.conn.connect()
         owner: LockOwner | None = await release(target.conn, target.paths.app_dir, "*")
         held = owner.describe() if owner else "nobody (it was not locked)"
         return f"{target.spec}: lock held by {held} is broken"
 
     async def all_hosts() -> list[str]:
+        for target in targets:
+            await target.conn.connect()
+        locks = [(t.spec, await inspect(t.conn, t.paths.app_dir)) for t in targets]
+        live = [(host, lock) for host, lock in locks if lock is not None and not lock.stale]
+        if live and not force:
+            lock = live[0][1]
+            raise LockHeld(
+                f"{environment} is locked on {', '.join(h for h, _ in live)} by "
+                f"{lock.describe()}: that deploy is running; no lock was broken",
+                hint="wait for it; if you are sure its process is gone (its machine is off), "
+                f"conveyor unlock {environment} --force; then conveyor recover {environment}",
+            )
         return [await one(t) for t in targets]
 
     return asyncio.run(_closing(all_hosts(), targets))

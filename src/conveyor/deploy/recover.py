@@ -1,0 +1,615 @@
+"""After conveyor itself died mid-deploy: bring every host to one consistent release.
+
+What an interrupted deploy leaves is read from the hosts: a stale lock (its
+owner stopped heartbeating, or its pid is dead on this machine), a state.json
+with `pending_release` (written just before a switch), or hosts that disagree on
+the release where the odd ones carry a deploy the local history still calls
+running. The decision is per environment, as the hosts' journal says: FORWARD
+only when every host that deploy meant to change already serves the new release
+and answers through Caddy now; otherwise BACK, every host to what it served
+before. The decision functions are pure; `Recovery` is the part that acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from conveyor.deploy import hostops
+from conveyor.deploy.execute import Emit, Event, Settings, gate
+from conveyor.deploy.health import wait_healthy
+from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.layout import (
+    listen_address,
+    loopback_port,
+    ports,
+    services_by_kind,
+    services_on,
+)
+from conveyor.deploy.lock import (
+    LockInfo,
+    LockOwner,
+    acquire,
+    ago,
+    heartbeats,
+    inspect,
+    release,
+)
+from conveyor.deploy.rollback import Rollback
+from conveyor.deploy.state import Colour, HostState
+from conveyor.errors import ConveyorError, LockHeld
+from conveyor.history.models import KINDS
+from conveyor.project.model import ConveyorConfig, ServiceConfig
+
+if TYPE_CHECKING:
+    from conveyor.deploy.run import Access
+    from conveyor.history.store import HistoryStore
+    from conveyor.project.load import Project
+
+T = TypeVar("T")
+
+Direction = Literal["forward", "back"]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One host as recovery finds it: its state file and its lock (None: not locked)."""
+
+    host: str
+    state: HostState
+    lock: LockInfo | None = None
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The deploy that stopped half way, and what it left where."""
+
+    deploy_id: str | None  # None: a stale lock without an owner record
+    owner: LockOwner | None
+    age: float | None  # seconds since its last heartbeat, when a lock remains
+    release: str | None  # the release it was deploying, when the hosts or history say
+    targeted: tuple[str, ...]  # hosts it locked or changed: those to make consistent
+    pending: tuple[str, ...] = ()  # hosts between "about to switch" and "switched"
+    switched: tuple[str, ...] = ()  # hosts that record the new release
+    stale_locks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What recovery did: the direction, the release each host now serves, what failed."""
+
+    environment: str
+    recover_id: str | None
+    interrupted: Interrupted | None
+    direction: Direction | None
+    serving: dict[str, str] = field(default_factory=dict)  # host -> release (or "nothing")
+    failed: dict[str, str] = field(default_factory=dict)  # host -> why
+    message: str = ""
+
+
+def live_locks(seen: Sequence[Seen]) -> list[Seen]:
+    """Hosts whose lock belongs to a deploy that is still running."""
+    return [s for s in seen if s.lock is not None and not s.lock.stale]
+
+
+def find_interrupted(
+    seen: Sequence[Seen],
+    *,
+    unfinished: Callable[[str], bool] = lambda deploy_id: False,
+    planned: Mapping[str, Sequence[str]] | None = None,
+) -> Interrupted | None:
+    """The interrupted deploy the hosts show, or None; call only when no lock is live.
+
+    `unfinished(id)` says the local history still records deploy `id` as running;
+    `planned` maps a deploy id to the hosts its history record names.
+    """
+    stale = [s for s in seen if s.lock is not None and s.lock.stale]
+    pending = [s for s in seen if s.state.pending_release is not None]
+    candidates = [s.lock.owner.deploy_id for s in stale if s.lock and s.lock.owner]
+    candidates += [s.state.deploy_id for s in pending if s.state.deploy_id]
+    candidates += _odd_deploys(seen, unfinished)
+    if not stale and not pending and not candidates:
+        return None
+    deploy_id = candidates[0] if candidates else None
+    owner = next((s.lock.owner for s in stale if s.lock and s.lock.owner), None)
+    ages = [s.lock.age for s in stale if s.lock]
+    release = next(
+        (s.state.pending_release for s in pending if s.state.deploy_id == deploy_id), None
+    )
+    ours = [s for s in seen if deploy_id and s.state.deploy_id == deploy_id]
+    switched = [s for s in ours if s.state.pending_release is None]
+    if release is None and switched:
+        release = switched[0].state.release
+    targeted = {s.host for s in stale} | {s.host for s in pending} | {s.host for s in ours}
+    known = {s.host for s in seen}
+    targeted |= set((planned or {}).get(deploy_id or "", ())) & known
+    order = [s.host for s in seen]
+    return Interrupted(
+        deploy_id=deploy_id,
+        owner=owner,
+        age=min(ages) if ages else None,
+        release=release,
+        targeted=tuple(h for h in order if h in targeted),
+        pending=tuple(s.host for s in pending),
+        switched=tuple(s.host for s in switched if s.state.release == release),
+        stale_locks=tuple(s.host for s in stale),
+    )
+
+
+def _odd_deploys(seen: Sequence[Seen], unfinished: Callable[[str], bool]) -> list[str]:
+    """Deploy ids carried by only some hosts, on a release the others do not run."""
+    releases = {s.state.release for s in seen if s.state.release}
+    if len(releases) < 2:
+        return []
+    ids = [s.state.deploy_id for s in seen if s.state.deploy_id]
+    odd = [d for d in dict.fromkeys(ids) if ids.count(d) < len(seen)]
+    return [d for d in odd if unfinished(d)]
+
+
+def decide(
+    interrupted: Interrupted, seen: Sequence[Seen], healthy: Mapping[str, bool]
+) -> Direction:
+    """FORWARD only when every targeted host serves the new release, nothing pending, and its
+    new colour answers through Caddy now; BACK otherwise."""
+    by_host = {s.host: s.state for s in seen}
+    if interrupted.release is None or interrupted.deploy_id is None:
+        return "back"
+    for host in interrupted.targeted:
+        state = by_host[host]
+        done = (
+            state.pending_release is None
+            and state.deploy_id == interrupted.deploy_id
+            and state.release == interrupted.release
+        )
+        if not done or not healthy.get(host, False):
+            return "back"
+    return "forward"
+
+
+def all_switched(interrupted: Interrupted) -> bool:
+    """True when every targeted host records the new release (then health decides)."""
+    return bool(interrupted.release) and set(interrupted.targeted) <= set(interrupted.switched)
+
+
+_RELEASE_LINE = re.compile(r'CONVEYOR_RELEASE="([^"]*)"')
+
+
+def program_release(definition: str) -> str | None:
+    """The release a supervisor program definition runs (its CONVEYOR_RELEASE), or None."""
+    found = _RELEASE_LINE.search(definition)
+    return found.group(1) if found else None
+
+
+def should_stop_idle(
+    runs: str | None, *, interrupted_release: str | None, keep: Collection[str | None]
+) -> bool:
+    """Whether an idle-colour program running `runs` belongs to the interrupted deploy.
+
+    Never one in `keep`: what serves now and the warm previous release (a rollback's target).
+    """
+    if runs is None or runs in keep:
+        return False
+    return interrupted_release is None or runs == interrupted_release
+
+
+def pending_cleared(state: HostState) -> HostState:
+    """A pending host's state once it serves what it served before the switch began."""
+    return replace(state, pending_release=None)
+
+
+def describe(interrupted: Interrupted, environment: str) -> str:
+    """`interrupted deploy d-12 (alice on laptop, pid 123, last heartbeat 3 min ago): run ...`."""
+    who = []
+    if interrupted.owner:
+        owner = interrupted.owner
+        who.append(f"{owner.user} on {owner.machine}, pid {owner.pid}")
+    if interrupted.age is not None:
+        who.append(f"last heartbeat {ago(interrupted.age)}")
+    if interrupted.pending:
+        who.append(f"switch pending on {', '.join(interrupted.pending)}")
+    detail = f" ({', '.join(who)})" if who else ""
+    name = interrupted.deploy_id or "(unknown id)"
+    return f"interrupted deploy {name}{detail}: run conveyor recover {environment}"
+
+
+def summary(serving: Mapping[str, str]) -> str:
+    """`every host serves r-1` or `a serves r-1, b serves r-2`."""
+    releases = set(serving.values())
+    if len(releases) == 1 and len(serving) > 1:
+        return f"every host serves {releases.pop()}"
+    return ", ".join(f"{host} serves {release}" for host, release in serving.items())
+
+
+def interrupted_message(last_step: str | None, recover_id: str) -> str:
+    """What the interrupted deploy's own record says once recovery has finished it."""
+    during = last_step or "its start (no step recorded)"
+    return f"interrupted: conveyor stopped during {during}; recovered by {recover_id}"
+
+
+# ---- acting on the hosts -------------------------------------------------------------------
+
+RECORD_KIND = "recover" if "recover" in KINDS else "rollback"
+
+
+@dataclass
+class Recovery:
+    """Puts the hosts an interrupted deploy touched on one release, forward or back."""
+
+    config: ConveyorConfig
+    environment: str
+    targets: Sequence[Target]
+    roles: dict[str, list[str]]
+    recover_id: str
+    settings: Settings
+    emit: Emit
+
+    async def healthy(self, target: Target, state: HostState) -> bool:
+        """Caddy routes every web service to the state's colour and it answers there now."""
+        if state.colour is None:
+            return False
+        for name, service in services_by_kind(self.config, self.roles, target.spec).http.items():
+            proxy = target.proxy(name)
+            found = await target.conn.run(proxy.upstream_argv(), check=False)
+            try:
+                routed = proxy.parse_upstream(found.stdout)
+            except ValueError:
+                return False
+            if routed != ports(self.config, name)[state.colour]:
+                return False
+            if service.health and not await self._answers(target, service):
+                return False
+        return True
+
+    async def _answers(self, target: Target, service: ServiceConfig) -> bool:
+        assert service.health is not None
+        host, public = loopback_port(listen_address(service))
+        address, port = await target.conn.forward(host, public)
+        result = await wait_healthy(
+            f"http://{address}:{port}{service.health}",
+            threshold=2,
+            deadline=10,
+            interval=self.settings.probe_interval,
+        )
+        return result.healthy
+
+    async def forward(self, target: Target, state: HostState) -> str:
+        """Finish a switched host as the deploy would have: current, then retire the old colour."""
+        assert state.release is not None
+        await hostops.link_current(target, state.release)
+        old = state.previous_colour
+        http = services_by_kind(self.config, self.roles, target.spec).http
+        names = [program_name(name, old) for name in http] if old else []
+        if old and names and self.settings.keep_warm > 0:
+            await hostops.schedule_retire(target, old, names, self.settings.keep_warm)
+        else:
+            for name in names:
+                await hostops.stop(target, name)
+        self._say(target, "ok", f"finished forward: serves {state.release} on {state.colour}")
+        return state.release
+
+    async def back(self, target: Target, state: HostState, interrupted: Interrupted) -> str:
+        """Put one host back on what it served before the interrupted deploy; verify it."""
+        keep: set[str | None] = {state.release, state.previous_release}
+        if state.pending_release is not None:
+            state = await self._back_pending(target, state)
+            keep = {state.release, state.previous_release}
+        elif state.deploy_id == interrupted.deploy_id and state.release == interrupted.release:
+            if state.previous_release is None:
+                raise ConveyorError(
+                    f"{target.spec}: serves {state.release} from the interrupted deploy and has "
+                    "no previous release to go back to; it was left as it is",
+                    hint=f"finish the deploy instead: conveyor deploy {self.environment}",
+                )
+            rollback = Rollback(
+                config=self.config,
+                environment=self.environment,
+                targets=self.targets,
+                roles=self.roles,
+                deploy_id=self.recover_id,
+                settings=self.settings,
+                emit=self.emit,
+            )
+            # The rollback's per-host switch (warm colour, or a cold restart); we hold the locks.
+            await rollback._one(target, state)
+            state = await hostops.read_state(target)
+            keep = {state.release}
+        await self._stop_idle(target, state, interrupted.release, keep)
+        if state.release is None:
+            self._say(target, "ok", "nothing served before the interrupted deploy; nothing serves")
+            return "nothing"
+        if not await self.healthy(target, state):
+            raise ConveyorError(
+                f"{target.spec}: back on {state.release} ({state.colour}) but it does not "
+                "answer through Caddy",
+                hint=f"see conveyor status {self.environment} and the program logs on the host",
+            )
+        self._say(target, "ok", f"back on {state.release} ({state.colour}), answering via Caddy")
+        return state.release
+
+    async def _back_pending(self, target: Target, state: HostState) -> HostState:
+        """The switch may or may not have happened: serve the state's colour, pending cleared."""
+        found = services_by_kind(self.config, self.roles, target.spec)
+        if state.colour is not None:
+            # A singleton may already have changed over: the new one stops before the old starts.
+            for name in found.singletons:
+                await hostops.stop(target, program_name(name, state.idle_colour))
+            for name, service in {**found.http, **found.workers, **found.singletons}.items():
+                await self._ensure(target, state, name, service)
+            for name, service in found.http.items():
+                port = ports(self.config, name)[state.colour]
+                listen = listen_address(service)
+                if not await hostops.ensure_proxy(target, name, listen=listen, port=port):
+                    await hostops.switch(target, name, port)
+                self._say(target, "ok", f"Caddy on {listen} routes to {state.colour} ({port})")
+        cleared = pending_cleared(state)
+        await hostops.write_state(target, cleared)
+        if cleared.release:
+            await hostops.link_current(target, cleared.release)
+        return cleared
+
+    async def _ensure(
+        self, target: Target, state: HostState, name: str, service: ServiceConfig
+    ) -> None:
+        """The state's colour of `name` runs the state's release (started and gated if not)."""
+        assert state.colour is not None and state.release is not None
+        if state.venv is None or service.command is None:
+            return
+        port = ports(self.config, name)[state.colour]
+        prog = hostops.service_program(
+            target,
+            service=name,
+            command=service.command,
+            colour=state.colour,
+            port=port,
+            release_id=state.release,
+            version=state.version or state.release,
+            venv_key=state.venv,
+            drain=int(service.drain.total_seconds()),
+        )
+        if await hostops.defined_and_running(target, prog):
+            return
+        await hostops.start(target, prog)
+        self._say(target, "ok", f"started {prog.name} ({state.release}) again")
+        if service.resolved_kind == "http" and service.health:
+            result = await gate(target, prog.name, port, service.health, self.settings)
+            if not result.healthy:
+                raise ConveyorError(
+                    f"{target.spec}: {prog.name} ({state.release}) is not healthy: {result.reason}"
+                )
+
+    async def _stop_idle(
+        self, target: Target, state: HostState, release: str | None, keep: set[str | None]
+    ) -> None:
+        """Stop the idle colour's programs that run the interrupted release (never `keep`)."""
+        if state.colour is None and state.release is None:
+            colours: tuple[Colour, ...] = ("blue", "green")  # nothing serves: both are idle
+        else:
+            colours = (state.idle_colour,)
+        for name in services_on(self.config, self.roles, target.spec):
+            for colour in colours:
+                prog = program_name(name, colour)
+                try:
+                    text = await target.conn.get(target.runtime.program_path(prog))
+                except FileNotFoundError:
+                    continue
+                runs = program_release(text.decode("utf-8", "replace"))
+                if should_stop_idle(runs, interrupted_release=release, keep=keep):
+                    await hostops.stop(target, prog)
+                    self._say(target, "ok", f"stopped {prog} (it ran {runs})")
+
+    def _say(self, target: Target, status: str, message: str) -> None:
+        self.emit(Event(target.spec, "recover", status, message))
+
+
+# ---- from a project to a recorded recovery -----------------------------------------------
+
+
+class RecoveryFailed(ConveyorError):
+    """A host could not be brought to the environment's consistent release."""
+
+
+def recover(
+    project: Project, environment: str, *, access: Access | None = None, emit: Emit
+) -> Recovered:
+    """Find an interrupted deploy on the environment's hosts and finish it forward or back.
+
+    Raises LockHeld while a deploy is running (its lock is live): nothing is changed then.
+    """
+    from conveyor.deploy.run import Access, targets_for
+
+    targets, roles = targets_for(project, environment, access or Access())
+    found = asyncio.run(_closing(_recover(project, environment, targets, roles, emit), targets))
+    assert found is not None
+    return found
+
+
+def recover_if_interrupted(
+    project: Project, environment: str, *, access: Access, emit: Emit
+) -> str | None:
+    """Before a deploy: None when nothing was interrupted (or a deploy is running: its lock
+    will say so), else recover first and say in one line what was done."""
+    from conveyor.deploy.run import targets_for
+
+    targets, roles = targets_for(project, environment, access)
+    work = _recover(project, environment, targets, roles, emit, quiet_if_busy=True)
+    found = asyncio.run(_closing(work, targets))
+    if found is None or found.interrupted is None:
+        return None
+    if found.failed:
+        raise RecoveryFailed(
+            found.message + "; nothing was deployed",
+            hint=f"see conveyor status {environment}, then run conveyor recover {environment}",
+        )
+    return found.message
+
+
+async def _recover(
+    project: Project,
+    environment: str,
+    targets: Sequence[Target],
+    roles: dict[str, list[str]],
+    emit: Emit,
+    *,
+    quiet_if_busy: bool = False,
+) -> Recovered | None:
+    from conveyor.deploy.run import open_record, recording, settings_for
+    from conveyor.history.store import HistoryStore
+
+    await asyncio.gather(*(t.conn.connect() for t in targets))
+    seen = await asyncio.gather(*(_look(t) for t in targets))
+    busy = live_locks(seen)
+    if busy:
+        if quiet_if_busy:
+            return None
+        first = busy[0]
+        assert first.lock is not None
+        raise LockHeld(
+            f"{environment} has a deploy running: locked on "
+            f"{', '.join(s.host for s in busy)} by {first.lock.describe()}; nothing was changed",
+            hint=f"wait for it (conveyor status {environment}); recovery is for a deploy that "
+            "stopped",
+        )
+    with HistoryStore.for_project(project.root) as history:
+        interrupted = _interrupted(seen, history)
+    if interrupted is None:
+        serving = {s.host: s.state.release or "nothing" for s in seen}
+        message = f"nothing to recover: {environment} is consistent ({summary(serving)})"
+        return Recovered(environment, None, None, None, serving, message=message)
+    store, recover_id = open_record(
+        project,
+        environment,
+        kind=RECORD_KIND,
+        hosts=list(interrupted.targeted),
+        release=interrupted.release or "",
+        version="",
+    )
+    job = Recovery(
+        config=project.config,
+        environment=environment,
+        targets=targets,
+        roles=roles,
+        recover_id=recover_id,
+        settings=settings_for(project, environment),
+        emit=recording(store, recover_id, emit),
+    )
+    job.emit(Event(None, "recover", "start", describe(interrupted, environment)))
+    try:
+        result = await _locked(job, seen, interrupted)
+    except BaseException as error:
+        store.finish(recover_id, status="failed", message=f"recovery stopped: {error}")
+        store.close()
+        raise
+    _finish_interrupted(store, interrupted, recover_id)
+    status = "failed" if result.failed else "succeeded"
+    store.finish(recover_id, status=status, message=result.message)
+    store.close()
+    return result
+
+
+async def _look(target: Target) -> Seen:
+    state = await hostops.read_state(target)
+    return Seen(target.spec, state, await inspect(target.conn, target.paths.app_dir))
+
+
+def _interrupted(seen: Sequence[Seen], history: HistoryStore) -> Interrupted | None:
+    def record(deploy_id: str) -> tuple[str, tuple[str, ...]] | None:
+        try:
+            found = history.get(deploy_id)
+        except ConveyorError:
+            return None
+        return found.status, found.hosts
+
+    def unfinished(deploy_id: str) -> bool:
+        found = record(deploy_id)
+        return found is not None and found[0] == "running"
+
+    first = find_interrupted(seen, unfinished=unfinished)
+    if first is None or first.deploy_id is None:
+        return first
+    known = record(first.deploy_id)
+    planned = {first.deploy_id: known[1]} if known else {}
+    return find_interrupted(seen, unfinished=unfinished, planned=planned)
+
+
+async def _locked(job: Recovery, seen: Sequence[Seen], interrupted: Interrupted) -> Recovered:
+    """Take every host's lock (stale ones over), recover, give the locks back."""
+    owner = LockOwner.here(job.recover_id)
+    by_host = {s.host: s for s in seen}
+    taken: list[Target] = []
+    try:
+        for target in sorted(job.targets, key=lambda t: t.spec):
+            lock = by_host[target.spec].lock
+            await acquire(
+                target.conn,
+                target.paths.app_dir,
+                owner,
+                environment=job.environment,
+                take_stale=lock,
+            )
+            taken.append(target)
+        held = [(t.conn, t.paths.app_dir) for t in taken]
+        async with heartbeats(held, job.recover_id):
+            return await _act(job, seen, interrupted)
+    finally:
+        for target in taken:
+            await release(target.conn, target.paths.app_dir, job.recover_id)
+
+
+async def _act(job: Recovery, seen: Sequence[Seen], interrupted: Interrupted) -> Recovered:
+    targets = {t.spec: t for t in job.targets}
+    states = {s.host: s.state for s in seen}
+    healthy: dict[str, bool] = {}
+    if all_switched(interrupted):
+        for host in interrupted.targeted:
+            healthy[host] = await job.healthy(targets[host], states[host])
+    direction = decide(interrupted, seen, healthy)
+    serving = {host: state.release or "nothing" for host, state in states.items()}
+    failed: dict[str, str] = {}
+    for host in interrupted.targeted:
+        try:
+            if direction == "forward":
+                serving[host] = await job.forward(targets[host], states[host])
+            else:
+                serving[host] = await job.back(targets[host], states[host], interrupted)
+        except ConveyorError as error:
+            failed[host] = error.message
+            job.emit(Event(host, "recover", "fail", error.message))
+    how = "finished it forward" if direction == "forward" else "went back"
+    name = interrupted.deploy_id or "with no owner record"
+    message = f"recovered {job.environment} from interrupted deploy {name}: {how}; "
+    message += summary(serving)
+    if failed:
+        message += "; not recovered: " + "; ".join(failed.values())
+    job.emit(Event(None, "recover", "fail" if failed else "ok", message))
+    return Recovered(
+        job.environment, job.recover_id, interrupted, direction, serving, failed, message
+    )
+
+
+def _finish_interrupted(store: HistoryStore, interrupted: Interrupted, recover_id: str) -> None:
+    """The interrupted deploy's own record, still "running" here, is finished as failed."""
+    if interrupted.deploy_id is None:
+        return
+    try:
+        record = store.get(interrupted.deploy_id)
+    except ConveyorError:
+        return  # started on another machine: its record is in that machine's history
+    if record.status != "running":
+        return
+    events = store.events(record.id)
+    last = None
+    if events:
+        step = events[-1].kind.split(":")[0]
+        last = f"{step} on {events[-1].host}" if events[-1].host else step
+    store.finish(record.id, status="failed", message=interrupted_message(last, recover_id))
+
+
+async def _closing(work: Awaitable[T], targets: Sequence[Target]) -> T:
+    try:
+        return await work
+    finally:
+        for target in targets:
+            await target.conn.close()
