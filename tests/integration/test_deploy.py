@@ -333,3 +333,49 @@ def test_redeploying_what_already_serves_does_nothing_unless_values_change(
     forced = local.deploy("--force")
     assert forced.code == 0 and "nothing to do" not in forced.out
     assert local.get()["color"] == "blue"
+
+
+def test_a_sync_service_copies_its_files_runs_after_and_is_put_back_on_failure(
+    local: DeployProject, tmp_path: Path
+) -> None:
+    """Airflow-style DAG sync: files copied into place at the switch, then `after` runs;
+    files the sync never wrote are left alone; a failing `after` puts the old files back."""
+    dags, marker = tmp_path / "airflow" / "dags", tmp_path / "restarts"
+    with (local.root / "conveyor.toml").open("a") as toml:
+        toml.write(
+            f'\n[services.dags]\nsync = {{ from = "dags", to = "{dags}" }}\n'
+            'roles = ["web"]\nafter = "python restart.py"\n'
+        )
+    restart = f"import pathlib\nwith open({str(marker)!r}, 'a') as f:\n    f.write('restart\\n')\n"
+    (local.root / "restart.py").write_text(restart)
+    (local.root / "dags").mkdir()
+    (local.root / "dags" / "a.py").write_text("A = 1\n")
+    (local.root / "dags" / "b.py").write_text("B = 1\n")
+    local.commit("ok")
+    first = local.deploy()
+    assert first.code == 0, first.err
+    assert sorted(p.name for p in dags.glob("*.py")) == ["a.py", "b.py"]
+    assert marker.read_text() == "restart\n"
+
+    (dags / "by_hand.py").write_text("KEEP = True\n")  # not conveyor's: never removed
+    (local.root / "dags" / "b.py").unlink()
+    (local.root / "dags" / "a.py").write_text("A = 2\n")
+    (local.root / "dags" / "c.py").write_text("C = 1\n")
+    local.commit("ok")
+    second = local.deploy()
+    assert second.code == 0, second.err
+    assert sorted(p.name for p in dags.glob("*.py")) == ["a.py", "by_hand.py", "c.py"]
+    assert (dags / "a.py").read_text() == "A = 2\n"
+    assert marker.read_text() == "restart\n" * 2
+
+    # A release whose `after` fails: the deploy goes back, with the previous release's files.
+    (local.root / "dags" / "a.py").write_text("A = 3\n")
+    (local.root / "restart.py").write_text("raise SystemExit('scheduler would not restart')\n")
+    local.commit("ok")
+    third = local.deploy()
+    assert third.code == 1
+    assert "python restart.py failed on local" in third.err
+    assert (dags / "a.py").read_text() == "A = 2\n"
+    assert marker.read_text() == "restart\n" * 3  # the old release's `after`, run again
+    assert local.get()["color"] == "green"  # the second release still serves
+    assert history(local)[0] == ("deploy", "rolled_back")

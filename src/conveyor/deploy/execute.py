@@ -2,9 +2,11 @@
 
 It follows the plan's order (DESIGN.md, "Deploy, blue-green"): connect and lock
 every host before touching any; upload, write the environment and build the
-venv everywhere; then host by host start the idle colour, gate on its health,
-switch Caddy, verify through Caddy; watch; and on any failure put every host
-it switched back on its warm previous colour.
+venv everywhere (a bounded number of hosts at once); start the idle colour on
+every host and gate on its health; then switch Caddy batch by batch, each host
+verified through Caddy before the next batch; watch; and on any failure put
+every host it switched back on its warm previous colour. `max_failures` lets a
+fleet lose a few hosts: each is put back on its old release and reported.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar, cast
 
 from conveyor.deploy import hostops
 from conveyor.deploy.health import HealthResult, wait_healthy, watch
@@ -26,14 +27,14 @@ from conveyor.deploy.layout import (
     ports,
     services_by_kind,
     services_on,
+    syncs_on,
 )
 from conveyor.deploy.lock import LockOwner, acquire, release
 from conveyor.deploy.plan import not_yet
 from conveyor.deploy.state import Colour, HostState
-from conveyor.errors import CommandFailed, ConveyorError
+from conveyor.errors import CommandFailed, ConveyorError, LockHeld
+from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig, ServiceConfig
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class Settings:
     watch: float = 30.0
     keep_warm: float = 900.0
     probe_interval: float = 0.15
+    batch: int | str = 1  # hosts switched at once: a number or a share, "25%"
+    max_failures: int = 0  # hosts that may fail (and stay on the old release) before all go back
+    concurrency: int = 16  # hosts prepared (upload, venv) at once
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class Outcome:
     message: str
     cause: str | None = None
     states: dict[str, HostState] = field(default_factory=dict)
+    # Hosts that failed and were left on their previous release (within max_failures): why.
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 class DeployFailed(ConveyorError):
@@ -97,6 +103,9 @@ class _Switched:
     after: HostState | None = None  # set once the host's state says it runs the new release
     started: list[str] = field(default_factory=list)  # programs this deploy started here
     routed: bool = False  # Caddy points at the new colour
+    pending: bool = False  # state.json says a switch to the new release is under way
+    synced: list[str] = field(default_factory=list)  # sync services copied from the new release
+    stopped: list[str] = field(default_factory=list)  # old programs this deploy stopped
 
 
 @dataclass
@@ -114,6 +123,8 @@ class Executor:
     emit: Emit
     force: bool = False  # redeploy even when the release already serves everywhere
     _switched: list[_Switched] = field(default_factory=list)
+    _active: list[Target] = field(default_factory=list)  # hosts still in this deploy
+    _failed: dict[str, str] = field(default_factory=dict)  # hosts left out (tolerated): why
 
     def services_on(self, target: Target) -> dict[str, ServiceConfig]:
         """The command services that run on this host, by role."""
@@ -121,29 +132,40 @@ class Executor:
 
     async def run(self) -> Outcome:
         """The whole deploy; never leaves a host half-switched."""
+        self._active = list(self.targets)
         await self._each("connect", lambda t: t.conn.connect())
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
         try:
-            for target in sorted(self.targets, key=lambda t: t.spec):
-                await acquire(
-                    target.conn, target.paths.app_dir, owner, environment=self.environment
-                )
+            # In one order everywhere: of two deploys started at once, one stops at the first host.
+            for target in sorted(self._active, key=lambda t: t.spec):
+                try:
+                    await acquire(
+                        target.conn, target.paths.app_dir, owner, environment=self.environment
+                    )
+                except LockHeld:
+                    raise
+                except ConveyorError as error:
+                    await self._drop(target, "lock", error)
+                    continue
                 locked.append(target)
             self._say(None, "lock", "ok", f"locked {self.environment} on {len(locked)} host(s)")
             return await self._deploy()
         finally:
             for target in locked:
-                await release(target.conn, target.paths.app_dir, self.deploy_id)
+                try:
+                    await release(target.conn, target.paths.app_dir, self.deploy_id)
+                except ConveyorError as error:
+                    self._say(target.spec, "unlock", "fail", f"lock left in place: {error.message}")
 
     async def _deploy(self) -> Outcome:
         for note in not_yet(self.config, self.environment):
             self._say(None, "note", "info", note)
-        states = {t.spec: await hostops.read_state(t) for t in self.targets}
-        if not self.force and await self._already_live(states):
+        states = {t.spec: await hostops.read_state(t) for t in self._active}
+        if not self.force and not self._failed and await self._already_live(states):
             message = (
                 f"{self.environment} already runs {self.release.version} with these values on "
-                f"{len(self.targets)} host(s); nothing to do (--force redeploys)"
+                f"{len(self._active)} host(s); nothing to do (--force redeploys)"
             )
             self._say(None, "deploy", "ok", message)
             return Outcome("succeeded", message, states=states)
@@ -158,12 +180,16 @@ class Executor:
             )
             await self._migrate()
             # Every host starts and health-gates its new colour at once; none switches yet.
-            records = [_Switched(t, states[t.spec]) for t in self.targets]
-            self._switched.extend(records)  # from here on, undo knows what each host started
-            await _all(self._start_host(r) for r in records)
-            # Then traffic moves host by host, each verified through its Caddy.
-            for record in records:
-                await self._switch_host(record)
+            records = {t.spec: _Switched(t, states[t.spec]) for t in self._active}
+            self._switched.extend(records.values())  # from here on, undo knows what each started
+            await self._each("start", lambda t: self._start_host(records[t.spec]), say=False)
+            # Then traffic moves batch by batch, each host verified through its Caddy.
+            for number, batch in enumerate(self._batches(), start=1):
+                names = ", ".join(t.spec for t in batch)
+                self._say(None, "batch", "info", f"batch {number}: {names}")
+                await self._each(
+                    "switch", lambda t: self._switch_host(records[t.spec]), only=batch, say=False
+                )
             await self._watch()
         except (DeployFailed, ConveyorError) as error:
             cause = error.cause if isinstance(error, DeployFailed) else str(error)
@@ -181,12 +207,21 @@ class Executor:
             f"{self.environment} now runs {self.release.version} ({self.release.id}) "
             f"on {len(live)} host(s)"
         )
+        if self._failed:
+            message += f"; {len(self._failed)} host(s) failed and stay on their previous release: "
+            message += ", ".join(sorted(self._failed))
         self._say(None, "deploy", "ok", message)
-        return Outcome("succeeded", message, states=live)
+        return Outcome("succeeded", message, states=live, left_out=dict(self._failed))
+
+    def _batches(self) -> list[list[Target]]:
+        """The hosts still in the deploy, in batches of the strategy's size, in config order."""
+        hosts = list(self._active)
+        size = batch_size(self.settings.batch, len(hosts))
+        return [hosts[i : i + size] for i in range(0, len(hosts), size)]
 
     async def _already_live(self, states: dict[str, HostState]) -> bool:
         """True when every host serves this release, with the same .env, and its web runs."""
-        for target in self.targets:
+        for target in self._active:
             state = states[target.spec]
             if state.release != self.release.id or state.colour is None:
                 return False
@@ -207,8 +242,9 @@ class Executor:
         migrations = self.config.migrations
         if migrations is None:
             return
-        hosts = [t for t in self.targets if migrations.run_on in self.roles[t.spec]]
+        hosts = [t for t in self._active if migrations.run_on in self.roles[t.spec]]
         if not hosts:
+            self._say(None, "migrate", "info", f"left out: no host of role {migrations.run_on}")
             return
         target = hosts[0]
         self._say(target.spec, "migrate", "start", f"alembic upgrade head ({migrations.config})")
@@ -268,6 +304,7 @@ class Executor:
         colour = before.idle_colour
         if before.colour is not None:
             old = program_name(name, before.colour)
+            record.stopped.append(old)
             await hostops.stop(target, old)
             self._say(target.spec, "stop", "ok", f"{old} stopped (a singleton: one at a time)")
         assert service.command is not None
@@ -307,6 +344,10 @@ class Executor:
         colour = before.idle_colour
         services = self.services_on(target)
         assigned = {name: ports(self.config, name) for name in services}
+        # Written first: a deploy killed from here on leaves a mark `conveyor recover` reads.
+        pending = replace(before, pending_release=self.release.id, deploy_id=self.deploy_id)
+        await hostops.write_state(target, pending)
+        record.pending = True
         for name, service in services.items():
             if service.resolved_kind == "http":
                 await self._route(target, name, service, assigned[name][colour], record)
@@ -314,12 +355,15 @@ class Executor:
         for name, service in services.items():
             if service.resolved_kind == "worker" and before.colour is not None:
                 old = program_name(name, before.colour)
-                await hostops.stop(target, old)
-                self._say(target.spec, "stop", "ok", f"{old} stopped gracefully")
+                record.stopped.append(old)
+                said = await hostops.drain(target, old, seconds=service.drain.total_seconds())
+                self._say(target.spec, "stop", "ok" if "killed" not in said else "info", said)
         # Singletons: the old one stops first, then the new one starts (never two at once).
         for name, service in services.items():
             if service.resolved_kind == "singleton":
                 await self._change_singleton(record, name, service)
+        for name, service in syncs_on(self.config, self.roles, target.spec).items():
+            await self._sync(record, name, service, self.release.id, self.release.venv_key)
         after = before.switched(
             self.release.id,
             version=self.release.version,
@@ -335,6 +379,25 @@ class Executor:
         await hostops.write_state(target, record.after)
         await hostops.link_current(target, self.release.id)
         self._say(target.spec, "state", "ok", f"serving {self.release.version} on {colour}")
+
+    async def _sync(
+        self, record: _Switched, name: str, service: ServiceConfig, release: str, venv: str
+    ) -> None:
+        """Copy the service's files from `release` into place, then run its `after` command."""
+        target, sync = record.target, service.sync
+        assert sync is not None
+        if release == self.release.id:
+            record.synced.append(name)
+        try:
+            done = await hostops.sync(target, release_id=release, source=sync.from_, dest=sync.to)
+            self._say(target.spec, "sync", "ok", f"{name}: {done}")
+            if service.after_argv:
+                done = await hostops.run_after(
+                    target, command=service.after_argv, release_id=release, venv_key=venv
+                )
+                self._say(target.spec, "after", "ok", f"{name}: {done}")
+        except CommandFailed as error:
+            raise DeployFailed(error.message, cause=error.output) from None
 
     async def _route(
         self, target: Target, name: str, service: ServiceConfig, port: int, record: _Switched
@@ -357,24 +420,23 @@ class Executor:
         self._health(target, f"{name} through Caddy", result)
 
     async def _watch(self) -> None:
+        """Probe every switched host through its Caddy for the watch window, all at once."""
         if self.settings.watch <= 0:
             return
-        urls = []
-        for switched in self._switched:
-            for service in self.services_on(switched.target).values():
+        self._say(None, "watch", "start", f"watching for {self.settings.watch:g}s")
+
+        async def one(target: Target) -> None:
+            for service in self.services_on(target).values():
                 if service.resolved_kind == "http" and service.health:
                     host, public = loopback_port(listen_address(service))
-                    address, port = await switched.target.conn.forward(host, public)
-                    urls.append((switched.target, f"http://{address}:{port}{service.health}"))
-        self._say(None, "watch", "start", f"watching for {self.settings.watch:g}s")
-        results = await asyncio.gather(
-            *(
-                watch(url, window=self.settings.watch, interval=self.settings.probe_interval)
-                for _, url in urls
-            )
-        )
-        for (target, _), result in zip(urls, results, strict=True):
-            self._health(target, "watch", result)
+                    address, port = await target.conn.forward(host, public)
+                    url = f"http://{address}:{port}{service.health}"
+                    window, interval = self.settings.watch, self.settings.probe_interval
+                    self._health(
+                        target, "watch", await watch(url, window=window, interval=interval)
+                    )
+
+        await self._each("watch", one, say=False)
 
     def _health(self, target: Target, what: str, result: HealthResult) -> None:
         if result.healthy:
@@ -389,10 +451,16 @@ class Executor:
     async def _undo(self, message: str, cause: str) -> Outcome:
         """Put every host this deploy touched back on what it served before, newest first."""
         self._say(None, "rollback", "start", message)
-        restored = 0
+        restored, lost = 0, []
         for switched in reversed(self._switched):
-            restored += await self._restore(switched)
-        serving = {s.target.spec: s.before for s in self._switched}
+            try:
+                restored += await self._restore(switched)
+            except (ConveyorError, OSError) as error:
+                # An unreachable host cannot be put back from here; the others still are.
+                why = error.message if isinstance(error, ConveyorError) else str(error)
+                lost.append(switched.target.spec)
+                self._say(switched.target.spec, "rollback", "fail", f"could not put back: {why}")
+        serving = {s.target.spec: s.before for s in self._switched if s.target.spec not in lost}
         previous = {s.release for s in serving.values() if s.release}
         if restored:
             status = "rolled_back"
@@ -403,29 +471,38 @@ class Executor:
         else:
             status = "failed"
             what = "nothing served before this deploy and nothing serves now"
+        if lost:
+            what += (
+                f"; could not reach {', '.join(lost)} to put it back: "
+                f"run conveyor recover {self.environment} once it is reachable"
+            )
         text = f"deploy of {self.release.version} to {self.environment} failed: {message}; {what}"
         self._say(None, "deploy", "fail", text)
-        return Outcome(status, text, cause=cause, states=serving)
+        return Outcome(status, text, cause=cause, states=serving, left_out=dict(self._failed))
 
     async def _restore(self, switched: _Switched) -> int:
         """Undo one host; returns 1 when traffic had moved and went back to the old release."""
         target, before = switched.target, switched.before
         back = before.colour is not None
-        for name, service in self.services_on(target).items():
-            if before.colour is None:
-                break
-            if service.resolved_kind == "http" and switched.routed:
-                await hostops.switch(target, name, ports(self.config, name)[before.colour])
-                self._say(target.spec, "rollback", "ok", f"Caddy routes to {before.colour} again")
-            elif service.resolved_kind == "singleton":
-                await hostops.stop(target, program_name(name, before.idle_colour))
-                await target.conn.run(target.runtime.start_argv(program_name(name, before.colour)))
-            elif service.resolved_kind != "http":
-                # The old worker may have had its graceful stop already; it starts again.
-                await target.conn.run(target.runtime.start_argv(program_name(name, before.colour)))
+        if before.colour is not None and switched.routed:
+            for name, service in self.services_on(target).items():
+                if service.resolved_kind == "http":
+                    await hostops.switch(target, name, ports(self.config, name)[before.colour])
+                    self._say(
+                        target.spec, "rollback", "ok", f"Caddy routes to {before.colour} again"
+                    )
         for prog in switched.started:
             await hostops.stop(target, prog)
-        if switched.after is not None:
+        # What this deploy stopped (old workers, the old singleton) starts again.
+        for prog in switched.stopped:
+            await target.conn.run(target.runtime.start_argv(prog), check=False)
+        for name in switched.synced:
+            service = self.config.services[name]
+            if before.release is None or before.venv is None:
+                self._say(target.spec, "rollback", "info", f"{name}: no earlier files to put back")
+                continue
+            await self._sync(switched, name, service, before.release, before.venv)
+        if switched.after is not None or switched.pending:
             await hostops.write_state(target, before)
             if before.release:
                 await hostops.link_current(target, before.release)
@@ -454,34 +531,60 @@ class Executor:
                 target.spec, "retire", "ok", f"{old} stays warm for {minutes:g} min, then stops"
             )
 
-    async def _each(self, step: str, action: Callable[[Target], object]) -> list[object]:
-        """Run `action` on every target at once; the first failure fails the step."""
-        self._say(None, step, "start", f"{step} on {len(self.targets)} host(s)")
+    async def _each(
+        self,
+        step: str,
+        action: Callable[[Target], object],
+        *,
+        only: Sequence[Target] | None = None,
+        say: bool = True,
+    ) -> None:
+        """Run `action` on every host still in the deploy (`only`: those of them), a bounded
+        number at once; a host that fails is dropped within max_failures, else the step fails.
 
-        async def one(target: Target) -> object:
-            result = action(target)
-            value = await result if asyncio.iscoroutine(result) else result
+        Every host finishes before a failure is acted on: a host still starting when another
+        fails must not start its new colour after the undo has stopped everything.
+        """
+        hosts = [t for t in (self._active if only is None else only) if t in self._active]
+        if say:
+            self._say(None, step, "start", f"{step} on {len(hosts)} host(s)")
+        limit = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(target: Target) -> None:
+            async with limit:
+                result = action(target)
+                value = await result if asyncio.iscoroutine(result) else result
             if value is not None and not isinstance(value, HostState):
                 self._say(target.spec, step, "ok", str(value))
-            return value
 
-        return await _all(one(t) for t in self.targets)
+        results = await asyncio.gather(*(one(t) for t in hosts), return_exceptions=True)
+        for target, result in zip(hosts, results, strict=True):
+            if isinstance(result, BaseException):
+                await self._drop(target, step, result)
+
+    async def _drop(self, target: Target, step: str, error: BaseException) -> None:
+        """A host failed: leave it on its previous release if max_failures allows, else raise."""
+        if not isinstance(error, ConveyorError):
+            raise error  # a bug or an interruption, not a host's failure
+        self._failed[target.spec] = f"{step}: {error.message.splitlines()[0]}"
+        if len(self._failed) > self.settings.max_failures or self._active == [target]:
+            raise error  # too many, or none would be left: every host goes back
+        self._active.remove(target)
+        record = next((r for r in self._switched if r.target is target), None)
+        if record is not None:
+            self._switched.remove(record)
+            with contextlib.suppress(ConveyorError, OSError):
+                await self._restore(record)
+        tolerated = f"{len(self._failed)} of max_failures = {self.settings.max_failures}"
+        self._say(
+            target.spec,
+            step,
+            "fail",
+            f"{error.message.splitlines()[0]}; left on its previous release ({tolerated})",
+        )
 
     def _say(self, host: str | None, step: str, status: str, message: str) -> None:
         self.emit(Event(host, step, status, message))
-
-
-async def _all(work: Iterable[Awaitable[T]]) -> list[T]:
-    """Await everything, even when something fails, then raise the first failure.
-
-    A host still starting when another fails must finish before the undo runs, or it
-    would start its new colour after the undo has stopped everything.
-    """
-    results = await asyncio.gather(*work, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return cast(list[T], results)
 
 
 async def gate(

@@ -17,7 +17,12 @@ from conveyor.hosts.base import Connector
 from conveyor.hosts.upload import upload_tree
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program, socket_dir_argv
-from conveyor.runtime.supervisor import Supervisor, start_all_argv, supervisor_socket_path
+from conveyor.runtime.supervisor import (
+    Supervisor,
+    runtime_dir,
+    start_all_argv,
+    supervisor_socket_path,
+)
 from conveyor.runtime.tools import install_tools_argv
 
 # Runs on the host: build the venv for a lock once; the marker is written last.
@@ -292,6 +297,101 @@ async def defined_and_running(target: Target, prog: Program) -> bool:
 async def stop(target: Target, name: str, *, timeout: float = 120) -> None:
     """Stop a program gracefully (the runtime kills it after its drain time)."""
     await target.conn.run(target.runtime.stop_argv(name), check=False, timeout=timeout)
+
+
+async def drain(target: Target, name: str, *, seconds: float) -> str:
+    """Stop a program gracefully; says whether it finished or was killed after `seconds`."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await stop(target, name, timeout=seconds + 60)
+    if loop.time() - began < seconds * 0.9:
+        return f"{name} stopped gracefully"
+    # It took the whole drain time: supervisor's log says whether it had to kill it.
+    log = posixpath.join(runtime_dir(target.paths.app_dir), "supervisord.log")
+    tail = await target.conn.run(["tail", "-n", "40", log], check=False)
+    if f"stopped: {name} (terminated by SIGKILL)" in tail.stdout:
+        return f"{name} ignored its stop signal: killed after its drain timeout ({seconds:g}s)"
+    return f"{name} stopped gracefully (it used its whole drain time, {seconds:g}s)"
+
+
+# Runs on the host: copy a release's directory into place, file by file, each atomically.
+# Only files an earlier sync wrote are ever removed (the manifest lists them).
+_SYNC = r"""
+import filecmp, json, os, shutil, sys
+src, dest = sys.argv[1], sys.argv[2]
+if not os.path.isdir(src):
+    sys.exit(f"{src} is not a directory in the release")
+os.makedirs(dest, exist_ok=True)
+manifest = os.path.join(dest, ".conveyor-sync.json")
+try:
+    with open(manifest) as f:
+        before = set(json.load(f))
+except (OSError, ValueError):
+    before = set()
+now, copied = [], 0
+for root, dirs, files in os.walk(src):
+    dirs.sort()
+    for name in sorted(files):
+        path = os.path.join(root, name)
+        rel = os.path.relpath(path, src)
+        now.append(rel)
+        out = os.path.join(dest, rel)
+        if os.path.isfile(out) and filecmp.cmp(path, out, shallow=False):
+            continue
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        shutil.copyfile(path, out + ".conveyor-tmp")
+        os.replace(out + ".conveyor-tmp", out)
+        copied += 1
+removed = 0
+for rel in sorted(before - set(now)):
+    try:
+        os.unlink(os.path.join(dest, rel))
+        removed += 1
+    except FileNotFoundError:
+        pass
+with open(manifest + ".tmp", "w") as f:
+    json.dump(sorted(now), f)
+os.replace(manifest + ".tmp", manifest)
+print(f"{len(now)} file(s) in {dest}: {copied} copied, {removed} removed")
+"""
+
+
+async def sync(target: Target, *, release_id: str, source: str, dest: str) -> str:
+    """Copy the release's `source` directory to `dest` on the host; returns what changed."""
+    src = posixpath.join(target.paths.release(release_id), "app", source)
+    result = await target.conn.run([target.python, "-c", _SYNC, src, dest], check=False)
+    if not result.ok:
+        raise CommandFailed(
+            f"sync of {source} to {dest} failed on {target.spec}: "
+            f"{(result.stderr or result.stdout).strip()[-300:]}",
+            host=target.spec,
+            argv=("sync", src, dest),
+            exit_code=result.exit_code,
+            output=result.stderr,
+        )
+    return result.stdout.strip()
+
+
+async def run_after(
+    target: Target, *, command: Sequence[str], release_id: str, venv_key: str
+) -> str:
+    """A sync's `after` command, with the release's venv and values, in its app directory."""
+    paths = target.paths
+    venv = paths.venv(venv_key)
+    python = posixpath.join(venv, "bin", "python")
+    argv = [python, paths.launcher, paths.env_file, venv, "--", *command]
+    cwd = posixpath.join(paths.release(release_id), "app")
+    result = await target.conn.run(argv, cwd=cwd, timeout=600, check=False)
+    if not result.ok:
+        output = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        raise CommandFailed(
+            f"{shlex.join(command)} failed on {target.spec} (exit {result.exit_code})",
+            host=target.spec,
+            argv=tuple(argv),
+            exit_code=result.exit_code,
+            output="\n".join(output),
+        )
+    return f"{shlex.join(command)}: ok"
 
 
 async def running(target: Target, name: str) -> str | None:

@@ -126,6 +126,18 @@ def services_on(
     return chosen
 
 
+def syncs_on(
+    config: ConveyorConfig, roles: Mapping[str, Sequence[str]], host: str
+) -> dict[str, ServiceConfig]:
+    """The sync services (files copied into place, then `after`) of `host`'s roles."""
+    mine = set(roles[host])
+    return {
+        name: service
+        for name, service in config.services.items()
+        if service.sync is not None and mine & set(service.roles)
+    }
+
+
 @dataclass(frozen=True)
 class HostServices:
     """A host's command services by how they change over: behind Caddy, beside, one at a time."""

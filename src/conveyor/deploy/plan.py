@@ -12,8 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from conveyor.deploy.hostops import command_argv, program_name
-from conveyor.deploy.layout import HostPaths, HostServices, listen_address, ports, services_by_kind
+from conveyor.deploy.layout import (
+    HostPaths,
+    HostServices,
+    listen_address,
+    ports,
+    services_by_kind,
+    syncs_on,
+)
 from conveyor.deploy.state import HostState
+from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.supervisor import Supervisor, start_all_argv
 from conveyor.settings.secrets import MASK
@@ -64,12 +72,19 @@ class Plan:
     release: str
     steps: tuple[Step, ...]
 
+    max_failures: int = 0
+
     def render(self) -> str:
         """The plan for a person; secret payloads never appear."""
         lines = [f"plan: deploy {self.release} to {self.environment}", ""]
         lines += [step.render() for step in self.steps]
         lines += ["", "on failure before a host switches: " + BEFORE_SWITCH]
         lines += ["on failure after a host switched:  " + AFTER_SWITCH]
+        if self.max_failures:
+            lines += [
+                f"max_failures = {self.max_failures}: up to {self.max_failures} failing host(s) "
+                "are put back on their previous release and reported; the others go on"
+            ]
         return "\n".join(lines)
 
 
@@ -83,10 +98,20 @@ def build_plan(
     watch: float,
     keep_warm: float = 900.0,
     release_id: str | None = None,
+    batch: int | str = 1,
+    max_failures: int = 0,
+    left_out: Mapping[str, Sequence[str]] | None = None,
+    limit: str = "",
 ) -> Plan:
-    """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`."""
+    """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`.
+
+    `left_out`: hosts of the environment that `limit` (--role/--host) keeps out, by roles.
+    """
     steps: list[Step] = [Step("*", "check", f"config check {environment}: ok ({env_keys} keys)")]
     steps += [Step("*", "note", note) for note in not_yet(config, environment)]
+    for spec, roles in (left_out or {}).items():
+        what = f"left out by {limit} (roles {', '.join(roles)}): keeps what it runs"
+        steps.append(Step(spec, "skip", what))
     everyone = {h.spec: h.roles for h in hosts}
     hosts = [h if h.all_roles else replace(h, all_roles=everyone) for h in hosts]
     for host in hosts:
@@ -99,31 +124,41 @@ def build_plan(
     steps += _migrate(config, hosts)
     for host in hosts:
         steps += _start(config, host)
-    for host in hosts:
-        steps += _switch(config, host)
+    size = batch_size(batch, len(hosts))
+    batches = [hosts[i : i + size] for i in range(0, len(hosts), size)]
+    for number, group in enumerate(batches, start=1):
+        names = ", ".join(h.spec for h in group)
+        gate = "each verified through Caddy" + (
+            f" before batch {number + 1}" if number < len(batches) else ""
+        )
+        steps.append(
+            Step(
+                "*",
+                "batch",
+                f"batch {number} of {len(batches)}: {names} ({gate})",
+                (),
+                AFTER_SWITCH,
+            )
+        )
+        for host in group:
+            steps += _switch(config, host)
     if watch > 0:
         steps.append(Step("*", "watch", f"probe through Caddy for {watch:g}s", (), AFTER_SWITCH))
     for host in hosts:
         steps += _retire(config, host, keep_warm)
     for host in sorted(hosts, key=lambda h: h.spec):
         steps.append(Step(host.spec, "unlock", "release the deploy lock"))
-    return Plan(environment, release, tuple(steps))
+    return Plan(environment, release, tuple(steps), max_failures)
 
 
 def not_yet(config: ConveyorConfig, environment: str) -> list[str]:
     """What the configuration asks for that this version does not do yet, said plainly."""
-    notes = [
-        f"services.{name}: sync services are not deployed yet (nothing is copied)"
-        for name, service in config.services.items()
-        if service.resolved_kind == "sync"
-    ]
+    notes = []
     if config.migrations is not None and config.migrations.backup:
         notes.append("migrations.backup: no database dump is taken yet before upgrading")
     strategy = config.environment(environment).strategy
     if strategy.kind != "blue-green":
         notes.append(f'strategy.kind "{strategy.kind}": deploys are blue-green regardless')
-    if strategy.batch != 1 or strategy.max_failures:
-        notes.append("strategy.batch and max_failures: hosts switch one at a time, none may fail")
     return notes
 
 
@@ -145,8 +180,12 @@ def _ship(host: HostView, release: str, env_keys: int) -> list[Step]:
 def _migrate(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
     migrations = config.migrations
     chosen = [h for h in hosts if migrations and migrations.run_on in h.roles]
-    if migrations is None or not chosen:
+    if migrations is None:
         return []
+    if not chosen:
+        return [
+            Step("*", "migrate", f"left out: no host of role {migrations.run_on} in this deploy")
+        ]
     host = chosen[0]
     argv = ("alembic", "-c", migrations.config, "upgrade", "head")
     return [Step(host.spec, "migrate", "migrations, once, before any switch", argv, NOTHING_YET)]
@@ -223,6 +262,14 @@ def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
             )
         prog = program_name(name, colour)
         steps.append(Step(host.spec, "start", f"{prog} (singleton)", (), AFTER_SWITCH))
+    for name, service in syncs_on(
+        config, host.all_roles or {host.spec: host.roles}, host.spec
+    ).items():
+        assert service.sync is not None
+        copy = f"{name}: copy {service.sync.from_}/ of the release to {service.sync.to}"
+        steps.append(Step(host.spec, "sync", copy, (), AFTER_SWITCH))
+        if service.after is not None:
+            steps.append(Step(host.spec, "after", f"{name}: {service.after}", (), AFTER_SWITCH))
     steps.append(Step(host.spec, "state", f"record the release on {colour} in state.json"))
     return steps
 

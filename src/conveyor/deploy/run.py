@@ -21,8 +21,10 @@ from conveyor.deploy.state import HostState
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.history.store import HistoryStore
 from conveyor.hosts.connect import connector_for
+from conveyor.project.fields import parse_host
 from conveyor.project.load import Project
 from conveyor.settings.context import Rendered, checked_render
+from conveyor.suggest import suggestion_suffix
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,50 @@ def rendered_env(project: Project, environment: str) -> Rendered:
             hint=f"run: conveyor config check {environment}",
         )
     return rendered
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`--role` / `--host`: the part of the environment a deploy is limited to."""
+
+    roles: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`--role backend --host app-2`."""
+        return " ".join(
+            [*(f"--role {r}" for r in self.roles), *(f"--host {h}" for h in self.hosts)]
+        )
+
+
+def select_hosts(project: Project, environment: str, limit: Limit) -> tuple[list[str], list[str]]:
+    """(hosts in the deploy, hosts left out): those with a role in `limit.roles` or named in
+    `limit.hosts` ("app-2" matches "deploy@app-2:22"); everything without a limit."""
+    env = project.config.environment(environment)
+    everyone = list(dict.fromkeys(h for hosts in env.hosts.values() for h in hosts))
+    if not limit.roles and not limit.hosts:
+        return everyone, []
+    chosen: set[str] = set()
+    for role in limit.roles:
+        if role not in env.hosts:
+            known = ", ".join(env.hosts)
+            raise ConfigError(
+                f'--role {role}: {environment} has no role "{role}"'
+                f"{suggestion_suffix(role, env.hosts)}; its roles: {known}",
+                hint=f"the roles are the keys of [environments.{environment}.hosts]",
+            )
+        chosen.update(env.hosts[role])
+    for wanted in limit.hosts:
+        found = [h for h in everyone if wanted in (h, parse_host(h).host)]
+        if not found:
+            names = [parse_host(h).host for h in everyone]
+            raise ConfigError(
+                f"--host {wanted}: {environment} has no such host"
+                f"{suggestion_suffix(wanted, names)}; its hosts: {', '.join(everyone)}",
+                hint=f"the hosts are listed in [environments.{environment}.hosts]",
+            )
+        chosen.update(found)
+    return [h for h in everyone if h in chosen], [h for h in everyone if h not in chosen]
 
 
 def targets_for(
@@ -79,6 +125,8 @@ def settings_for(project: Project, environment: str, *, watch: float | None = No
         health_timeout=strategy.health_timeout.total_seconds(),
         watch=strategy.watch.total_seconds() if watch is None else watch,
         keep_warm=strategy.keep_previous_warm.total_seconds(),
+        batch=strategy.batch,
+        max_failures=strategy.max_failures,
     )
 
 
@@ -100,8 +148,10 @@ def deploy(
     emit: Emit | None = None,
     kind: str = "deploy",
     force: bool = False,
+    limit: Limit | None = None,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome)."""
+    only, left_out = select_hosts(project, environment, limit or Limit())
     env_text = rendered_env(project, environment).text
     built = release_for(project, environment, ref=ref, release_id=release_id)
     python = project.config.app.python or "3"
@@ -111,7 +161,7 @@ def deploy(
         path=built.path,
         venv_key=f"{built.lock_hash[:16]}-py{python}",
     )
-    targets, roles = targets_for(project, environment, access or Access())
+    targets, roles = targets_for(project, environment, access or Access(), only=only)
     store, deploy_id = open_record(
         project,
         environment,
@@ -133,6 +183,10 @@ def deploy(
         emit=recording(store, deploy_id, emit),
         force=force,
     )
+    if left_out:
+        assert limit is not None
+        said = f"{limit.describe()}: left out {', '.join(left_out)} (they keep what they run)"
+        executor.emit(Event(None, "limit", "info", said))
     try:
         outcome = asyncio.run(_run(executor, targets))
     except BaseException as error:
@@ -201,15 +255,17 @@ def plan_deploy(
     release_id: str | None = None,
     access: Access | None = None,
     watch: float | None = None,
+    limit: Limit | None = None,
 ) -> Plan:
     """The deploy's plan, reading (never changing) each host's state; nothing is built."""
+    only, left_out = select_hosts(project, environment, limit or Limit())
     keys = rendered_env(project, environment).keys
     if release_id:
         label = release_id = load_release(project, release_id).id
     else:
         commit = resolve_commit(project.root, ref)
         label = f"{describe_version(project.root, commit)} ({ref} = {commit[:7]}, built at deploy)"
-    targets, roles = targets_for(project, environment, access or Access())
+    targets, roles = targets_for(project, environment, access or Access(), only=only)
 
     async def read(target: Target) -> HostState | str:
         try:
@@ -235,4 +291,8 @@ def plan_deploy(
         env_keys=keys,
         watch=timing.watch,
         keep_warm=timing.keep_warm,
+        batch=timing.batch,
+        max_failures=timing.max_failures,
+        left_out={spec: roles[spec] for spec in left_out},
+        limit=(limit or Limit()).describe(),
     )

@@ -97,9 +97,14 @@ class StrategyConfig(Section):
 
     def batch_size(self, hosts: int) -> int:
         """How many of `hosts` hosts to deploy at a time (at least one)."""
-        if isinstance(self.batch, int):
-            return max(1, min(self.batch, hosts))
-        return max(1, math.ceil(hosts * int(self.batch[:-1]) / 100))
+        return batch_size(self.batch, hosts)
+
+
+def batch_size(batch: int | str, hosts: int) -> int:
+    """Hosts per batch for `batch` (a number, or a share such as "25%", rounded up)."""
+    if isinstance(batch, int):
+        return max(1, min(batch, hosts))
+    return max(1, math.ceil(hosts * int(batch[:-1]) / 100))
 
 
 class EnvironmentConfig(Section):

@@ -166,7 +166,70 @@ def test_what_is_not_done_yet_is_said_in_the_plan() -> None:
     notes = [
         s.description for s in plan(view("deploy@app-1", ("backend",))).steps if s.action == "note"
     ]
-    assert notes == [
-        "services.dags: sync services are not deployed yet (nothing is copied)",
-        "migrations.backup: no database dump is taken yet before upgrading",
+    assert notes == ["migrations.backup: no database dump is taken yet before upgrading"]
+
+
+def test_hosts_switch_in_batches_each_verified_before_the_next() -> None:
+    hosts = [view(f"deploy@app-{n}", ("backend",)) for n in range(1, 6)]
+    result = build_plan(
+        config(), "production", release="1.2.0", hosts=hosts, env_keys=7, watch=0, batch="40%"
+    )
+    batches = [s.description for s in result.steps if s.action == "batch"]
+    assert batches == [
+        "batch 1 of 3: deploy@app-1, deploy@app-2 (each verified through Caddy before batch 2)",
+        "batch 2 of 3: deploy@app-3, deploy@app-4 (each verified through Caddy before batch 3)",
+        "batch 3 of 3: deploy@app-5 (each verified through Caddy)",
     ]
+    # Every host's new colour starts and passes its health check before any batch switches.
+    actions = [s.action for s in result.steps]
+    assert max(i for i, a in enumerate(actions) if a == "start") < actions.index("batch")
+    order = [s.host for s in result.steps if s.action == "switch"]
+    assert order == [f"deploy@app-{n}" for n in range(1, 6)]
+
+
+def test_the_plan_says_what_max_failures_allows() -> None:
+    hosts = [view("deploy@app-1", ("backend",)), view("deploy@app-2", ("backend",))]
+    tolerant = build_plan(
+        config(), "production", release="1", hosts=hosts, env_keys=7, watch=0, max_failures=1
+    )
+    assert "max_failures = 1: up to 1 failing host(s) are put back" in tolerant.render()
+    assert "max_failures" not in plan(*hosts).render()
+
+
+def test_a_limited_deploy_says_what_it_leaves_out() -> None:
+    result = build_plan(
+        config(),
+        "production",
+        release="1.2.0",
+        hosts=[view("deploy@sched-1", ("scheduler",))],
+        env_keys=7,
+        watch=0,
+        left_out={"deploy@app-1": ["backend"], "deploy@app-2": ["backend"]},
+        limit="--role scheduler",
+    )
+    skipped = [(s.host, s.description) for s in result.steps if s.action == "skip"]
+    assert skipped == [
+        ("deploy@app-1", "left out by --role scheduler (roles backend): keeps what it runs"),
+        ("deploy@app-2", "left out by --role scheduler (roles backend): keeps what it runs"),
+    ]
+    migrate = [s.description for s in result.steps if s.action == "migrate"]
+    assert migrate == ["left out: no host of role backend in this deploy"]
+
+
+def test_a_sync_service_copies_its_files_then_runs_after_at_the_switch() -> None:
+    toml = TOML.replace(
+        'sync = { from = "dags", to = "/opt/airflow/dags" }',
+        'sync = { from = "dags", to = "/opt/airflow/dags" }\nafter = "airflow-restart --now"',
+    )
+    synced = ConveyorConfig.model_validate(tomllib.loads(toml))
+    result = build_plan(
+        synced,
+        "production",
+        release="1.2.0",
+        hosts=[view("deploy@sched-1", ("scheduler",))],
+        env_keys=7,
+        watch=0,
+    )
+    steps = [(s.action, s.description, s.on_failure) for s in result.steps]
+    assert ("sync", "dags: copy dags/ of the release to /opt/airflow/dags", AFTER_SWITCH) in steps
+    assert ("after", "dags: airflow-restart --now", AFTER_SWITCH) in steps
