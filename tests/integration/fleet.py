@@ -13,7 +13,6 @@ the login account) is removed by `close()`, even after a failed test.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
@@ -178,7 +177,7 @@ class FaultFleet:
         self.prefix = f"cvf{number}h"
         self.base = Path(tempfile.mkdtemp(prefix="cvf-"))
         self.root = self.base / "project"
-        self.mounts: list[Path] = []
+        self.mounts: list[tuple[int, Path]] = []  # (pid in its mount namespace, path)
         self.good = ""  # the release every host serves between tests
         self.env = _clean_env(self.base / "home")
         _remove_namespaces(self.prefix, count)
@@ -351,33 +350,38 @@ class FaultFleet:
         _wait_port(host.address, 22)
 
     def fill_disk(self, host: NetnsHost, *, megabytes: int = 2) -> Path:
-        """Mount a small tmpfs over the host's objects/ (where uploads land) and fill it up."""
+        """Mount a small tmpfs over the host's objects/ (where uploads land) and fill it up.
+
+        The mount is made in the mount namespace of the host's sshd (`ip netns exec` gives
+        it its own, and / here does not propagate mounts), so the deploy's commands see it.
+        """
         objects = self.app_dir(host) / "objects"
         objects.mkdir(exist_ok=True)
         uid = int(subprocess.run(["id", "-u", self.user], capture_output=True).stdout)
+        inside = ["nsenter", "--target", str(host.process.pid), "--mount", "--"]
+        options = f"size={megabytes}m,mode=0755,uid={uid}"
         subprocess.run(
-            [
-                "mount",
-                "-t",
-                "tmpfs",
-                "-o",
-                f"size={megabytes}m,mode=0755,uid={uid}",
-                "tmpfs",
-                str(objects),
-            ],
-            check=True,
+            [*inside, "mount", "-t", "tmpfs", "-o", options, "tmpfs", str(objects)], check=True
         )
-        self.mounts.append(objects)
-        with contextlib.suppress(OSError), (objects / ".filler").open("wb") as filler:
-            for _ in range(megabytes * 16 + 16):
-                filler.write(b"\0" * 65536)
-                filler.flush()
+        self.mounts.append((host.process.pid, objects))
+        # dd stops at "No space left on device"; the last write fills the last page.
+        filler = objects / ".filler"
+        subprocess.run(
+            [*inside, "dd", "if=/dev/zero", f"of={filler}", "bs=64k"],
+            capture_output=True,
+            check=False,
+        )
         return objects
 
     def unmount_all(self) -> None:
-        """Undo every `fill_disk`."""
+        """Undo every `fill_disk` (a mount namespace whose sshd has gone took its mount along)."""
         while self.mounts:
-            subprocess.run(["umount", "-l", str(self.mounts.pop())], check=False)
+            pid, path = self.mounts.pop()
+            subprocess.run(
+                ["nsenter", "--target", str(pid), "--mount", "--", "umount", "-l", str(path)],
+                capture_output=True,
+                check=False,
+            )
 
     # --- between tests ----------------------------------------------------------------------
 
@@ -416,11 +420,8 @@ class FaultFleet:
 
 
 def _fleet(user: str, network: int) -> Fleet:
-    """A Fleet on 10.<network>.N.2 (bench/netns.py names that knob `network` or `subnet`)."""
-    names = {f.name for f in dataclasses.fields(Fleet)}
-    if "network" in names:
-        return Fleet(user=user, network=network)  # type: ignore[call-arg]
-    return Fleet(user=user, subnet=f"10.{network}")  # type: ignore[call-arg]
+    """A Fleet on 10.<network>.N.2: a network of its own per pytest-xdist worker."""
+    return Fleet(user=user, subnet=f"10.{network}")
 
 
 def _clean_env(home: Path) -> dict[str, str]:
@@ -468,7 +469,7 @@ def available() -> str | None:
     """Why these tests cannot run here, or None when they can."""
     if os.geteuid() != 0:
         return "fault-injection tests need root (network namespaces, tmpfs mounts)"
-    for tool in ("ip", "/usr/sbin/sshd", "ssh-keygen", "ssh-keyscan", "useradd", "mount"):
+    for tool in ("ip", "/usr/sbin/sshd", "ssh-keygen", "ssh-keyscan", "useradd", "nsenter"):
         if shutil.which(tool) is None:
             return f"fault-injection tests need {tool} (iproute2, openssh-server)"
     return None

@@ -159,6 +159,50 @@ def test_health_failing_on_one_host_only(fleet: FaultFleet) -> None:
     assert victim.address in str(record["message"])
 
 
+def test_max_failures_one_leaves_the_failing_host_on_the_old_release(fleet: FaultFleet) -> None:
+    victim = fleet.hosts[1]
+    others = [h for h in fleet.hosts if h is not victim]
+    fleet.set_strategy(f"{STRATEGY}, max_failures = 1")
+    fleet.mark(victim, "UNHEALTHY")
+    fleet.commit()
+    with fleet.load() as loads:
+        result = fleet.deploy()
+    assert result.code == 0, result.text
+    assert "Traceback" not in result.text
+    reported = [
+        line
+        for line in result.out.splitlines()
+        if line.startswith(victim.spec) and "left on its previous release" in line
+    ]
+    assert reported, result.out
+    no_failed_requests(loads)
+    record = latest(fleet)
+    assert record["status"] == "succeeded"
+    new = str(record["release"])
+    fleet.assert_one_release(new, hosts=others)
+    fleet.assert_one_release(fleet.good, hosts=[victim])  # never half-switched
+    events = fleet.show(str(record["id"]))["events"]
+    assert any(
+        e["host"] == victim.spec and "left on its previous release" in e["message"] for e in events
+    ), events
+
+
+def test_max_failures_zero_puts_every_host_back(fleet: FaultFleet) -> None:
+    victim = fleet.hosts[1]
+    fleet.set_strategy(f"{STRATEGY}, max_failures = 0")
+    fleet.mark(victim, "UNHEALTHY")
+    fleet.commit()
+    with fleet.load() as loads:
+        result = fleet.deploy()
+    assert result.code == 1, result.text
+    assert f"on {victim.spec} is not healthy" in result.err
+    no_failed_requests(loads)
+    fleet.assert_one_release(fleet.good)
+    record = latest(fleet)
+    assert record["status"] in ("failed", "rolled_back")
+    assert victim.address in str(record["message"])
+
+
 def test_two_deploys_at_once_exactly_one_proceeds(fleet: FaultFleet) -> None:
     fleet.commit()
     with fleet.load() as loads:
