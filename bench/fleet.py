@@ -97,20 +97,36 @@ class Deploy:
     lines: list[tuple[float, str]] = field(default_factory=list)
 
     def phases(self) -> list[tuple[str, float]]:
-        """Seconds from each step's first event to the next step's first event.
+        """Seconds per phase; a phase runs from its first event to the next phase's first.
 
         Before the first event: interpreter start-up, loading the project, building the
-        release; after the last ("deploy"): closing connections, recording, exiting.
+        release; after "deploy" ends it: closing connections, recording, exiting.
         """
-        firsts: list[tuple[str, float]] = []
+        marks: list[tuple[str, float]] = [("start-up + build", 0.0)]
         for at, line in self.lines:
-            step = _step(line)
-            if step and step not in {name for name, _ in firsts}:
-                firsts.append((step, at))
-        if not firsts:
-            return []
-        marks = [("start-up+build", 0.0), *firsts, ("end", self.seconds)]
+            phase = PHASES.get(_step(line) or "")
+            if phase and phase not in {name for name, _ in marks}:
+                marks.append((phase, at))
+        marks.append(("end", self.seconds))
         return [(name, b - a) for (name, a), (_, b) in itertools.pairwise(marks)]
+
+
+# The deploy's steps that begin a phase (others, e.g. health or state, happen inside one).
+PHASES = {
+    "connect": "connect",
+    "lock": "lock",
+    "prepare": "prepare",
+    "upload": "upload",
+    "env": "env",
+    "venv": "venv",
+    "migrate": "migrate",
+    "start": "start + health gates",
+    "batch": "switch, batch by batch",
+    "switch": "switch, batch by batch",
+    "watch": "watch",
+    "retire": "retire (schedule)",
+    "deploy": "close + exit",
+}
 
 
 @dataclass
