@@ -173,7 +173,11 @@ def test_a_second_deploy_while_one_holds_the_lock(local: DeployProject) -> None:
     assert held.code == 1
     assert "staging is locked on local by alice on laptop (pid 1)" in held.err
     assert "conveyor unlock staging" in held.err
-    unlocked = local.run("unlock", "staging")
+    # Its heartbeat is fresh: unlock refuses to break it unless told that process is gone.
+    refused = local.run("unlock", "staging")
+    assert refused.code == 1
+    assert "--force" in refused.err
+    unlocked = local.run("unlock", "staging", "--force")
     assert "lock held by alice on laptop" in unlocked.out
     assert local.deploy().code == 0
 

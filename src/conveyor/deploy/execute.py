@@ -29,10 +29,11 @@ from conveyor.deploy.layout import (
     services_on,
     syncs_on,
 )
-from conveyor.deploy.lock import LockOwner, acquire, release
+from conveyor.deploy.lock import LockOwner, acquire, heartbeats, release
 from conveyor.deploy.plan import not_yet
 from conveyor.deploy.state import Colour, HostState
 from conveyor.errors import CommandFailed, ConveyorError, LockHeld
+from conveyor.hosts.base import Connector
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig, ServiceConfig
 
@@ -136,21 +137,26 @@ class Executor:
         await self._each("connect", lambda t: t.conn.connect())
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
+        held: list[tuple[Connector, str]] = []  # the heartbeat refreshes these while we run
         try:
-            # In one order everywhere: of two deploys started at once, one stops at the first host.
-            for target in sorted(self._active, key=lambda t: t.spec):
-                try:
-                    await acquire(
-                        target.conn, target.paths.app_dir, owner, environment=self.environment
-                    )
-                except LockHeld:
-                    raise
-                except ConveyorError as error:
-                    await self._drop(target, "lock", error)
-                    continue
-                locked.append(target)
-            self._say(None, "lock", "ok", f"locked {self.environment} on {len(locked)} host(s)")
-            return await self._deploy()
+            async with heartbeats(held, self.deploy_id):
+                # In one order everywhere: of two deploys started at once, one stops at the
+                # first host.
+                for target in sorted(self._active, key=lambda t: t.spec):
+                    try:
+                        await acquire(
+                            target.conn, target.paths.app_dir, owner, environment=self.environment
+                        )
+                    except LockHeld:
+                        raise
+                    except ConveyorError as error:
+                        await self._drop(target, "lock", error)
+                        continue
+                    locked.append(target)
+                    held.append((target.conn, target.paths.app_dir))
+                count = len(locked)
+                self._say(None, "lock", "ok", f"locked {self.environment} on {count} host(s)")
+                return await self._deploy()
         finally:
             for target in locked:
                 try:
@@ -170,13 +176,17 @@ class Executor:
             self._say(None, "deploy", "ok", message)
             return Outcome("succeeded", message, states=states)
         try:
-            await self._each("prepare", hostops.prepare)
+            await self._each("prepare", hostops.prepare, bounded=True)
             await self._each(
-                "upload", lambda t: hostops.upload(t, self.release.path, self.release.id)
+                "upload",
+                lambda t: hostops.upload(t, self.release.path, self.release.id),
+                bounded=True,
             )
             await self._each("env", lambda t: hostops.write_env(t, self.env_text, self.release.id))
             await self._each(
-                "venv", lambda t: hostops.ensure_venv(t, self.release.venv_key, self.release.id)
+                "venv",
+                lambda t: hostops.ensure_venv(t, self.release.venv_key, self.release.id),
+                bounded=True,
             )
             await self._migrate()
             # Every host starts and health-gates its new colour at once; none switches yet.
@@ -509,27 +519,35 @@ class Executor:
         return 1 if switched.routed and back else 0
 
     async def _retire(self) -> None:
-        """The old colour keeps serving nothing but stays warm for a rollback, then stops."""
-        for switched in self._switched:
-            old = switched.before.colour
+        """The old colour keeps serving nothing but stays warm for a rollback, then stops.
+
+        The deploy has succeeded by now: a host that fails here is reported, not undone.
+        """
+
+        async def one(switched: _Switched) -> None:
+            old, target = switched.before.colour, switched.target
             if old is None:
-                continue
-            target = switched.target
+                return
             names = [
                 program_name(name, old)
                 for name, service in self.services_on(target).items()
                 if service.resolved_kind == "http"
             ]
-            if self.settings.keep_warm <= 0:
-                for name in names:
-                    await hostops.stop(target, name)
-                self._say(target.spec, "retire", "ok", f"stopped {', '.join(names)}")
-                continue
-            await hostops.schedule_retire(target, old, names, self.settings.keep_warm)
+            try:
+                if self.settings.keep_warm <= 0:
+                    for name in names:
+                        await hostops.stop(target, name)
+                    self._say(target.spec, "retire", "ok", f"stopped {', '.join(names)}")
+                    return
+                await hostops.schedule_retire(target, old, names, self.settings.keep_warm)
+            except ConveyorError as error:
+                self._say(target.spec, "retire", "fail", f"{old} keeps running: {error.message}")
+                return
             minutes = self.settings.keep_warm / 60
-            self._say(
-                target.spec, "retire", "ok", f"{old} stays warm for {minutes:g} min, then stops"
-            )
+            said = f"{old} stays warm for {minutes:g} min, then stops"
+            self._say(target.spec, "retire", "ok", said)
+
+        await asyncio.gather(*(one(s) for s in self._switched))
 
     async def _each(
         self,
@@ -538,9 +556,11 @@ class Executor:
         *,
         only: Sequence[Target] | None = None,
         say: bool = True,
+        bounded: bool = False,
     ) -> None:
-        """Run `action` on every host still in the deploy (`only`: those of them), a bounded
-        number at once; a host that fails is dropped within max_failures, else the step fails.
+        """Run `action` on every host still in the deploy (`only`: those of them) at once
+        (`bounded`: `concurrency` at a time, for steps that send files or build venvs); a host
+        that fails is dropped within max_failures, else the step fails.
 
         Every host finishes before a failure is acted on: a host still starting when another
         fails must not start its new colour after the undo has stopped everything.
@@ -548,7 +568,7 @@ class Executor:
         hosts = [t for t in (self._active if only is None else only) if t in self._active]
         if say:
             self._say(None, step, "start", f"{step} on {len(hosts)} host(s)")
-        limit = asyncio.Semaphore(self.settings.concurrency)
+        limit = asyncio.Semaphore(self.settings.concurrency if bounded else len(hosts) or 1)
 
         async def one(target: Target) -> None:
             async with limit:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from conveyor.deploy.launcher import SCRIPT as LAUNCHER
 from conveyor.deploy.layout import HostPaths
@@ -24,6 +25,8 @@ from conveyor.runtime.supervisor import (
     supervisor_socket_path,
 )
 from conveyor.runtime.tools import install_tools_argv
+
+T = TypeVar("T")
 
 # Runs on the host: build the venv for a lock once; the marker is written last.
 _VENV = r"""
@@ -57,6 +60,14 @@ class Target:
     def proxy(self, service: str) -> Caddy:
         """The host's Caddy for an http service."""
         return Caddy(self.paths.app_dir, self.paths.tools, service=service)
+
+
+async def closing(work: Awaitable[T], targets: Sequence[Target]) -> T:
+    """Await `work`, then close every host's connection (all at once, whatever happened)."""
+    try:
+        return await work
+    finally:
+        await asyncio.gather(*(t.conn.close() for t in targets), return_exceptions=True)
 
 
 async def read_state(target: Target) -> HostState:

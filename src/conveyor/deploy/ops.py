@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Outcome
@@ -23,8 +22,6 @@ from conveyor.deploy.run import (
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, LockHeld
 from conveyor.project.load import Project
-
-T = TypeVar("T")
 
 
 def rollback(
@@ -61,7 +58,7 @@ def rollback(
             return await job.run()
 
     try:
-        done = asyncio.run(_closing(run(), targets))
+        done = asyncio.run(hostops.closing(run(), targets))
     except BaseException as error:
         store.finish(deploy_id, status="failed", message=f"rollback failed: {error}")
         store.close()
@@ -122,7 +119,7 @@ def status(project: Project, environment: str, *, access: Access | None = None) 
     async def all_hosts() -> list[HostStatus]:
         return list(await asyncio.gather(*(one(t) for t in targets)))
 
-    return asyncio.run(_closing(all_hosts(), targets))
+    return asyncio.run(hostops.closing(all_hosts(), targets))
 
 
 def unlock(
@@ -154,15 +151,7 @@ def unlock(
             )
         return [await one(t) for t in targets]
 
-    return asyncio.run(_closing(all_hosts(), targets))
-
-
-async def _closing(work: Awaitable[T], targets: Sequence[hostops.Target]) -> T:
-    try:
-        return await work
-    finally:
-        for target in targets:
-            await target.conn.close()
+    return asyncio.run(hostops.closing(all_hosts(), targets))
 
 
 def age(seconds: float | None) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Event, Settings, gate
@@ -41,7 +41,6 @@ from conveyor.deploy.lock import (
 from conveyor.deploy.rollback import Rollback
 from conveyor.deploy.state import Colour, HostState
 from conveyor.errors import ConveyorError, LockHeld
-from conveyor.history.models import KINDS
 from conveyor.project.model import ConveyorConfig, ServiceConfig
 
 if TYPE_CHECKING:
@@ -49,7 +48,6 @@ if TYPE_CHECKING:
     from conveyor.history.store import HistoryStore
     from conveyor.project.load import Project
 
-T = TypeVar("T")
 
 Direction = Literal["forward", "back"]
 
@@ -231,7 +229,7 @@ def interrupted_message(last_step: str | None, recover_id: str) -> str:
 
 # ---- acting on the hosts -------------------------------------------------------------------
 
-RECORD_KIND = "recover" if "recover" in KINDS else "rollback"
+RECORD_KIND = "recover"
 
 
 @dataclass
@@ -421,21 +419,35 @@ def recover(
     from conveyor.deploy.run import Access, targets_for
 
     targets, roles = targets_for(project, environment, access or Access())
-    found = asyncio.run(_closing(_recover(project, environment, targets, roles, emit), targets))
+    work = _recover(project, environment, targets, roles, emit)
+    found = asyncio.run(hostops.closing(work, targets))
     assert found is not None
     return found
 
 
-def recover_if_interrupted(
-    project: Project, environment: str, *, access: Access, emit: Emit
+async def recover_before_deploy(
+    project: Project,
+    environment: str,
+    targets: Sequence[Target],
+    roles: dict[str, list[str]],
+    emit: Emit,
 ) -> str | None:
-    """Before a deploy: None when nothing was interrupted (or a deploy is running: its lock
-    will say so), else recover first and say in one line what was done."""
-    from conveyor.deploy.run import targets_for
+    """Before a deploy, on its own connections: None when nothing was interrupted (or a
+    deploy is running: its lock will say so), else recover first and say what was done.
 
-    targets, roles = targets_for(project, environment, access)
-    work = _recover(project, environment, targets, roles, emit, quiet_if_busy=True)
-    found = asyncio.run(_closing(work, targets))
+    Hosts that cannot be reached are left to the deploy, which reports them.
+    """
+
+    async def reachable(target: Target) -> bool:
+        try:
+            await target.conn.connect()
+        except ConveyorError:
+            return False
+        return True
+
+    up = await asyncio.gather(*(reachable(t) for t in targets))
+    hosts = [t for t, ok in zip(targets, up, strict=True) if ok]
+    found = await _recover(project, environment, hosts, roles, emit, quiet_if_busy=True)
     if found is None or found.interrupted is None:
         return None
     if found.failed:
@@ -605,11 +617,3 @@ def _finish_interrupted(store: HistoryStore, interrupted: Interrupted, recover_i
         step = events[-1].kind.split(":")[0]
         last = f"{step} on {events[-1].host}" if events[-1].host else step
     store.finish(record.id, status="failed", message=interrupted_message(last, recover_id))
-
-
-async def _closing(work: Awaitable[T], targets: Sequence[Target]) -> T:
-    try:
-        return await work
-    finally:
-        for target in targets:
-            await target.conn.close()

@@ -14,7 +14,7 @@ from conveyor.build import build_release, load_release
 from conveyor.build.git import resolve_commit
 from conveyor.build.version import describe_version
 from conveyor.deploy.execute import Emit, Event, Executor, Outcome, Release, Settings
-from conveyor.deploy.hostops import Target, read_state
+from conveyor.deploy.hostops import Target, closing, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for
 from conveyor.deploy.plan import Plan, build_plan, views
 from conveyor.deploy.state import HostState
@@ -188,7 +188,7 @@ def deploy(
         said = f"{limit.describe()}: left out {', '.join(left_out)} (they keep what they run)"
         executor.emit(Event(None, "limit", "info", said))
     try:
-        outcome = asyncio.run(_run(executor, targets))
+        outcome = asyncio.run(closing(_recover_then_deploy(project, executor, emit), targets))
     except BaseException as error:
         # The record tells the truth even when conveyor itself is stopped or a host vanishes.
         store.finish(deploy_id, status="failed", message=f"deploy stopped: {error}")
@@ -224,12 +224,20 @@ def open_record(
     return store, deploy_id
 
 
-async def _run(executor: Executor, targets: Sequence[Target]) -> Outcome:
-    try:
-        return await executor.run()
-    finally:
-        for target in targets:
-            await target.conn.close()
+async def _recover_then_deploy(project: Project, executor: Executor, emit: Emit | None) -> Outcome:
+    """Finish an interrupted deploy first (on the same connections), then deploy."""
+    from conveyor.deploy.recover import recover_before_deploy
+
+    def show(event: Event) -> None:
+        if emit is not None:
+            emit(event)
+
+    said = await recover_before_deploy(
+        project, executor.environment, executor.targets, executor.roles, show
+    )
+    if said is not None:
+        executor.emit(Event(None, "recover", "info", said))
+    return await executor.run()
 
 
 def recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Callable[[Event], None]:

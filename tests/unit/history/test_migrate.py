@@ -78,6 +78,35 @@ def test_migration_scripts_are_plain_files_in_the_package() -> None:
     # pyproject's package-data `**/*` ships them; no alembic.ini is needed.
     assert (SCRIPTS / "env.py").is_file()
     assert sorted(p.name for p in (SCRIPTS / "versions").glob("v*.py")) == [
-        "v0001_deploys_and_events.py"
+        "v0001_deploys_and_events.py",
+        "v0002_recover_kind.py",
     ]
     assert not (SCRIPTS.parent / "alembic.ini").exists()
+
+
+def test_a_history_from_before_recover_records_is_upgraded_with_its_rows(tmp_path: Path) -> None:
+    """A history written by the previous conveyor (revision 0001) keeps its deploys and can
+    then hold "recover" records."""
+    from alembic import command
+
+    from conveyor.history.migrate import config
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(config(connection), "0001")
+        connection.execute(
+            text(
+                "INSERT INTO conveyor_deploys (id, environment, kind, release, version, "
+                "\"commit\", status, message, user, machine, hosts, started_at) VALUES ('d-1', "
+                "'staging', 'deploy', 'r', '1', 'c', 'succeeded', '', 'u', 'm', '[]', "
+                "'2026-11-01 10:00:00')"
+            )
+        )
+    engine.dispose()
+    with HistoryStore(url) as store:
+        store.start(
+            environment="staging", kind="recover", release="r", version="", commit="",
+            hosts=[], user="u", machine="m",
+        )  # fmt: skip
+        assert [r.kind for r in store.deploys("staging")] == ["recover", "deploy"]
