@@ -82,7 +82,7 @@ class HostStatus:
 
 def interrupted(project: Project, environment: str, hosts: Sequence[HostStatus]) -> str | None:
     """The line `status` shows for an interrupted deploy (never changes a host), or None."""
-    from conveyor.deploy.recover import Seen, describe, find_interrupted, live_locks
+    from conveyor.deploy.interrupted import Seen, describe, find_interrupted, live_locks
     from conveyor.history.store import HistoryStore
 
     seen = [Seen(h.host, h.state, h.lock) for h in hosts if h.state is not None]

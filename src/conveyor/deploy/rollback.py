@@ -63,12 +63,12 @@ class Rollback:
                     f"{', '.join(stuck)}: no previous release to roll back to; nothing was changed",
                     hint=f"deploy a release: conveyor deploy {self.environment} --release ID",
                 )
-            return [await self._one(t, states[t.spec]) for t in self.targets]
+            return [await self.back_one(t, states[t.spec]) for t in self.targets]
         finally:
             for target in locked:
                 await release(target.conn, target.paths.app_dir, self.deploy_id)
 
-    async def _one(self, target: Target, state: HostState) -> RolledBack:
+    async def back_one(self, target: Target, state: HostState) -> RolledBack:
         began = time.monotonic()
         assert state.previous_colour is not None and state.previous_release is not None
         old, new = state.previous_colour, state.colour

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conveyor.deploy.lock import LockInfo, LockOwner
-from conveyor.deploy.recover import (
+from conveyor.deploy.interrupted import (
     Interrupted,
     Seen,
     all_switched,
@@ -16,6 +15,7 @@ from conveyor.deploy.recover import (
     should_stop_idle,
     summary,
 )
+from conveyor.deploy.lock import LockInfo, LockOwner
 from conveyor.deploy.state import HostState
 
 OLD = HostState(release="r-1", colour="blue", deploy_id="d-0", venv="v")
