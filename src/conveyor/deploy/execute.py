@@ -29,7 +29,7 @@ from conveyor.deploy.layout import (
     services_on,
     syncs_on,
 )
-from conveyor.deploy.lock import LockOwner, acquire, heartbeats, release
+from conveyor.deploy.lock import LockLost, LockOwner, acquire, heartbeats, release
 from conveyor.deploy.plan import not_yet
 from conveyor.deploy.state import Colour, HostState
 from conveyor.errors import CommandFailed, ConveyorError, LockHeld
@@ -126,6 +126,7 @@ class Executor:
     _switched: list[_Switched] = field(default_factory=list)
     _active: list[Target] = field(default_factory=list)  # hosts still in this deploy
     _failed: dict[str, str] = field(default_factory=dict)  # hosts left out (tolerated): why
+    _lost: list[LockLost] = field(default_factory=list)  # locks someone else took meanwhile
 
     def services_on(self, target: Target) -> dict[str, ServiceConfig]:
         """The command services that run on this host, by role."""
@@ -139,7 +140,7 @@ class Executor:
         locked: list[Target] = []
         held: list[tuple[Connector, str]] = []  # the heartbeat refreshes these while we run
         try:
-            async with heartbeats(held, self.deploy_id):
+            async with heartbeats(held, self.deploy_id) as self._lost:
                 # In one order everywhere: of two deploys started at once, one stops at the
                 # first host.
                 for target in sorted(self._active, key=lambda t: t.spec):
@@ -195,6 +196,8 @@ class Executor:
             await self._each("start", lambda t: self._start_host(records[t.spec]), say=False)
             # Then traffic moves batch by batch, each host verified through its Caddy.
             for number, batch in enumerate(self._batches(), start=1):
+                if self._lost:
+                    raise self._lost[0]  # another deploy or a recovery owns a host now
                 names = ", ".join(t.spec for t in batch)
                 self._say(None, "batch", "info", f"batch {number}: {names}")
                 await self._each(

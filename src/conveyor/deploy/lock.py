@@ -254,22 +254,29 @@ async def heartbeat(conn: Connector, app_dir: str, deploy_id: str) -> None:
 @contextlib.asynccontextmanager
 async def heartbeats(
     held: Sequence[tuple[Connector, str]], deploy_id: str, *, every: float = HEARTBEAT_INTERVAL
-) -> AsyncIterator[None]:
+) -> AsyncIterator[list[LockLost]]:
     """Refresh `deploy_id`'s lock on each (connector, app_dir) in the background while inside.
 
     For work that takes its locks itself (a rollback): a host not locked yet is skipped.
+    Yields a list that gains a LockLost for each host where someone else took the lock: the
+    work should stop before it changes anything more there.
     """
+    lost: list[LockLost] = []
 
     async def beat() -> None:
         while True:
             await asyncio.sleep(every)
             for conn, app_dir in held:
-                with contextlib.suppress(ConveyorError, OSError):
+                try:
                     await heartbeat(conn, app_dir, deploy_id)
+                except LockLost as error:
+                    lost.append(error)
+                except (ConveyorError, OSError):
+                    pass  # an unreachable host: the work itself will find out
 
     task = asyncio.create_task(beat())
     try:
-        yield
+        yield lost
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

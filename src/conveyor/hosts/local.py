@@ -86,10 +86,13 @@ class LocalConnector:
                     self._name, args, timeout=timeout, stdout=stdout, stderr=stderr
                 )
         finally:
-            if proc.returncode is None:  # cancelled, or the drain above gave up
-                _kill_group(proc.pid)
             for task in tasks:
                 task.cancel()
+            if proc.returncode is None:  # cancelled, or the drain above gave up
+                _kill_group(proc.pid)
+                # Reaped here, so no transport outlives its event loop.
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(proc.wait(), _DRAIN_AFTER_KILL)
         exit_code = proc.returncode
         assert exit_code is not None
         result = RunResult(self._name, args, exit_code, decode(out.result()), decode(err.result()))

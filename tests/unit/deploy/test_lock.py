@@ -178,3 +178,24 @@ def test_a_heartbeat_for_a_lock_we_lost_says_who_holds_it(tmp_path: Path) -> Non
     asyncio.run(release(conn, app_dir, "*"))
     with pytest.raises(LockLost, match="nobody"):
         asyncio.run(heartbeat(conn, app_dir, "d-1"))
+
+
+def test_the_background_heartbeat_reports_a_lock_taken_by_someone_else(tmp_path: Path) -> None:
+    """A deploy whose lock was broken and taken by another learns it before switching more."""
+    from conveyor.deploy.lock import heartbeats
+
+    conn, app_dir = LocalConnector(), str(tmp_path / "app")
+
+    async def story() -> list[LockLost]:
+        await acquire(conn, app_dir, owner("d-1"), environment="staging")
+        async with heartbeats([(conn, app_dir)], "d-1", every=0.05) as lost:
+            await asyncio.sleep(0.2)
+            assert lost == []  # ours, refreshed
+            await release(conn, app_dir, "*")  # someone breaks it...
+            await acquire(conn, app_dir, owner("d-2", user="bob"), environment="staging")
+            await asyncio.sleep(0.3)  # ...and takes it
+            return list(lost)
+
+    lost = asyncio.run(story())
+    assert lost
+    assert "held by bob on laptop" in lost[0].message
