@@ -66,7 +66,7 @@ def test_a_host_unreachable_before_the_deploy_changes_nothing(fleet: FaultFleet)
         result = fleet.deploy()
     assert result.code == 1, result.text
     assert down.address in result.err
-    assert "Traceback" not in result.text
+    assert "Traceback" not in result.text, result.text
     no_failed_requests(loads)  # only its sshd is down: its Caddy still serves
     record = latest(fleet)
     assert record["status"] == "failed"
@@ -88,7 +88,7 @@ def test_a_host_cut_off_after_upload_before_the_switch(fleet: FaultFleet) -> Non
         result = running.finish()
     assert result.code == 1, result.text
     assert victim.address in result.err
-    assert "Traceback" not in result.text
+    assert "Traceback" not in result.text, result.text
     no_failed_requests(loads, victim)
     assert not [line for line in running.lines() if line.step == "switch"], result.out
     fleet.assert_one_release(fleet.good, hosts=others)
@@ -112,7 +112,7 @@ def test_a_host_dying_after_its_switch_switches_the_others_back(fleet: FaultFlee
         result = running.finish()
     assert result.code == 1, result.text
     assert victim.address in result.err
-    assert "Traceback" not in result.text
+    assert "Traceback" not in result.text, result.text
     no_failed_requests(loads, victim)
     fleet.assert_one_release(fleet.good, hosts=[first, last])  # first was switched back
     record = latest(fleet)
@@ -168,7 +168,7 @@ def test_max_failures_one_leaves_the_failing_host_on_the_old_release(fleet: Faul
     with fleet.load() as loads:
         result = fleet.deploy()
     assert result.code == 0, result.text
-    assert "Traceback" not in result.text
+    assert "Traceback" not in result.text, result.text
     reported = [
         line
         for line in result.out.splitlines()
@@ -213,7 +213,7 @@ def test_two_deploys_at_once_exactly_one_proceeds(fleet: FaultFleet) -> None:
     loser = next(r for r in results if r.code == 1)
     assert "staging is locked on " in loser.err and " by " in loser.err, loser.text
     assert "(pid " in loser.err  # who holds it: user, machine, pid
-    assert "Traceback" not in loser.text
+    assert "Traceback" not in loser.text, loser.text
     no_failed_requests(loads)
     records = fleet.history()[:2]
     assert sorted(str(r["status"]) for r in records) == ["failed", "succeeded"]
@@ -232,7 +232,7 @@ def test_a_full_disk_on_one_host_during_upload(fleet: FaultFleet) -> None:
     assert result.code == 1, result.text
     assert victim.address in result.err
     assert "no space" in result.err.lower()
-    assert "Traceback" not in result.text
+    assert "Traceback" not in result.text, result.text
     no_failed_requests(loads)
     assert not [line for line in result.out.splitlines() if " switch " in line]
     record = latest(fleet)
@@ -264,7 +264,10 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_its_drain(fleet: FaultFle
     ]
     assert killed, f"no 'killed after' (drain 2s) line for {victim.spec}:\n{result.out}"
     events = fleet.show(str(latest(fleet)["id"]))["events"]
-    assert any("killed after" in e["message"] and e["host"] == victim.spec for e in events), events
+    timeline = "\n".join(f"{e['host']} {e['kind']}: {e['message']}" for e in events)
+    assert any("killed after" in e["message"] and e["host"] == victim.spec for e in events), (
+        timeline
+    )
     programs = next(r for r in fleet.status() if r["host"] == victim.spec)["programs"]
     workers = [name for name, state in programs.items() if name.startswith("worker")]
     assert [programs[name] for name in workers].count("running") == 1, programs
