@@ -13,6 +13,7 @@ the login account) is removed by `close()`, even after a failed test.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -172,9 +173,10 @@ class FaultFleet:
     """N namespaced hosts running the tiny app, and the means to break them one at a time."""
 
     def __init__(self, count: int) -> None:
-        number = worker_number()
-        self.user = f"cvfault{number}"
-        self.prefix = f"cvf{number}h"
+        # A network no other live fleet uses: held by a lock file for this fleet's life.
+        network, self._claim = _claim_network(80 + worker_number())
+        self.user = f"cvfault{network}"
+        self.prefix = f"cvf{network}h"
         self.base = Path(tempfile.mkdtemp(prefix="cvf-"))
         self.root = self.base / "project"
         self.mounts: list[tuple[int, Path]] = []  # (pid in its mount namespace, path)
@@ -182,7 +184,7 @@ class FaultFleet:
         self.env = _clean_env(self.base / "home")
         _remove_namespaces(self.prefix, count)
         self.created_user = ensure_user(self.user)
-        self.fleet = _fleet(self.user, 80 + number)
+        self.fleet = _fleet(self.user, network)
         self.hosts: list[NetnsHost] = []
         try:
             self.hosts = self.fleet.start(count, prefix=self.prefix)
@@ -433,6 +435,7 @@ class FaultFleet:
             remove_user(self.user)
         shutil.rmtree(self.base, ignore_errors=True)
         shutil.rmtree(self.fleet.directory, ignore_errors=True)
+        self._claim.close()
 
 
 def _fleet(user: str, network: int) -> Fleet:
@@ -452,6 +455,29 @@ def _clean_env(home: Path) -> dict[str, str]:
     env["HOME"] = str(home)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
     return env
+
+
+def _claim_network(first: int) -> tuple[int, IO[bytes]]:
+    """The first network from `first` on that no live fleet holds (another pytest session
+    or xdist worker, a benchmark); its lock file stays open, and so held, until close()."""
+    for network in [*range(first, 100), *range(80, first)]:
+        claim = open(f"/run/lock/cvfault-{network}.lock", "wb")  # noqa: SIM115
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()
+            continue
+        addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+        if f" 10.{network}." not in addresses or _ours(network):
+            return network, claim
+        claim.close()  # someone else's addresses (not a fleet of this module)
+    raise RuntimeError("no free 10.80-99 network for a fault-injection fleet")
+
+
+def _ours(network: int) -> bool:
+    """Every namespace on this network is a leftover of a killed run of this module."""
+    existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return any(line.startswith(f"cvf{network}h") for line in existing.splitlines())
 
 
 def _remove_namespaces(prefix: str, count: int) -> None:
