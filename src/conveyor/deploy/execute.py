@@ -37,6 +37,9 @@ from conveyor.hosts.base import Connector
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig, ServiceConfig
 
+# Putting one host back (switch, stops, state) never takes longer than this.
+RESTORE_DEADLINE = 120.0
+
 
 @dataclass(frozen=True)
 class Event:
@@ -464,15 +467,19 @@ class Executor:
     async def _undo(self, message: str, cause: str) -> Outcome:
         """Put every host this deploy touched back on what it served before, newest first."""
         self._say(None, "rollback", "start", message)
-        restored, lost = 0, []
-        for switched in reversed(self._switched):
+        lost: list[str] = []
+
+        async def one(switched: _Switched) -> int:
+            # Every host at once: one that cannot be reached must not hold up the others.
             try:
-                restored += await self._restore(switched)
+                return await asyncio.wait_for(self._restore(switched), RESTORE_DEADLINE)
             except (ConveyorError, OSError) as error:
-                # An unreachable host cannot be put back from here; the others still are.
-                why = error.message if isinstance(error, ConveyorError) else str(error)
+                why = error.message if isinstance(error, ConveyorError) else str(error) or "timeout"
                 lost.append(switched.target.spec)
                 self._say(switched.target.spec, "rollback", "fail", f"could not put back: {why}")
+                return 0
+
+        restored = sum(await asyncio.gather(*(one(s) for s in self._switched)))
         serving = {s.target.spec: s.before for s in self._switched if s.target.spec not in lost}
         previous = {s.release for s in serving.values() if s.release}
         if restored:

@@ -20,6 +20,9 @@ from conveyor.hosts.failures import checked, command_timeout, decode
 from conveyor.hosts.hostkeys import KeyRecorder, default_known_hosts, load_known_hosts, refusal
 
 CONNECT_TIMEOUT = 10.0
+KEEPALIVE = 2.0  # seconds between keepalives; three unanswered ones close the connection
+FILE_TIMEOUT = 120.0  # one SFTP read or write of a (small) file
+CLOSE_TIMEOUT = 5.0
 # OpenSSH allows 10 sessions per connection (MaxSessions); SFTP keeps one open.
 MAX_CHANNELS = 8
 _GRACE = 1.0
@@ -103,6 +106,10 @@ class SshConnector:
                 known_hosts=load_known_hosts(known_hosts),
                 client_factory=lambda: recorder,
                 connect_timeout=self._connect_timeout,
+                # A host that vanishes (cable cut, kernel panic) is noticed in about
+                # KEEPALIVE x 3 seconds, not when each pending command times out.
+                keepalive_interval=KEEPALIVE,
+                keepalive_count_max=3,
                 **options,
             )
         except asyncssh.HostKeyNotVerifiable:
@@ -158,6 +165,8 @@ class SshConnector:
                 with contextlib.suppress(asyncssh.Error, OSError):
                     process.send_signal("KILL")
                 completed = exc
+            except (asyncssh.Error, OSError) as exc:  # the connection died (keepalive, reset)
+                raise self._lost(exc) from None
             finally:
                 process.close()
         stdout, stderr = decode(completed.stdout), decode(completed.stderr)
@@ -186,6 +195,14 @@ class SshConnector:
 
     async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         """Write through SFTP to a temp file beside `path`, set its mode, then rename over."""
+        try:
+            await asyncio.wait_for(self._put(data, path, mode), FILE_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise self._lost(
+                ConnectionAbortedError(f"no answer within {FILE_TIMEOUT:g} s")
+            ) from None
+
+    async def _put(self, data: bytes, path: str, mode: int) -> None:
         sftp = await self._sftp_client()
         target = PurePosixPath(path)
         temp = str(target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp"))
@@ -202,6 +219,14 @@ class SshConnector:
 
     async def get(self, path: str) -> bytes:
         """Read a file through SFTP; FileNotFoundError when it does not exist."""
+        try:
+            return await asyncio.wait_for(self._get(path), FILE_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise self._lost(
+                ConnectionAbortedError(f"no answer within {FILE_TIMEOUT:g} s")
+            ) from None
+
+    async def _get(self, path: str) -> bytes:
         sftp = await self._sftp_client()
         try:
             async with sftp.open(path, "rb") as handle:
@@ -231,7 +256,9 @@ class SshConnector:
             sftp.exit()
         if conn is not None:
             conn.close()
-            await conn.wait_closed()
+            # A vanished host never answers the close: don't wait for it.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(conn.wait_closed(), CLOSE_TIMEOUT)
 
 
 def _cause(exc: BaseException, timeout: float) -> str:

@@ -1,7 +1,7 @@
 """The host side of uploads: which objects the store has, receive new ones, link a tree.
 
 This file runs on the host under its own `python3` (standard library only), sent
-on stdin ahead of its data by `upload.py`; it is never imported by conveyor.
+on stdin ahead of its data by `upload.py`; conveyor imports it only for NO_SPACE.
 
     have STORE       stdin: object names, one a line -> prints the ones STORE holds
     put STORE DEST   stdin: "<n>\\n", an n-byte tar of new objects, then a JSON
@@ -19,6 +19,8 @@ import shutil
 import sys
 import tarfile
 from typing import BinaryIO
+
+NO_SPACE = 3  # exit code: the host's disk (or quota) is full
 
 
 def have(store: str, names: list[str]) -> list[str]:
@@ -89,4 +91,9 @@ def main(argv: list[str], stdin: BinaryIO) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], sys.stdin.buffer))
+    try:
+        sys.exit(main(sys.argv[1:], sys.stdin.buffer))
+    except OSError as exc:  # one line for conveyor to show, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        sys.stderr.write(f"{exc.strerror or exc}{where}\n")
+        sys.exit(NO_SPACE if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 1)

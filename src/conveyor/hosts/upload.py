@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from conveyor.errors import HostError
 from conveyor.hosts.base import Connector
+from conveyor.hosts.store_helper import NO_SPACE
 
 _HELPER = (Path(__file__).parent / "store_helper.py").read_bytes()
 # The helper travels on stdin ahead of its data, so argv (and any error message
@@ -106,10 +108,20 @@ async def upload_tree(
     missing = [entry for name, entry in wanted.items() if name not in present]
     payload = await asyncio.to_thread(_tar, missing) if missing else b""
     manifest = json.dumps([[e.relative, e.object, f"{e.mode:o}"] for e in entries]).encode()
-    await conn.run(
+    stored = await conn.run(
         [python, "-c", _BOOTSTRAP, "put", store, dest],
         stdin=_helper_input(f"{len(payload)}\n".encode() + payload + manifest),
         timeout=timeout,
+        check=False,
     )
+    if not stored.ok:
+        why = (stored.stderr.strip().splitlines() or [f"exit {stored.exit_code}"])[-1]
+        full = stored.exit_code == NO_SPACE
+        raise HostError(
+            f"upload to {conn.name} failed: {why}",
+            hint=f"free space on {conn.name} (df -h {store}) or grow its disk, then deploy again"
+            if full
+            else f"check that {conn.name} can write to {store} and {dest}",
+        )
     sent_bytes = sum(entry.local.stat().st_size for entry in missing)
     return UploadStats(files=len(entries), sent=len(missing), bytes_sent=sent_bytes)
