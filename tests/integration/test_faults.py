@@ -118,10 +118,16 @@ def test_a_host_dying_after_its_switch_switches_the_others_back(fleet: FaultFlee
     record = latest(fleet)
     assert record["status"] == "rolled_back"
     assert victim.address in str(record["message"])
-    # Back on the network, the victim's own state and its Caddy agree on what it serves.
+    assert "conveyor recover staging" in result.err
+    # Back on the network, the victim shows its unfinished switch; recover puts it back.
     fleet.reconnect(victim)
     row = next(r for r in fleet.status() if r["host"] == victim.spec)
-    assert fleet.served(victim) == row["state"]["version"]
+    assert row["state"]["pending_release"] == record["release"]
+    recovered = fleet.run("recover", "staging", *fleet.ssh_args)
+    assert recovered.code == 0, recovered.text
+    fleet.assert_one_release(fleet.good)
+    row = next(r for r in fleet.status() if r["host"] == victim.spec)
+    assert row["state"]["pending_release"] is None
 
 
 def test_a_crash_on_start_on_one_host_leaves_every_host_on_the_old_release(
