@@ -47,7 +47,8 @@ class Step:
         """`host  action  description` and, indented, the argv."""
         line = f"{self.host:<24} {self.action:<8} {self.description}"
         if self.argv:
-            line += f"\n{'':<34}$ {shlex.join(self.argv)}"
+            shown = [f"<{a.count(chr(10)) + 1}-line script>" if "\n" in a else a for a in self.argv]
+            line += f"\n{'':<34}$ {shlex.join(shown)}"
         return line
 
 

@@ -233,3 +233,10 @@ def test_a_sync_service_copies_its_files_then_runs_after_at_the_switch() -> None
     steps = [(s.action, s.description, s.on_failure) for s in result.steps]
     assert ("sync", "dags: copy dags/ of the release to /opt/airflow/dags", AFTER_SWITCH) in steps
     assert ("after", "dags: airflow-restart --now", AFTER_SWITCH) in steps
+
+
+def test_a_script_run_on_the_host_is_shown_by_its_length_not_its_text() -> None:
+    shown = plan(view("deploy@app-1", ("backend",))).render()
+    start = next(line for line in shown.splitlines() if "supervisor.sock" in line)
+    assert "-c '<" in start and "-line script>'" in start
+    assert "xmlrpc" not in shown
