@@ -14,7 +14,7 @@ from conveyor.deploy.launcher import SCRIPT as LAUNCHER
 from conveyor.deploy.layout import HostPaths
 from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError
-from conveyor.hosts.base import Connector
+from conveyor.hosts.base import Connector, RunResult
 from conveyor.hosts.upload import upload_tree
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program, socket_dir_argv
@@ -134,24 +134,49 @@ async def ensure_venv(target: Target, key: str, release_id: str) -> str:
 
 async def migrate(target: Target, *, venv_key: str, release_id: str, config: str) -> str:
     """`alembic upgrade head` with the new release's code, venv and environment values."""
+    python = posixpath.join(target.paths.venv(venv_key), "bin", "python")
+    result = await run_in_release(
+        target,
+        [python, "-m", "alembic", "-c", config, "upgrade", "head"],
+        release_id=release_id,
+        venv_key=venv_key,
+        timeout=1800,
+        what="migrations",
+    )
+    lines = [line for line in result.stderr.splitlines() if "Running upgrade" in line]
+    return f"{len(lines)} migration(s) applied" if lines else "database is up to date"
+
+
+async def run_in_release(
+    target: Target,
+    command: Sequence[str],
+    *,
+    release_id: str,
+    venv_key: str,
+    timeout: float,
+    what: str,
+) -> RunResult:
+    """`command` with the release's venv and `.env` values, in its app directory.
+
+    CommandFailed, saying "`what` failed" with the last lines of its output, when it exits
+    non-zero.
+    """
     paths = target.paths
     venv = paths.venv(venv_key)
     python = posixpath.join(venv, "bin", "python")
-    argv = [python, paths.launcher, paths.env_file, venv, "--"]
-    argv += [python, "-m", "alembic", "-c", config, "upgrade", "head"]
+    argv = [python, paths.launcher, paths.env_file, venv, "--", *command]
     cwd = posixpath.join(paths.release(release_id), "app")
-    result = await target.conn.run(argv, cwd=cwd, timeout=1800, check=False)
+    result = await target.conn.run(argv, cwd=cwd, timeout=timeout, check=False)
     if not result.ok:
         output = (result.stdout + result.stderr).strip().splitlines()[-15:]
         raise CommandFailed(
-            f"migrations failed on {target.spec} (exit {result.exit_code})",
+            f"{what} failed on {target.spec} (exit {result.exit_code})",
             host=target.spec,
             argv=tuple(argv),
             exit_code=result.exit_code,
             output="\n".join(output),
         )
-    lines = [line for line in result.stderr.splitlines() if "Running upgrade" in line]
-    return f"{len(lines)} migration(s) applied" if lines else "database is up to date"
+    return result
 
 
 def program(
@@ -387,22 +412,11 @@ async def run_after(
     target: Target, *, command: Sequence[str], release_id: str, venv_key: str
 ) -> str:
     """A sync's `after` command, with the release's venv and values, in its app directory."""
-    paths = target.paths
-    venv = paths.venv(venv_key)
-    python = posixpath.join(venv, "bin", "python")
-    argv = [python, paths.launcher, paths.env_file, venv, "--", *command]
-    cwd = posixpath.join(paths.release(release_id), "app")
-    result = await target.conn.run(argv, cwd=cwd, timeout=600, check=False)
-    if not result.ok:
-        output = (result.stdout + result.stderr).strip().splitlines()[-15:]
-        raise CommandFailed(
-            f"{shlex.join(command)} failed on {target.spec} (exit {result.exit_code})",
-            host=target.spec,
-            argv=tuple(argv),
-            exit_code=result.exit_code,
-            output="\n".join(output),
-        )
-    return f"{shlex.join(command)}: ok"
+    what = shlex.join(command)
+    await run_in_release(
+        target, command, release_id=release_id, venv_key=venv_key, timeout=600, what=what
+    )
+    return f"{what}: ok"
 
 
 async def running(target: Target, name: str) -> str | None:
