@@ -304,15 +304,33 @@ class Executor:
         # A stop scheduled for this colour by the previous deploy must not hit the new release.
         await hostops.cancel_retire(target, colour)
         record.started.extend(prog.name for prog in progs)
+        await hostops.define(target, *progs)  # a warm old process on these ports stops here
+        # The health probes start while supervisor waits out `startsecs`; they ask whether the
+        # process died only once it is up.
+        spawned = asyncio.ensure_future(hostops.spawn(target, *progs))
+        gates = asyncio.ensure_future(self._gates(target, http, colour, spawned))
         try:
-            await hostops.start(target, *progs)
-        except CommandFailed as error:
+            await spawned
+        except BaseException as error:
+            gates.cancel()
+            await asyncio.gather(gates, return_exceptions=True)
+            if not isinstance(error, CommandFailed):
+                raise
             what = error.message.split(" did not start")[0]
             raise DeployFailed(
                 f"{what} crashed on start on {target.spec}", cause=str(error)
             ) from None
+        await gates
+
+    async def _gates(
+        self,
+        target: Target,
+        http: dict[str, ServiceConfig],
+        colour: Colour,
+        spawned: asyncio.Future[None],
+    ) -> None:
         for name, service in http.items():
-            await self._gate(target, name, service, colour)
+            await self._gate(target, name, service, colour, spawned)
 
     async def _change_singleton(self, record: _Switched, name: str, service: ServiceConfig) -> None:
         """Stop the old singleton, then start the new one: never two at once, even now."""
@@ -345,13 +363,18 @@ class Executor:
             ) from None
 
     async def _gate(
-        self, target: Target, name: str, service: ServiceConfig, colour: Colour
+        self,
+        target: Target,
+        name: str,
+        service: ServiceConfig,
+        colour: Colour,
+        spawned: asyncio.Future[None] | None = None,
     ) -> None:
         """Probe the new colour directly until healthy, broken, or its process is gone."""
         assert service.health is not None
         prog_name = program_name(name, colour)
         port = ports(self.config, name)[colour]
-        result = await gate(target, prog_name, port, service.health, self.settings)
+        result = await gate(target, prog_name, port, service.health, self.settings, spawned)
         self._health(target, prog_name, result)
 
     async def _switch_host(self, record: _Switched) -> None:
@@ -618,12 +641,22 @@ class Executor:
 
 
 async def gate(
-    target: Target, program: str, port: int, path: str, settings: Settings
+    target: Target,
+    program: str,
+    port: int,
+    path: str,
+    settings: Settings,
+    spawned: asyncio.Future[None] | None = None,
 ) -> HealthResult:
-    """Probe a colour directly (over SSH: tunnelled) until healthy, broken, or its process died."""
+    """Probe a colour directly (over SSH: tunnelled) until healthy, broken, or its process died.
+
+    `spawned`: while it is not done, the process is still being started and is not asked after.
+    """
     address, local_port = await target.conn.forward("127.0.0.1", port)
 
     async def crashed() -> str | None:
+        if spawned is not None and not spawned.done():
+            return None
         return await hostops.running(target, program)
 
     return await wait_healthy(

@@ -237,17 +237,26 @@ def service_program(
 
 
 async def start(target: Target, *progs: Program) -> None:
-    """Define (or redefine) the programs and start them together; CommandFailed has log tails.
+    """Define (or redefine) the programs and start them together; CommandFailed has log tails."""
+    await define(target, *progs)
+    await spawn(target, *progs)
 
-    One `update` and one `start` for all of them: supervisor stops a program whose
-    definition changed, and waits its `startsecs` once for everything it starts.
-    """
+
+async def define(target: Target, *progs: Program) -> None:
+    """Write the programs' definitions and apply them in one `update`: supervisor stops a
+    program whose definition changed (its port is free afterwards) and starts nothing."""
     runtime, conn = target.runtime, target.conn
     for prog in progs:
         await conn.put(runtime.render_program(prog).encode(), runtime.program_path(prog.name))
         # The log starts afresh so a failure shows this start's output, not an earlier one's.
         await conn.put(b"", prog.stdout_log)
     await conn.run(runtime.apply_argv())
+
+
+async def spawn(target: Target, *progs: Program) -> None:
+    """Start defined programs together, waiting their `startsecs` once for all of them;
+    CommandFailed, with each failed program's log tail, when one does not stay up."""
+    runtime, conn = target.runtime, target.conn
     names = [prog.name for prog in progs]
     argv = start_all_argv(runtime.app_dir, runtime.tools, names)
     result = await conn.run(argv, check=False, timeout=60)
