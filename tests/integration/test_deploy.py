@@ -372,14 +372,29 @@ def test_a_sync_service_copies_its_files_runs_after_and_is_put_back_on_failure(
     assert (dags / "a.py").read_text() == "A = 2\n"
     assert marker.read_text() == "restart\n" * 2
 
-    # A release whose `after` fails: the deploy goes back, with the previous release's files.
+    # A release that adds a sync service whose `after` fails: the deploy goes back, with the
+    # previous release's files (and its `after` run again), and the new service's files gone.
+    reports = tmp_path / "reports"
+    with (local.root / "conveyor.toml").open("a") as toml:
+        toml.write(
+            f'\n[services.reports]\nsync = {{ from = "reports", to = "{reports}" }}\n'
+            'roles = ["web"]\nafter = "python fail.py"\n'
+        )
+    (local.root / "fail.py").write_text("raise SystemExit('reports would not load')\n")
+    (local.root / "reports").mkdir()
+    (local.root / "reports" / "daily.sql").write_text("SELECT 1;\n")
     (local.root / "dags" / "a.py").write_text("A = 3\n")
-    (local.root / "restart.py").write_text("raise SystemExit('scheduler would not restart')\n")
     local.commit("ok")
     third = local.deploy()
     assert third.code == 1
-    assert "python restart.py failed on local" in third.err
+    assert "python fail.py failed on local" in third.err
+    assert "not put back" not in third.err  # every step of the undo worked
     assert (dags / "a.py").read_text() == "A = 2\n"
-    assert marker.read_text() == "restart\n" * 3  # the old release's `after`, run again
+    assert not (reports / "daily.sql").exists()
+    # dags: this release's `after`, then the old release's again; reports: none to put back.
+    assert marker.read_text() == "restart\n" * 4
     assert local.get()["color"] == "green"  # the second release still serves
     assert history(local)[0] == ("deploy", "rolled_back")
+    state = json.loads((local.hosts_dir / "localhost" / "state.json").read_text())
+    assert state["pending_release"] is None
+    assert state["colour"] == "green"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from conveyor.deploy.layout import (
 from conveyor.deploy.lock import LockLost, LockOwner, acquire, heartbeats, release
 from conveyor.deploy.plan import not_yet
 from conveyor.deploy.state import Colour, HostState
-from conveyor.errors import CommandFailed, ConveyorError, LockHeld
+from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable, LockHeld
 from conveyor.hosts.base import Connector
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig, ServiceConfig
@@ -107,6 +107,7 @@ class _Switched:
     after: HostState | None = None  # set once the host's state says it runs the new release
     started: list[str] = field(default_factory=list)  # programs this deploy started here
     routed: bool = False  # Caddy points at the new colour
+    rerouted: list[str] = field(default_factory=list)  # services whose running Caddy was switched
     pending: bool = False  # state.json says a switch to the new release is under way
     synced: list[str] = field(default_factory=list)  # sync services copied from the new release
     stopped: list[str] = field(default_factory=list)  # old programs this deploy stopped
@@ -420,17 +421,30 @@ class Executor:
         self._say(target.spec, "state", "ok", f"serving {self.release.version} on {colour}")
 
     async def _sync(
-        self, record: _Switched, name: str, service: ServiceConfig, release: str, venv: str
+        self,
+        record: _Switched,
+        name: str,
+        service: ServiceConfig,
+        release: str,
+        venv: str,
+        *,
+        restore: bool = False,
     ) -> None:
-        """Copy the service's files from `release` into place, then run its `after` command."""
+        """Copy the service's files from `release` into place, then run its `after` command.
+
+        `restore`: putting an earlier release's files back; one without the directory had
+        none, so the files the later sync wrote are removed.
+        """
         target, sync = record.target, service.sync
         assert sync is not None
-        if release == self.release.id:
+        if not restore:
             record.synced.append(name)
         try:
-            done = await hostops.sync(target, release_id=release, source=sync.from_, dest=sync.to)
+            done = await hostops.sync(
+                target, release_id=release, source=sync.from_, dest=sync.to, missing_ok=restore
+            )
             self._say(target.spec, "sync", "ok", f"{name}: {done}")
-            if service.after_argv:
+            if service.after_argv and not done.startswith("none"):
                 done = await hostops.run_after(
                     target, command=service.after_argv, release_id=release, venv_key=venv
                 )
@@ -445,6 +459,7 @@ class Executor:
         record.routed = True  # from here on, undo must route back
         started = await hostops.ensure_proxy(target, name, listen=listen, port=port)
         if not started:
+            record.rerouted.append(name)  # a Caddy that served before: undo routes it back
             await hostops.switch(target, name, port)
         self._say(target.spec, "switch", "ok", f"Caddy on {listen} now routes to port {port}")
         host, public = loopback_port(listen)
@@ -516,7 +531,7 @@ class Executor:
             what = "nothing served before this deploy and nothing serves now"
         if lost:
             what += (
-                f"; could not reach {', '.join(lost)} to put it back: "
+                f"; {', '.join(lost)} not put back (unreachable or a step failed, see above): "
                 f"run conveyor recover {self.environment} once it is reachable"
             )
         text = f"deploy of {self.release.version} to {self.environment} failed: {message}; {what}"
@@ -524,32 +539,57 @@ class Executor:
         return Outcome(status, text, cause=cause, states=serving, left_out=dict(self._failed))
 
     async def _restore(self, switched: _Switched) -> int:
-        """Undo one host; returns 1 when traffic had moved and went back to the old release."""
+        """Undo one host; returns 1 when traffic had moved and went back to the old release.
+
+        Each step is tried even when an earlier one failed; the failures are raised together
+        at the end. A host that cannot be reached raises at once. When Caddy could not be
+        routed back, state.json keeps a pending mark, so `conveyor recover` finds the host.
+        """
         target, before = switched.target, switched.before
-        back = before.colour is not None
-        if before.colour is not None and switched.routed:
-            for name, service in self.services_on(target).items():
-                if service.resolved_kind == "http":
-                    await hostops.switch(target, name, ports(self.config, name)[before.colour])
+        problems: list[str] = []
+
+        async def attempt(what: str, work: Awaitable[object]) -> bool:
+            try:
+                await work
+            except HostUnreachable:
+                raise
+            except ConveyorError as error:
+                problems.append(f"{what}: {error.message.splitlines()[0]}")
+                return False
+            return True
+
+        routed_back = True
+        if before.colour is not None:
+            for name in switched.rerouted:
+                port = ports(self.config, name)[before.colour]
+                if await attempt(f"Caddy of {name}", hostops.switch(target, name, port)):
                     self._say(
                         target.spec, "rollback", "ok", f"Caddy routes to {before.colour} again"
                     )
+                else:
+                    routed_back = False
         for prog in switched.started:
-            await hostops.stop(target, prog)
+            await attempt(f"stop {prog}", hostops.stop(target, prog))
         # What this deploy stopped (old workers, the old singleton) starts again.
         for prog in switched.stopped:
-            await target.conn.run(target.runtime.start_argv(prog), check=False)
+            await attempt(f"start {prog}", target.conn.run(target.runtime.start_argv(prog)))
         for name in switched.synced:
             service = self.config.services[name]
             if before.release is None or before.venv is None:
                 self._say(target.spec, "rollback", "info", f"{name}: no earlier files to put back")
                 continue
-            await self._sync(switched, name, service, before.release, before.venv)
-        if switched.after is not None or switched.pending:
-            await hostops.write_state(target, before)
+            back = self._sync(switched, name, service, before.release, before.venv, restore=True)
+            await attempt(f"files of {name}", back)
+        if not routed_back:
+            mark = replace(before, pending_release=self.release.id, deploy_id=self.deploy_id)
+            await attempt("state.json", hostops.write_state(target, mark))
+        elif switched.after is not None or switched.pending:
+            await attempt("state.json", hostops.write_state(target, before))
             if before.release:
-                await hostops.link_current(target, before.release)
-        return 1 if switched.routed and back else 0
+                await attempt("current", hostops.link_current(target, before.release))
+        if problems:
+            raise ConveyorError(f"{target.spec}: put back only in part: {'; '.join(problems)}")
+        return 1 if switched.routed and before.colour is not None else 0
 
     async def _retire(self) -> None:
         """The old colour keeps serving nothing but stays warm for a rollback, then stops.
@@ -624,16 +664,17 @@ class Executor:
             raise error  # too many, or none would be left: every host goes back
         self._active.remove(target)
         record = next((r for r in self._switched if r.target is target), None)
+        where = "left on its previous release"
         if record is not None:
             self._switched.remove(record)
-            with contextlib.suppress(ConveyorError, OSError):
-                await self._restore(record)
+            try:
+                await asyncio.wait_for(self._restore(record), RESTORE_DEADLINE)
+            except (ConveyorError, OSError):
+                where = f"could not be put back: run conveyor recover {self.environment}"
+                self._failed[target.spec] += f"; {where}"
         tolerated = f"{len(self._failed)} of max_failures = {self.settings.max_failures}"
         self._say(
-            target.spec,
-            step,
-            "fail",
-            f"{error.message.splitlines()[0]}; left on its previous release ({tolerated})",
+            target.spec, step, "fail", f"{error.message.splitlines()[0]}; {where} ({tolerated})"
         )
 
     def _say(self, host: str | None, step: str, status: str, message: str) -> None:

@@ -363,8 +363,9 @@ async def drain(target: Target, name: str, *, seconds: float) -> str:
 # Only files an earlier sync wrote are ever removed (the manifest lists them).
 _SYNC = r"""
 import filecmp, json, os, shutil, sys
-src, dest = sys.argv[1], sys.argv[2]
-if not os.path.isdir(src):
+src, dest, missing_ok = sys.argv[1], sys.argv[2], sys.argv[3] == "missing-ok"
+missing = not os.path.isdir(src)
+if missing and not missing_ok:
     sys.exit(f"{src} is not a directory in the release")
 os.makedirs(dest, exist_ok=True)
 manifest = os.path.join(dest, ".conveyor-sync.json")
@@ -397,14 +398,24 @@ for rel in sorted(before - set(now)):
 with open(manifest + ".tmp", "w") as f:
     json.dump(sorted(now), f)
 os.replace(manifest + ".tmp", manifest)
-print(f"{len(now)} file(s) in {dest}: {copied} copied, {removed} removed")
+if missing:
+    print(f"none in this release: removed the {removed} file(s) a later sync wrote to {dest}")
+else:
+    print(f"{len(now)} file(s) in {dest}: {copied} copied, {removed} removed")
 """
 
 
-async def sync(target: Target, *, release_id: str, source: str, dest: str) -> str:
-    """Copy the release's `source` directory to `dest` on the host; returns what changed."""
+async def sync(
+    target: Target, *, release_id: str, source: str, dest: str, missing_ok: bool = False
+) -> str:
+    """Copy the release's `source` directory to `dest` on the host; returns what changed.
+
+    `missing_ok`: a release without `source` counts as an empty directory (the files an
+    earlier sync wrote are removed) instead of an error; the answer then starts "none".
+    """
     src = posixpath.join(target.paths.release(release_id), "app", source)
-    result = await target.conn.run([target.python, "-c", _SYNC, src, dest], check=False)
+    flag = "missing-ok" if missing_ok else "strict"
+    result = await target.conn.run([target.python, "-c", _SYNC, src, dest, flag], check=False)
     if not result.ok:
         raise CommandFailed(
             f"sync of {source} to {dest} failed on {target.spec}: "

@@ -263,16 +263,20 @@ async def heartbeats(
     """
     lost: list[LockLost] = []
 
+    async def one(conn: Connector, app_dir: str) -> None:
+        try:
+            await asyncio.wait_for(heartbeat(conn, app_dir, deploy_id), HEARTBEAT_INTERVAL)
+        except LockLost as error:
+            lost.append(error)
+        except (ConveyorError, OSError):
+            pass  # an unreachable or slow host: the work itself will find out
+
     async def beat() -> None:
+        # Every host at once, each given at most HEARTBEAT_INTERVAL: one dead host never
+        # makes the others' heartbeats late enough to look stale.
         while True:
             await asyncio.sleep(every)
-            for conn, app_dir in held:
-                try:
-                    await heartbeat(conn, app_dir, deploy_id)
-                except LockLost as error:
-                    lost.append(error)
-                except (ConveyorError, OSError):
-                    pass  # an unreachable host: the work itself will find out
+            await asyncio.gather(*(one(conn, app_dir) for conn, app_dir in list(held)))
 
     task = asyncio.create_task(beat())
     try:

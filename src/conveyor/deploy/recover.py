@@ -260,11 +260,15 @@ async def recover_before_deploy(
     targets: Sequence[Target],
     roles: dict[str, list[str]],
     emit: Emit,
+    *,
+    limited: bool = False,
 ) -> str | None:
     """Before a deploy, on its own connections: None when nothing was interrupted (or a
     deploy is running: its lock will say so), else recover first and say what was done.
 
-    Hosts that cannot be reached are left to the deploy, which reports them.
+    Hosts that cannot be reached are left to the deploy, which reports them. A deploy
+    limited by --role/--host sees only part of the environment: it refuses instead, since
+    only `conveyor recover` looks at every host.
     """
 
     async def reachable(target: Target) -> bool:
@@ -276,9 +280,16 @@ async def recover_before_deploy(
 
     up = await asyncio.gather(*(reachable(t) for t in targets))
     hosts = [t for t, ok in zip(targets, up, strict=True) if ok]
-    found = await _recover(project, environment, hosts, roles, emit, quiet_if_busy=True)
+    found = await _recover(
+        project, environment, hosts, roles, emit, quiet_if_busy=True, act=not limited
+    )
     if found is None or found.interrupted is None:
         return None
+    if limited:
+        raise RecoveryFailed(
+            f"{describe(found.interrupted, environment)}; nothing was deployed",
+            hint=f"run conveyor recover {environment} (it looks at every host), then deploy",
+        )
     if found.failed:
         raise RecoveryFailed(
             found.message + "; nothing was deployed",
@@ -295,7 +306,9 @@ async def _recover(
     emit: Emit,
     *,
     quiet_if_busy: bool = False,
+    act: bool = True,
 ) -> Recovered | None:
+    """Find what an interrupted deploy left on `targets` and (`act`) put it right, recorded."""
     from conveyor.deploy.run import open_record, recording, settings_for
     from conveyor.history.store import HistoryStore
 
@@ -319,6 +332,8 @@ async def _recover(
         serving = {s.host: s.state.release or "nothing" for s in seen}
         message = f"nothing to recover: {environment} is consistent ({summary(serving)})"
         return Recovered(environment, None, None, None, serving, message=message)
+    if not act:
+        return Recovered(environment, None, interrupted, None)
     store, recover_id = open_record(
         project,
         environment,
@@ -343,7 +358,8 @@ async def _recover(
         store.finish(recover_id, status="failed", message=f"recovery stopped: {error}")
         store.close()
         raise
-    _finish_interrupted(store, interrupted, recover_id)
+    if not result.failed:  # else it stays "running", for the next `conveyor recover`
+        _finish_interrupted(store, interrupted, recover_id)
     status = "failed" if result.failed else "succeeded"
     store.finish(recover_id, status=status, message=result.message)
     store.close()

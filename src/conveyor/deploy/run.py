@@ -188,7 +188,9 @@ def deploy(
         said = f"{limit.describe()}: left out {', '.join(left_out)} (they keep what they run)"
         executor.emit(Event(None, "limit", "info", said))
     try:
-        outcome = asyncio.run(closing(_recover_then_deploy(project, executor, emit), targets))
+        outcome = asyncio.run(
+            closing(_recover_then_deploy(project, executor, emit, limited=bool(left_out)), targets)
+        )
     except BaseException as error:
         # The record tells the truth even when conveyor itself is stopped or a host vanishes.
         store.finish(deploy_id, status="failed", message=f"deploy stopped: {error}")
@@ -224,7 +226,9 @@ def open_record(
     return store, deploy_id
 
 
-async def _recover_then_deploy(project: Project, executor: Executor, emit: Emit | None) -> Outcome:
+async def _recover_then_deploy(
+    project: Project, executor: Executor, emit: Emit | None, *, limited: bool
+) -> Outcome:
     """Finish an interrupted deploy first (on the same connections), then deploy."""
     from conveyor.deploy.recover import recover_before_deploy
 
@@ -233,7 +237,7 @@ async def _recover_then_deploy(project: Project, executor: Executor, emit: Emit 
             emit(event)
 
     said = await recover_before_deploy(
-        project, executor.environment, executor.targets, executor.roles, show
+        project, executor.environment, executor.targets, executor.roles, show, limited=limited
     )
     if said is not None:
         executor.emit(Event(None, "recover", "info", said))

@@ -179,7 +179,9 @@ class SshConnector:
         return checked(RunResult(self._name, args, code, stdout, stderr), check=check)
 
     def _lost(self, exc: BaseException) -> HostUnreachable:
-        # Forget the dead connection so that the next call opens a fresh one.
+        # Forget the dead connection (closed, not waited for) so the next call opens a fresh one.
+        if self._conn is not None:
+            self._conn.abort()
         self._conn, self._sftp = None, None
         return HostUnreachable(
             f"lost the connection to {self._name} ({self._host}:{self._port}): "
