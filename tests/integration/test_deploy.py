@@ -398,3 +398,10 @@ def test_a_sync_service_copies_its_files_runs_after_and_is_put_back_on_failure(
     state = json.loads((local.hosts_dir / "localhost" / "state.json").read_text())
     assert state["pending_release"] is None
     assert state["colour"] == "green"
+    # A rollback puts the previous release's files back too, and runs its `after`.
+    rolled = local.run("rollback", "staging")
+    assert rolled.code == 0, rolled.err
+    assert sorted(p.name for p in dags.glob("*.py")) == ["a.py", "b.py", "by_hand.py"]
+    assert (dags / "a.py").read_text() == "A = 1\n"
+    assert marker.read_text() == "restart\n" * 5
+    assert local.get()["color"] == "blue"

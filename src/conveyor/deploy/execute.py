@@ -435,20 +435,15 @@ class Executor:
         `restore`: putting an earlier release's files back; one without the directory had
         none, so the files the later sync wrote are removed.
         """
-        target, sync = record.target, service.sync
-        assert sync is not None
+        target = record.target
         if not restore:
             record.synced.append(name)
         try:
-            done = await hostops.sync(
-                target, release_id=release, source=sync.from_, dest=sync.to, missing_ok=restore
+            done = await hostops.put_files(
+                target, service, release_id=release, venv_key=venv, missing_ok=restore
             )
-            self._say(target.spec, "sync", "ok", f"{name}: {done}")
-            if service.after_argv and not done.startswith("none"):
-                done = await hostops.run_after(
-                    target, command=service.after_argv, release_id=release, venv_key=venv
-                )
-                self._say(target.spec, "after", "ok", f"{name}: {done}")
+            for step, said in zip(("sync", "after"), done, strict=False):
+                self._say(target.spec, step, "ok", f"{name}: {said}")
         except CommandFailed as error:
             raise DeployFailed(error.message, cause=error.output) from None
 

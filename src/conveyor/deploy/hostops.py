@@ -16,6 +16,7 @@ from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError
 from conveyor.hosts.base import Connector, RunResult
 from conveyor.hosts.upload import upload_tree
+from conveyor.project.model import ServiceConfig
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program, socket_dir_argv
 from conveyor.runtime.supervisor import (
@@ -426,6 +427,29 @@ async def sync(
             output=result.stderr,
         )
     return result.stdout.strip()
+
+
+async def put_files(
+    target: Target, service: ServiceConfig, *, release_id: str, venv_key: str, missing_ok: bool
+) -> list[str]:
+    """A sync service's files from the release into place, then its `after` command (not
+    when the release has no such files); returns what was done, for the user."""
+    assert service.sync is not None
+    done = [
+        await sync(
+            target,
+            release_id=release_id,
+            source=service.sync.from_,
+            dest=service.sync.to,
+            missing_ok=missing_ok,
+        )
+    ]
+    if service.after_argv and not done[0].startswith("none"):
+        command = service.after_argv
+        done.append(
+            await run_after(target, command=command, release_id=release_id, venv_key=venv_key)
+        )
+    return done
 
 
 async def run_after(

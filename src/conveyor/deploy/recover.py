@@ -37,6 +37,7 @@ from conveyor.deploy.layout import (
     ports,
     services_by_kind,
     services_on,
+    syncs_on,
 )
 from conveyor.deploy.lock import (
     LockOwner,
@@ -171,6 +172,17 @@ class Recovery:
                 if not await hostops.ensure_proxy(target, name, listen=listen, port=port):
                     await hostops.switch(target, name, port)
                 self._say(target, "ok", f"Caddy on {listen} routes to {state.colour} ({port})")
+        # The interrupted switch may have synced the new release's files already.
+        if state.release is not None and state.venv is not None:
+            for name, service in syncs_on(self.config, self.roles, target.spec).items():
+                for said in await hostops.put_files(
+                    target,
+                    service,
+                    release_id=state.release,
+                    venv_key=state.venv,
+                    missing_ok=True,
+                ):
+                    self._say(target, "ok", f"{name}: {said}")
         cleared = pending_cleared(state)
         await hostops.write_state(target, cleared)
         if cleared.release:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Event, Settings, gate
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.layout import ports, services_by_kind
+from conveyor.deploy.layout import ports, services_by_kind, syncs_on
 from conveyor.deploy.lock import LockOwner, acquire, release
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError
@@ -90,6 +90,17 @@ class Rollback:
             await self._ensure(target, state, name, service)
             if service.resolved_kind != "singleton" and new is not None:
                 await hostops.stop(target, program_name(name, new))
+        # Synced files (e.g. DAGs) as the previous release had them, then its `after`.
+        assert state.previous_venv is not None
+        for name, service in syncs_on(self.config, self.roles, target.spec).items():
+            for said in await hostops.put_files(
+                target,
+                service,
+                release_id=state.previous_release,
+                venv_key=state.previous_venv,
+                missing_ok=True,
+            ):
+                self.emit(Event(target.spec, "rollback", "ok", f"{name}: {said}"))
         back = state.rolled_back(at=time.time())
         await hostops.write_state(target, back)
         await hostops.link_current(target, state.previous_release)
