@@ -65,10 +65,10 @@ def deploy_command(
         False, "--force", help="Redeploy even when this release already serves everywhere."
     ),
     role: list[str] = typer.Option(
-        [], "--role", help="Deploy only to the hosts of this role (repeatable)."
+        [], "--role", metavar="ROLE", help="Deploy only to the hosts of this role (repeatable)."
     ),
     host: list[str] = typer.Option(
-        [], "--host", help='Deploy only to this host, e.g. "app-2" (repeatable).'
+        [], "--host", metavar="HOST", help='Deploy only to this host, e.g. "app-2" (repeatable).'
     ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
