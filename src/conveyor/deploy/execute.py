@@ -36,6 +36,7 @@ from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable, LockH
 from conveyor.hosts.base import Connector
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig, ServiceConfig
+from conveyor.runtime.base import Program
 
 # Putting one host back (switch, stops, state) never takes longer than this.
 RESTORE_DEADLINE = 120.0
@@ -283,22 +284,9 @@ class Executor:
         # A singleton never runs twice at once: it changes over in the switch phase.
         http, others = found.http, found.workers
         progs = []
-        for name, service in [*http.items(), *others.items()]:
-            assert service.command is not None
+        for name in [*http, *others]:
+            progs.append(self._program(target, name, colour))
             port = ports(self.config, name)[colour]
-            progs.append(
-                hostops.service_program(
-                    target,
-                    service=name,
-                    command=service.command,
-                    colour=colour,
-                    port=port,
-                    release_id=self.release.id,
-                    version=self.release.version,
-                    venv_key=self.release.venv_key,
-                    drain=int(service.drain.total_seconds()),
-                )
-            )
             self._say(target.spec, "start", "start", f"starting {progs[-1].name} on port {port}")
         if not progs:
             return
@@ -323,6 +311,18 @@ class Executor:
             ) from None
         await gates
 
+    def _program(self, target: Target, name: str, colour: Colour) -> Program:
+        """Service `name`'s program in `colour`, running the release this deploy ships."""
+        return hostops.release_program(
+            target,
+            self.config,
+            name,
+            colour=colour,
+            release_id=self.release.id,
+            version=self.release.version,
+            venv_key=self.release.venv_key,
+        )
+
     async def _gates(
         self,
         target: Target,
@@ -342,18 +342,7 @@ class Executor:
             record.stopped.append(old)
             await hostops.stop(target, old)
             self._say(target.spec, "stop", "ok", f"{old} stopped (a singleton: one at a time)")
-        assert service.command is not None
-        prog = hostops.service_program(
-            target,
-            service=name,
-            command=service.command,
-            colour=colour,
-            port=ports(self.config, name)[colour],
-            release_id=self.release.id,
-            version=self.release.version,
-            venv_key=self.release.venv_key,
-            drain=int(service.drain.total_seconds()),
-        )
+        prog = self._program(target, name, colour)
         self._say(target.spec, "start", "start", f"starting {prog.name} (singleton)")
         record.started.append(prog.name)
         try:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from conveyor.deploy.launcher import SCRIPT as LAUNCHER
-from conveyor.deploy.layout import HostPaths
+from conveyor.deploy.layout import HostPaths, ports
 from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError
 from conveyor.hosts.base import Connector, RunResult
 from conveyor.hosts.upload import upload_tree
-from conveyor.project.model import ServiceConfig
+from conveyor.project.model import ConveyorConfig, ServiceConfig
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program, socket_dir_argv
 from conveyor.runtime.supervisor import (
@@ -234,6 +234,32 @@ def service_program(
         venv_key=venv_key,
         env=env,
         drain=drain,
+    )
+
+
+def release_program(
+    target: Target,
+    config: ConveyorConfig,
+    name: str,
+    *,
+    colour: Colour,
+    release_id: str,
+    version: str,
+    venv_key: str,
+) -> Program:
+    """Service `name`'s program in `colour`, running a release: its command, port and drain."""
+    service = config.services[name]
+    assert service.command is not None
+    return service_program(
+        target,
+        service=name,
+        command=service.command,
+        colour=colour,
+        port=ports(config, name)[colour],
+        release_id=release_id,
+        version=version,
+        venv_key=venv_key,
+        drain=int(service.drain.total_seconds()),
     )
 
 

@@ -197,16 +197,14 @@ class Recovery:
         if state.venv is None or service.command is None:
             return
         port = ports(self.config, name)[state.colour]
-        prog = hostops.service_program(
+        prog = hostops.release_program(
             target,
-            service=name,
-            command=service.command,
+            self.config,
+            name,
             colour=state.colour,
-            port=port,
             release_id=state.release,
             version=state.version or state.release,
             venv_key=state.venv,
-            drain=int(service.drain.total_seconds()),
         )
         if await hostops.defined_and_running(target, prog):
             return

@@ -116,16 +116,14 @@ class Rollback:
         assert service.command is not None and state.previous_venv is not None
         assert state.previous_colour is not None and state.previous_release is not None
         port = ports(self.config, name)[state.previous_colour]
-        prog = hostops.service_program(
+        prog = hostops.release_program(
             target,
-            service=name,
-            command=service.command,
+            self.config,
+            name,
             colour=state.previous_colour,
-            port=port,
             release_id=state.previous_release,
             version=state.previous_version or state.previous_release,
             venv_key=state.previous_venv,
-            drain=int(service.drain.total_seconds()),
         )
         # Warm only when that colour still runs exactly the previous release: a failed
         # deploy since then may have redefined (and even left running) this colour.
