@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -126,3 +127,27 @@ def test_a_running_deploys_lock_is_never_taken_over(local: DeployProject) -> Non
         rest = process.stdout.read()
         assert process.wait() == 0, rest
     assert local.get()["version"].startswith("0.0.0+2.g")
+
+
+def test_a_limited_deploy_leaves_an_interrupted_deploy_to_recover(
+    make_deploy_project: Callable[..., DeployProject],
+) -> None:
+    """`deploy --host` sees only part of the environment: it refuses to guess what an
+    interrupted deploy did elsewhere and sends the user to `conveyor recover`.
+
+    The second host is never contacted (it is left out), so it need not exist."""
+    project = make_deploy_project(hosts=["local", "deploy@127.0.0.1:1"])
+    project.app_dir("localhost")
+    lock = project.hosts_dir / "localhost" / "deploy.lock"
+    lock.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    owner = {"deploy_id": "d-1", "user": "alice", "machine": socket.gethostname(),
+             "pid": int(dead), "since": 0}  # fmt: skip
+    (lock / "owner.json").write_text(json.dumps(owner))
+    refused = project.deploy("--host", "local")
+    assert refused.code == 1, refused.out
+    assert "interrupted deploy d-1" in refused.err
+    assert "nothing was deployed" in refused.err
+    assert "conveyor recover staging (it looks at every host)" in refused.err
+    assert lock.exists()  # nothing taken over
