@@ -173,7 +173,8 @@ class Executor:
     async def _deploy(self) -> Outcome:
         for note in not_yet(self.config, self.environment):
             self._say(None, "note", "info", note)
-        states = {t.spec: await hostops.read_state(t) for t in self._active}
+        read = await asyncio.gather(*(hostops.read_state(t) for t in self._active))
+        states = {t.spec: state for t, state in zip(self._active, read, strict=True)}
         if not self.force and not self._failed and await self._already_live(states):
             message = (
                 f"{self.environment} already runs {self.release.version} with these values on "
