@@ -334,7 +334,7 @@ class Executor:
         for name, service in http.items():
             await self._gate(target, name, service, colour, spawned)
 
-    async def _change_singleton(self, record: _Switched, name: str, service: ServiceConfig) -> None:
+    async def _change_singleton(self, record: _Switched, name: str) -> None:
         """Stop the old singleton, then start the new one: never two at once, even now."""
         target, before = record.target, record.before
         colour = before.idle_colour
@@ -391,7 +391,7 @@ class Executor:
         # Singletons: the old one stops first, then the new one starts (never two at once).
         for name, service in services.items():
             if service.resolved_kind == "singleton":
-                await self._change_singleton(record, name, service)
+                await self._change_singleton(record, name)
         for name, service in syncs_on(self.config, self.roles, target.spec).items():
             await self._sync(record, name, service, self.release.id, self.release.venv_key)
         after = before.switched(

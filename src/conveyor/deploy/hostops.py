@@ -263,6 +263,33 @@ def release_program(
     )
 
 
+async def ensure_started(
+    target: Target,
+    config: ConveyorConfig,
+    name: str,
+    *,
+    colour: Colour,
+    release_id: str,
+    version: str,
+    venv_key: str,
+) -> Program | None:
+    """Start `name`'s `colour` on a release unless it already runs exactly that definition;
+    returns the program it started, or None when it was already running."""
+    prog = release_program(
+        target,
+        config,
+        name,
+        colour=colour,
+        release_id=release_id,
+        version=version,
+        venv_key=venv_key,
+    )
+    if await defined_and_running(target, prog):
+        return None
+    await start(target, prog)
+    return prog
+
+
 async def start(target: Target, *progs: Program) -> None:
     """Define (or redefine) the programs and start them together; CommandFailed has log tails."""
     await define(target, *progs)

@@ -197,7 +197,7 @@ class Recovery:
         if state.venv is None or service.command is None:
             return
         port = ports(self.config, name)[state.colour]
-        prog = hostops.release_program(
+        prog = await hostops.ensure_started(
             target,
             self.config,
             name,
@@ -206,9 +206,8 @@ class Recovery:
             version=state.version or state.release,
             venv_key=state.venv,
         )
-        if await hostops.defined_and_running(target, prog):
+        if prog is None:
             return
-        await hostops.start(target, prog)
         self._say(target, "ok", f"started {prog.name} ({state.release}) again")
         if service.resolved_kind == "http" and service.health:
             result = await gate(target, prog.name, port, service.health, self.settings)

@@ -116,7 +116,9 @@ class Rollback:
         assert service.command is not None and state.previous_venv is not None
         assert state.previous_colour is not None and state.previous_release is not None
         port = ports(self.config, name)[state.previous_colour]
-        prog = hostops.release_program(
+        # Warm only when that colour still runs exactly the previous release: a failed
+        # deploy since then may have redefined (and even left running) this colour.
+        prog = await hostops.ensure_started(
             target,
             self.config,
             name,
@@ -125,11 +127,8 @@ class Rollback:
             version=state.previous_version or state.previous_release,
             venv_key=state.previous_venv,
         )
-        # Warm only when that colour still runs exactly the previous release: a failed
-        # deploy since then may have redefined (and even left running) this colour.
-        if await hostops.defined_and_running(target, prog):
+        if prog is None:
             return True
-        await hostops.start(target, prog)
         if service.resolved_kind == "http" and service.health:
             result = await gate(target, prog.name, port, service.health, self.settings)
             if not result.healthy:
