@@ -42,8 +42,8 @@ class Lock:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-def lock_requirements(read: Reader, *, strict: bool, python: str, cache: Path) -> Lock:
-    """The lock for the files `read` returns; unpinned requirements fail when `strict`."""
+def lock_requirements(read: Reader, *, strict: str | None, python: str, cache: Path) -> Lock:
+    """The lock for the files `read` returns; unpinned ones fail when `strict` names an env."""
     uv_lock = read(UV_LOCK)
     if uv_lock is not None:
         return make_lock(UV_LOCK, export_uv_lock(uv_lock), strict=strict)
@@ -63,9 +63,9 @@ def lock_requirements(read: Reader, *, strict: bool, python: str, cache: Path) -
     return make_lock(PYPROJECT, pins, strict=strict)
 
 
-def make_lock(source: str, pins: tuple[Pin, ...], *, strict: bool) -> Lock:
-    """Check and normalise pins: unpinned ones fail when `strict` and warn otherwise."""
-    problems = [_unpinned(pin) for pin in pins if not pin.pinned]
+def make_lock(source: str, pins: tuple[Pin, ...], *, strict: str | None) -> Lock:
+    """Check and normalise pins: unpinned ones fail when `strict` names an env, else warn."""
+    problems = [_unpinned(pin, strict) for pin in pins if not pin.pinned]
     if problems and strict:
         raise BuildError("\n".join(problems), hint=UNPINNED_HINT)
     chosen: dict[tuple[str, str | None], Pin] = {}
@@ -83,9 +83,12 @@ def make_lock(source: str, pins: tuple[Pin, ...], *, strict: bool) -> Lock:
     return Lock(source, lines, tuple(problems))
 
 
-def _unpinned(pin: Pin) -> str:
+def _unpinned(pin: Pin, strict: str | None) -> str:
     extras = f"[{','.join(pin.extras)}]" if pin.extras else ""
-    return (
-        f"{pin.where}: {pin.name} is not pinned (use {pin.name}{extras}==X.Y.Z); "
-        "production releases must be reproducible"
+    # Name the environment that refuses it: "production" was said for staging builds too.
+    why = (
+        f"a release for {strict} must be reproducible"
+        if strict
+        else "a staging or production release would refuse it"
     )
+    return f"{pin.where}: {pin.name} is not pinned (use {pin.name}{extras}==X.Y.Z); {why}"

@@ -7,16 +7,18 @@ a directory with a release id is always complete.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from conveyor.build.git import (
     EXECUTABLE,
@@ -28,15 +30,17 @@ from conveyor.build.git import (
     resolve_commit,
     tree_files,
 )
-from conveyor.build.lock import lock_requirements
+from conveyor.build.lock import Lock, lock_requirements
 from conveyor.build.manifest import Manifest, ManifestFile
 from conveyor.build.version import describe_version
 from conveyor.errors import BuildError
 from conveyor.project.load import Project
+from conveyor.settings.check import untrack_hint
 
 RELEASES = Path(".conveyor", "releases")
 LOCKS = Path(".conveyor", "locks")
 MANIFEST, LOCK_FILE, APP = "manifest.json", "requirements.lock", "app"
+BUILD_LOCK, EXAMPLE = ".build.lock", ".env.example"
 STATE_PREFIX = ".conveyor/"
 DIRTY_HINT = "commit or stash your changes, or build for development"
 _STALE_SECONDS = 3600
@@ -57,14 +61,24 @@ class Release:
     warnings: tuple[str, ...] = ()
 
 
-def build_release(
-    project: Project, *, ref: str = "HEAD", environment: str | None = None, keep: int = 10
-) -> Release:
-    """Build (or find already built) the release of `ref` for `environment`; keep `keep`."""
-    if keep < 1:
-        raise BuildError(f"keep must be at least 1, got {keep}", hint="nothing was built")
+@dataclass(frozen=True)
+class Prepared:
+    """A release checked and described but not written: what `build_release` would write."""
+
+    id: str
+    commit: str
+    manifest: Manifest
+    files: tuple[TreeFile, ...]
+    lock: Lock
+    notes: tuple[str, ...] = ()
+
+
+def prepare_release(
+    project: Project, *, ref: str = "HEAD", environment: str | None = None
+) -> Prepared:
+    """Every check of a build of `ref` for `environment` (BuildError), writing nothing."""
     env = project.config.environment(environment) if environment is not None else None
-    strict = env is not None and env.is_production_like
+    strict = f'{env.name} (tier "{env.resolved_tier}")' if env and env.is_production_like else None
     root = project.root
     commit = resolve_commit(root, ref)
     notes: list[str] = []
@@ -89,6 +103,7 @@ def build_release(
         notes.append(
             f"{len(own)} file(s) under {STATE_PREFIX} are committed; left out of the release"
         )
+    _refuse_env_files(project, files, commit)
     if skipped:
         notes.append(f"submodules are not part of a release: {', '.join(skipped)}")
     python = project.config.app.python or f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -104,17 +119,60 @@ def build_release(
         files=tuple(_entry(f) for f in sorted(files, key=lambda f: f.path)),
         skipped=skipped,
     )
-    release_id = manifest.release_id()
-    releases = root / RELEASES
-    if (releases / release_id / MANIFEST).is_file():
-        release = replace(load_release(project, release_id), reused=True)
-    else:
-        built = replace(manifest, built_at=datetime.now(timezone.utc).isoformat())
-        release = _write(releases, release_id, built, files, lock.text)
-    removed = prune_releases(project, keep=keep, protect=release.id)
+    return Prepared(manifest.release_id(), commit, manifest, files, lock, tuple(notes))
+
+
+def build_release(
+    project: Project, *, ref: str = "HEAD", environment: str | None = None, keep: int = 10
+) -> Release:
+    """Build (or find already built) the release of `ref` for `environment`; keep `keep`."""
+    if keep < 1:
+        raise BuildError(f"keep must be at least 1, got {keep}", hint="nothing was built")
+    prepared = prepare_release(project, ref=ref, environment=environment)
+    notes = list(prepared.notes)
+    releases = project.root / RELEASES
+    releases.mkdir(parents=True, exist_ok=True)
+    # Two builds of one project at once (two deploys started together) take turns here: the
+    # second finds the release the first wrote, and never prunes or cleans under its feet.
+    with _build_lock(releases):
+        if (releases / prepared.id / MANIFEST).is_file():
+            release = replace(load_release(project, prepared.id), reused=True)
+        else:
+            built = replace(prepared.manifest, built_at=datetime.now(timezone.utc).isoformat())
+            release = _write(releases, prepared.id, built, prepared.files, prepared.lock.text)
+        removed = prune_releases(project, keep=keep, protect=release.id)
     if removed:
         notes.append(f"removed {len(removed)} old release(s), keeping {keep}: {', '.join(removed)}")
-    return replace(release, notes=tuple(notes), warnings=lock.warnings)
+    return replace(release, notes=tuple(notes), warnings=prepared.lock.warnings)
+
+
+@contextlib.contextmanager
+def _build_lock(releases: Path) -> Iterator[None]:
+    """An exclusive flock on `releases/.build.lock` for as long as the block runs."""
+    with (releases / BUILD_LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+def _refuse_env_files(project: Project, files: tuple[TreeFile, ...], commit: str) -> None:
+    """A committed `.env` / `.env.<name>` (not the schema) would ship its secrets: refuse."""
+    schema = project.config.settings.example
+    named = {e.resolved_env_file for e in project.config.environments.values()}
+    found = [f.path for f in files if f.path != schema and (f.path in named or _dotenv(f.path))]
+    if found:
+        shown = ", ".join(found)
+        raise BuildError(
+            f"{shown} {'is' if len(found) == 1 else 'are'} tracked by git (commit {commit[:7]}): "
+            "a release never ships an environment file (its values go to each host's "
+            "shared/.env), so nothing was built",
+            hint=untrack_hint(*found) + ", then commit",
+        )
+
+
+def _dotenv(path: str) -> bool:
+    """`.env` or `.env.<name>`, except the schema's usual name `.env.example`."""
+    name = PurePosixPath(path).name
+    return name == ".env" or (name.startswith(".env.") and name != EXAMPLE)
 
 
 def list_releases(project: Project) -> tuple[Release, ...]:
@@ -189,8 +247,9 @@ def _write(
 def _remove_stale(releases: Path) -> None:
     """Temporary directories left by a build that was killed an hour or more ago."""
     for path in releases.glob(".tmp-*"):
-        if time.time() - path.stat().st_mtime > _STALE_SECONDS:
-            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
+            if time.time() - path.stat().st_mtime > _STALE_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _reader(files: tuple[TreeFile, ...]) -> Callable[[str], str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import stat
 import subprocess
 from collections.abc import Mapping
@@ -144,9 +145,15 @@ def _exposure(env: Environment) -> list[Finding]:
         message = f"is readable by other users (mode {mode:04o}); run: chmod 600 {name}"
         out.append(Finding(name, None, None, "permissions", message))
     if _tracked_by_git(env.env_file):
-        message = f"is tracked by git; run: git rm --cached {name} and add it to .gitignore"
+        message = f"is tracked by git; {untrack_hint(name)}"
         out.append(Finding(name, None, None, "tracked", message))
     return out
+
+
+def untrack_hint(*names: str) -> str:
+    """How to stop git tracking environment files (the files stay on disk)."""
+    them = "it" if len(names) == 1 else "them"
+    return f"run: git rm --cached {shlex.join(names)} and add {them} to .gitignore"
 
 
 def _tracked_by_git(path: Path) -> bool:

@@ -22,7 +22,10 @@ UNPINNED = """\
 """
 
 
-def lock(files: dict[str, str], *, strict: bool, cache: Path | None = None) -> Lock:
+PRODUCTION = 'production (tier "production")'
+
+
+def lock(files: dict[str, str], *, strict: str | None, cache: Path | None = None) -> Lock:
     texts = {name: textwrap.dedent(text) for name, text in files.items()}
     return lock_requirements(
         texts.get, strict=strict, python="3.11", cache=cache or Path("/nonexistent")
@@ -31,36 +34,37 @@ def lock(files: dict[str, str], *, strict: bool, cache: Path | None = None) -> L
 
 def test_unpinned_requirements_fail_for_production() -> None:
     with pytest.raises(BuildError) as raised:
-        lock({"requirements.txt": UNPINNED}, strict=True)
+        lock({"requirements.txt": UNPINNED}, strict=PRODUCTION)
     assert str(raised.value) == (
         "requirements.txt:2: uvicorn is not pinned (use uvicorn[standard]==X.Y.Z); "
-        "production releases must be reproducible\n"
+        'a release for production (tier "production") must be reproducible\n'
         "requirements.txt:3: httpx is not pinned (use httpx==X.Y.Z); "
-        "production releases must be reproducible\n"
+        'a release for production (tier "production") must be reproducible\n'
         "nothing was built; pin every requirement, or build for a development environment"
     )
 
 
 def test_unpinned_requirements_warn_otherwise() -> None:
-    made = lock({"requirements.txt": UNPINNED}, strict=False)
+    made = lock({"requirements.txt": UNPINNED}, strict=None)
     assert made.lines == ("fastapi==0.115.0", "httpx", "uvicorn[standard]>=0.30")
     assert made.warnings == (
         "requirements.txt:2: uvicorn is not pinned (use uvicorn[standard]==X.Y.Z); "
-        "production releases must be reproducible",
+        "a staging or production release would refuse it",
         "requirements.txt:3: httpx is not pinned (use httpx==X.Y.Z); "
-        "production releases must be reproducible",
+        "a staging or production release would refuse it",
     )
 
 
 def test_hash_is_sha256_of_the_sorted_lines() -> None:
     made = lock(
-        {"requirements.txt": "pydantic-settings==2.0\nPydantic==2.8\npydantic==2.8\n"}, strict=True
+        {"requirements.txt": "pydantic-settings==2.0\nPydantic==2.8\npydantic==2.8\n"},
+        strict=PRODUCTION,
     )
     assert made.text == "pydantic==2.8\npydantic-settings==2.0\n"
     assert made.hash == hashlib.sha256(made.text.encode()).hexdigest()
     again = lock(
         {"requirements.txt": "# same pins, other order\npydantic==2.8\npydantic_settings==2.0\n"},
-        strict=True,
+        strict=PRODUCTION,
     )
     assert again.hash == made.hash
 
@@ -70,7 +74,7 @@ def test_one_package_pinned_twice_is_an_error() -> None:
         make_lock(
             "requirements.txt",
             (Pin("fastapi", "==1.0", where="a.txt:1"), Pin("fastapi", "==2.0", where="b.txt:4")),
-            strict=True,
+            strict=PRODUCTION,
         )
     assert str(raised.value) == (
         "b.txt:4: fastapi is required as 'fastapi==2.0' here and as 'fastapi==1.0' at a.txt:1\n"
@@ -79,12 +83,12 @@ def test_one_package_pinned_twice_is_an_error() -> None:
 
 
 def test_uv_lock_wins_over_requirements(uv_lock_text: str) -> None:
-    made = lock({"uv.lock": uv_lock_text, "requirements.txt": "httpx\n"}, strict=True)
+    made = lock({"uv.lock": uv_lock_text, "requirements.txt": "httpx\n"}, strict=PRODUCTION)
     assert made.source == "uv.lock"
 
 
 def test_no_source_is_an_empty_lock_with_a_warning() -> None:
-    made = lock({"pyproject.toml": "[tool.ruff]\n"}, strict=True)
+    made = lock({"pyproject.toml": "[tool.ruff]\n"}, strict=PRODUCTION)
     assert (made.source, made.lines, made.text) == ("none", (), "")
     assert made.warnings == (
         "no uv.lock, requirements.txt or [project] dependencies: the lock is empty",
@@ -94,7 +98,7 @@ def test_no_source_is_an_empty_lock_with_a_warning() -> None:
 def test_dynamic_dependencies_are_an_error() -> None:
     pyproject = '[project]\nname = "x"\ndynamic = ["dependencies"]\n'
     with pytest.raises(BuildError) as raised:
-        lock({"pyproject.toml": pyproject}, strict=True)
+        lock({"pyproject.toml": pyproject}, strict=PRODUCTION)
     assert str(raised.value) == (
         "pyproject.toml: dependencies are dynamic, so conveyor cannot read them\n"
         "pin them in requirements.txt or commit a uv.lock"
@@ -105,7 +109,7 @@ def test_pyproject_is_resolved_once_then_cached(tmp_path: Path) -> None:
     pyproject = '[project]\nname = "x"\ndependencies = ["six"]\n'
     key = hashlib.sha256(json.dumps(["3.11", ["six"]]).encode()).hexdigest()[:16]
     (tmp_path / f"{key}.json").write_text('[{"name": "six", "spec": "==1.16.0"}]')
-    made = lock({"pyproject.toml": pyproject}, strict=True, cache=tmp_path)
+    made = lock({"pyproject.toml": pyproject}, strict=PRODUCTION, cache=tmp_path)
     assert (made.source, made.lines) == ("pyproject.toml", ("six==1.16.0",))
 
 

@@ -101,7 +101,7 @@ def test_unpinned_requirement_warns_for_development(committed: Project) -> None:
     assert result.code == 0
     assert result.err == (
         "warning: requirements.txt:1: fastapi is not pinned (use fastapi==X.Y.Z); "
-        "production releases must be reproducible\n"
+        "a staging or production release would refuse it\n"
     )
 
 
@@ -111,4 +111,48 @@ def test_keep_must_be_positive(committed: Project) -> None:
     assert (
         "Error: Invalid value for '--keep': Input should be greater than or equal to 1"
         in result.err
+    )
+
+
+def test_unpinned_requirement_refused_for_staging_names_staging(committed: Project) -> None:
+    committed.write({"requirements.txt": "fastapi\n"})
+    subprocess.run(["git", "-C", str(committed.root), "commit", "-qam", "unpin"], check=True)
+    result = committed.run("build", "--env", "staging")
+    assert result.code == 1 and result.out == ""
+    assert result.err == (
+        "error: requirements.txt:1: fastapi is not pinned (use fastapi==X.Y.Z); "
+        'a release for staging (tier "staging") must be reproducible\n'
+        "nothing was built; pin every requirement, or build for a development environment\n"
+    )
+
+
+@pytest.mark.parametrize("env", ["staging", None])
+def test_a_tracked_environment_file_is_never_built_into_a_release(
+    committed: Project, env: str | None
+) -> None:
+    committed.write({".env.production": "API_TOKEN=Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g\n"})
+    committed.write({".env.example": "API_TOKEN=\n", "config/.env": "A=1\n"})
+    subprocess.run(
+        ["git", "-C", str(committed.root), "add", "-f", ".env.production", ".env.example"],
+        check=True,
+    )
+    subprocess.run(["git", "-C", str(committed.root), "add", "-f", "config/.env"], check=True)
+    subprocess.run(["git", "-C", str(committed.root), "commit", "-qm", "oops"], check=True)
+    commit = subprocess.run(
+        ["git", "-C", str(committed.root), "rev-parse", "--short=7", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    result = committed.run("build", *(["--env", env] if env else []))
+    assert result.code == 1 and result.out == ""
+    assert result.err == (
+        f"error: .env.production, config/.env are tracked by git (commit {commit}): a release "
+        "never ships an environment file (its values go to each host's shared/.env), so "
+        "nothing was built\n"
+        "run: git rm --cached .env.production config/.env and add them to .gitignore, "
+        "then commit\n"
+    )
+    assert not (committed.root / ".conveyor" / "releases").exists() or not any(
+        p for p in (committed.root / ".conveyor" / "releases").iterdir() if p.name[0] != "."
     )
