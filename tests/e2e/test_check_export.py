@@ -22,7 +22,6 @@ hosts = { app = ["deploy@stage-1"] }
 
 [environments.production]
 branch = "main"
-approval = { required = true, by = ["alice"] }
 hosts = { app = ["deploy@app-1"] }
 """
 
@@ -37,8 +36,10 @@ def test_export_github_and_pre_commit(make_project: Callable[..., Project]) -> N
     assert result.out == (
         "wrote .github/workflows/ci.yml\n"
         "wrote .github/workflows/deploy.yml\n"
-        'GitHub: Settings > Environments > "production": add required reviewers (alice) '
-        "and the secrets ENV_FILE, SSH_PRIVATE_KEY, SSH_KNOWN_HOSTS\n"
+        'GitHub: Settings > Environments > "staging": add the secrets '
+        "ENV_FILE, SSH_PRIVATE_KEY, SSH_KNOWN_HOSTS\n"
+        'GitHub: Settings > Environments > "production": add the secrets '
+        "ENV_FILE, SSH_PRIVATE_KEY, SSH_KNOWN_HOSTS\n"
     )
     again = project.run("export", "github", "--install", "pip install shop")
     assert again.out.startswith(

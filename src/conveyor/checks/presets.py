@@ -14,13 +14,6 @@ PY = ("**/*.py", "**/*.pyi")
 CONFIG = ("pyproject.toml", "setup.cfg", "tox.ini")
 EXCLUDE = ".venv,venv,.conveyor,.make,build,dist,node_modules"
 REPORTS = ".conveyor/reports"
-SCAN_MISSING = (
-    '"conveyor scan" is not available in this conveyor yet (exit 2); this step fails until it is'
-)
-MIGRATE_MISSING = (
-    '"conveyor migrate lint" is not available in this conveyor yet (exit 2); '
-    "this step fails until it is"
-)
 
 
 @dataclass(frozen=True)
@@ -130,14 +123,7 @@ def pip_audit(ctx: Context) -> Step:
 def secrets(ctx: Context) -> Step:
     """Conveyor's own scan for hard-coded secrets."""
     argv = (sys.executable, "-m", "conveyor", "scan")
-    return Step("secrets", argv, fast=True, tools=("conveyor",), unavailable=SCAN_MISSING)
-
-
-def migrations(ctx: Context) -> Step:
-    """Lint of pending migrations (conveyor migrate lint)."""
-    argv = (sys.executable, "-m", "conveyor", "migrate", "lint")
-    inputs = ("migrations/**", "alembic/**", "alembic.ini", "conveyor.toml")
-    return Step("migrations", argv, inputs, tools=("conveyor",), unavailable=MIGRATE_MISSING)
+    return Step("secrets", argv, fast=True, tools=("conveyor",))
 
 
 def pytest(ctx: Context) -> Step:
@@ -181,7 +167,6 @@ PRESET_STEPS: dict[str, Callable[[Context], Step]] = {
     "pip-audit": pip_audit,
     "secrets": secrets,
     "pytest": pytest,
-    "migrations": migrations,
     "benchmark": benchmark,
 }
 MATRIX_PRESETS = frozenset({"pytest"})

@@ -167,12 +167,9 @@ def _execute(
     gate = GateResult(True, ())
     if code == 0 and step.gate is not None:
         gate = _gate(step, root, options)
-    note = step.unavailable if code == 2 and step.unavailable else ""
     state: State = "passed" if code == 0 and gate.passed else "failed"
     duration = time.perf_counter() - start
-    return StepResult(
-        step, state, duration, code, output, tuple(mask(g) for g in gate.lines), note=note
-    )
+    return StepResult(step, state, duration, code, output, tuple(mask(g) for g in gate.lines))
 
 
 def _gate(step: Step, root: Path, options: Options) -> GateResult:

@@ -39,8 +39,6 @@ class Step:
     env: tuple[tuple[str, str], ...] = ()
     gate: Gate | None = None
     cacheable: bool = True
-    # Why an exit 2 of this step means "not built yet" (secrets, migrations).
-    unavailable: str = ""
 
     @property
     def command(self) -> str:

@@ -10,7 +10,7 @@ from conveyor.export.github import (
     Workflow,
     ci_workflow,
     deploy_workflow,
-    reviewer_notes,
+    secret_notes,
     write,
 )
 from conveyor.export.precommit import precommit_config
@@ -55,7 +55,7 @@ def github(
     _emit(ctx, files, dry_run=dry_run)
     if deploy is None:
         out().print("deploy.yml not written: no environment has a branch", markup=False)
-    for note in reviewer_notes(project.config):
+    for note in secret_notes(project.config):
         out().print(note, markup=False)
 
 

@@ -30,7 +30,6 @@ from conveyor.deploy.layout import (
     syncs_on,
 )
 from conveyor.deploy.lock import LockLost, LockOwner, acquire, heartbeats, release
-from conveyor.deploy.plan import not_yet
 from conveyor.deploy.state import Colour, HostState
 from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable, LockHeld
 from conveyor.hosts.base import Connector
@@ -171,8 +170,6 @@ class Executor:
                     self._say(target.spec, "unlock", "fail", f"lock left in place: {error.message}")
 
     async def _deploy(self) -> Outcome:
-        for note in not_yet(self.config, self.environment):
-            self._say(None, "note", "info", note)
         read = await asyncio.gather(*(hostops.read_state(t) for t in self._active))
         states = {t.spec: state for t, state in zip(self._active, read, strict=True)}
         if not self.force and not self._failed and await self._already_live(states):

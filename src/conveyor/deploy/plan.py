@@ -109,7 +109,6 @@ def build_plan(
     `left_out`: hosts of the environment that `limit` (--role/--host) keeps out, by roles.
     """
     steps: list[Step] = [Step("*", "check", f"config check {environment}: ok ({env_keys} keys)")]
-    steps += [Step("*", "note", note) for note in not_yet(config, environment)]
     for spec, roles in (left_out or {}).items():
         what = f"left out by {limit} (roles {', '.join(roles)}): keeps what it runs"
         steps.append(Step(spec, "skip", what))
@@ -150,17 +149,6 @@ def build_plan(
     for host in sorted(hosts, key=lambda h: h.spec):
         steps.append(Step(host.spec, "unlock", "release the deploy lock"))
     return Plan(environment, release, tuple(steps), max_failures)
-
-
-def not_yet(config: ConveyorConfig, environment: str) -> list[str]:
-    """What the configuration asks for that this version does not do yet, said plainly."""
-    notes = []
-    if config.migrations is not None and config.migrations.backup:
-        notes.append("migrations.backup: no database dump is taken yet before upgrading")
-    strategy = config.environment(environment).strategy
-    if strategy.kind != "blue-green":
-        notes.append(f'strategy.kind "{strategy.kind}": deploys are blue-green regardless')
-    return notes
 
 
 def _ship(host: HostView, release: str, env_keys: int) -> list[Step]:

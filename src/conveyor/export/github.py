@@ -166,7 +166,7 @@ def deploy_workflow(project: Project, *, install: str | None = None) -> Workflow
             "name": f"deploy {name}",
             "if": f"github.ref == 'refs/heads/{env.branch}'",
             "runs-on": "ubuntu-latest",
-            # A GitHub environment: production's required reviewers are set on it.
+            # A GitHub environment: the job reads that environment's secrets.
             "environment": name,
             "concurrency": {"group": f"deploy-{name}", "cancel-in-progress": False},
             "steps": steps,
@@ -183,16 +183,15 @@ def deploy_workflow(project: Project, *, install: str | None = None) -> Workflow
     return Workflow(".github/workflows/deploy.yml", dump(data, header=HEADER))
 
 
-def reviewer_notes(config: ConveyorConfig) -> list[str]:
-    """What must be set on GitHub by hand: required reviewers cannot live in a workflow file."""
+def secret_notes(config: ConveyorConfig) -> list[str]:
+    """What must be set on GitHub by hand: secrets cannot live in a workflow file."""
     notes = []
     for name, env in config.environments.items():
-        if env.branch and env.approval is not None and env.approval.required:
-            who = ", ".join(env.approval.by) or "your approvers"
-            notes.append(
-                f'GitHub: Settings > Environments > "{name}": add required reviewers ({who}) '
-                "and the secrets ENV_FILE, SSH_PRIVATE_KEY, SSH_KNOWN_HOSTS"
-            )
+        if not env.branch:
+            continue
+        remote = any(h != "local" for hosts in env.hosts.values() for h in hosts)
+        secrets = "ENV_FILE, SSH_PRIVATE_KEY, SSH_KNOWN_HOSTS" if remote else "ENV_FILE"
+        notes.append(f'GitHub: Settings > Environments > "{name}": add the secrets {secrets}')
     return notes
 
 

@@ -48,19 +48,14 @@ roles = ["scheduler"]
 [migrations]
 run_on = "backend"
 
-[notify]
-targets = ["slack://$SLACK_WEBHOOK"]
-
 [environments.staging]
 branch = "develop"
 hosts = { backend = ["deploy@stage-1"], scheduler = ["deploy@stage-1"] }
 
 [environments.production]
 branch = "main"
-approval = { by = ["alice", "bob"], separate_from_author = true }
 hosts = { backend = ["deploy@app-1", "deploy@app-2"], scheduler = ["deploy@sched-1"] }
 strategy = { batch = 1, keep_previous_warm = "15m" }
-notify = { on = ["failure", "rollback", "success", "approval"] }
 """
 
 # What each `format` in the schema means; the docs list the ones the schema uses.

@@ -37,7 +37,7 @@ def infer_tier(name: str) -> Tier:
 
 
 class NotifyConfig(Section):
-    """Where notifications go and which events send one."""
+    """Where notifications go and which events send one (not available yet: refused)."""
 
     targets: list[NotifyUrl] = Field(
         default=[], description='Apprise URLs, e.g. "slack://$SLACK_WEBHOOK"; $VARS are expanded.'
@@ -53,7 +53,7 @@ class EnvironmentNotify(Section):
 
 
 class ApprovalConfig(Section):
-    """Who must approve a deploy before it starts."""
+    """Who must approve a deploy before it starts (not available yet: refused)."""
 
     required: bool = Field(default=True, description="Wait for an approval before deploying.")
     by: list[str] = Field(default=[], description="Who may approve. Empty: anyone.")
@@ -68,7 +68,7 @@ class StrategyConfig(Section):
     kind: Literal["blue-green", "rolling"] = Field(
         default="blue-green",
         description='"blue-green": start beside the old release, switch, keep the old one warm. '
-        '"rolling": restart in place, batch by batch.',
+        '"rolling": restart in place, batch by batch (not available yet: refused).',
     )
     batch: Batch = Field(default=1, description='Hosts at a time: a number >= 1 or a share "25%".')
     keep_previous_warm: Duration = Field(
@@ -111,7 +111,9 @@ class EnvironmentConfig(Section):
     """One environment: where it runs and how a deploy to it goes."""
 
     branch: str | None = Field(
-        default=None, description="Branch that deploys here on push. Not set: manual deploys only."
+        default=None,
+        description="Branch that deploys here on push, through the workflow "
+        "`conveyor export github` writes. Not set: manual deploys only.",
     )
     env_file: RelativePath | None = Field(
         default=None, description='File with the settings\' values. Not set: ".env.<name>".'
@@ -132,12 +134,15 @@ class EnvironmentConfig(Section):
         description='Hosts by role: "local", "user@host" or "user@host:port".'
     )
     approval: ApprovalConfig | None = Field(
-        default=None, description="Approval before deploying. Not set: none needed."
+        default=None,
+        description="Approval before deploying. Not set: none needed. "
+        "Not available yet: the table is refused.",
     )
     strategy: StrategyConfig = Field(default=StrategyConfig(), description="Deploy strategy.")
     notify: EnvironmentNotify | None = Field(
         default=None,
-        description="Notifications: a table like [notify], or just a list of targets.",
+        description="Notifications: a table like [notify], or just a list of targets. "
+        "Not available yet: refused.",
     )
     # Set by ConveyorConfig from the table's key, so an environment knows its own name.
     _name: str = PrivateAttr(default="")
@@ -161,11 +166,6 @@ class EnvironmentConfig(Section):
     def is_production_like(self) -> bool:
         """True unless the tier is "development": real data, real users, care needed."""
         return self.resolved_tier != "development"
-
-    @property
-    def approval_required(self) -> bool:
-        """True when a deploy here waits for an approval."""
-        return self.approval is not None and self.approval.required
 
     @field_validator("hosts")
     @classmethod

@@ -148,7 +148,6 @@ def render_toml(found: Detected) -> str:
             "[migrations]",
             'tool = "alembic"',
             f"run_on = {_q(run_on)}",
-            "backup = true   # pg_dump before upgrading",
             "",
         ]
     if not roles:
@@ -169,11 +168,10 @@ def _environments(roles: list[str]) -> list[str]:
         'branch = "develop"',
         f"hosts = {hosts('deploy@staging-1')}",
         "",
-        "[environments.production]   # replace the hosts and approvers with yours",
+        "[environments.production]   # replace the hosts with yours",
         'branch = "main"',
-        "approval = { required = true, separate_from_author = true }",
         f"hosts = {hosts('deploy@app-1')}",
-        'strategy = { kind = "blue-green", batch = 1, keep_previous_warm = "15m" }',
+        'strategy = { batch = 1, keep_previous_warm = "15m" }',
     ]
 
 

@@ -24,6 +24,7 @@ from conveyor.project.fields import (
     UrlPath,
 )
 from conveyor.project.references import ReferencesInvalid, check_references
+from conveyor.project.refused import check_refused
 from conveyor.suggest import suggestion_suffix
 
 Preset = Literal[
@@ -72,7 +73,8 @@ class SettingsConfig(Section):
     )
     python: str | None = Field(
         default=None,
-        description="Interpreter that imports `class`, e.g. .venv/bin/python. Not set: conveyor's.",
+        description="Interpreter that imports `class`, e.g. .venv/bin/python. Not set: conveyor's. "
+        "Only with `class`.",
     )
 
 
@@ -230,7 +232,11 @@ class MigrationsConfig(Section):
     tool: Literal["alembic"] = Field(default="alembic", description="The migration tool.")
     config: RelativePath = Field(default="alembic.ini", description="The tool's config file.")
     run_on: Name = Field(description="Role whose first host runs the migrations.")
-    backup: bool = Field(default=True, description="Dump the database (pg_dump) before upgrading.")
+    backup: bool = Field(
+        default=False,
+        description="Dump the database (pg_dump) before upgrading. "
+        "Not available yet: `true` is refused.",
+    )
 
 
 class ConveyorConfig(Section):
@@ -242,7 +248,9 @@ class ConveyorConfig(Section):
     services: dict[Name, ServiceConfig] = Field(default={}, description="Services by name.")
     migrations: MigrationsConfig | None = Field(default=None, description="Database migrations.")
     notify: NotifyConfig = Field(
-        default=NotifyConfig(), description="Notification defaults for every environment."
+        default=NotifyConfig(),
+        description="Notification defaults for every environment. "
+        "Not available yet: the table is refused.",
     )
     environments: dict[Name, EnvironmentConfig] = Field(
         default_factory=dict,
@@ -263,16 +271,6 @@ class ConveyorConfig(Section):
         suffix = suggestion_suffix(name, self.environments)
         raise ConfigError(f'unknown environment "{name}"{suffix}; known: {known}')
 
-    def notify_for(self, name: str) -> NotifyConfig:
-        """Notification targets and events of one environment, with the defaults filled in."""
-        own = self.environment(name).notify
-        if own is None:
-            return self.notify
-        return NotifyConfig(
-            targets=self.notify.targets if own.targets is None else own.targets,
-            on=self.notify.on if own.on is None else own.on,
-        )
-
     @model_validator(mode="before")
     @classmethod
     def _default_environment(cls, data: Any) -> Any:
@@ -291,7 +289,7 @@ class ConveyorConfig(Section):
 
     @model_validator(mode="after")
     def _references(self) -> ConveyorConfig:
-        problems = check_references(self, presets=PRESETS)
+        problems = [*check_references(self, presets=PRESETS), *check_refused(self)]
         if problems:
             raise ReferencesInvalid(problems)
         return self

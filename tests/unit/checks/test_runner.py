@@ -1,4 +1,4 @@
-"""The runner on real commands: unavailable tools, commands that cannot start, events."""
+"""The runner on real commands: failing commands, commands that cannot start, events."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from conveyor.checks.runner import Options, StepResult, failed, run_plan
 from conveyor.checks.step import Plan, Step
 
 
-def test_exit_2_of_an_unbuilt_command_is_a_failure_with_its_reason(tmp_path: Path) -> None:
-    step = Step(
-        "secrets", (sys.executable, "-c", "raise SystemExit(2)"), unavailable="not built yet"
-    )
+def test_exit_2_is_a_failure(tmp_path: Path) -> None:
+    step = Step("secrets", (sys.executable, "-c", "raise SystemExit(2)"))
     seen: list[str] = []
     [result] = run_plan(Plan((step,)), tmp_path, Options(), lambda r: seen.append(r.state))
-    assert (result.state, result.exit_code, result.note) == ("failed", 2, "not built yet")
+    assert (result.state, result.exit_code, result.note) == ("failed", 2, "")
     assert seen == ["running", "failed"]
     assert failed([result]) == [result]
 

@@ -162,13 +162,6 @@ def test_a_singleton_runs_on_one_host_and_never_twice_at_once() -> None:
     )
 
 
-def test_what_is_not_done_yet_is_said_in_the_plan() -> None:
-    notes = [
-        s.description for s in plan(view("deploy@app-1", ("backend",))).steps if s.action == "note"
-    ]
-    assert notes == ["migrations.backup: no database dump is taken yet before upgrading"]
-
-
 def test_hosts_switch_in_batches_each_verified_before_the_next() -> None:
     hosts = [view(f"deploy@app-{n}", ("backend",)) for n in range(1, 6)]
     result = build_plan(

@@ -12,7 +12,7 @@ from conveyor.export.github import (
     ci_workflow,
     deploy_workflow,
     install_command,
-    reviewer_notes,
+    secret_notes,
     write,
 )
 from conveyor.export.precommit import precommit_config
@@ -41,7 +41,6 @@ hosts = { backend = ["deploy@stage-1"] }
 [environments.production]
 branch = "main"
 env_file = ".env.prod"
-approval = { required = true, by = ["alice", "bob"] }
 hosts = { backend = ["deploy@app-1", "deploy@app-2"] }
 
 [environments.preview]
@@ -101,9 +100,11 @@ def test_deploy_per_branch_with_environments_and_concurrency(tmp_path: Path) -> 
     names = [s.get("name") for s in production["steps"]]
     assert names[3:] == ["Check", "SSH key and known hosts", "Write .env.prod", "Deploy production"]
     assert production["steps"][-1]["run"] == "conveyor deploy production"
-    assert reviewer_notes(project.config) == [
-        'GitHub: Settings > Environments > "production": add required reviewers (alice, bob) '
-        "and the secrets ENV_FILE, SSH_PRIVATE_KEY, SSH_KNOWN_HOSTS"
+    assert secret_notes(project.config) == [
+        'GitHub: Settings > Environments > "staging": add the secrets '
+        "ENV_FILE, SSH_PRIVATE_KEY, SSH_KNOWN_HOSTS",
+        'GitHub: Settings > Environments > "production": add the secrets '
+        "ENV_FILE, SSH_PRIVATE_KEY, SSH_KNOWN_HOSTS",
     ]
 
 

@@ -46,7 +46,7 @@ def test_output_is_deterministic() -> None:
 def test_the_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     config = load(tmp_path, docs.EXAMPLE)
     assert config.app.name == "stocktrading"
-    assert config.environment("production").approval_required
+    assert config.environment("production").branch == "main"
 
 
 def _models(model: type[BaseModel]) -> set[type[BaseModel]]:

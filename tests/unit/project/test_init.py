@@ -41,7 +41,9 @@ def test_init_detects_services_migrations_and_settings(seed: Project) -> None:
     assert config.services["dags"].resolved_kind == "sync"
     assert config.migrations is not None and config.migrations.run_on == "backend"
     assert set(config.environments) == {"development", "staging", "production"}
-    assert config.environments["production"].approval_required
+    # Only keys that conveyor carries out: no approval, no backup, no notifications.
+    assert config.environments["production"].approval is None
+    assert not config.migrations.backup and "notify" not in config.model_fields_set
     assert config.settings.class_ == "backend.config:Settings"
 
 

@@ -52,11 +52,7 @@ roles = ["scheduler"]
 tool = "alembic"
 config = "alembic.ini"
 run_on = "backend"
-backup = true
-
-[notify]
-targets = ["slack://$SLACK_WEBHOOK"]
-on = ["failure", "rollback", "success", "approval"]
+backup = false
 
 [environments.staging]
 branch = "develop"
@@ -65,10 +61,8 @@ tier = "staging"
 hosts = { backend = ["deploy@stage-1"], scheduler = ["deploy@stage-1"] }
 
 [environments.production]
-approval = { required = true, by = ["alice", "bob"], separate_from_author = true }
 strategy = { kind = "blue-green", batch = "25%", keep_previous_warm = "15m", \
 healthy_threshold = 3, health_timeout = "60s", watch = "500ms", max_failures = 0 }
-notify = ["mailto://ops@example.com"]
 hosts = { backend = ["deploy@app-1", "deploy@[::1]:2222"], scheduler = ["local"] }
 """
 
@@ -101,7 +95,7 @@ def test_services_infer_their_kind_and_split_their_commands(full: ConveyorConfig
     assert web.after_argv == []
 
 
-def test_environments_resolve_their_file_tier_and_approval(full: ConveyorConfig) -> None:
+def test_environments_resolve_their_file_and_tier(full: ConveyorConfig) -> None:
     staging, production = full.environment("staging"), full.environment("production")
     assert (staging.name, staging.resolved_env_file, staging.resolved_tier) == (
         "staging",
@@ -113,7 +107,6 @@ def test_environments_resolve_their_file_tier_and_approval(full: ConveyorConfig)
         "production",
     )
     assert staging.is_production_like and production.is_production_like
-    assert not staging.approval_required and production.approval_required
 
 
 def test_strategy_values_are_parsed(full: ConveyorConfig) -> None:
@@ -130,25 +123,6 @@ def test_strategy_values_are_parsed(full: ConveyorConfig) -> None:
     )
 
 
-def test_notify_of_an_environment_fills_in_the_defaults(full: ConveyorConfig) -> None:
-    assert full.notify_for("staging") == full.notify
-    production = full.notify_for("production")
-    assert production.targets == ["mailto://ops@example.com"]
-    assert production.on == ["failure", "rollback", "success", "approval"]
-
-
-def test_notify_of_an_environment_may_override_the_events(tmp_path: Path) -> None:
-    config = load(
-        tmp_path,
-        '[app]\nname = "shop"\n[notify]\ntargets = ["json://localhost"]\n'
-        '[environments.dev]\nhosts = { app = ["local"] }\nnotify = { on = ["success"] }\n',
-    )
-    assert config.notify_for("dev").model_dump() == {
-        "targets": ["json://localhost"],
-        "on": ["success"],
-    }
-
-
 def test_defaults_of_a_minimal_file(tmp_path: Path) -> None:
     config = load(tmp_path, '[app]\nname = "shop"\n')
     assert config.app.python is None
@@ -156,7 +130,7 @@ def test_defaults_of_a_minimal_file(tmp_path: Path) -> None:
     assert config.checks.use == ["ruff-format", "ruff", "mypy", "pytest"]
     assert (config.checks.coverage, config.checks.python, config.checks.steps) == (0, [], {})
     assert config.services == {} and config.migrations is None
-    assert config.notify.targets == [] and config.notify.on == ["failure", "rollback"]
+    assert config.migrations is None and "notify" not in config.model_fields_set
     assert list(config.environments) == ["development"]
     env = config.environment("development")
     assert env.hosts == {"app": ["local"]}
@@ -210,19 +184,6 @@ def test_an_explicit_tier_wins(tmp_path: Path) -> None:
     assert not config.environment("prod").is_production_like
     sandbox = config.environment("sandbox")
     assert (sandbox.resolved_tier, sandbox.resolved_env_file) == ("production", "env/sandbox")
-
-
-def test_approval_defaults(tmp_path: Path) -> None:
-    config = load(
-        tmp_path,
-        '[app]\nname = "shop"\n'
-        '[environments.a]\nhosts = { app = ["local"] }\napproval = {}\n'
-        '[environments.b]\nhosts = { app = ["local"] }\napproval = { required = false }\n',
-    )
-    a = config.environment("a").approval
-    assert a is not None and (a.required, a.by, a.separate_from_author) == (True, [], False)
-    assert config.environment("a").approval_required
-    assert not config.environment("b").approval_required
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,122 @@
+"""Keys conveyor does not carry out yet are refused at load, naming the key, word for word."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conveyor.project.detect import detect
+from conveyor.project.init import render_toml
+from tests.conftest import Project
+from tests.unit.project.toml_files import error, load
+
+APP = '[app]\nname = "shop"\n'
+WEB = '[services.web]\ncommand = "serve --port $PORT"\nhealth = "/"\nroles = ["app"]\n'
+PRODUCTION = '[environments.production]\nhosts = { app = ["local"] }\n'
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+CASES = [
+    (
+        APP + PRODUCTION + 'approval = { required = true, by = ["alice", "bob"] }\n',
+        "conveyor.toml:5: environments.production.approval: production requires an approval; "
+        "approvals are not available yet — remove `approval` to deploy without one",
+    ),
+    (
+        APP + PRODUCTION + "approval = { required = false }\n",
+        "conveyor.toml:5: environments.production.approval: "
+        "approvals are not available yet — remove `approval` to deploy without one",
+    ),
+    (
+        APP + PRODUCTION + '[migrations]\nrun_on = "app"\nbackup = true\n',
+        "conveyor.toml:7: migrations.backup: database backups before upgrading are not "
+        "available yet — remove `backup` and dump the database yourself before deploying",
+    ),
+    (
+        APP + '[notify]\ntargets = ["slack://$SLACK_WEBHOOK"]\n' + PRODUCTION,
+        "conveyor.toml:3: notify: notifications are not available yet — remove [notify]",
+    ),
+    (
+        APP + PRODUCTION + 'notify = ["mailto://ops@example.com"]\n',
+        "conveyor.toml:5: environments.production.notify: "
+        "notifications are not available yet — remove `notify`",
+    ),
+    (
+        APP + PRODUCTION + 'strategy = { kind = "rolling" }\n',
+        'conveyor.toml:5: environments.production.strategy.kind: the "rolling" strategy is not '
+        'available yet; deploys are blue-green — remove `kind` or set it to "blue-green"',
+    ),
+    (
+        APP + '[checks]\nuse = ["ruff", "migrations"]\n',
+        'conveyor.toml:4: checks.use[1]: preset "migrations" (migration lint '
+        "(conveyor migrate lint)) is not available yet — remove it from checks.use",
+    ),
+    (
+        APP + '[checks]\nuse = ["ruff"]\n[checks.presets.mypy]\nargs = ["--strict"]\n',
+        'conveyor.toml:5: checks.presets.mypy: preset "mypy" is not in checks.use, so these '
+        "options would do nothing — add it to checks.use or remove them",
+    ),
+    (
+        APP + '[settings]\npython = ".venv/bin/python"\n',
+        "conveyor.toml:4: settings.python: is only used to import `class`, which is not set "
+        "— remove `python` or set `class`",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CASES)
+def test_a_key_that_is_not_carried_out_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    assert error(tmp_path, text) == message
+
+
+def test_the_values_that_are_carried_out_load(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        APP
+        + WEB
+        + '[migrations]\nrun_on = "app"\nbackup = false\n'
+        + PRODUCTION
+        + 'strategy = { kind = "blue-green" }\n',
+    )
+    assert config.migrations is not None and not config.migrations.backup
+    assert config.environment("production").strategy.kind == "blue-green"
+
+
+def test_backup_is_off_unless_written(tmp_path: Path) -> None:
+    config = load(tmp_path, APP + '[migrations]\nrun_on = "app"\n')
+    assert config.migrations is not None and config.migrations.backup is False
+
+
+def test_a_deploy_with_an_approval_stops_before_touching_anything(
+    make_project: Callable[..., Project],
+) -> None:
+    project = make_project(
+        {
+            "conveyor.toml": APP + WEB + PRODUCTION + "approval = { required = true }\n",
+            ".env.example": "ENVIRONMENT=development\n",
+            ".env.production": "ENVIRONMENT=production\n",
+        }
+    )
+    for argv in (("deploy", "production"), ("deploy", "production", "--dry-run")):
+        result = project.run(*argv)
+        assert result.code == 1
+        assert result.err == (
+            "error: project/conveyor.toml:9: environments.production.approval: production "
+            "requires an approval; approvals are not available yet — remove `approval` to deploy "
+            "without one\n"
+        )
+    assert not (project.root / ".conveyor").exists()
+
+
+def test_init_writes_only_keys_that_are_carried_out(tmp_path: Path) -> None:
+    (tmp_path / "alembic.ini").write_text("[alembic]\n")
+    text = render_toml(detect(tmp_path))
+    for refused in ("approval", "backup", "notify", "rolling"):
+        assert refused not in text
+    load(tmp_path, text)
