@@ -92,7 +92,7 @@ def ci_workflow(project: Project, *, install: str | None = None) -> Workflow:
             "name": "Restore the check cache and benchmark baselines",
             "uses": CACHE,
             "with": {
-                "path": ".conveyor/cache\n.conveyor/benchmarks",
+                "path": ".conveyor/cache\n.conveyor/benchmarks\n",
                 "key": cache_key + "${{ github.sha }}",
                 "restore-keys": cache_key,
             },
