@@ -223,6 +223,12 @@ class ServiceConfig(Section):
             raise ValueError('kind "sync" needs "sync"')
         if kind != "sync" and self.sync is not None:
             raise ValueError(f'"sync" is only for kind "sync", not "{kind}"')
+        if kind != "http" and self.listen is not None:
+            raise ValueError(f'"listen" is only for kind "http", not "{kind}"')
+        # A sync service runs no process: a port or a drain time would do nothing.
+        for key in ("port", "drain"):
+            if kind == "sync" and key in self.model_fields_set:
+                raise ValueError(f'"{key}" is not for kind "sync": it runs no process')
         return self
 
 

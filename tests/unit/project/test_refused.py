@@ -70,6 +70,23 @@ CASES = [
 ]
 
 
+SYNC = '[services.dags]\nsync = { from = "dags", to = "/opt/dags" }\nroles = ["app"]\n'
+CASES += [
+    (
+        APP + '[services.w]\ncommand = "work"\nroles = ["app"]\nlisten = ":80"\n',
+        'conveyor.toml:3: services.w: "listen" is only for kind "http", not "worker"',
+    ),
+    (
+        APP + SYNC + "port = 9000\n",
+        'conveyor.toml:3: services.dags: "port" is not for kind "sync": it runs no process',
+    ),
+    (
+        APP + SYNC + 'drain = "5s"\n',
+        'conveyor.toml:3: services.dags: "drain" is not for kind "sync": it runs no process',
+    ),
+]
+
+
 @pytest.mark.parametrize(("text", "message"), CASES)
 def test_a_key_that_is_not_carried_out_is_refused(tmp_path: Path, text: str, message: str) -> None:
     assert error(tmp_path, text) == message
