@@ -16,6 +16,7 @@ done about it, and what to do next.
      +-- CommandFailed          a command on a host exited non-zero
      |    +-- CommandTimeout    ... or did not finish in time
      +-- BuildError             a release cannot be built (git, dirty tree, unpinned requirements)
+     +-- ExportError            generated files cannot be written, or the committed ones are stale
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class CommandTimeout(CommandFailed):
 
 class BuildError(ConveyorError):
     """A release cannot be built: not a git commit, a dirty tree, unpinned requirements."""
+
+
+class ExportError(ConveyorError):
+    """Generated files (workflows, Dockerfile, compose) cannot be written or are stale."""
 
 
 class LockHeld(ConveyorError):
