@@ -1,4 +1,4 @@
-"""`conveyor export github|pre-commit`: generated files that call conveyor."""
+"""`conveyor export github|pre-commit|docker`: files generated from conveyor.toml."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import typer
 
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import out
+from conveyor.errors import ExportError
+from conveyor.export.base import REGISTRY, BaseImage, fetch_digest, image_tag
+from conveyor.export.compose import usage
+from conveyor.export.docker import docker_export, python_of, stale_files, write_files
 from conveyor.export.github import (
     Workflow,
     ci_workflow,
@@ -17,7 +21,8 @@ from conveyor.export.precommit import precommit_config
 from conveyor.project.load import load_project
 
 app = typer.Typer(
-    help="Write GitHub Actions workflows and pre-commit config.", no_args_is_help=True
+    help="Write GitHub Actions workflows, pre-commit config, Dockerfile and compose files.",
+    no_args_is_help=True,
 )
 
 
@@ -66,3 +71,47 @@ def pre_commit(
 ) -> None:
     """.pre-commit-config.yaml with a local hook running `conveyor check --fast`."""
     _emit(ctx, [precommit_config()], dry_run=dry_run)
+
+
+@app.command("docker")
+def docker(
+    ctx: typer.Context,
+    check: bool = typer.Option(
+        False, "--check", help="Write nothing; exit 1 when the files are missing or stale."
+    ),
+    update_base: bool = typer.Option(
+        False, "--update-base", help="Ask the registry for the base image's current digest."
+    ),
+    registry: str = typer.Option(REGISTRY, "--registry", help="Registry --update-base asks."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files conveyor did not write."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the files, write nothing."),
+) -> None:
+    """Dockerfile, .dockerignore, requirements.lock, docker-compose.yml and one per environment."""
+    project = load_project(project_dir(ctx))
+    console = out()
+    if check and update_base:
+        raise ExportError("--check and --update-base cannot be used together; nothing was done")
+    base = None
+    if update_base:
+        tag = image_tag(python_of(project))
+        base = BaseImage(tag, fetch_digest(tag, registry=registry))
+    export = docker_export(project, base=base)
+    if check:
+        problems = stale_files(project, export)
+        if problems:
+            raise ExportError("\n".join(problems), hint="run: conveyor export docker")
+        console.print("docker files are up to date", markup=False)
+        return
+    if dry_run:
+        for generated in export.files:
+            console.print(f"# {generated.path}\n{generated.text}", markup=False)
+        return
+    written = write_files(project.root, export, force=force)
+    for generated in export.files:
+        done = "wrote {}" if generated.path in written else "{} is up to date"
+        console.print(done.format(generated.path), markup=False)
+    if update_base:
+        console.print(f"base image: {export.base.reference}", markup=False)
+    for note in export.notes:
+        console.print(note, markup=False)
+    console.print(f"run: {usage(next(reversed(project.config.environments)))}", markup=False)
