@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the services the tests talk to are installed and running:
 # PostgreSQL on 127.0.0.1:5432 with trust auth for local connections, and the
-# OpenSSH server binary (tests start their own sshd; the system service stays off).
+# OpenSSH server binary (tests start their own sshd; the system service stays off),
+# and docker-compose for validating generated compose files.
 # As root on Debian, missing packages are installed and stopped services started;
 # otherwise this only reports what is missing.
 set -euo pipefail
@@ -26,6 +27,19 @@ if [ ! -x /usr/sbin/sshd ]; then
 fi
 # sshd refuses to start without its privilege-separation directory.
 if is_root && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && chmod 755 /run/sshd; fi
+
+# docker-compose (v1, Debian's): the export tests validate generated compose files with
+# `docker-compose config`, which parses and merges them without a Docker engine.
+if [ ! -x /usr/bin/docker-compose ]; then
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    echo "installing docker-compose (Debian package; no Docker engine is needed or started)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  else
+    echo "docker-compose is not installed; install it (apt-get install docker-compose) and rerun" >&2
+    exit 1
+  fi
+fi
 
 if ! command -v pg_isready >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
   if is_root && command -v apt-get >/dev/null 2>&1; then
