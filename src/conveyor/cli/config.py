@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -19,12 +20,23 @@ from conveyor.settings.check import Finding, check_environment
 from conveyor.settings.context import checked_render, open_environment
 from conveyor.settings.diff import diff_environments
 from conveyor.settings.render import write_private
-from conveyor.settings.resolve import read_optional, resolve
+from conveyor.settings.resolve import parse_overrides, read_optional, resolve
 from conveyor.settings.secrets import mask
 
 app = typer.Typer(
     help="Per-environment configuration: check, diff, show, render.", no_args_is_help=True
 )
+
+
+def set_option() -> Any:
+    """`--set KEY=VALUE`, repeatable: a value that replaces the environment file's."""
+    return typer.Option(
+        [],
+        "--set",
+        metavar="KEY=VALUE",
+        help="Use this value instead of the environment file's (repeatable); "
+        "checked against the schema like the file's values.",
+    )
 
 
 class Format(str, Enum):
@@ -41,10 +53,11 @@ def check(
         ..., metavar="ENV", help="Environment name, e.g. production."
     ),
     fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
+    sets: list[str] = set_option(),
 ) -> None:
     """Check an environment's .env file against the schema; exit 1 on any error."""
     project = load_project(project_dir(ctx))
-    schema, env = open_environment(project, environment)
+    schema, env = open_environment(project, environment, overrides=parse_overrides(sets))
     findings = check_environment(schema, env)
     errors = [f for f in findings if f.severity == "error"]
     if fmt is Format.json:
@@ -130,10 +143,11 @@ def show(
     ctx: typer.Context,
     environment: str = typer.Argument(..., metavar="ENV", help="Environment name."),
     fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
+    sets: list[str] = set_option(),
 ) -> None:
     """Resolved values (secrets masked) and where each came from."""
     project = load_project(project_dir(ctx))
-    schema, env = open_environment(project, environment)
+    schema, env = open_environment(project, environment, overrides=parse_overrides(sets))
     values = resolve(schema, env, read_optional(env.env_file))
     rows = [
         {"key": r.key, "value": mask(r.key, r.value, declared=r.secret), "source": r.source}
@@ -161,10 +175,11 @@ def render(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Where to write (default: .conveyor/env/ENV.env)."
     ),
+    sets: list[str] = set_option(),
 ) -> None:
     """Write the exact .env a host will get (mode 0600); refuses while config check fails."""
     project = load_project(project_dir(ctx))
-    rendered = checked_render(project, environment)
+    rendered = checked_render(project, environment, overrides=parse_overrides(sets))
     if rendered.errors:
         raise ConfigError(
             f"{rendered.env.display()} has {len(rendered.errors)} error(s); nothing was written",

@@ -5,12 +5,11 @@ from __future__ import annotations
 import shlex
 import stat
 import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.settings.envfile import EnvFile
-from conveyor.settings.resolve import Environment, read_optional, resolve
+from conveyor.settings.resolve import OVERRIDE, Environment, read_optional, resolve
 from conveyor.settings.schema import SettingsSchema
 from conveyor.settings.secrets import is_placeholder, is_secret, url_password, weakness
 from conveyor.settings.types import validate
@@ -37,13 +36,8 @@ class Finding:
         return f"{where}: {self.key}" if self.key else where
 
 
-def check_environment(
-    schema: SettingsSchema,
-    env: Environment,
-    *,
-    environ: Mapping[str, str] | None = None,
-) -> list[Finding]:
-    """Every problem with the environment's values, sorted by line."""
+def check_environment(schema: SettingsSchema, env: Environment) -> list[Finding]:
+    """Every problem with the environment's values (its file and `--set`), sorted by line."""
     values = read_optional(env.env_file)
     name = env.display()
     findings: list[Finding] = []
@@ -55,21 +49,25 @@ def check_environment(
         findings += _unknown_keys(schema, values, name)
         if env.production_like:
             findings += _exposure(env)
-    resolved = resolve(schema, env, values, environ=environ)
+    findings += _unknown_overrides(schema, env)
+    resolved = resolve(schema, env, values)
     for field in schema.fields:
         entry = values.get(field.name) if values else None
-        line = entry.line if entry else None
+        where, line = name, entry.line if entry else None
         got = resolved.get(field.name)
+        if got is not None and got.source == OVERRIDE:
+            # A value given with --set is checked like the file's, and reported as --set's.
+            where, line = OVERRIDE, None
         if got is None or (field.required and got.value == ""):
             declared = f" (declared in {schema.source}" + (f":{field.line})" if field.line else ")")
             findings.append(
-                Finding(name, line, field.name, "missing", "required key is missing" + declared)
+                Finding(where, line, field.name, "missing", "required key is missing" + declared)
             )
             continue
         if is_placeholder(got.value):
             findings.append(
                 Finding(
-                    name,
+                    where,
                     line,
                     field.name,
                     "placeholder",
@@ -79,9 +77,9 @@ def check_environment(
             continue
         problem = validate(field.type, got.value, choices=field.choices) if got.value else None
         if problem:
-            findings.append(Finding(name, line, field.name, "type", problem))
+            findings.append(Finding(where, line, field.name, "type", problem))
         if env.production_like and got.secret:
-            findings += _weak(got.key, got.value, name, line, env.name)
+            findings += _weak(got.key, got.value, where, line, env.name)
     if env.production_like and values is not None:
         findings += _copied(schema, env, values, name)
     return sorted(findings, key=lambda f: (f.line or 0, f.key or "", f.code))
@@ -92,6 +90,16 @@ def _file_problems(values: EnvFile, name: str) -> list[Finding]:
     for problem in values.problems:
         severity = "warning" if problem.code in _WARNING_CODES else "error"
         out.append(Finding(name, problem.line, None, problem.code, problem.message, severity))
+    return out
+
+
+def _unknown_overrides(schema: SettingsSchema, env: Environment) -> list[Finding]:
+    out = []
+    for key in env.overrides:
+        if schema.get(key) is None:
+            hint = suggestion_suffix(key, schema.names())
+            message = f"unknown key, not in {schema.source}{hint}"
+            out.append(Finding(OVERRIDE, None, key, "unknown", message))
     return out
 
 

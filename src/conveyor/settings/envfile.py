@@ -20,6 +20,10 @@ _SHOWABLE_KEY = re.compile(r"[\w .-]{1,64}")
 # reads like a variable name, DB_HOST or PORT.
 _NAME_LIKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z_]{1,40}")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+# Control characters a value may not hold: all but tab, and newline (a quoted value may span
+# lines; the rendered file escapes it). A NUL or an escape sequence would reach the app, and
+# the host's `.env`, as written.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,31 @@ def parse_env(text: str, *, path: Path) -> EnvFile:
             # The later line wins, as in a shell; it also takes the later position.
             entries.pop(entry.key, None)
             entries[entry.key] = entry
+            problems.extend(_unsafe_value(entry))
     return EnvFile(path, tuple(entries.values()), tuple(problems))
+
+
+def unsafe_character(value: str) -> str | None:
+    """What the first forbidden control character in `value` is ("a NUL byte"), or None."""
+    found = _UNSAFE.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    return "a NUL byte" if char == "\0" else f"a control character (U+{ord(char):04X})"
+
+
+def _unsafe_value(entry: EnvEntry) -> list[EnvProblem]:
+    what = unsafe_character(entry.value)
+    if what is None:
+        return []
+    found = _UNSAFE.search(entry.value)
+    assert found is not None  # nosec B101: unsafe_character found one
+    line = entry.line + entry.value[: found.start()].count("\n")
+    message = (
+        f"the value of {entry.key} holds {what}; remove it "
+        "(only tab, and newline inside quotes, are allowed)"
+    )
+    return [EnvProblem(line, "control-character", message)]
 
 
 def _duplicate(key: str, lines: list[int]) -> EnvProblem:

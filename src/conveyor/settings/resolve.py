@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from conveyor.settings.envfile import EnvFile, read_env_file
+from conveyor.errors import ConfigError
+from conveyor.settings.envfile import KEY_PATTERN, EnvFile, read_env_file, unsafe_character
 from conveyor.settings.schema import SettingsSchema, schema_from_class, schema_from_example
 from conveyor.settings.secrets import is_secret
 
 _PORT_NAME = re.compile(r"(^|_)PORT$", re.IGNORECASE)
+OVERRIDE = "--set"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Environment:
     root: Path
     # Files of the other environments, to catch a secret copied from one to another.
     others: Mapping[str, Path]
+    # `--set KEY=VALUE` on the command line: replaces the file's value, checked like it.
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
     def display(self, path: Path | None = None) -> str:
         """A path as the user would type it: relative to the project root when inside it."""
@@ -41,7 +44,7 @@ class Resolved:
 
     key: str
     value: str
-    source: str  # ".env.production:12", "default", or "process environment"
+    source: str  # ".env.production:12", "default", or "--set"
     secret: bool
 
 
@@ -68,30 +71,46 @@ def read_optional(path: Path) -> EnvFile | None:
 
 
 def resolve(
-    schema: SettingsSchema,
-    env: Environment,
-    values: EnvFile | None,
-    *,
-    environ: Mapping[str, str] | None = None,
+    schema: SettingsSchema, env: Environment, values: EnvFile | None
 ) -> dict[str, Resolved]:
-    """Values for every schema key that has one: process environment > env file > default.
+    """Values for every schema key that has one: `--set` > the environment's file > default.
 
-    This is pydantic-settings' own order, so what `show` prints is what the app sees.
+    The shell conveyor runs in is never read: what a host gets is what the
+    environment's file says, whoever deploys it and from wherever.
     """
-    environ = os.environ if environ is None else environ
     out: dict[str, Resolved] = {}
-    for field in schema.fields:
-        secret = field.secret
-        entry = values.get(field.name) if values else None
-        if field.name in environ:
-            value, source = environ[field.name], "process environment"
+    for item in schema.fields:
+        entry = values.get(item.name) if values else None
+        if item.name in env.overrides:
+            value, source = env.overrides[item.name], OVERRIDE
         elif entry is not None:
             value, source = entry.value, f"{env.display()}:{entry.line}"
-        elif field.default is not None:
-            value, source = field.default, "default"
+        elif item.default is not None:
+            value, source = item.default, "default"
         else:
             continue
-        out[field.name] = Resolved(
-            field.name, value, source, is_secret(field.name, value, declared=secret)
+        out[item.name] = Resolved(
+            item.name, value, source, is_secret(item.name, value, declared=item.secret)
         )
+    return out
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """`--set KEY=VALUE` options as a dict; a ConfigError for a malformed one (never echoing
+    the value, which may be a secret)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not KEY_PATTERN.fullmatch(key):
+            shown = key if KEY_PATTERN.fullmatch(key) else "..."
+            raise ConfigError(
+                f"{OVERRIDE} {shown}: expected KEY=VALUE",
+                hint=f"e.g. {OVERRIDE} LOG_LEVEL=debug (repeat {OVERRIDE} for more keys)",
+            )
+        bad = unsafe_character(value)
+        if bad is not None:
+            raise ConfigError(f"{OVERRIDE} {key}: the value holds {bad}; remove it")
+        if key in out:
+            raise ConfigError(f"{OVERRIDE} {key}: given twice; give it once")
+        out[key] = value
     return out

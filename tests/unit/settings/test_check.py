@@ -197,16 +197,6 @@ def test_missing_file_says_how_to_create_it(shop: Project) -> None:
     ) in result.out
 
 
-def test_process_environment_supplies_values(
-    shop: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    shop.write(
-        {".env.production": f"DATABASE_URL=postgresql://shop:{STRONG}@db/shop\n"}, mode=0o600
-    )
-    monkeypatch.setenv("JWT_SECRET_KEY", "Qm4tR8yU2iO6pA1sD5fG9hJ3kL7zX0cV")
-    assert shop.run("config", "check", "production").code == 0
-
-
 def test_json_output(shop: Project) -> None:
     shop.write({".env.production": "JWT_SECRET_KEY=admin123\n"}, mode=0o600)
     result = shop.run("config", "check", "production", "--format", "json")

@@ -414,9 +414,15 @@ def serialise(value: str, style: str) -> str:
     return f'"{escaped}"'
 
 
+# Every character a value may hold: control characters other than tab and newline are refused.
+VALUES = st.text(
+    st.characters(exclude_characters=[*map(chr, range(9)), *map(chr, range(11, 32)), "\x7f"])
+)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    st.dictionaries(KEYS, st.text(), max_size=10),
+    st.dictionaries(KEYS, VALUES, max_size=10),
     st.lists(st.sampled_from(["plain", "single", "double"]), min_size=10, max_size=10),
     st.booleans(),
     st.booleans(),
@@ -436,3 +442,29 @@ def test_problem_type_is_frozen() -> None:
     problem = EnvProblem(1, "syntax", "m")
     with pytest.raises(AttributeError):
         problem.line = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        ("A=ok\nB=x\x00y\n", 2, "a NUL byte"),
+        ('A="one\ntwo\x1b[31m"\n', 2, "a control character (U+001B)"),
+        ('A="x\\ry"\n', 1, "a control character (U+000D)"),
+    ],
+)
+def test_control_characters_in_a_value_are_refused_by_line(text: str, line: int, what: str) -> None:
+    env = parse(text)
+    key = env.entries[-1].key
+    assert [(p.line, p.code, p.message) for p in env.problems] == [
+        (
+            line,
+            "control-character",
+            f"the value of {key} holds {what}; remove it "
+            "(only tab, and newline inside quotes, are allowed)",
+        )
+    ]
+
+
+def test_tab_and_quoted_newlines_are_kept() -> None:
+    env = parse('A=a\tb\nB="one\ntwo"\n')
+    assert env.values() == {"A": "a\tb", "B": "one\ntwo"} and env.problems == ()
