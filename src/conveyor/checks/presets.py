@@ -126,6 +126,12 @@ def secrets(ctx: Context) -> Step:
     return Step("secrets", argv, fast=True, tools=("conveyor",))
 
 
+def docker(ctx: Context) -> Step:
+    """`conveyor export docker --check`: the Dockerfile and compose files match conveyor.toml."""
+    argv = (sys.executable, "-m", "conveyor", "export", "docker", "--check")
+    return Step("docker", argv, fast=True, tools=("conveyor",))
+
+
 def pytest(ctx: Context) -> Step:
     """pytest with JUnit XML, coverage XML/HTML, and the coverage floor as a gate."""
     args = ["-q", "-p", "no:cacheprovider", f"--junitxml={ctx.report('junit.xml')}"]
@@ -168,5 +174,6 @@ PRESET_STEPS: dict[str, Callable[[Context], Step]] = {
     "secrets": secrets,
     "pytest": pytest,
     "benchmark": benchmark,
+    "docker": docker,
 }
 MATRIX_PRESETS = frozenset({"pytest"})

@@ -40,6 +40,7 @@ Preset = Literal[
     "pytest",
     "migrations",
     "benchmark",
+    "docker",
 ]
 PRESETS: tuple[str, ...] = get_args(Preset)
 ServiceKind = Literal["http", "worker", "sync", "singleton"]

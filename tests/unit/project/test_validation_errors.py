@@ -12,7 +12,7 @@ APP = '[app]\nname = "shop"\n'
 STAGING = '[environments.staging]\nhosts = { web = ["deploy@stage-1"] }\n'
 PRESETS = (
     '"ruff-format", "ruff", "black", "isort", "flake8", "mypy", "bandit", "pip-audit", '
-    '"secrets", "pytest", "migrations" or "benchmark"'
+    '"secrets", "pytest", "migrations", "benchmark" or "docker"'
 )
 HOST = 'expected "user@host", "user@host:port" or "local"'
 NAME = 'expected lowercase letters, digits, "-" or "_"'
