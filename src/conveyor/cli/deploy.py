@@ -11,9 +11,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from conveyor.cli.config import set_option
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
 from conveyor.project.load import load_project
+from conveyor.settings.resolve import parse_overrides
 
 if TYPE_CHECKING:  # the deploy engine (asyncssh, SQLAlchemy) loads only when a command runs
     from conveyor.deploy.execute import Event
@@ -70,12 +72,14 @@ def deploy_command(
     host: list[str] = typer.Option(
         [], "--host", metavar="HOST", help='Deploy only to this host, e.g. "app-2" (repeatable).'
     ),
+    sets: list[str] = set_option(),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
     from conveyor.deploy.run import Limit, deploy, plan_deploy
 
     project = load_project(project_dir(ctx))
     limit = Limit(tuple(role), tuple(host))
+    overrides = parse_overrides(sets)
     if dry_run:
         plan = plan_deploy(
             project,
@@ -85,6 +89,7 @@ def deploy_command(
             access=access_options(known_hosts, identity),
             watch=watch,
             limit=limit,
+            overrides=overrides,
         )
         out().print(plan.render(), markup=False)
         return
@@ -98,6 +103,7 @@ def deploy_command(
         emit=show_event,
         force=force,
         limit=limit,
+        overrides=overrides,
     )
     if outcome.status == "succeeded":
         out().print(f"deployed: {outcome.message} (deploy {deploy_id})", markup=False)

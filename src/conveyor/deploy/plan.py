@@ -103,12 +103,17 @@ def build_plan(
     max_failures: int = 0,
     left_out: Mapping[str, Sequence[str]] | None = None,
     limit: str = "",
+    overrides: Sequence[str] = (),
 ) -> Plan:
     """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`.
 
     `left_out`: hosts of the environment that `limit` (--role/--host) keeps out, by roles.
+    `overrides`: the `--set KEY=value` values (secrets masked) that replace the file's.
     """
     steps: list[Step] = [Step("*", "check", f"config check {environment}: ok ({env_keys} keys)")]
+    steps += [
+        Step("*", "set", f"--set {o}: replaces the environment file's value") for o in overrides
+    ]
     for spec, roles in (left_out or {}).items():
         what = f"left out by {limit} (roles {', '.join(roles)}): keeps what it runs"
         steps.append(Step(spec, "skip", what))

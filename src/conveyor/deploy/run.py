@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,9 +35,12 @@ class Access:
     identity: Path | None = None
 
 
-def rendered_env(project: Project, environment: str) -> Rendered:
-    """The environment's `.env` for the hosts; refuses while `config check` finds errors."""
-    rendered = checked_render(project, environment)
+def rendered_env(
+    project: Project, environment: str, *, overrides: Mapping[str, str] | None = None
+) -> Rendered:
+    """The environment's `.env` for the hosts (`overrides`: --set); refuses while `config check`
+    finds errors."""
+    rendered = checked_render(project, environment, overrides=overrides)
     if rendered.errors:
         first = rendered.errors[0]
         raise ConfigError(
@@ -149,10 +152,12 @@ def deploy(
     kind: str = "deploy",
     force: bool = False,
     limit: Limit | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome)."""
     only, left_out = select_hosts(project, environment, limit or Limit())
-    env_text = rendered_env(project, environment).text
+    rendered = rendered_env(project, environment, overrides=overrides)
+    env_text = rendered.text
     built = release_for(project, environment, ref=ref, release_id=release_id)
     python = project.config.app.python or "3"
     release = Release(
@@ -187,6 +192,8 @@ def deploy(
         assert limit is not None
         said = f"{limit.describe()}: left out {', '.join(left_out)} (they keep what they run)"
         executor.emit(Event(None, "limit", "info", said))
+    for given in rendered.overrides:
+        executor.emit(Event(None, "set", "info", f"--set {given}"))
     try:
         outcome = asyncio.run(
             closing(_recover_then_deploy(project, executor, emit, limited=bool(left_out)), targets)
@@ -268,10 +275,12 @@ def plan_deploy(
     access: Access | None = None,
     watch: float | None = None,
     limit: Limit | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> Plan:
     """The deploy's plan, reading (never changing) each host's state; nothing is built."""
     only, left_out = select_hosts(project, environment, limit or Limit())
-    keys = rendered_env(project, environment).keys
+    rendered = rendered_env(project, environment, overrides=overrides)
+    keys = rendered.keys
     if release_id:
         label = release_id = load_release(project, release_id).id
     else:
@@ -307,4 +316,5 @@ def plan_deploy(
         max_failures=timing.max_failures,
         left_out={spec: roles[spec] for spec in left_out},
         limit=(limit or Limit()).describe(),
+        overrides=rendered.overrides,
     )
