@@ -16,33 +16,44 @@ from conveyor.runtime.tools import install_tools_argv
 from tests.conftest import Result
 
 TINY = Path(__file__).parents[1] / "fixtures" / "tinyapp"
+GUNICORN_APP = Path(__file__).parents[1] / "fixtures" / "gunicornapp"
+GUNICORN_WEB = "gunicorn gapp.main:app -k uvicorn_worker.UvicornWorker -w 2 -b 127.0.0.1:$PORT"
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
 
 
 def write_tiny_project(
-    root: Path, *, hosts: list[str], port: int, listen: str, app_dir: str, strategy: str
+    root: Path,
+    *,
+    hosts: list[str],
+    port: int,
+    listen: str,
+    app_dir: str,
+    strategy: str,
+    app: Path = TINY,
+    web: str = "python -m tiny.web $PORT",
+    worker: bool = True,
 ) -> None:
-    """The tiny app as a git project with a staging environment (tests and bench/deploy.py)."""
-    shutil.copytree(TINY, root)
+    """The tiny app (or `app` with its `web` command, no worker) as a git project with a
+    staging environment (tests and bench/deploy.py)."""
+    shutil.copytree(app, root)
     quoted = ", ".join(f'"{h}"' for h in hosts)
+    workers = (
+        '[services.worker]\ncommand = "python -m tiny.worker"\nroles = ["web"]\ndrain = "2s"\n'
+    )
     (root / "conveyor.toml").write_text(
         f"""\
 [app]
 name = "tiny"
 
 [services.web]
-command = "python -m tiny.web $PORT"
+command = "{web}"
 health = "/health"
 roles = ["web"]
 port = {port}
 listen = "{listen}"
 drain = "2s"
 
-[services.worker]
-command = "python -m tiny.worker"
-roles = ["web"]
-drain = "2s"
-
+{workers if worker else ""}
 [environments.staging]
 app_dir = "{app_dir}"
 hosts = {{ web = [{quoted}] }}
@@ -55,6 +66,23 @@ strategy = {{ {strategy} }}
     (root / ".gitignore").write_text(".env.*\n!.env.example\n.conveyor/\n")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     commit_mode(root, "ok")
+
+
+def write_gunicorn_project(
+    root: Path, *, hosts: list[str], port: int, listen: str, app_dir: str, strategy: str
+) -> None:
+    """The FastAPI app under gunicorn (2 uvicorn workers) as a git project with staging."""
+    write_tiny_project(
+        root,
+        hosts=hosts,
+        port=port,
+        listen=listen,
+        app_dir=app_dir,
+        strategy=strategy,
+        app=GUNICORN_APP,
+        web=GUNICORN_WEB,
+        worker=False,
+    )
 
 
 def commit_mode(root: Path, mode: str) -> None:
@@ -86,6 +114,8 @@ class DeployProject:
         tools: Path,
         ssh_args: tuple[str, ...] = (),
         keep_warm: str = "15m",
+        gunicorn: bool = False,
+        health_timeout: str = "20s",
     ) -> None:
         self.root, self._capsys, self.hosts, self.tools = root, capsys, hosts, tools
         self.ssh_args = ssh_args
@@ -93,13 +123,14 @@ class DeployProject:
         self.port = free_pair()
         # Short: unix socket paths under it must stay within 107 bytes.
         self.hosts_dir = Path(tempfile.mkdtemp(prefix="cv-"))
-        write_tiny_project(
+        write = write_gunicorn_project if gunicorn else write_tiny_project
+        write(
             root,
             hosts=hosts,
             port=self.port,
             listen=f"127.0.0.1:{self.listen}",
             app_dir=f"{self.hosts_dir}/{{host}}",
-            strategy='healthy_threshold = 2, health_timeout = "20s", watch = "1s", '
+            strategy=f'healthy_threshold = 2, health_timeout = "{health_timeout}", watch = "1s", '
             f'keep_previous_warm = "{keep_warm}"',
         )
 

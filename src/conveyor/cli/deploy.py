@@ -152,6 +152,9 @@ def status_command(
     known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    check: bool = typer.Option(
+        False, "--check", help="Exit 1 when a host is down (a program or supervisord not running)."
+    ),
 ) -> None:
     """What each host runs, read from the hosts themselves; who holds the lock; never changes."""
     from conveyor.deploy.ops import age, interrupted, status
@@ -166,18 +169,25 @@ def status_command(
                 "programs": dict(host.programs),
                 "error": host.error,
                 "lock": asdict(host.lock) if host.lock else None,
+                "down": list(host.down),
             }
             for host in hosts
         ]
         out().print_json(json.dumps(rows))
-        raise typer.Exit(1 if any(host.state is None for host in hosts) else 0)
-    table = Table("host", "release", "colour", "previous", "switched", "programs")
+        down = check and any(host.down for host in hosts)
+        raise typer.Exit(1 if down or any(host.state is None for host in hosts) else 0)
+    table = Table("host", "release", "colour", "previous", "switched", "health", "programs")
     failed = False
     for host in hosts:
         if host.state is None:
             failed = True
-            table.add_row(host.host, Text(host.error or "unreachable", "red"), "", "", "", "")
+            table.add_row(host.host, Text(host.error or "unreachable", "red"), "", "", "", "", "")
             continue
+        if host.down:
+            failed = failed or check
+            health = Text("down", "red")
+        else:
+            health = Text("up" if host.state.colour else "-", "green")
         state = host.state
         programs = ", ".join(f"{name} {st}" for name, st in host.programs.items()) or "-"
         release = state.release or "(never deployed)"
@@ -189,10 +199,13 @@ def status_command(
             state.colour or "-",
             state.previous_release or "-",
             age(state.switched_at),
+            health,
             programs,
         )
     out().print(table)
     for host in hosts:
+        if host.down:
+            out().print(f"{host.host}: down: {'; '.join(host.down)}", markup=False)
         if host.lock is not None:
             what = "stale lock" if host.lock.stale else "locked"
             out().print(f"{host.host}: {what} by {host.lock.describe()}", markup=False)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from conveyor.deploy import hostops
+from conveyor.deploy import hostops, startgate
 from conveyor.deploy.health import HealthResult, wait_healthy, watch
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.layout import (
@@ -196,7 +196,9 @@ class Executor:
             # Every host starts and health-gates its new colour at once; none switches yet.
             records = {t.spec: _Switched(t, states[t.spec]) for t in self._active}
             self._switched.extend(records.values())  # from here on, undo knows what each started
-            await self._each("start", lambda t: self._start_host(records[t.spec]), say=False)
+            await self._each(
+                "start", lambda t: self._start_host(records[t.spec]), say=False, fail_fast=True
+            )
             # Then traffic moves batch by batch, each host verified through its Caddy.
             for number, batch in enumerate(self._batches(), start=1):
                 if self._lost:
@@ -297,17 +299,24 @@ class Executor:
         spawned = asyncio.ensure_future(hostops.spawn(target, *progs))
         gates = asyncio.ensure_future(self._gates(target, http, colour, spawned))
         try:
-            await spawned
+            # Shielded: a start cut short could still start a program after the undo stopped it.
+            pids = await asyncio.shield(spawned)
         except BaseException as error:
             gates.cancel()
-            await asyncio.gather(gates, return_exceptions=True)
+            await asyncio.gather(spawned, gates, return_exceptions=True)
             if not isinstance(error, CommandFailed):
                 raise
             what = error.message.split(" did not start")[0]
             raise DeployFailed(
                 f"{what} crashed on start on {target.spec}", cause=str(error)
             ) from None
-        await gates
+        # Every program (http and workers) is watched until the health gates pass: one that
+        # exits, is restarted or loses its workers ends the gate at once.
+        deadline = self.settings.health_timeout + 5
+        crash = await startgate.watch_while(target, pids, gates, deadline=deadline)
+        if crash is not None:
+            self._say(target.spec, "health", "fail", crash.reason())
+            raise DeployFailed(crash.message(target.spec), cause=f"{crash.reason()}\n{crash.log}")
 
     def _program(self, target: Target, name: str, colour: Colour) -> Program:
         """Service `name`'s program in `colour`, running the release this deploy ships."""
@@ -326,7 +335,7 @@ class Executor:
         target: Target,
         http: dict[str, ServiceConfig],
         colour: Colour,
-        spawned: asyncio.Future[None],
+        spawned: asyncio.Future[dict[str, int]],
     ) -> None:
         for name, service in http.items():
             await self._gate(target, name, service, colour, spawned)
@@ -344,11 +353,16 @@ class Executor:
         self._say(target.spec, "start", "start", f"starting {prog.name} (singleton)")
         record.started.append(prog.name)
         try:
-            await hostops.start(target, prog)
+            await hostops.define(target, prog)
+            pids = await hostops.spawn(target, prog)
         except CommandFailed as error:
             raise DeployFailed(
                 f"{prog.name} crashed on start on {target.spec}", cause=str(error)
             ) from None
+        # Its start gate: it must stay up a moment longer than supervisor's startsecs.
+        crash = await startgate.watch(target, pids, seconds=startgate.SETTLE)
+        if crash is not None:
+            raise DeployFailed(crash.message(target.spec), cause=f"{crash.reason()}\n{crash.log}")
 
     async def _gate(
         self,
@@ -356,7 +370,7 @@ class Executor:
         name: str,
         service: ServiceConfig,
         colour: Colour,
-        spawned: asyncio.Future[None] | None = None,
+        spawned: asyncio.Future[dict[str, int]] | None = None,
     ) -> None:
         """Probe the new colour directly until healthy, broken, or its process is gone."""
         assert service.health is not None
@@ -612,6 +626,7 @@ class Executor:
         only: Sequence[Target] | None = None,
         say: bool = True,
         bounded: bool = False,
+        fail_fast: bool = False,
     ) -> None:
         """Run `action` on every host still in the deploy (`only`: those of them) at once
         (`bounded`: `concurrency` at a time, for steps that send files or build venvs); a host
@@ -619,6 +634,8 @@ class Executor:
 
         Every host finishes before a failure is acted on: a host still starting when another
         fails must not start its new colour after the undo has stopped everything.
+        `fail_fast`: a failure more than max_failures allows cancels the other hosts' work
+        at once (their health gates), and their cancellation is awaited.
         """
         hosts = [t for t in (self._active if only is None else only) if t in self._active]
         if say:
@@ -632,10 +649,29 @@ class Executor:
             if value is not None and not isinstance(value, HostState):
                 self._say(target.spec, step, "ok", str(value))
 
-        results = await asyncio.gather(*(one(t) for t in hosts), return_exceptions=True)
-        for target, result in zip(hosts, results, strict=True):
-            if isinstance(result, BaseException):
-                await self._drop(target, step, result)
+        tasks = [asyncio.ensure_future(one(t)) for t in hosts]
+        if fail_fast:
+            await self._first_failure(tasks)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        # The hosts that failed first: a host cancelled because of them is not a failure.
+        failed = [(t, r) for t, r in zip(hosts, results, strict=True) if isinstance(r, Exception)]
+        for target, error in failed:
+            await self._drop(target, step, error)
+        for target, outcome in zip(hosts, results, strict=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                await self._drop(target, step, outcome)
+
+    async def _first_failure(self, tasks: Sequence[asyncio.Future[None]]) -> None:
+        """Wait for `tasks`; once more of them failed than max_failures allows, cancel the rest."""
+        allowed = self.settings.max_failures - len(self._failed)
+        pending: set[asyncio.Future[None]] = set(tasks)
+        while pending:
+            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            failures = sum(1 for t in tasks if t.done() and not t.cancelled() and t.exception())
+            if failures > allowed:
+                break
+        for task in pending:
+            task.cancel()
 
     async def _drop(self, target: Target, step: str, error: BaseException) -> None:
         """A host failed: leave it on its previous release if max_failures allows, else raise."""
@@ -669,7 +705,7 @@ async def gate(
     port: int,
     path: str,
     settings: Settings,
-    spawned: asyncio.Future[None] | None = None,
+    spawned: asyncio.Future[dict[str, int]] | None = None,
 ) -> HealthResult:
     """Probe a colour directly (over SSH: tunnelled) until healthy, broken, or its process died.
 

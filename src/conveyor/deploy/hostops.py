@@ -21,6 +21,7 @@ from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program, socket_dir_argv
 from conveyor.runtime.supervisor import (
     Supervisor,
+    parse_started,
     runtime_dir,
     start_all_argv,
     supervisor_socket_path,
@@ -307,9 +308,10 @@ async def define(target: Target, *progs: Program) -> None:
     await conn.run(runtime.apply_argv())
 
 
-async def spawn(target: Target, *progs: Program) -> None:
+async def spawn(target: Target, *progs: Program) -> dict[str, int]:
     """Start defined programs together, waiting their `startsecs` once for all of them;
-    CommandFailed, with each failed program's log tail, when one does not stay up."""
+    returns their pids; CommandFailed, with each failed program's log tail, when one does
+    not stay up."""
     runtime, conn = target.runtime, target.conn
     names = [prog.name for prog in progs]
     argv = start_all_argv(runtime.app_dir, runtime.tools, names)
@@ -321,7 +323,7 @@ async def spawn(target: Target, *progs: Program) -> None:
         if name in names and outcome.startswith("ERROR") and "already started" not in outcome:
             failed.append(name)
     if not failed and (result.ok or "already started" in result.stdout):
-        return
+        return parse_started(result.stdout)
     failed = failed or names
     tails = [f"{name}:\n{await log_tail(target, name)}" for name in failed]
     raise CommandFailed(

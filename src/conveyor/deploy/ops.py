@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Outcome
+from conveyor.deploy.layout import services_on
 from conveyor.deploy.lock import LockInfo, LockOwner, heartbeats, inspect, release
 from conveyor.deploy.rollback import Rollback, RolledBack
 from conveyor.deploy.run import (
@@ -78,6 +79,8 @@ class HostStatus:
     programs: Mapping[str, str]  # program -> state
     error: str | None = None
     lock: LockInfo | None = None  # who holds the deploy lock, and is it live
+    # What should run and does not: "web-blue is exited", "supervisord is not running".
+    down: tuple[str, ...] = ()
 
 
 def interrupted(project: Project, environment: str, hosts: Sequence[HostStatus]) -> str | None:
@@ -102,7 +105,7 @@ def interrupted(project: Project, environment: str, hosts: Sequence[HostStatus])
 
 def status(project: Project, environment: str, *, access: Access | None = None) -> list[HostStatus]:
     """Each host's state.json and its programs' states; unreachable hosts say why."""
-    targets, _ = targets_for(project, environment, access or Access())
+    targets, roles = targets_for(project, environment, access or Access())
 
     async def one(target: hostops.Target) -> HostStatus:
         try:
@@ -112,7 +115,16 @@ def status(project: Project, environment: str, *, access: Access | None = None) 
             parsed = target.runtime.parse_status(result.stdout)
             programs = {name: status.state for name, status in sorted(parsed.items())}
             lock = await inspect(target.conn, target.paths.app_dir)
-            return HostStatus(target.spec, state, programs, lock=lock)
+            expected = _expected(project, roles, target, state)
+            if expected and target.runtime.unreachable(result.exit_code):
+                down: tuple[str, ...] = ("supervisord is not running",)
+            else:
+                down = tuple(
+                    f"{name} is {programs.get(name, 'not defined')}"
+                    for name in expected
+                    if programs.get(name) != "running"
+                )
+            return HostStatus(target.spec, state, programs, lock=lock, down=down)
         except ConveyorError as error:
             return HostStatus(target.spec, None, {}, error=error.message)
 
@@ -120,6 +132,21 @@ def status(project: Project, environment: str, *, access: Access | None = None) 
         return list(await asyncio.gather(*(one(t) for t in targets)))
 
     return asyncio.run(hostops.closing(all_hosts(), targets))
+
+
+def _expected(
+    project: Project, roles: Mapping[str, Sequence[str]], target: hostops.Target, state: HostState
+) -> list[str]:
+    """The programs that should run on a host that serves a release: the live colour of each
+    long-running service (http, worker, singleton) and each http service's Caddy."""
+    if state.colour is None:
+        return []
+    names = []
+    for name, service in services_on(project.config, roles, target.spec).items():
+        names.append(hostops.program_name(name, state.colour))
+        if service.resolved_kind == "http":
+            names.append(target.proxy(name).program().name)
+    return sorted(set(names))
 
 
 def unlock(

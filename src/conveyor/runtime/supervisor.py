@@ -136,7 +136,7 @@ def supervisorctl_start(app_dir: str, tools: str, name: str) -> list[str]:
 
 # Runs on the host with the tools venv's Python: start programs without waiting for each in
 # turn (supervisorctl waits `startsecs` per program), then wait for all of them at once.
-# Prints supervisorctl's "NAME: started" / "NAME: ERROR (...)" lines; exits 7 on any error.
+# Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any error.
 _START_ALL = r"""
 import sys, time, xmlrpc.client
 from supervisor.xmlrpc import SupervisorTransport
@@ -155,9 +155,10 @@ for name in names:
             pending.discard(name)
 while pending and time.time() < deadline:
     for name in sorted(pending):
-        state = rpc.getProcessInfo(name)["statename"]
+        info = rpc.getProcessInfo(name)
+        state = info["statename"]
         if state == "RUNNING":
-            print(f"{name}: started")
+            print(f"{name}: started (pid {info['pid']})")
             pending.discard(name)
         elif state in ("BACKOFF", "EXITED", "FATAL", "STOPPED"):
             print(f"{name}: ERROR (spawn error)")
@@ -176,6 +177,83 @@ def start_all_argv(app_dir: str, tools: str, names: list[str], *, timeout: float
     python = posixpath.join(tools, "bin", "python")
     socket = supervisor_socket_path(app_dir)
     return [python, "-c", _START_ALL, socket, f"{timeout:g}", *names]
+
+
+# Runs on the host with the tools venv's Python: watch started programs (NAME=PID ...) for
+# SECONDS, every 0.1 s, through supervisor's process info and /proc. The first one that is
+# not RUNNING with its pid (it exited, was restarted, stopped) or whose child processes keep
+# dying and being replaced (a master whose workers die) is printed as one JSON line; exit 8.
+# A "." every round: once the caller has gone (SSH channel closed) the write fails, it ends.
+_WATCH = r"""
+import json, sys, time, xmlrpc.client
+from supervisor.xmlrpc import SupervisorTransport
+sock, deadline = sys.argv[1], time.time() + float(sys.argv[2])
+expected = {name: int(pid) for name, _, pid in (a.rpartition("=") for a in sys.argv[3:])}
+rpc = xmlrpc.client.ServerProxy(
+    "http://localhost", transport=SupervisorTransport(None, None, "unix://" + sock)
+).supervisor
+seen = {name: None for name in expected}
+died = {name: 0 for name in expected}
+born = {name: 0 for name in expected}
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return {int(p) for p in f.read().split()}
+    except (OSError, ValueError):
+        return None
+
+
+def verdict(name, info, workers_died=0):
+    print(json.dumps({
+        "program": name, "state": info["statename"].lower(), "pid": info["pid"],
+        "expected_pid": expected[name], "exit_status": info["exitstatus"],
+        "spawn_error": info["spawnerr"], "workers_died": workers_died,
+    }), flush=True)
+    sys.exit(8)
+
+
+while True:
+    for name, pid in expected.items():
+        info = rpc.getProcessInfo(name)
+        if info["statename"] != "RUNNING" or info["pid"] != pid:
+            verdict(name, info)
+        now = children(pid)
+        if now is None:
+            continue
+        if seen[name] is not None:
+            died[name] += len(seen[name] - now)
+            if died[name]:
+                born[name] += len(now - seen[name])
+        seen[name] = now
+        if died[name] >= 2 and born[name] >= 2:
+            verdict(name, info, died[name])
+    if time.time() >= deadline:
+        break
+    print(".", end="", flush=True)
+    time.sleep(0.1)
+"""
+
+
+def watch_argv(app_dir: str, tools: str, pids: dict[str, int], *, seconds: float) -> list[str]:
+    """Watch running programs (name -> the pid they started with) for `seconds` (0: look once);
+    exits 8 with a JSON line describing the first that stopped, restarted or lost workers."""
+    python = posixpath.join(tools, "bin", "python")
+    socket = supervisor_socket_path(app_dir)
+    pairs = [f"{name}={pid}" for name, pid in sorted(pids.items())]
+    return [python, "-c", _WATCH, socket, f"{seconds:g}", *pairs]
+
+
+def parse_started(output: str) -> dict[str, int]:
+    """Pids by program from the start script's "NAME: started (pid N)" lines."""
+    found = {}
+    for line in output.splitlines():
+        name, _, outcome = line.partition(": ")
+        match = _PID.search(outcome) if outcome.startswith("started") else None
+        if match:
+            found[name] = int(match[1])
+    return found
 
 
 def supervisorctl_stop(app_dir: str, tools: str, name: str) -> list[str]:
