@@ -72,7 +72,9 @@ FORMATS = {
     "the environment when sending",
     "url path": 'an HTTP path starting with "/"',
     "relative path": 'a path inside the project, with "/" and no ".."',
-    "absolute path": "an absolute path on the host",
+    "sync target": "an absolute directory on the host, at least two levels deep "
+    '("/opt/airflow/dags"), not "/" and not in a system directory (/etc, /usr, /bin, /proc, ...); '
+    '".." is resolved first',
 }
 
 

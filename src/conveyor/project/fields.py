@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass
@@ -162,10 +163,61 @@ def _check_absolute(value: str) -> str:
     return value
 
 
+# The system's own directories: a sync writes files into its target and deletes the ones it
+# wrote before, so a target in one of these could replace or remove what the system runs on.
+SYSTEM_DIRS = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/lib/dpkg",
+    "/var/lib/apt",
+)
+
+
+def _check_sync_target(value: str) -> str:
+    _check_absolute(value)
+    normal = posixpath.normpath(value)
+    normal = "/" + normal.lstrip("/")  # normpath keeps a leading "//"
+    why = "a sync writes files into it and deletes the ones it wrote before"
+    advice = 'give it a directory of its own, e.g. "/opt/airflow/dags"'
+    if normal == "/":
+        raise ValueError(f"{show(value)} is the root directory; {why}: {advice}")
+    system = next((d for d in SYSTEM_DIRS if normal == d or normal.startswith(d + "/")), None)
+    if system is not None:
+        shown = show(value) if normal == value else f"{show(value)} ({normal})"
+        raise ValueError(f"{shown} is in the system directory {system}; {why}: {advice}")
+    if normal.count("/") < 2:
+        shown = show(value) if normal == value else f"{show(value)} ({normal})"
+        raise ValueError(f"{shown} is a top-level directory, shared with others; {why}: {advice}")
+    return value
+
+
+# Names become directories, supervisor programs and socket paths on the hosts.
+NAME_MAX = 63
+
+
+def _check_name_length(value: str) -> str:
+    if len(value) > NAME_MAX:
+        raise ValueError(f"expected at most {NAME_MAX} characters, got {len(value)}")
+    return value
+
+
 Name = Annotated[
     str,
     _matching(NAME_PATTERN, 'lowercase letters, digits, "-" or "_"'),
-    _schema("name", pattern=NAME_PATTERN),
+    AfterValidator(_check_name_length),
+    _schema("name", pattern=NAME_PATTERN, maxLength=NAME_MAX),
 ]
 Host = Annotated[str, AfterValidator(_check_host), _schema("host", pattern=HOST_PATTERN)]
 Duration = Annotated[
@@ -193,7 +245,7 @@ UrlPath = Annotated[
     str, _matching(r"^/.*$", 'a path starting with "/"'), _schema("url path", pattern=r"^/")
 ]
 RelativePath = Annotated[str, AfterValidator(_check_relative), _schema("relative path")]
-AbsolutePath = Annotated[str, AfterValidator(_check_absolute), _schema("absolute path")]
+SyncTarget = Annotated[str, AfterValidator(_check_sync_target), _schema("sync target")]
 ShellCommand = Annotated[str, AfterValidator(_check_shell_command), _schema("command")]
 Argv = Annotated[
     list[str],

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from conveyor.errors import ConfigError
+from conveyor.project.bounds import MAX_DEPTH, bound_problems, size_problem
 from conveyor.project.locate import locate
 from conveyor.project.model import ConveyorConfig
 from conveyor.project.references import KeyPath
@@ -66,6 +67,10 @@ def _validated(path: Path, text: str, data: dict[str, Any], *, prefix: KeyPath) 
     section = _section(data) if prefix else data
     if section is None:
         raise ConfigError(f"{shown}: no [tool.conveyor] table", hint=INIT_HINT)
+    bounds = bound_problems(section)
+    if bounds:
+        located = [(p, locate(text, (*prefix, *p.path)) if p.path else None) for p in bounds]
+        raise ConfigError(format_problems(located, shown=shown, prefix=prefix))
     try:
         config = ConveyorConfig.model_validate(section)
     except ValidationError as error:
@@ -97,6 +102,9 @@ def read_text(path: Path) -> str:
     """The file's text, or a ConfigError that says why it cannot be read."""
     shown = display_path(path)
     try:
+        too_big = size_problem(path.stat().st_size)
+        if too_big is not None:
+            raise ConfigError(f"{shown}: {too_big}")
         return path.read_bytes().decode("utf-8")
     except OSError as error:
         raise ConfigError(f"{shown}: cannot read: {error.strerror}") from None
@@ -114,6 +122,12 @@ def parse_toml(text: str, *, shown: str) -> dict[str, Any]:
         message, line = _split_position(str(error), text)
         where = f"{shown}:{line}" if line else shown
         raise ConfigError(f"{where}: invalid TOML: {message}") from None
+    except RecursionError:
+        # The parser recurses once per level of nested arrays or inline tables.
+        raise ConfigError(
+            f"{shown}: arrays or tables are nested too deeply to read "
+            f"(a configuration may nest at most {MAX_DEPTH} levels); flatten them"
+        ) from None
     return data
 
 

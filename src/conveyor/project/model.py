@@ -12,7 +12,6 @@ from conveyor.errors import ConfigError
 from conveyor.project.environment import EnvironmentConfig, NotifyConfig
 from conveyor.project.fields import (
     NAME_PATTERN,
-    AbsolutePath,
     Argv,
     ClassPath,
     Duration,
@@ -21,6 +20,7 @@ from conveyor.project.fields import (
     RelativePath,
     Section,
     ShellCommand,
+    SyncTarget,
     UrlPath,
 )
 from conveyor.project.references import ReferencesInvalid, check_references
@@ -151,7 +151,7 @@ class SyncConfig(Section):
     """Files copied from the release to a fixed place on each host of the service's roles."""
 
     from_: RelativePath = Field(alias="from", description="Directory in the project to copy.")
-    to: AbsolutePath = Field(description="Absolute directory on the host to copy it to.")
+    to: SyncTarget = Field(description="Absolute directory on the host to copy it to.")
 
 
 class ServiceConfig(Section):

@@ -154,7 +154,8 @@ CASES = [
         'conveyor.toml:3: services.web: expected "command" or "sync"',
     ),
     (
-        APP + '[services.web]\ncommand = "x"\nroles = ["web"]\nsync = { from = "a", to = "/b" }\n',
+        APP
+        + '[services.web]\ncommand = "x"\nroles = ["web"]\nsync = { from = "a", to = "/opt/b" }\n',
         'conveyor.toml:3: services.web: use "command" or "sync", not both',
     ),
     (
@@ -174,7 +175,7 @@ CASES = [
         'conveyor.toml:3: services.web: kind "sync" needs "sync"',
     ),
     (
-        APP + '[services.dags]\nsync = { from = "a", to = "/b" }\nroles = ["web"]\n'
+        APP + '[services.dags]\nsync = { from = "a", to = "/opt/b" }\nroles = ["web"]\n'
         'kind = "singleton"\n',
         'conveyor.toml:3: services.dags: "sync" is only for kind "sync", not "singleton"',
     ),
