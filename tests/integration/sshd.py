@@ -39,8 +39,8 @@ AllowUsers {user}
 MaxSessions 32
 MaxStartups 100
 LogLevel INFO
-Subsystem sftp internal-sftp
 """
+_SFTP = "Subsystem sftp internal-sftp\n"
 
 
 @dataclass
@@ -131,8 +131,9 @@ def keyscan(host: str, port: int) -> str:
     return scanned.stdout
 
 
-def start_sshd(directory: Path, *, client_key: Path | None = None) -> Sshd:
-    """Start an sshd with keys under `directory`; fails (never skips) when sshd is missing."""
+def start_sshd(directory: Path, *, client_key: Path | None = None, sftp: bool = True) -> Sshd:
+    """Start an sshd with keys under `directory` (`sftp=False`: without the sftp subsystem);
+    fails (never skips) when sshd is missing."""
     if not SSHD.exists():
         pytest.fail(
             f"{SSHD} is missing: the SSH tests need a real OpenSSH server. Run `make services` "
@@ -151,7 +152,8 @@ def start_sshd(directory: Path, *, client_key: Path | None = None) -> Sshd:
     user = getpass.getuser()
     host, port = _free_address()
     config = directory / "sshd_config"
-    config.write_text(_CONFIG.format(host=host, port=port, directory=directory, user=user))
+    text = _CONFIG.format(host=host, port=port, directory=directory, user=user)
+    config.write_text(text + (_SFTP if sftp else ""))
     log = directory / "sshd.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

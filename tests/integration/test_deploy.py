@@ -11,10 +11,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from conveyor.demo.load import Load
 from conveyor.deploy.execute import Event
@@ -22,45 +20,8 @@ from conveyor.deploy.run import deploy, plan_deploy
 from conveyor.history.store import HistoryStore
 from conveyor.project.load import load_project
 from tests.conftest import Result
-from tests.integration.deployed import DeployProject, shared_tools
+from tests.integration.deployed import DeployProject
 from tests.integration.sshd import Sshd
-
-
-@pytest.fixture(scope="session")
-def tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_tools(tmp_path_factory.mktemp("tools"))
-
-
-@pytest.fixture
-def make_deploy_project(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], tools: Path
-) -> Iterator[Callable[..., DeployProject]]:
-    made: list[DeployProject] = []
-
-    def make(
-        hosts: list[str] | None = None, ssh_args: tuple[str, ...] = (), keep_warm: str = "15m"
-    ) -> DeployProject:
-        project = DeployProject(
-            tmp_path / f"project{len(made)}",
-            capsys,
-            hosts=hosts or ["local"],
-            tools=tools,
-            ssh_args=ssh_args,
-            keep_warm=keep_warm,
-        )
-        made.append(project)
-        return project
-
-    yield make
-    for project in made:
-        project.shutdown()
-
-
-@pytest.fixture
-def local(make_deploy_project: Callable[..., DeployProject]) -> DeployProject:
-    project = make_deploy_project()
-    project.app_dir("localhost")
-    return project
 
 
 def programs(project: DeployProject) -> dict[str, str]:

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 from conveyor.build.lock import Lock
 from conveyor.build.manifest import Manifest, ManifestFile
-from conveyor.build.release import Release, build_release, list_releases, load_release
+from conveyor.build.release import (
+    Prepared,
+    Release,
+    build_release,
+    list_releases,
+    load_release,
+    prepare_release,
+    write_release,
+)
 
 __all__ = [
     "Lock",
     "Manifest",
     "ManifestFile",
+    "Prepared",
     "Release",
     "build_release",
     "list_releases",
     "load_release",
+    "prepare_release",
+    "write_release",
 ]

@@ -128,7 +128,13 @@ def build_release(
     """Build (or find already built) the release of `ref` for `environment`; keep `keep`."""
     if keep < 1:
         raise BuildError(f"keep must be at least 1, got {keep}", hint="nothing was built")
-    prepared = prepare_release(project, ref=ref, environment=environment)
+    return write_release(
+        project, prepare_release(project, ref=ref, environment=environment), keep=keep
+    )
+
+
+def write_release(project: Project, prepared: Prepared, *, keep: int = 10) -> Release:
+    """Write a prepared release (or find it already written), then keep the newest `keep`."""
     notes = list(prepared.notes)
     releases = project.root / RELEASES
     releases.mkdir(parents=True, exist_ok=True)

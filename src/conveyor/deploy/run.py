@@ -9,10 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from conveyor.build import Prepared, load_release, prepare_release, write_release
 from conveyor.build import Release as Built
-from conveyor.build import build_release, load_release
-from conveyor.build.git import resolve_commit
-from conveyor.build.version import describe_version
 from conveyor.deploy.execute import Emit, Event, Executor, Outcome, Release, Settings
 from conveyor.deploy.hostops import Target, closing, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for
@@ -133,11 +131,34 @@ def settings_for(project: Project, environment: str, *, watch: float | None = No
     )
 
 
-def release_for(project: Project, environment: str, *, ref: str, release_id: str | None) -> Built:
-    """The release to deploy: one already built, or the commit `ref` built now."""
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks before touching any host found: hosts, values, the release to ship."""
+
+    only: list[str]
+    left_out: list[str]
+    rendered: Rendered
+    release: Built | Prepared  # Prepared: checked, written only by a real deploy
+
+
+def preflight(
+    project: Project,
+    environment: str,
+    *,
+    ref: str = "HEAD",
+    release_id: str | None = None,
+    limit: Limit | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Preflight:
+    """Every check a deploy makes before it touches a host; the dry run makes the same ones."""
+    only, left_out = select_hosts(project, environment, limit or Limit())
+    rendered = rendered_env(project, environment, overrides=overrides)
     if release_id:
-        return load_release(project, release_id)
-    return build_release(project, ref=ref, environment=environment)
+        release: Built | Prepared = load_release(project, release_id)
+    else:
+        # The build's own checks (dirty tree, pins, tracked env files), nothing written yet.
+        release = prepare_release(project, ref=ref, environment=environment)
+    return Preflight(only, left_out, rendered, release)
 
 
 def deploy(
@@ -155,10 +176,13 @@ def deploy(
     overrides: Mapping[str, str] | None = None,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome)."""
-    only, left_out = select_hosts(project, environment, limit or Limit())
-    rendered = rendered_env(project, environment, overrides=overrides)
-    env_text = rendered.text
-    built = release_for(project, environment, ref=ref, release_id=release_id)
+    checked = preflight(
+        project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
+    )
+    only, left_out, env_text = checked.only, checked.left_out, checked.rendered.text
+    built = checked.release
+    if isinstance(built, Prepared):
+        built = write_release(project, built)
     python = project.config.app.python or "3"
     release = Release(
         id=built.id,
@@ -192,7 +216,7 @@ def deploy(
         assert limit is not None
         said = f"{limit.describe()}: left out {', '.join(left_out)} (they keep what they run)"
         executor.emit(Event(None, "limit", "info", said))
-    for given in rendered.overrides:
+    for given in checked.rendered.overrides:
         executor.emit(Event(None, "set", "info", f"--set {given}"))
     try:
         outcome = asyncio.run(
@@ -277,44 +301,56 @@ def plan_deploy(
     limit: Limit | None = None,
     overrides: Mapping[str, str] | None = None,
 ) -> Plan:
-    """The deploy's plan, reading (never changing) each host's state; nothing is built."""
-    only, left_out = select_hosts(project, environment, limit or Limit())
-    rendered = rendered_env(project, environment, overrides=overrides)
-    keys = rendered.keys
-    if release_id:
-        label = release_id = load_release(project, release_id).id
+    """The deploy's plan, after the deploy's own checks (failing as it fails); hosts only read."""
+    checked = preflight(
+        project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
+    )
+    if isinstance(checked.release, Prepared):
+        prepared, release_id = checked.release, checked.release.id
+        label = f"{prepared.manifest.version} ({ref} = {prepared.commit[:7]}, built at deploy)"
     else:
-        commit = resolve_commit(project.root, ref)
-        label = f"{describe_version(project.root, commit)} ({ref} = {commit[:7]}, built at deploy)"
-    targets, roles = targets_for(project, environment, access or Access(), only=only)
-
-    async def read(target: Target) -> HostState | str:
-        try:
-            await target.conn.connect()
-            return await read_state(target)
-        except ConveyorError as error:
-            return error.message
-        finally:
-            await target.conn.close()
-
-    async def read_all() -> list[HostState | str]:
-        return list(await asyncio.gather(*(read(t) for t in targets)))
-
-    states = dict(zip([t.spec for t in targets], asyncio.run(read_all()), strict=True))
-    hosts = views([(t.spec, t.paths) for t in targets], roles, states)
+        label = release_id = checked.release.id
+    targets, roles = targets_for(project, environment, access or Access(), only=checked.only)
     timing = settings_for(project, environment, watch=watch)
+    states = asyncio.run(closing(_read_states(targets, timing.max_failures), targets))
+    hosts = views([(t.spec, t.paths) for t in targets], roles, states)
     return build_plan(
         project.config,
         environment,
         release=label,
         release_id=release_id,
         hosts=hosts,
-        env_keys=keys,
+        env_keys=checked.rendered.keys,
         watch=timing.watch,
         keep_warm=timing.keep_warm,
         batch=timing.batch,
         max_failures=timing.max_failures,
-        left_out={spec: roles[spec] for spec in left_out},
+        left_out={spec: roles[spec] for spec in checked.left_out},
         limit=(limit or Limit()).describe(),
-        overrides=rendered.overrides,
+        overrides=checked.rendered.overrides,
     )
+
+
+async def _read_states(targets: Sequence[Target], max_failures: int) -> dict[str, HostState | str]:
+    """Each host's state; a host the deploy could not reach fails the dry run the same way."""
+
+    async def connect(target: Target) -> ConveyorError | None:
+        try:
+            await target.conn.connect()
+        except ConveyorError as error:
+            return error
+        return None
+
+    refused = await asyncio.gather(*(connect(t) for t in targets))
+    failed = [(t, e) for t, e in zip(targets, refused, strict=True) if e is not None]
+    # The deploy's rule (Executor._drop): more than max_failures, or no host left, stops it,
+    # with the error of the host that crossed the line.
+    if len(failed) > max_failures:
+        raise failed[max_failures][1]
+    if failed and len(failed) == len(targets):
+        raise failed[-1][1]
+    up = [t for t, e in zip(targets, refused, strict=True) if e is None]
+    read = await asyncio.gather(*(read_state(t) for t in up))
+    states: dict[str, HostState | str] = {t.spec: s for t, s in zip(up, read, strict=True)}
+    states.update({t.spec: f"connect: {e.message.splitlines()[0]}" for t, e in failed})
+    return {t.spec: states[t.spec] for t in targets}

@@ -1,7 +1,8 @@
 """Host key checking against known_hosts, and the refusals a person can act on.
 
 There is deliberately no way to turn checking off: an unknown key is refused
-with its fingerprint and the command to trust it, a changed key louder still.
+with its fingerprint and the command to trust it, a changed key louder still, a
+revoked key with its fingerprint and no way back in.
 """
 
 from __future__ import annotations
@@ -52,6 +53,17 @@ def refusal(name: str, host: str, port: int, known_hosts: Path, recorder: KeyRec
     shown = _shown_path(known_hosts)
     scan = f"ssh-keyscan -p {port} {shlex.quote(host)} >> {shown}"
     key = recorder.offered
+    # asyncssh refuses a revoked key before asking the recorder: known_hosts says which it is.
+    revoked = _revoked(known_hosts, host, port) if key is None else ()
+    if revoked:
+        keys = " or ".join(f"{k.get_algorithm()} {k.get_fingerprint('sha256')}" for k in revoked)
+        return (
+            f"the host key of {name} ({host}:{port}) is REVOKED: {shown} marks its key "
+            f"({keys}) @revoked; conveyor refused to connect.\n"
+            f"A revoked key is never to be trusted again: keep the @revoked line. The host needs "
+            f"new host keys (whoever runs it regenerates them); then verify the new "
+            f"fingerprint out of band before adding it."
+        )
     if key is None:
         return (
             f"the host key of {name} ({host}:{port}) could not be verified against {shown}; "
@@ -81,3 +93,12 @@ def refusal(name: str, host: str, port: int, known_hosts: Path, recorder: KeyRec
         f"/etc/ssh/ssh_host_*_key.pub), then trust it:\n"
         f"    {scan}"
     )
+
+
+def _revoked(known_hosts: Path, host: str, port: int) -> tuple[asyncssh.SSHKey, ...]:
+    """The keys known_hosts marks @revoked for host:port."""
+    if not known_hosts.exists():
+        return ()
+    entries = load_known_hosts(known_hosts).match(host, host, None if port == 22 else port)
+    # One key can match more than one line (by name and by address): each key once.
+    return tuple({key.get_fingerprint("sha256"): key for key in entries[2]}.values())

@@ -192,8 +192,22 @@ class SshConnector:
         conn = await self._connection()
         async with self._lock:
             if self._sftp is None:
-                self._sftp = await conn.start_sftp_client()
+                try:
+                    self._sftp = await conn.start_sftp_client()
+                except asyncssh.ChannelOpenError as exc:
+                    raise self._no_sftp(exc) from None
             return self._sftp
+
+    def _no_sftp(self, exc: asyncssh.ChannelOpenError) -> HostError:
+        where = f"{self._name} ({self._host}:{self._port})"
+        if exc.code != asyncssh.OPEN_REQUEST_SESSION_FAILED:
+            return HostError(f"cannot open an SFTP session on {where}: {exc.reason}")
+        # What an sshd without a `Subsystem sftp ...` line answers to the subsystem request.
+        return HostError(
+            f"{where} refused SFTP: conveyor needs an sshd with the sftp subsystem",
+            hint="On the host, add `Subsystem sftp internal-sftp` to /etc/ssh/sshd_config "
+            "and reload sshd.",
+        )
 
     async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         """Write through SFTP to a temp file beside `path`, set its mode, then rename over."""
