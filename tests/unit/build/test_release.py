@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 import conveyor.demo
-from conveyor.build.release import build_release, list_releases, load_release, prune_releases
+from conveyor.build.release import (
+    Release,
+    build_release,
+    list_releases,
+    load_release,
+    prune_releases,
+)
 from conveyor.errors import BuildError, ConfigError
 from tests.unit.build.conftest import Repo
 
@@ -210,3 +218,25 @@ def test_the_bundled_demo_app(repo: Repo) -> None:
     for entry in manifest.files:
         data = (release.path / "app" / entry.path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry.sha256
+
+
+def test_a_build_waits_for_one_under_way_and_reuses_its_release(repo: Repo) -> None:
+    """Builds of one project take turns (a real flock): the second waits, then finds the
+    release the first wrote and writes nothing of its own, so neither removes the other's
+    files."""
+    repo.commit(PINNED)
+    project = repo.project()
+    first = build_release(project, environment="production")
+    releases = first.path.parent
+    results: list[Release] = []
+    with (releases / ".build.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another build of this project is writing or pruning
+        waiting = threading.Thread(
+            target=lambda: results.append(build_release(project, environment="production"))
+        )
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive(), "the second build did not wait for the first"
+    waiting.join(timeout=60)
+    assert [(r.id, r.reused) for r in results] == [(first.id, True)]
+    assert sorted(p.name for p in releases.iterdir()) == [".build.lock", first.id]
