@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -22,14 +23,8 @@ import pytest
 from conveyor.demo.load import Load
 from conveyor.deploy.recover import RECORD_KIND
 from conveyor.history.store import HistoryStore
-from tests.integration import test_deploy
 from tests.integration.deployed import DeployProject
 from tests.integration.test_deploy import programs
-
-# The deploy tests' fixtures: the tools venv, the tiny project, a local host.
-tools = test_deploy.tools
-make_deploy_project = test_deploy.make_deploy_project
-local = test_deploy.local
 
 
 @contextmanager
@@ -48,16 +43,24 @@ def deploying(project: DeployProject) -> Iterator[subprocess.Popen[str]]:
         process.wait()
 
 
-def wait_for(process: subprocess.Popen[str], host: str, step: str) -> list[str]:
-    """Read the deploy's output until a line for `host` and `step`; returns what it printed."""
+def wait_for(process: subprocess.Popen[str], host: str, step: str, text: str = "") -> list[str]:
+    """Read the deploy's output until a line for `host` and `step` (that says `text`);
+    returns what it printed."""
     assert process.stdout is not None
     seen = []
     for line in process.stdout:
         seen.append(line.rstrip())
         parts = line.split()
-        if len(parts) >= 2 and parts[0] == host and parts[1] == step:
+        if len(parts) >= 2 and parts[0] == host and parts[1] == step and text in line:
             return seen
     raise AssertionError(f"the deploy ended before {host} {step}:\n" + "\n".join(seen))
+
+
+def until(condition: Callable[[], bool], deadline: float = 30) -> None:
+    """Poll `condition` until it holds (or fail after `deadline` seconds)."""
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, "condition not reached in time"
 
 
 def state(project: DeployProject) -> dict[str, object]:
@@ -68,21 +71,21 @@ def state(project: DeployProject) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("host", "step", "direction", "serves"),
+    ("host", "step", "text", "direction", "serves"),
     [
-        ("local", "health", "went back", "0.0.0+1.g"),  # new colour gated, nothing switched
-        ("local", "switch", "went back", "0.0.0+1.g"),  # Caddy switched, state still pending
-        ("*", "watch", "finished it forward", "0.0.0+2.g"),  # every host switched
+        ("local", "health", "", "went back", "0.0.0+1.g"),  # new colour gated, nothing switched
+        ("local", "switch", "now routes", "went back", "0.0.0+1.g"),  # Caddy switched, pending
+        ("*", "watch", "", "finished it forward", "0.0.0+2.g"),  # every host switched
     ],
 )
 def test_a_deploy_killed_at_a_step_is_recovered_to_one_release(
-    local: DeployProject, host: str, step: str, direction: str, serves: str
+    local: DeployProject, host: str, step: str, text: str, direction: str, serves: str
 ) -> None:
     assert local.deploy().code == 0
     local.commit("ok")
     with Load(local.url) as load:
         with deploying(local) as process:
-            wait_for(process, host, step)
+            wait_for(process, host, step, text)
             process.send_signal(signal.SIGKILL)
             process.wait()
         assert (local.hosts_dir / "localhost" / "deploy.lock").exists()
@@ -151,3 +154,63 @@ def test_a_limited_deploy_leaves_an_interrupted_deploy_to_recover(
     assert "nothing was deployed" in refused.err
     assert "conveyor recover staging (it looks at every host)" in refused.err
     assert lock.exists()  # nothing taken over
+
+
+def test_a_recovery_that_cannot_finish_says_what_the_host_shows_and_exits_non_zero(
+    local: DeployProject,
+) -> None:
+    """Killed after the switch and the old worker's stop; the old worker then cannot start.
+
+    Traffic still goes back to the old web colour, the report is read back from the host
+    (never "went back; local serves ..." while something is down), the pending mark stays
+    so that a second `recover` finds the host, and once the cause is gone it finishes."""
+    # The old worker ignores its stop signal: its drain (2 s) is under way when conveyor dies.
+    (local.app_dir("localhost") / "shared").mkdir(parents=True, exist_ok=True)
+    (local.hosts_dir / "localhost" / "shared" / "IGNORE_TERM").touch()
+    assert local.deploy().code == 0
+    local.commit("ok")
+    with deploying(local) as process:
+        wait_for(process, "local", "stop", "stopping worker-blue")  # switched, still pending
+        until(lambda: programs(local)["worker-blue"] == "stopping")
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    until(lambda: programs(local)["worker-blue"] == "stopped")  # supervisord killed it
+    (local.hosts_dir / "localhost" / "shared" / "IGNORE_TERM").unlink()
+    crash = local.hosts_dir / "localhost" / "shared" / "CRASH_WORKER"
+    crash.touch()
+    with Load(local.url) as load:
+        stuck = local.run("recover", "staging")
+    assert stuck.code == 1, stuck.out + stuck.err
+    assert "recovery incomplete: staging from interrupted deploy d-" in stuck.err
+    assert "local: worker: worker-blue did not start on local" in stuck.err
+    assert "worker-blue is not running (" in stuck.err, stuck.err  # starting, backoff or fatal
+    assert "state.json still records a pending switch to 0.0.0_2.g" in stuck.err
+    assert "read back: local serves 0.0.0_1.g" in stuck.err
+    assert "went back; local serves" not in stuck.out + stuck.err
+    assert "left to do on local: fix what is named above" in stuck.err
+    assert load.failed == []
+    assert local.get()["version"].startswith("0.0.0+1.g")  # traffic is back all the same
+    assert state(local)["pending_release"] is not None
+    assert programs(local)["worker-green"] != "running"  # nothing of the interrupted release
+    again = local.run("recover", "staging")
+    assert again.code == 1 and "recovery incomplete" in again.err  # still there, still said
+
+    crash.unlink()
+    fixed = local.run("recover", "staging")
+    assert fixed.code == 0, fixed.out + fixed.err
+    assert "went back; local serves 0.0.0_1.g" in fixed.out
+    assert "local                 recover  serves 0.0.0_1.g" in fixed.out
+    assert state(local)["pending_release"] is None
+    assert programs(local)["worker-blue"] == "running"
+    assert local.run("recover", "staging").out.startswith("nothing to recover")
+    with HistoryStore.for_project(local.root) as store:
+        recovered, failed, failed_again, interrupted = store.deploys("staging")[:4]
+    assert [r.status for r in (recovered, failed, failed_again)] == [
+        "succeeded",
+        "failed",
+        "failed",
+    ]
+    # The deploy's own record names the step that was running, not the one before it.
+    assert interrupted.message == (
+        f"interrupted: conveyor stopped during stop on local; recovered by {recovered.id}"
+    )

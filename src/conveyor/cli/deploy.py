@@ -249,8 +249,12 @@ def recover_command(
     )
     if result.failed:
         err().print(Text.assemble(("recovery incomplete: ", "bold red"), result.message))
-        for host, why in result.failed.items():
-            err().print(f"{host}: {why}", markup=False)
+        left = ", ".join(result.failed)
+        err().print(
+            f"left to do on {left}: fix what is named above (conveyor status {environment} "
+            f"shows the programs), then run conveyor recover {environment} again",
+            markup=False,
+        )
         raise typer.Exit(1)
     suffix = f" (recorded as {result.recover_id})" if result.recover_id else ""
     out().print(result.message + suffix, markup=False)

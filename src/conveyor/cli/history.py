@@ -66,7 +66,7 @@ def history(
             r.id,
             r.environment,
             r.kind,
-            f"{r.release} ({r.version})",
+            release_label(r.release, r.version),
             Text(r.status, STYLES[r.status]),
             when(r.started_at),
             "-" if r.duration is None else duration(r.duration),
@@ -97,7 +97,7 @@ def show(ctx: typer.Context, deploy_id: str, *, as_json: bool) -> None:
     took = "running" if record.duration is None else duration(record.duration)
     rows = [
         ("env", f"{record.environment} ({record.kind})"),
-        ("release", f"{record.release}  version {record.version}  commit {record.commit}"),
+        ("release", release_detail(record)),
         ("hosts", ", ".join(record.hosts) or "-"),
         ("by", f"{record.user}@{record.machine}"),
         ("started", f"{when(record.started_at)} UTC, took {took}"),
@@ -168,6 +168,21 @@ def duration(seconds: float) -> str:
     if whole < 86400:
         return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def release_label(release: str, version: str) -> str:
+    """`r-1 (1.2.0)`, `r-1`, or `-` when the deploy never knew its release."""
+    if not release:
+        return "-"
+    return f"{release} ({version})" if version else release
+
+
+def release_detail(record: DeployRecord) -> str:
+    """The release line of `history show`, naming only what is known."""
+    parts = [record.release or "-"]
+    parts += [f"version {record.version}"] if record.version else []
+    parts += [f"commit {record.commit}"] if record.commit else []
+    return "  ".join(parts)
 
 
 def first_line(message: str, width: int = 60) -> str:

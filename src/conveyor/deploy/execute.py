@@ -385,6 +385,7 @@ class Executor:
         colour = before.idle_colour
         services = self.services_on(target)
         assigned = {name: ports(self.config, name) for name in services}
+        self._say(target.spec, "switch", "start", f"switching to {colour}")
         # Written first: a deploy killed from here on leaves a mark `conveyor recover` reads.
         pending = replace(before, pending_release=self.release.id, deploy_id=self.deploy_id)
         await hostops.write_state(target, pending)
@@ -397,7 +398,9 @@ class Executor:
             if service.resolved_kind == "worker" and before.colour is not None:
                 old = program_name(name, before.colour)
                 record.stopped.append(old)
-                said = await hostops.drain(target, old, seconds=service.drain.total_seconds())
+                seconds = service.drain.total_seconds()
+                self._say(target.spec, "stop", "start", f"stopping {old} (drain {seconds:g}s)")
+                said = await hostops.drain(target, old, seconds=seconds)
                 self._say(target.spec, "stop", "ok" if "killed" not in said else "info", said)
         # Singletons: the old one stops first, then the new one starts (never two at once).
         for name, service in services.items():

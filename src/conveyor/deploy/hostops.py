@@ -395,16 +395,22 @@ async def defined_and_running(target: Target, prog: Program) -> bool:
     return await running(target, prog.name) is None
 
 
-async def stop(target: Target, name: str, *, timeout: float = 120) -> None:
-    """Stop a program gracefully (the runtime kills it after its drain time)."""
-    await target.conn.run(target.runtime.stop_argv(name), check=False, timeout=timeout)
+async def stop(target: Target, name: str, *, timeout: float = 120) -> str:
+    """Stop a program gracefully (the runtime kills it after its drain time); returns what
+    the runtime said."""
+    result = await target.conn.run(target.runtime.stop_argv(name), check=False, timeout=timeout)
+    return result.stdout + result.stderr
 
 
 async def drain(target: Target, name: str, *, seconds: float) -> str:
     """Stop a program gracefully; says whether it finished or was killed after `seconds`."""
     loop = asyncio.get_running_loop()
     began = loop.time()
-    await stop(target, name, timeout=seconds + 60)
+    said = await stop(target, name, timeout=seconds + 60)
+    if "no such process" in said:
+        return f"{name} did not exist: nothing to stop"
+    if "not running" in said:
+        return f"{name} was not running: nothing to stop"
     if loop.time() - began < seconds * 0.9:
         return f"{name} stopped gracefully"
     # It took the whole drain time: supervisor's log says whether it had to kill it.

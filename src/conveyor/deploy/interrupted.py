@@ -19,6 +19,7 @@ from typing import Literal
 
 from conveyor.deploy.lock import LockInfo, LockOwner, ago
 from conveyor.deploy.state import HostState
+from conveyor.history.records import DeployEvent
 
 Direction = Literal["forward", "back"]
 
@@ -192,7 +193,25 @@ def summary(serving: Mapping[str, str]) -> str:
     return ", ".join(f"{host} serves {release}" for host, release in serving.items())
 
 
-def interrupted_message(last_step: str | None, recover_id: str) -> str:
+def running_step(events: Sequence[DeployEvent]) -> str | None:
+    """What a deploy was doing when it stopped, from its recorded events: `during stop on
+    app-1` (a host, or the whole environment, whose last event is a step's start), else
+    `after watch` (its last event)."""
+    last: dict[str | None, int] = {}  # each host's (None: the environment's) newest event
+    for number, event in enumerate(events):
+        last[event.host] = number
+    running = [n for n in last.values() if events[n].kind.endswith(":start")]
+    if running:
+        event, when = events[max(running)], "during"
+    elif events:
+        event, when = events[-1], "after"
+    else:
+        return None
+    step = event.kind.partition(":")[0]
+    return f"{when} {step} on {event.host}" if event.host else f"{when} {step}"
+
+
+def interrupted_message(step: str | None, recover_id: str) -> str:
     """What the interrupted deploy's own record says once recovery has finished it."""
-    during = last_step or "its start (no step recorded)"
-    return f"interrupted: conveyor stopped during {during}; recovered by {recover_id}"
+    when = step or "during its start (no step recorded)"
+    return f"interrupted: conveyor stopped {when}; recovered by {recover_id}"

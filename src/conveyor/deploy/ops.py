@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Outcome
 from conveyor.deploy.layout import services_on
-from conveyor.deploy.lock import LockInfo, LockOwner, heartbeats, inspect, release
+from conveyor.deploy.lock import LockInfo, heartbeats, inspect, release
 from conveyor.deploy.rollback import Rollback, RolledBack
 from conveyor.deploy.run import (
     Access,
@@ -39,8 +39,9 @@ def rollback(
             project, environment, release_id=to, access=access, emit=emit, kind="rollback"
         )
     targets, roles = targets_for(project, environment, access or Access())
+    # The release it goes back to is each host's previous one, known once they are read.
     store, deploy_id = open_record(
-        project, environment, kind="rollback", hosts=[t.spec for t in targets], release="previous"
+        project, environment, kind="rollback", hosts=[t.spec for t in targets], release=""
     )
     job = Rollback(
         config=project.config,
@@ -65,7 +66,13 @@ def rollback(
         store.close()
         raise
     releases = ", ".join(sorted({r.release for r in done}))
-    store.finish(deploy_id, status="succeeded", message=f"{environment} is back on {releases}")
+    store.finish(
+        deploy_id,
+        status="succeeded",
+        message=f"{environment} is back on {releases}",
+        release=releases,
+        version=", ".join(sorted({r.version for r in done if r.version})),
+    )
     store.close()
     return deploy_id, done
 
@@ -158,10 +165,11 @@ def unlock(
     """
     targets, _ = targets_for(project, environment, access or Access())
 
-    async def one(target: hostops.Target) -> str:
-        owner: LockOwner | None = await release(target.conn, target.paths.app_dir, "*")
-        held = owner.describe() if owner else "nobody (it was not locked)"
-        return f"{target.spec}: lock held by {held} is broken"
+    async def one(target: hostops.Target, lock: LockInfo | None) -> str:
+        if lock is None:
+            return f"{target.spec}: not locked"
+        await release(target.conn, target.paths.app_dir, "*")
+        return f"{target.spec}: lock held by {lock.describe()} is broken"
 
     async def all_hosts() -> list[str]:
         for target in targets:
@@ -176,7 +184,13 @@ def unlock(
                 hint="wait for it; if you are sure its process is gone (its machine is off), "
                 f"conveyor unlock {environment} --force; then conveyor recover {environment}",
             )
-        return [await one(t) for t in targets]
+        if all(lock is None for _, lock in locks):
+            raise ConveyorError(
+                f"{environment} is not locked on any of its {len(locks)} host(s); "
+                "nothing was broken",
+                hint=f"conveyor status {environment} shows what each host runs",
+            )
+        return [await one(t, lock) for t, (_, lock) in zip(targets, locks, strict=True)]
 
     return asyncio.run(hostops.closing(all_hosts(), targets))
 

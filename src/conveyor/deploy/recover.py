@@ -8,13 +8,12 @@ FORWARD or BACK; `Recovery` here is the part that acts on the hosts, and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Event, Settings, gate
-from conveyor.deploy.health import wait_healthy
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.interrupted import (
     Interrupted,
@@ -28,12 +27,12 @@ from conveyor.deploy.interrupted import (
     live_locks,
     pending_cleared,
     program_release,
+    running_step,
     should_stop_idle,
     summary,
 )
 from conveyor.deploy.layout import (
     listen_address,
-    loopback_port,
     ports,
     services_by_kind,
     services_on,
@@ -46,6 +45,7 @@ from conveyor.deploy.lock import (
     inspect,
     release,
 )
+from conveyor.deploy.observe import observe, observe_all
 from conveyor.deploy.rollback import Rollback
 from conveyor.deploy.state import Colour, HostState
 from conveyor.errors import ConveyorError, LockHeld
@@ -78,30 +78,11 @@ class Recovery:
         """Caddy routes every web service to the state's colour and it answers there now."""
         if state.colour is None:
             return False
-        for name, service in services_by_kind(self.config, self.roles, target.spec).http.items():
-            proxy = target.proxy(name)
-            found = await target.conn.run(proxy.upstream_argv(), check=False)
-            try:
-                routed = proxy.parse_upstream(found.stdout)
-            except ValueError:
-                return False
-            if routed != ports(self.config, name)[state.colour]:
-                return False
-            if service.health and not await self._answers(target, service):
-                return False
-        return True
-
-    async def _answers(self, target: Target, service: ServiceConfig) -> bool:
-        assert service.health is not None
-        host, public = loopback_port(listen_address(service))
-        address, port = await target.conn.forward(host, public)
-        result = await wait_healthy(
-            f"http://{address}:{port}{service.health}",
-            threshold=2,
-            deadline=10,
-            interval=self.settings.probe_interval,
+        seen = await observe(target, self.config, self.roles, interval=self.settings.probe_interval)
+        return all(
+            seen.routes[name] == ports(self.config, name)[state.colour] and seen.answering[name]
+            for name in seen.routes
         )
-        return result.healthy
 
     async def forward(self, target: Target, state: HostState) -> str:
         """Finish a switched host as the deploy would have: current, then retire the old colour."""
@@ -119,10 +100,15 @@ class Recovery:
         return state.release
 
     async def back(self, target: Target, state: HostState, interrupted: Interrupted) -> str:
-        """Put one host back on what it served before the interrupted deploy; verify it."""
+        """Put one host back on what it served before the interrupted deploy.
+
+        Every step is tried; what could not be done is raised at the end, after the
+        interrupted release's idle programs are stopped. The caller reads the host back.
+        """
         keep: set[str | None] = {state.release, state.previous_release}
+        problems: list[str] = []
         if state.pending_release is not None:
-            state = await self._back_pending(target, state)
+            state, problems = await self._back_pending(target, state)
             keep = {state.release, state.previous_release}
         elif state.deploy_id == interrupted.deploy_id and state.release == interrupted.release:
             if state.previous_release is None:
@@ -145,49 +131,60 @@ class Recovery:
             state = await hostops.read_state(target)
             keep = {state.release}
         await self._stop_idle(target, state, interrupted.release, keep)
-        if state.release is None:
-            self._say(target, "ok", "nothing served before the interrupted deploy; nothing serves")
-            return "nothing"
-        if not await self.healthy(target, state):
-            raise ConveyorError(
-                f"{target.spec}: back on {state.release} ({state.colour}) but it does not "
-                "answer through Caddy",
-                hint=f"see conveyor status {self.environment} and the program logs on the host",
-            )
-        self._say(target, "ok", f"back on {state.release} ({state.colour}), answering via Caddy")
-        return state.release
+        if problems:
+            raise ConveyorError(f"{target.spec}: " + "; ".join(problems))
+        return state.release or "nothing"
 
-    async def _back_pending(self, target: Target, state: HostState) -> HostState:
-        """The switch may or may not have happened: serve the state's colour, pending cleared."""
+    async def _back_pending(self, target: Target, state: HostState) -> tuple[HostState, list[str]]:
+        """The switch may or may not have happened: serve the state's colour again.
+
+        Traffic goes back first (each web colour running and healthy, then Caddy), then the
+        workers and singletons. The pending mark is cleared only when everything is back,
+        so that `conveyor recover` finds the host again otherwise; returns the problems.
+        """
         found = services_by_kind(self.config, self.roles, target.spec)
+        problems: list[str] = []
+
+        async def attempt(what: str, work: Awaitable[object]) -> bool:
+            try:
+                await work
+            except ConveyorError as error:
+                problems.append(f"{what}: {error.message.splitlines()[0]}")
+                self._say(target, "fail", f"{what}: {error.message}")
+                return False
+            return True
+
         if state.colour is not None:
+            for name, service in found.http.items():
+                if not await attempt(name, self._ensure(target, state, name, service)):
+                    continue  # never route traffic to a colour that does not run
+                port = ports(self.config, name)[state.colour]
+                listen = listen_address(service)
+                if await attempt(f"Caddy of {name}", _route(target, name, listen, port)):
+                    self._say(target, "ok", f"Caddy on {listen} routes to {state.colour} ({port})")
             # A singleton may already have changed over: the new one stops before the old starts.
             for name in found.singletons:
                 await hostops.stop(target, program_name(name, state.idle_colour))
-            for name, service in {**found.http, **found.workers, **found.singletons}.items():
-                await self._ensure(target, state, name, service)
-            for name, service in found.http.items():
-                port = ports(self.config, name)[state.colour]
-                listen = listen_address(service)
-                if not await hostops.ensure_proxy(target, name, listen=listen, port=port):
-                    await hostops.switch(target, name, port)
-                self._say(target, "ok", f"Caddy on {listen} routes to {state.colour} ({port})")
+            for name, service in {**found.workers, **found.singletons}.items():
+                await attempt(name, self._ensure(target, state, name, service))
         # The interrupted switch may have synced the new release's files already.
         if state.release is not None and state.venv is not None:
             for name, service in syncs_on(self.config, self.roles, target.spec).items():
-                for said in await hostops.put_files(
-                    target,
-                    service,
-                    release_id=state.release,
-                    venv_key=state.venv,
-                    missing_ok=True,
-                ):
-                    self._say(target, "ok", f"{name}: {said}")
+                files = hostops.put_files(
+                    target, service, release_id=state.release, venv_key=state.venv, missing_ok=True
+                )
+                try:
+                    for said in await files:
+                        self._say(target, "ok", f"{name}: {said}")
+                except ConveyorError as error:
+                    problems.append(f"files of {name}: {error.message.splitlines()[0]}")
+        if problems:
+            return state, problems
         cleared = pending_cleared(state)
         await hostops.write_state(target, cleared)
         if cleared.release:
             await hostops.link_current(target, cleared.release)
-        return cleared
+        return cleared, []
 
     async def _ensure(
         self, target: Target, state: HostState, name: str, service: ServiceConfig
@@ -432,27 +429,53 @@ async def _act(job: Recovery, seen: Sequence[Seen], interrupted: Interrupted) ->
         for host in interrupted.targeted:
             healthy[host] = await job.healthy(targets[host], states[host])
     direction = decide(interrupted, seen, healthy)
-    serving = {host: state.release or "nothing" for host, state in states.items()}
     failed: dict[str, str] = {}
     for host in interrupted.targeted:
         try:
             if direction == "forward":
-                serving[host] = await job.forward(targets[host], states[host])
+                await job.forward(targets[host], states[host])
             else:
-                serving[host] = await job.back(targets[host], states[host], interrupted)
+                await job.back(targets[host], states[host], interrupted)
         except ConveyorError as error:
-            failed[host] = error.message
+            failed[host] = error.message.removeprefix(f"{host}: ")
             job.emit(Event(host, "recover", "fail", error.message))
+    # The report is what the hosts show now, read back, not what the steps above assumed.
+    touched = [targets[h] for h in interrupted.targeted]
+    observed = await observe_all(touched, job.config, job.roles)
+    serving = {host: state.release or "nothing" for host, state in states.items()}
+    for host, found in observed.items():
+        if isinstance(found, str):
+            serving[host] = "unknown"
+            failed[host] = "; ".join(filter(None, [failed.get(host), found]))
+            continue
+        serving[host] = found.serving()
+        problems = found.problems(job.config)
+        if problems:
+            # What the steps ran into says why; what the host shows says what is left.
+            failed[host] = "; ".join(filter(None, [failed.get(host), *problems]))
+        else:
+            failed.pop(host, None)
+            said = f"serves {serving[host]} ({found.state.colour or 'no colour'}), read back"
+            job.emit(Event(host, "recover", "ok", said))
     how = "finished it forward" if direction == "forward" else "went back"
     name = interrupted.deploy_id or "with no owner record"
-    message = f"recovered {job.environment} from interrupted deploy {name}: {how}; "
-    message += summary(serving)
     if failed:
-        message += "; not recovered: " + "; ".join(failed.values())
+        message = f"{job.environment} from interrupted deploy {name} ({how}): "
+        message += "; ".join(f"{host}: {why}" for host, why in failed.items())
+        message += f"; read back: {summary(serving)}"
+    else:
+        message = f"recovered {job.environment} from interrupted deploy {name}: {how}; "
+        message += summary(serving)
     job.emit(Event(None, "recover", "fail" if failed else "ok", message))
     return Recovered(
         job.environment, job.recover_id, interrupted, direction, serving, failed, message
     )
+
+
+async def _route(target: Target, name: str, listen: str, port: int) -> None:
+    """Caddy of `name` routes to `port`: started that way, or switched."""
+    if not await hostops.ensure_proxy(target, name, listen=listen, port=port):
+        await hostops.switch(target, name, port)
 
 
 def _finish_interrupted(store: HistoryStore, interrupted: Interrupted, recover_id: str) -> None:
@@ -465,9 +488,8 @@ def _finish_interrupted(store: HistoryStore, interrupted: Interrupted, recover_i
         return  # started on another machine: its record is in that machine's history
     if record.status != "running":
         return
-    events = store.events(record.id)
-    last = None
-    if events:
-        step = events[-1].kind.split(":")[0]
-        last = f"{step} on {events[-1].host}" if events[-1].host else step
-    store.finish(record.id, status="failed", message=interrupted_message(last, recover_id))
+    store.finish(
+        record.id,
+        status="failed",
+        message=interrupted_message(running_step(store.events(record.id)), recover_id),
+    )

@@ -30,6 +30,7 @@ class RolledBack:
     release: str
     warm: bool  # True: a switch to the running colour; False: it had to start again
     seconds: float
+    version: str = ""
 
 
 @dataclass
@@ -107,7 +108,8 @@ class Rollback:
         how = "switched to the warm" if warm else "restarted the cold"
         message = f"{how} {old} colour: {back.release} (traffic back in {seconds:.2f}s)"
         self.emit(Event(target.spec, "rollback", "ok", message))
-        return RolledBack(target.spec, state.previous_release, warm, seconds)
+        version = back.version or ""
+        return RolledBack(target.spec, state.previous_release, warm, seconds, version)
 
     async def _ensure(
         self, target: Target, state: HostState, name: str, service: ServiceConfig

@@ -276,14 +276,16 @@ async def _recover_then_deploy(
 
 
 def recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Callable[[Event], None]:
+    """Every event into the deploy's history (starts too: a deploy killed mid-step shows
+    which step was running), then to `emit`."""
+
     def record(event: Event) -> None:
-        if event.status != "start":
-            store.event(
-                deploy_id,
-                kind=f"{event.step}:{event.status}",
-                message=event.message,
-                host=event.host,
-            )
+        store.event(
+            deploy_id,
+            kind=f"{event.step}:{event.status}",
+            message=event.message,
+            host=event.host,
+        )
         if emit is not None:
             emit(event)
 

@@ -90,9 +90,19 @@ class HistoryStore:
         raise ConveyorError(f"could not allocate a deploy id in {self.shown}")
 
     def finish(
-        self, deploy_id: str, *, status: str, message: str, cause: str | None = None
+        self,
+        deploy_id: str,
+        *,
+        status: str,
+        message: str,
+        cause: str | None = None,
+        release: str | None = None,
+        version: str | None = None,
     ) -> None:
-        """Record how a running deploy ended (`message` replaces the start one); once only."""
+        """Record how a running deploy ended (`message` replaces the start one); once only.
+
+        `release` / `version`: what it turned out to deploy, when that was known only at
+        the end (a rollback learns it from the hosts)."""
         _check("status", status, FINAL_STATUSES)
         with self._session() as session, session.begin():
             row = session.get(DeployRow, deploy_id, with_for_update=True)
@@ -107,6 +117,10 @@ class HistoryStore:
             row.finished_at = self._clock()
             row.message = trim(message)
             row.cause = None if cause is None else trim(cause)
+            if release is not None:
+                row.release = release
+            if version is not None:
+                row.version = version
 
     def event(self, deploy_id: str, *, kind: str, message: str, host: str | None = None) -> None:
         """Append one event to a deploy's timeline."""

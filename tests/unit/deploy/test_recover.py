@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from conveyor.deploy.interrupted import (
     Interrupted,
     Seen,
@@ -12,11 +14,13 @@ from conveyor.deploy.interrupted import (
     interrupted_message,
     live_locks,
     program_release,
+    running_step,
     should_stop_idle,
     summary,
 )
 from conveyor.deploy.lock import LockInfo, LockOwner
 from conveyor.deploy.state import HostState
+from conveyor.history.records import DeployEvent
 
 OLD = HostState(release="r-1", colour="blue", deploy_id="d-0", venv="v")
 ALICE = LockOwner("d-9", "alice", "laptop", 123, 1_795_000_000.0)
@@ -132,6 +136,38 @@ def test_what_a_person_reads() -> None:
     )
     assert summary({"a": "r-1", "b": "r-1"}) == "every host serves r-1"
     assert summary({"a": "r-1"}) == "a serves r-1"
-    assert interrupted_message("switch on a", "d-10") == (
+    assert interrupted_message("during switch on a", "d-10") == (
         "interrupted: conveyor stopped during switch on a; recovered by d-10"
     )
+    assert interrupted_message(None, "d-10") == (
+        "interrupted: conveyor stopped during its start (no step recorded); recovered by d-10"
+    )
+
+
+def events(*kinds: tuple[str, str | None]) -> list[DeployEvent]:
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    return [DeployEvent("d-9", at, host, kind, "") for kind, host in kinds]
+
+
+def test_the_step_that_was_running_is_the_newest_started_and_never_finished() -> None:
+    """A deploy killed while a worker drains: its last finished event is the switch, but
+    the step that was running is the stop (the record once named the step before it)."""
+    killed_in_drain = events(
+        ("upload:start", None),
+        ("upload:ok", "a"),
+        ("start:start", "a"),
+        ("health:ok", "a"),
+        ("switch:start", "a"),
+        ("switch:ok", "a"),
+        ("stop:start", "a"),
+    )
+    assert running_step(killed_in_drain) == "during stop on a"
+    # Killed while the venv phase runs: the phase itself is the open step.
+    assert running_step(
+        events(("upload:start", None), ("upload:ok", "a"), ("venv:start", None))
+    ) == ("during venv")
+    # Every step started also finished: conveyor stopped between two steps.
+    assert running_step(events(("watch:start", None), ("watch:ok", None), ("stop:ok", "a"))) == (
+        "after stop on a"
+    )
+    assert running_step([]) is None

@@ -1,0 +1,58 @@
+"""What conveyor says is what happened: no lock broken where there was none, no stop reported
+for a program that never existed, no release invented for a rollback that found none.
+
+Real supervisord and Caddy on a local host, driven through `main()`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from conveyor.history.store import HistoryStore
+from tests.integration.deployed import GIT, DeployProject
+
+
+def test_unlock_without_a_lock_says_so_and_exits_non_zero(local: DeployProject) -> None:
+    assert local.deploy().code == 0
+    result = local.run("unlock", "staging")
+    assert result.code == 1
+    assert result.err.startswith(
+        "error: staging is not locked on any of its 1 host(s); nothing was broken\n"
+    ), result.err
+    assert "is broken" not in result.out
+
+
+def test_a_rollback_with_nothing_deployed_records_no_invented_release(
+    local: DeployProject,
+) -> None:
+    result = local.run("rollback", "staging")
+    assert result.code == 1
+    assert "local: no previous release to roll back to; nothing was changed" in result.err
+    with HistoryStore.for_project(local.root) as store:
+        (record,) = store.deploys("staging")
+    assert (record.kind, record.status, record.release, record.version) == (
+        "rollback",
+        "failed",
+        "",
+        "",
+    )
+    listed = local.run("history", "staging")
+    assert "previous (" not in listed.out and "()" not in listed.out  # the release column
+    shown = local.run("history", "show", record.id)
+    assert "  release: -\n" in shown.out, shown.out
+
+
+def test_a_worker_new_in_this_release_has_no_old_colour_to_stop(local: DeployProject) -> None:
+    """The first release has no worker; the second adds one: nothing old to drain."""
+    toml = local.root / "conveyor.toml"
+    with_worker = toml.read_text()
+    web_only, _, environments = with_worker.partition("[services.worker]")
+    toml.write_text(web_only + "[environments" + environments.partition("[environments")[2])
+    subprocess.run([*GIT, "commit", "-qam", "web only"], cwd=local.root, check=True)
+    assert local.deploy().code == 0
+    toml.write_text(with_worker)
+    subprocess.run([*GIT, "commit", "-qam", "a worker"], cwd=local.root, check=True)
+    second = local.deploy()
+    assert second.code == 0, second.out + second.err
+    assert "worker-blue stopped gracefully" not in second.out
+    assert "worker-blue did not exist: nothing to stop" in second.out
