@@ -56,3 +56,31 @@ def test_a_worker_new_in_this_release_has_no_old_colour_to_stop(local: DeployPro
     assert second.code == 0, second.out + second.err
     assert "worker-blue stopped gracefully" not in second.out
     assert "worker-blue did not exist: nothing to stop" in second.out
+
+
+def test_a_host_with_nothing_to_run_gets_nothing(local: DeployProject) -> None:
+    """A database host has a role of its own and no service: it is never contacted (it does
+    not even exist here), gets no tools, release or supervisord, and rollback leaves it out."""
+    toml = local.root / "conveyor.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'hosts = { web = ["local"] }',
+            'hosts = { web = ["local"], database = ["deploy@db-1.invalid"] }',
+        )
+    )
+    subprocess.run([*GIT, "commit", "-qam", "a database host"], cwd=local.root, check=True)
+    said = "nothing to run here (roles database): gets no tools and no release"
+    planned = local.deploy("--dry-run")
+    assert planned.code == 0, planned.out + planned.err
+    assert "deploy@db-1.invalid" in planned.out and said in planned.out
+    first = local.deploy()
+    assert first.code == 0, first.out + first.err
+    assert "deploy@db-1.invalid" in first.out and said in first.out
+    assert "on 1 host(s)" in first.out
+    local.commit("ok")
+    assert local.deploy().code == 0
+    back = local.run("rollback", "staging")
+    assert back.code == 0, back.out + back.err
+    assert "db-1" not in back.out
+    with HistoryStore.for_project(local.root) as store:
+        assert all(r.hosts == ("local",) for r in store.deploys("staging"))

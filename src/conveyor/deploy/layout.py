@@ -138,6 +138,20 @@ def syncs_on(
     }
 
 
+def has_work(config: ConveyorConfig, roles: Mapping[str, Sequence[str]], host: str) -> bool:
+    """True when `host` runs a service, receives a sync, or may run the migrations; a host
+    with none of these (say a database host with a role of its own) gets nothing at all."""
+    migrations = config.migrations
+    if migrations is not None and migrations.run_on in roles[host]:
+        return True
+    return bool(services_on(config, roles, host) or syncs_on(config, roles, host))
+
+
+def idle_reason(roles: Sequence[str]) -> str:
+    """What the plan and the deploy say of a host with nothing to run."""
+    return f"nothing to run here (roles {', '.join(roles)}): gets no tools and no release"
+
+
 @dataclass(frozen=True)
 class HostServices:
     """A host's command services by how they change over: behind Caddy, beside, one at a time."""

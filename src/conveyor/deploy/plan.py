@@ -15,6 +15,7 @@ from conveyor.deploy.hostops import command_argv, program_name
 from conveyor.deploy.layout import (
     HostPaths,
     HostServices,
+    idle_reason,
     listen_address,
     ports,
     services_by_kind,
@@ -104,11 +105,13 @@ def build_plan(
     left_out: Mapping[str, Sequence[str]] | None = None,
     limit: str = "",
     overrides: Sequence[str] = (),
+    idle: Mapping[str, Sequence[str]] | None = None,
 ) -> Plan:
     """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`.
 
     `left_out`: hosts of the environment that `limit` (--role/--host) keeps out, by roles.
     `overrides`: the `--set KEY=value` values (secrets masked) that replace the file's.
+    `idle`: hosts with nothing to run, by roles: they get nothing.
     """
     steps: list[Step] = [Step("*", "check", f"config check {environment}: ok ({env_keys} keys)")]
     steps += [
@@ -117,6 +120,8 @@ def build_plan(
     for spec, roles in (left_out or {}).items():
         what = f"left out by {limit} (roles {', '.join(roles)}): keeps what it runs"
         steps.append(Step(spec, "skip", what))
+    for spec, roles in (idle or {}).items():
+        steps.append(Step(spec, "skip", idle_reason(roles)))
     everyone = {h.spec: h.roles for h in hosts}
     hosts = [h if h.all_roles else replace(h, all_roles=everyone) for h in hosts]
     for host in hosts:

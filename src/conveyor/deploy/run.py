@@ -13,7 +13,7 @@ from conveyor.build import Prepared, load_release, prepare_release, write_releas
 from conveyor.build import Release as Built
 from conveyor.deploy.execute import Emit, Event, Executor, Outcome, Release, Settings
 from conveyor.deploy.hostops import Target, closing, read_state
-from conveyor.deploy.layout import HostPaths, app_dir_for
+from conveyor.deploy.layout import HostPaths, app_dir_for, has_work, idle_reason
 from conveyor.deploy.plan import Plan, build_plan, views
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConfigError, ConveyorError
@@ -93,16 +93,29 @@ def select_hosts(project: Project, environment: str, limit: Limit) -> tuple[list
     return [h for h in everyone if h in chosen], [h for h in everyone if h not in chosen]
 
 
+def host_roles(project: Project, environment: str) -> dict[str, list[str]]:
+    """Each distinct host of the environment with its roles, in the config's order."""
+    roles: dict[str, list[str]] = {}
+    for role, hosts in project.config.environment(environment).hosts.items():
+        for host in hosts:
+            roles.setdefault(host, []).append(role)
+    return roles
+
+
+def idle_hosts(project: Project, environment: str) -> dict[str, list[str]]:
+    """Hosts with nothing to run (no service, sync or migrations of their roles), by roles."""
+    roles = host_roles(project, environment)
+    return {h: r for h, r in roles.items() if not has_work(project.config, roles, h)}
+
+
 def targets_for(
     project: Project, environment: str, access: Access, *, only: Sequence[str] = ()
 ) -> tuple[list[Target], dict[str, list[str]]]:
-    """One target per distinct host of the environment, and each host's roles."""
+    """One target per distinct host of the environment that has something to run (others
+    get nothing: no tools, no release), and each host's roles."""
     config = project.config
     env = config.environment(environment)
-    roles: dict[str, list[str]] = {}
-    for role, hosts in env.hosts.items():
-        for host in hosts:
-            roles.setdefault(host, []).append(role)
+    roles = host_roles(project, environment)
     python = f"python{config.app.python}" if config.app.python else "python3"
     targets = [
         Target(
@@ -112,7 +125,7 @@ def targets_for(
             python=python,
         )
         for spec in roles
-        if not only or spec in only
+        if (not only or spec in only) and has_work(config, roles, spec)
     ]
     return targets, roles
 
@@ -152,6 +165,12 @@ def preflight(
 ) -> Preflight:
     """Every check a deploy makes before it touches a host; the dry run makes the same ones."""
     only, left_out = select_hosts(project, environment, limit or Limit())
+    if all(h in idle_hosts(project, environment) for h in only):
+        raise ConfigError(
+            f"{environment}: none of {', '.join(only)} has anything to run: no service, "
+            "sync or migrations names their roles; nothing was deployed",
+            hint="give a service the roles of these hosts (services.NAME.roles)",
+        )
     rendered = rendered_env(project, environment, overrides=overrides)
     if release_id:
         release: Built | Prepared = load_release(project, release_id)
@@ -218,6 +237,8 @@ def deploy(
         executor.emit(Event(None, "limit", "info", said))
     for given in checked.rendered.overrides:
         executor.emit(Event(None, "set", "info", f"--set {given}"))
+    for spec, its_roles in idle_hosts(project, environment).items():
+        executor.emit(Event(spec, "skip", "info", idle_reason(its_roles)))
     try:
         outcome = asyncio.run(
             closing(_recover_then_deploy(project, executor, emit, limited=bool(left_out)), targets)
@@ -327,7 +348,8 @@ def plan_deploy(
         keep_warm=timing.keep_warm,
         batch=timing.batch,
         max_failures=timing.max_failures,
-        left_out={spec: roles[spec] for spec in checked.left_out},
+        left_out={spec: roles[spec] for spec in checked.left_out if spec in roles},
+        idle=idle_hosts(project, environment),
         limit=(limit or Limit()).describe(),
         overrides=checked.rendered.overrides,
     )
