@@ -4,6 +4,12 @@ It runs on the host under the venv's own Python (standard library only), reads
 `shared/.env` as `conveyor config render` wrote it, and replaces itself with the
 service's command. Values stay in the file (mode 0600), never on a command line
 or in the runtime's config.
+
+The service gets the file's values over a small base of the host's own (PATH, HOME,
+the locale, ...) and what conveyor itself sets (PORT, APP_VERSION, CONVEYOR_RELEASE,
+CONVEYOR_COLOR, supervisor's SUPERVISOR_*), nothing else: whatever was exported in the
+shell that started supervisord (on a local host, the shell conveyor ran in) never
+reaches the app.
 """
 
 from __future__ import annotations
@@ -40,10 +46,25 @@ def unquote(body):
     return "".join(out)
 
 
+# What a service keeps of the environment it was started in; the rest comes from the file.
+KEEP = {
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+    "PORT", "APP_VERSION", "CONVEYOR_RELEASE", "CONVEYOR_COLOR",
+}
+
+
+def base_environment(environ):
+    return {
+        key: value
+        for key, value in environ.items()
+        if key in KEEP or key.startswith(("LC_", "SUPERVISOR_"))
+    }
+
+
 def main():
     env_file, venv = sys.argv[1], sys.argv[2]
     argv = sys.argv[sys.argv.index("--") + 1:]
-    environ = dict(os.environ)
+    environ = base_environment(os.environ)
     environ.update(read_env(env_file))
     environ["VIRTUAL_ENV"] = venv
     environ["PATH"] = os.path.join(venv, "bin") + os.pathsep + environ.get("PATH", "")
