@@ -16,6 +16,9 @@ SHOP = """
 [app]
 name = "shop"
 
+[export]
+conveyor = "git+https://git.example.org/team/conveyor.git@0123456789abcdef0123456789abcdef01234567"
+
 [environments.staging]
 branch = "develop"
 hosts = { app = ["deploy@stage-1"] }
@@ -55,7 +58,7 @@ def test_export_github_and_pre_commit(make_project: Callable[..., Project]) -> N
 
 def test_export_without_a_deploying_branch(make_project: Callable[..., Project]) -> None:
     project = make_project({"conveyor.toml": '[app]\nname = "shop"\n'})
-    result = project.run("export", "github")
+    result = project.run("export", "github", "--conveyor-source", "git+https://x.example/c@1")
     assert result.out == (
         "wrote .github/workflows/ci.yml\ndeploy.yml not written: no environment has a branch\n"
     )

@@ -49,12 +49,18 @@ def github(
     install: str | None = typer.Option(
         None, "--install", help="The install command CI runs (default: detected)."
     ),
+    conveyor_source: str | None = typer.Option(
+        None,
+        "--conveyor-source",
+        help='The pip requirement CI installs Conveyor from, e.g. "git+https://...@<commit>" '
+        "(default: [export] conveyor, else where this Conveyor was installed from git).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the files, write nothing."),
 ) -> None:
     """.github/workflows/ci.yml (the pipeline) and deploy.yml (push to a branch deploys)."""
     project = load_project(project_dir(ctx))
-    files = [ci_workflow(project, install=install)]
-    deploy = deploy_workflow(project, install=install)
+    files = [ci_workflow(project, install=install, conveyor_source=conveyor_source)]
+    deploy = deploy_workflow(project, install=install, conveyor_source=conveyor_source)
     if deploy is not None:
         files.append(deploy)
     _emit(ctx, files, dry_run=dry_run)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conveyor.export.source import conveyor_source as conveyor_source_for
 from conveyor.export.yaml import dump
 from conveyor.project.load import Project
 from conveyor.project.model import ConveyorConfig
@@ -39,8 +41,9 @@ class Workflow:
     text: str
 
 
-def install_command(project: Project) -> str:
-    """How CI installs the project, its test tools and conveyor."""
+def install_command(project: Project, *, conveyor_source: str | None = None) -> str:
+    """How CI installs the project, its test tools and conveyor (from `conveyor_source`, else
+    `[export] conveyor`, else where this Conveyor came from; ExportError when none is known)."""
     root, config = project.root, project.config
     packages: list[str] = []
     pyproject = root / "pyproject.toml"
@@ -56,7 +59,9 @@ def install_command(project: Project) -> str:
             packages.append(f"-r {name}")
             break
     if config.app.name != "conveyor":
-        packages.append("conveyor")
+        # No Conveyor is published on PyPI: CI installs the one that wrote the workflow.
+        source = conveyor_source_for(config, option=conveyor_source)
+        packages.append(shlex.quote(source))
     for preset in config.checks.use:
         packages += [p for p in PRESET_PACKAGES.get(preset, ()) if p not in packages]
     if not config.checks.coverage and "pytest-cov" in packages:
@@ -78,10 +83,12 @@ def _setup(python: str, install: str) -> list[dict[str, Any]]:
     ]
 
 
-def ci_workflow(project: Project, *, install: str | None = None) -> Workflow:
+def ci_workflow(
+    project: Project, *, install: str | None = None, conveyor_source: str | None = None
+) -> Workflow:
     """ci.yml: `conveyor check` per Python version, the check cache restored by key, reports."""
     config = project.config
-    install = install or install_command(project)
+    install = install or install_command(project, conveyor_source=conveyor_source)
     branches = sorted({e.branch for e in config.environments.values() if e.branch}) or ["main"]
     matrix = "${{ matrix.python }}"
     cache_key = "conveyor-check-${{ runner.os }}-py${{ matrix.python }}-"
@@ -126,10 +133,12 @@ def ci_workflow(project: Project, *, install: str | None = None) -> Workflow:
     return Workflow(".github/workflows/ci.yml", dump(data, header=HEADER))
 
 
-def deploy_workflow(project: Project, *, install: str | None = None) -> Workflow | None:
+def deploy_workflow(
+    project: Project, *, install: str | None = None, conveyor_source: str | None = None
+) -> Workflow | None:
     """deploy.yml: a push to an environment's branch deploys it; None when no branch deploys."""
     config = project.config
-    install = install or install_command(project)
+    install = install or install_command(project, conveyor_source=conveyor_source)
     jobs: dict[str, Any] = {}
     for name, env in config.environments.items():
         if not env.branch:

@@ -22,6 +22,7 @@ from conveyor.project.fields import (
     ShellCommand,
     SyncTarget,
     UrlPath,
+    show,
 )
 from conveyor.project.references import ReferencesInvalid, check_references
 from conveyor.project.refused import check_refused
@@ -246,6 +247,27 @@ class MigrationsConfig(Section):
     )
 
 
+class ExportConfig(Section):
+    """Files `conveyor export` generates."""
+
+    conveyor: str | None = Field(
+        default=None,
+        description="The pip requirement the generated workflows install Conveyor from, e.g. "
+        '"git+https://github.com/<owner>/conveyor@<commit>". Not set: where this Conveyor was '
+        "installed from, when that was a git URL at a commit; otherwise export github refuses.",
+    )
+
+    @field_validator("conveyor")
+    @classmethod
+    def _requirement(cls, value: str | None) -> str | None:
+        if value is not None and (not value or re.search(r"\s", value)):
+            raise ValueError(
+                'expected a pip requirement without spaces, e.g. "git+https://...@<commit>", '
+                f"got {show(value)}"
+            )
+        return value
+
+
 class ConveyorConfig(Section):
     """The whole conveyor.toml (or `[tool.conveyor]` in pyproject.toml)."""
 
@@ -254,6 +276,7 @@ class ConveyorConfig(Section):
     checks: ChecksConfig = Field(default=ChecksConfig(), description="Quality pipeline.")
     services: dict[Name, ServiceConfig] = Field(default={}, description="Services by name.")
     migrations: MigrationsConfig | None = Field(default=None, description="Database migrations.")
+    export: ExportConfig = Field(default=ExportConfig(), description="Generated files.")
     notify: NotifyConfig = Field(
         default=NotifyConfig(),
         description="Notification defaults for every environment. "

@@ -19,11 +19,10 @@ from conveyor.export.precommit import precommit_config
 from conveyor.project.load import load_project
 from tests.unit.export.lint import actionlint
 
-SEED = """
-[app]
-name = "stocktrading"
-python = "3.11"
-
+SOURCE = "git+https://git.example.org/team/conveyor.git@0123456789abcdef0123456789abcdef01234567"
+SEED = (
+    ('[app]\nname = "stocktrading"\npython = "3.11"\n\n[export]\nconveyor = "' + SOURCE + '"\n')
+    + """
 [checks]
 use = ["ruff-format", "ruff", "mypy", "bandit", "secrets", "pytest"]
 coverage = 90
@@ -46,6 +45,7 @@ hosts = { backend = ["deploy@app-1", "deploy@app-2"] }
 [environments.preview]
 hosts = { backend = ["local"] }
 """
+)
 
 
 def _project(tmp_path: Path, toml: str, files: dict[str, str] | None = None) -> Any:
@@ -72,7 +72,8 @@ def test_ci_runs_conveyor_check_per_python_with_the_cache_and_reports(tmp_path: 
     steps = job["steps"]
     assert steps[2] == {
         "name": "Install",
-        "run": "python -m pip install -r requirements.txt conveyor ruff mypy bandit pytest pytest-cov",
+        "run": f"python -m pip install -r requirements.txt {SOURCE} "
+        "ruff mypy bandit pytest pytest-cov",
     }
     assert steps[3]["with"] == {
         "path": ".conveyor/cache\n.conveyor/benchmarks\n",
@@ -111,12 +112,12 @@ def test_deploy_per_branch_with_environments_and_concurrency(tmp_path: Path) -> 
 def test_no_branch_no_deploy_workflow(tmp_path: Path) -> None:
     project = _project(
         tmp_path,
-        '[app]\nname = "x"\n',
+        f'[app]\nname = "x"\n[export]\nconveyor = "{SOURCE}"\n',
         {"pyproject.toml": "[project.optional-dependencies]\ntest = [\n]\n"},
     )
     assert deploy_workflow(project) is None
     assert (
-        install_command(project) == "python -m pip install -e '.[test]' conveyor ruff mypy pytest"
+        install_command(project) == f"python -m pip install -e '.[test]' {SOURCE} ruff mypy pytest"
     )
     data = _load(ci_workflow(project).text)
     assert data["on"]["push"] == {"branches": ["main"]}
