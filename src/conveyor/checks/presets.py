@@ -27,6 +27,8 @@ class Context:
     benchmark_threshold: float = 10.0
     # "" for the default interpreter; "3.12" when a matrix step is built.
     version: str = ""
+    # Tools the project's environment lacks: those run in conveyor's own interpreter.
+    missing: frozenset[str] = frozenset()
 
     def report(self, name: str) -> str:
         """Where a report goes: per Python version when the matrix is on."""
@@ -35,7 +37,13 @@ class Context:
 
 
 def _module(ctx: Context, module: str, *args: str) -> tuple[str, ...]:
-    return (ctx.python, "-m", module, *args)
+    dist = module.replace("_", "-")
+    python = sys.executable if dist in ctx.missing and dist in _ANYWHERE else ctx.python
+    return (python, "-m", module, *args)
+
+
+# Tools that need not import the project: when its environment lacks them, conveyor's run.
+_ANYWHERE = frozenset({"ruff", "black", "isort", "flake8", "mypy", "bandit", "pip-audit"})
 
 
 def _source(ctx: Context) -> str:
@@ -45,21 +53,24 @@ def _source(ctx: Context) -> str:
 
 def ruff_format(ctx: Context) -> Step:
     """`ruff format --check` (or rewrite with --fix)."""
-    argv = _module(ctx, "ruff", "format", *(() if ctx.fix else ("--check",)), ".")
+    mode = () if ctx.fix else ("--check",)
+    argv = _module(ctx, "ruff", "format", *mode, "--extend-exclude", ".conveyor", ".")
     inputs = (*PY, *CONFIG, "ruff.toml", ".ruff.toml")
     return Step("ruff-format", argv, inputs, writes=ctx.fix, fast=True, tools=("ruff",))
 
 
 def ruff(ctx: Context) -> Step:
     """`ruff check` (with --fix: applies safe fixes)."""
-    argv = _module(ctx, "ruff", "check", *(("--fix",) if ctx.fix else ()), ".")
+    mode = ("--fix",) if ctx.fix else ()
+    argv = _module(ctx, "ruff", "check", *mode, "--extend-exclude", ".conveyor", ".")
     inputs = (*PY, *CONFIG, "ruff.toml", ".ruff.toml")
     return Step("ruff", argv, inputs, writes=ctx.fix, fast=True, tools=("ruff",))
 
 
 def black(ctx: Context) -> Step:
     """`black --check` (or rewrite with --fix)."""
-    argv = _module(ctx, "black", *(() if ctx.fix else ("--check",)), "-q", ".")
+    mode = () if ctx.fix else ("--check",)
+    argv = _module(ctx, "black", *mode, "-q", "--extend-exclude", r"/\.conveyor/", ".")
     return Step("black", argv, (*PY, *CONFIG), writes=ctx.fix, fast=True, tools=("black",))
 
 
@@ -80,7 +91,10 @@ def flake8(ctx: Context) -> Step:
 def mypy(ctx: Context) -> Step:
     """`mypy`: the files from its own configuration, else the source directory."""
     configured = _mypy_configured(ctx.root)
-    argv = _module(ctx, "mypy", *(() if configured else (_source(ctx),)))
+    # Conveyor's own mypy checks the project against the project's environment.
+    target = ("--python-executable", ctx.python) if "mypy" in ctx.missing else ()
+    where = () if configured else ("--exclude", r"(^|/)\.conveyor/", _source(ctx))
+    argv = _module(ctx, "mypy", *target, *where)
     inputs = (*PY, *CONFIG, "mypy.ini", ".mypy.ini")
     return Step("mypy", argv, inputs, tools=("mypy",), weight=2)
 

@@ -65,7 +65,7 @@ def run_plan(plan: Plan, root: Path, options: Options, listen: Listener) -> list
     inputs = {s.name: select(everything, s.inputs) for s in plan.steps}
     files = {name: frozenset(found) for name, found in inputs.items()}
     needs = implicit_needs(plan.steps, files)
-    interpreters = _probe_all(plan)
+    interpreters: dict[str, Interpreter] = {}
     hashes: dict[str, str] = {}
     results: dict[str, StepResult] = {}
     keys: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -75,6 +75,9 @@ def run_plan(plan: Plan, root: Path, options: Options, listen: Listener) -> list
         missing = [f for f in inputs[step.name] if f not in hashes]
         hashes.update(hash_files(root, missing))
         own = {f: hashes[f] for f in inputs[step.name] if f in hashes}
+        if step.python not in interpreters:
+            # Probed when first needed: a made environment exists once its step has run.
+            interpreters[step.python] = _probe(plan, step.python)
         parts = key_parts(step, interpreters[step.python], own)
         return cache_key(parts), parts
 
@@ -130,11 +133,9 @@ def _blocked_note(step: Step) -> str:
     return f"not run: needs {', '.join(step.needs)}, which did not pass"
 
 
-def _probe_all(plan: Plan) -> dict[str, Interpreter]:
-    tools: dict[str, set[str]] = {}
-    for step in plan.steps:
-        tools.setdefault(step.python, set()).update(step.tools)
-    return {python: probe(python, sorted(dists)) for python, dists in tools.items()}
+def _probe(plan: Plan, python: str) -> Interpreter:
+    tools = {tool for step in plan.steps if step.python == python for tool in step.tools}
+    return probe(python, sorted(tools))
 
 
 def _execute(
@@ -165,11 +166,30 @@ def _execute(
     output = mask(output)
     _write_log(root, step.name, output)
     gate = GateResult(True, ())
-    if code == 0 and step.gate is not None:
+    note = ""
+    if code == NO_TESTS and step.no_tests:
+        # A clear outcome of its own, not a crash: the coverage gate has nothing to read.
+        code, gate, note = _no_tests(step)
+    elif code == 0 and step.gate is not None:
         gate = _gate(step, root, options)
     state: State = "passed" if code == 0 and gate.passed else "failed"
     duration = time.perf_counter() - start
-    return StepResult(step, state, duration, code, output, tuple(mask(g) for g in gate.lines))
+    lines = tuple(mask(g) for g in gate.lines)
+    return StepResult(step, state, duration, code, output, lines, note=note)
+
+
+NO_TESTS = 5  # pytest's exit status when it collected no tests
+
+
+def _no_tests(step: Step) -> tuple[int, GateResult, str]:
+    if step.no_tests == "pass":
+        line = f'{step.name}: no tests collected; passes (checks.no_tests = "pass")'
+        return 0, GateResult(True, (line,)), ""
+    note = (
+        f"{step.name}: no tests collected: add tests (pytest finds tests/test_*.py) "
+        'or set [checks] no_tests = "pass" in conveyor.toml'
+    )
+    return NO_TESTS, GateResult(False, ()), note
 
 
 def _gate(step: Step, root: Path, options: Options) -> GateResult:

@@ -39,6 +39,8 @@ class Step:
     env: tuple[tuple[str, str], ...] = ()
     gate: Gate | None = None
     cacheable: bool = True
+    # pytest's exit 5 (no tests collected): "pass" or "fail" (checks.no_tests); "" for others.
+    no_tests: str = ""
 
     @property
     def command(self) -> str:

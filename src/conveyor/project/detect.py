@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conveyor.project.tools import DetectedChecks, detect_checks
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -64,11 +66,13 @@ class Detected:
     alembic: bool = False
     settings_class: str | None = None  # "backend.config:Settings"
     settings_fields: list[SettingsClassField] = field(default_factory=list)
+    checks: DetectedChecks = field(default_factory=lambda: DetectedChecks((), False))
 
 
 def detect(root: Path) -> Detected:
     """Scan the project under `root`."""
     found = Detected(name=_project_name(root), alembic=(root / "alembic.ini").is_file())
+    found.checks = detect_checks(root)
     for path in _python_files(root):
         try:
             text = path.read_text(encoding="utf-8")

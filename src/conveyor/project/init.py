@@ -13,7 +13,8 @@ from conveyor.project.detect import Detected, SettingsClassField, detect
 from conveyor.settings.render import quote
 from conveyor.settings.secrets import is_secret_name
 
-GITIGNORE_LINES = (".env", ".env.*", "!.env.example")
+# .conveyor/ holds rendered env files (plaintext values), releases, venvs, caches and logs.
+GITIGNORE_LINES = (".env", ".env.*", "!.env.example", ".conveyor/")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ def plan_init(root: Path, detected: Detected) -> list[FileChange]:
     missing = _missing_gitignore_lines(root / ".gitignore")
     if missing:
         header = (
-            "\n# Values per environment stay out of git; the schema (.env.example) is committed.\n"
+            "\n# Values per environment and conveyor's local state stay out of git;"
+            " the schema (.env.example) is committed.\n"
         )
         changes.append(
             FileChange(root / ".gitignore", header + "\n".join(missing) + "\n", append=True)
@@ -95,6 +97,7 @@ def render_toml(found: Detected) -> str:
             f"class = {_q(found.settings_class)}   # the schema; .env.example is the template"
         )
     lines.append("")
+    lines += _checks(found)
     roles: dict[str, None] = {}
     for index, (target, health) in enumerate(found.web):
         name = "web" if index == 0 else f"web-{index + 1}"
@@ -154,6 +157,18 @@ def render_toml(found: Detected) -> str:
         roles["app"] = None
     lines += _environments(list(roles))
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _checks(found: Detected) -> list[str]:
+    """The gates the project already uses (its config or dev requirements name them)."""
+    use = ", ".join(_q(p) for p in found.checks.use)
+    lines = [
+        "[checks]   # the tools this project configures or lists in its dev requirements",
+        f"use = [{use}]",
+    ]
+    if "pytest" in found.checks.use and not found.checks.has_tests:
+        lines.append('no_tests = "pass"   # no tests yet; remove this line once there are')
+    return [*lines, ""]
 
 
 def _environments(roles: list[str]) -> list[str]:

@@ -132,6 +132,12 @@ class ChecksConfig(Section):
     presets: dict[Name, PresetOptions] = Field(
         default={}, description="Per-preset options, e.g. [checks.presets.mypy] args = [...]."
     )
+    no_tests: Literal["fail", "pass"] = Field(
+        default="fail",
+        description='What pytest collecting no tests (its exit 5) means: "fail" (the default: '
+        'a test run that finds nothing usually means a broken test path) or "pass", '
+        'saying so; `conveyor init` writes "pass" for a project without tests yet.',
+    )
     benchmark_threshold: float = Field(
         default=10.0,
         gt=0,

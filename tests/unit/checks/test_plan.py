@@ -29,8 +29,9 @@ def test_presets_become_commands_with_their_inputs(tmp_path: Path) -> None:
     checks = ChecksConfig(use=["ruff-format", "mypy", "bandit", "pytest"], coverage=80)
     plan = build_plan(checks, tmp_path, environ={"PATH": ""})
     assert [s.name for s in plan.steps] == ["ruff-format", "mypy", "bandit", "pytest"]
-    assert plan.step("ruff-format").argv == (PY, "-m", "ruff", "format", "--check", ".")
-    assert plan.step("mypy").argv == (PY, "-m", "mypy", "src")
+    ruff_format = (PY, "-m", "ruff", "format", "--check", "--extend-exclude", ".conveyor", ".")
+    assert plan.step("ruff-format").argv == ruff_format
+    assert plan.step("mypy").argv == (PY, "-m", "mypy", "--exclude", r"(^|/)\.conveyor/", "src")
     bandit = plan.step("bandit")
     assert bandit.argv[3:7] == ("-q", "-r", "src", "-x")
     assert bandit.inputs[0] == "src/**/*.py"
@@ -44,8 +45,10 @@ def test_presets_become_commands_with_their_inputs(tmp_path: Path) -> None:
 def test_fix_mode_makes_formatters_writers(tmp_path: Path) -> None:
     plan = build_plan(ChecksConfig(use=["black", "isort", "ruff"]), tmp_path, fix=True)
     assert all(s.writes for s in plan.steps)
-    assert plan.step("black").argv == (PY, "-m", "black", "-q", ".")
-    assert plan.step("ruff").argv == (PY, "-m", "ruff", "check", "--fix", ".")
+    black = (PY, "-m", "black", "-q", "--extend-exclude", r"/\.conveyor/", ".")
+    assert plan.step("black").argv == black
+    ruff = (PY, "-m", "ruff", "check", "--fix", "--extend-exclude", ".conveyor", ".")
+    assert plan.step("ruff").argv == ruff
 
 
 def test_preset_options_add_arguments_and_replace_inputs(tmp_path: Path) -> None:

@@ -59,10 +59,11 @@ def test_init_writes_env_example_from_the_settings_class(seed: Project) -> None:
 def test_init_ignores_environment_files_in_git(seed: Project) -> None:
     (seed.root / ".gitignore").write_text("__pycache__/")
     seed.run("init")
-    assert (seed.root / ".gitignore").read_text().splitlines()[-3:] == [
+    assert (seed.root / ".gitignore").read_text().splitlines()[-4:] == [
         ".env",
         ".env.*",
         "!.env.example",
+        ".conveyor/",
     ]
     result = seed.run("init")
     assert "updated .gitignore" not in result.out
