@@ -72,3 +72,17 @@ def test_no_tests_fails_by_default_with_a_clear_message(
         'or set [checks] no_tests = "pass" in conveyor.toml\n'
     ) in result.out
     assert "FAILED: 0 passed, 0 cached, 1 failed in " in result.out
+
+
+def test_linters_never_read_conveyors_own_folder(make_project: Callable[..., Project]) -> None:
+    """Release copies and rendered files under .conveyor/ are not the project's source."""
+    project = make_project(
+        {
+            "conveyor.toml": '[app]\nname = "calc"\n[checks]\nuse = ["ruff-format", "ruff"]\n',
+            "calc.py": "X = 1\n",
+            ".conveyor/releases/abc/calc.py": "import os\nX=1\n",
+        }
+    )
+    result = project.run("check")
+    assert result.code == 0, result.out
+    assert "ok: 2 passed, 0 cached, 0 failed in " in result.out
