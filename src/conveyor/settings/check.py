@@ -132,7 +132,7 @@ def _copied(schema: SettingsSchema, env: Environment, values: EnvFile, name: str
             continue
         for entry in values.entries:
             field = schema.get(entry.key)
-            declared = field.secret if field else False
+            declared = field.secret if field else None
             if not entry.value or not is_secret(entry.key, entry.value, declared=declared):
                 continue
             theirs = other.get(entry.key)

@@ -25,7 +25,7 @@ def diff_environments(schema: SettingsSchema, a: EnvFile, b: EnvFile) -> list[Di
     a_values, b_values = a.values(), b.values()
     for key in sorted(set(a_values) | set(b_values)):
         field = schema.get(key)
-        declared = field.secret if field else False
+        declared = field.secret if field else None
         in_a, in_b = a_values.get(key), b_values.get(key)
         secret = any(v is not None and is_secret(key, v, declared=declared) for v in (in_a, in_b))
         if in_b is None and in_a is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from conveyor.errors import ConfigError
 from conveyor.settings.envfile import KEY_PATTERN, EnvFile, read_env_file, unsafe_character
 from conveyor.settings.schema import SettingsSchema, schema_from_class, schema_from_example
-from conveyor.settings.secrets import is_secret
+from conveyor.settings.secrets import decide_secret, is_secret, secret_mark
 
 _PORT_NAME = re.compile(r"(^|_)PORT$", re.IGNORECASE)
 OVERRIDE = "--set"
@@ -57,9 +57,26 @@ def load_schema(
     `API_PORT: int = 8000` in a class says no more than that, and 80800 is a typo.
     """
     schema = schema_from_class(root, class_spec, python=python) if class_spec else None
+    if schema is not None:
+        schema = _with_marks(schema, root / example)
     schema = schema or schema_from_example(root / example)
     fields = tuple(
         replace(f, type="port") if f.type == "int" and _PORT_NAME.search(f.name) else f
+        for f in schema.fields
+    )
+    return replace(schema, fields=fields)
+
+
+def _with_marks(schema: SettingsSchema, example: Path) -> SettingsSchema:
+    """A class's fields with the `# secret` / `# not secret` marks of `.env.example` applied;
+    a field's declared type still decides first (an `int` is never secret)."""
+    if not example.is_file():
+        return schema
+    marks = {e.key: secret_mark(e.comment) for e in read_env_file(example).entries}
+    fields = tuple(
+        replace(f, secret=decide_secret(f.name, f.type, mark=marks.get(f.name)))
+        if marks.get(f.name) is not None
+        else f
         for f in schema.fields
     )
     return replace(schema, fields=fields)

@@ -15,7 +15,7 @@ from typing import Any
 from conveyor.errors import SchemaError
 from conveyor.settings import types
 from conveyor.settings.envfile import EnvEntry, read_env_file
-from conveyor.settings.secrets import is_placeholder, is_secret_name
+from conveyor.settings.secrets import decide_secret, is_placeholder, secret_mark
 
 # Problems that do not make a line unreadable; they are reported by `config check` instead.
 _HARMLESS = frozenset({"bom", "crlf"})
@@ -95,7 +95,7 @@ def _field_from_entry(entry: EnvEntry) -> SettingField:
         choices=choices,
         default=None if required else entry.value,
         required=required,
-        secret=type_name == "secret" or is_secret_name(entry.key),
+        secret=decide_secret(entry.key, type_name, mark=secret_mark(entry.comment)),
         description=description,
         line=entry.line,
     )
@@ -236,7 +236,7 @@ def _field_from_json(item: dict[str, Any]) -> SettingField:
         choices=tuple(str(choice) for choice in choices) if choices is not None else None,
         default=None if default is None else str(default),
         required=bool(item["required"]),
-        secret=type_name == "secret" or is_secret_name(name),
+        secret=decide_secret(name, type_name),
         description=None if description is None else str(description),
         line=None,
     )

@@ -44,6 +44,10 @@ _COMMON = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 16
+# Types whose values are never secret, whatever the key is called: a number of minutes, a flag.
+_NEVER_SECRET_TYPES = frozenset({"int", "float", "bool", "port", "choice"})
+_NOT_SECRET_MARK = re.compile(r"\bnot[\s_-]+(a[\s_-]+)?secret\b", re.IGNORECASE)
+_SECRET_MARK = re.compile(r"^\s*#?\s*secret\b", re.IGNORECASE)
 
 
 def is_secret_name(name: str) -> bool:
@@ -51,6 +55,24 @@ def is_secret_name(name: str) -> bool:
     upper = name.upper()
     parts = re.split(r"[^A-Z0-9]+", upper)
     return any(part in _SECRET_PARTS for part in parts) or upper.endswith(("PASSWORD", "APIKEY"))
+
+
+def secret_mark(comment: str | None) -> bool | None:
+    """What a `.env.example` comment says: `# secret` True, `# not secret` False, else None."""
+    if comment is None:
+        return None
+    if _NOT_SECRET_MARK.search(comment):
+        return False
+    return True if _SECRET_MARK.match(comment) else None
+
+
+def decide_secret(name: str, type_name: str, *, mark: bool | None = None) -> bool:
+    """Whether a setting is secret: its declared type first, then a mark, then its name."""
+    if type_name == "secret":
+        return True
+    if type_name in _NEVER_SECRET_TYPES:
+        return False
+    return mark if mark is not None else is_secret_name(name)
 
 
 def url_has_credentials(value: str) -> bool:
@@ -73,9 +95,11 @@ def url_password(value: str) -> str | None:
         return None
 
 
-def is_secret(name: str, value: str, *, declared: bool = False) -> bool:
-    """True when the value must never be printed."""
-    return declared or is_secret_name(name) or url_has_credentials(value)
+def is_secret(name: str, value: str, *, declared: bool | None = None) -> bool:
+    """True when the value must never be printed; `declared` is the schema's decision, if any."""
+    if declared is not None:
+        return declared or url_has_credentials(value)
+    return is_secret_name(name) or url_has_credentials(value)
 
 
 def mask_url(value: str) -> str:
@@ -86,7 +110,7 @@ def mask_url(value: str) -> str:
     return value.replace(f":{password}@", f":{MASK}@", 1)
 
 
-def mask(name: str, value: str, *, declared: bool = False) -> str:
+def mask(name: str, value: str, *, declared: bool | None = None) -> str:
     """What may be shown of a value: URLs keep all but the password, other secrets nothing."""
     if url_has_credentials(value):
         return mask_url(value)
