@@ -55,6 +55,13 @@ def test_numbers_named_like_tokens_are_not_secrets(template: Project) -> None:
     assert result.code == 0
 
 
+def test_optional_fields_may_be_absent_or_empty(template: Project) -> None:
+    """`SENTRY_DSN: HttpUrl | None = None` absent and `SMTP_PASSWORD: str | None` empty: unset."""
+    production = PRODUCTION.replace("TOKEN_AUDIENCE=conveyor-app", f"TOKEN_AUDIENCE={STRONG[1:]}")
+    template.write({".env.staging": STAGING, ".env.production": production}, mode=0o600)
+    result = template.run("config", "check", "production")
+    assert result.out == "ok: .env.production matches app.core.config:Settings (14 keys)\n"
+    assert result.code == 0
 
 
 def test_env_example_marks_a_key_secret_or_not(template: Project) -> None:

@@ -58,6 +58,8 @@ def check_environment(schema: SettingsSchema, env: Environment) -> list[Finding]
         if got is not None and got.source == OVERRIDE:
             # A value given with --set is checked like the file's, and reported as --set's.
             where, line = OVERRIDE, None
+        if got is None and not field.required:
+            continue  # optional (`X | None = None`) and not given: the app reads None
         if got is None or (field.required and got.value == ""):
             declared = f" (declared in {schema.source}" + (f":{field.line})" if field.line else ")")
             findings.append(
@@ -78,7 +80,9 @@ def check_environment(schema: SettingsSchema, env: Environment) -> list[Finding]
         problem = validate(field.type, got.value, choices=field.choices) if got.value else None
         if problem:
             findings.append(Finding(where, line, field.name, "type", problem))
-        if env.production_like and got.secret:
+        # An empty optional secret is unset, not weak: the app reads no value.
+        unset = got.value == "" and field.default is None
+        if env.production_like and got.secret and not unset:
             findings += _weak(got.key, got.value, where, line, env.name)
     if env.production_like and values is not None:
         findings += _copied(schema, env, values, name)
