@@ -10,6 +10,7 @@ each test every host is healed and put back on the known-good release.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -147,6 +148,26 @@ def test_a_crash_on_start_on_one_host_leaves_every_host_on_the_old_release(
     assert record["status"] == "failed"
     assert victim.address in str(record["message"])
     assert "crashing on purpose" in str(record["cause"])
+
+
+def test_a_crash_on_one_host_ends_the_other_hosts_gates_at_once(fleet: FaultFleet) -> None:
+    """One host crashes at start; another's /health would keep its gate open until the
+    health timeout (30 s here): the crash cancels that gate, and the deploy ends at once."""
+    crashing, slow = fleet.hosts[0], fleet.hosts[1]
+    fleet.set_strategy(STRATEGY.replace('health_timeout = "10s"', 'health_timeout = "30s"'))
+    fleet.mark(crashing, "CRASH")
+    fleet.mark(slow, "SLOW")
+    fleet.commit()
+    with fleet.load() as loads:
+        began = time.monotonic()
+        result = fleet.deploy()
+        took = time.monotonic() - began
+    assert result.code == 1, result.text
+    assert f"crashed on start on {crashing.spec}" in result.err
+    assert "not healthy after 30s" not in result.text
+    assert took < 20, f"the slow host's gate held the deploy for {took:.1f}s"
+    no_failed_requests(loads)
+    fleet.assert_one_release(fleet.good)
 
 
 def test_health_failing_on_one_host_only(fleet: FaultFleet) -> None:
