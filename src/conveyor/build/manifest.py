@@ -12,6 +12,21 @@ FORMAT = 1
 ID_HASH_LENGTH = 12
 
 
+def path_safe(version: str) -> str:
+    """`version` as the start of a release id: "+" and other characters outside
+    [A-Za-z0-9._-] are not safe in paths and URLs, so they become "_"."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", version)
+
+
+def id_digest(release_id: str, version: str) -> str | None:
+    """The content hash that ends `release_id` when it is `<version>-<hash>`, else None."""
+    prefix = f"{path_safe(version)}-"
+    digest = release_id[len(prefix) :]
+    if version and release_id.startswith(prefix) and re.fullmatch(r"[0-9a-f]+", digest):
+        return digest
+    return None
+
+
 @dataclass(frozen=True)
 class ManifestFile:
     """One file of the release: path under `app/`, sha256 of its bytes, git mode, size."""
@@ -48,9 +63,7 @@ class Manifest:
         """`<version>-<12 hex>`: the same commit and lock give the same id, on any machine."""
         canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:ID_HASH_LENGTH]
-        # "+" and other characters outside [A-Za-z0-9._-] are not safe in paths and URLs.
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.version)
-        return f"{safe}-{digest}"
+        return f"{path_safe(self.version)}-{digest}"
 
     def to_json(self) -> str:
         """manifest.json's text: sorted keys, indented, ending in a newline."""

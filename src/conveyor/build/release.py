@@ -31,8 +31,8 @@ from conveyor.build.git import (
     tree_files,
 )
 from conveyor.build.lock import Lock, lock_requirements
-from conveyor.build.manifest import Manifest, ManifestFile
-from conveyor.build.version import describe_version
+from conveyor.build.manifest import Manifest, ManifestFile, id_digest
+from conveyor.build.version import describe_version, version_key
 from conveyor.errors import BuildError
 from conveyor.project.load import Project
 from conveyor.settings.check import untrack_hint
@@ -195,14 +195,26 @@ def list_releases(project: Project) -> tuple[Release, ...]:
     return tuple(sorted(found, key=lambda r: (r.manifest.built_at, r.id), reverse=True))
 
 
-def load_release(project: Project, release_id: str) -> Release:
-    """The release called `release_id`, or a BuildError that lists the newest ones."""
-    path = project.root / RELEASES / release_id
-    if "/" in release_id or release_id.startswith(".") or not (path / MANIFEST).is_file():
-        known = [r.id for r in list_releases(project)[:5]]
-        hint = f"newest: {', '.join(known)}" if known else "run: conveyor build"
-        raise BuildError(f'no release "{release_id}" in {RELEASES}', hint=hint)
-    return _load(path)
+def load_release(project: Project, wanted: str) -> Release:
+    """The release `wanted` names: its id, its version (as history and status show it) or
+    the hash its id ends in; a BuildError lists the releases, highest version first."""
+    path = project.root / RELEASES / wanted
+    if "/" not in wanted and not wanted.startswith(".") and (path / MANIFEST).is_file():
+        return _load(path)
+    known = list_releases(project)
+    named = [r for r in known if wanted in (r.version, id_digest(r.id, r.version))]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        ids = ", ".join(sorted(r.id for r in named))
+        raise BuildError(
+            f'"{wanted}" names {len(named)} releases in {RELEASES}: {ids}',
+            hint="give one of these release ids",
+        )
+    by_version = sorted(known, key=lambda r: (version_key(r.version), r.manifest.built_at))
+    shown = [f"{r.version} ({r.id})" for r in reversed(by_version[-5:])]
+    hint = f"highest versions: {', '.join(shown)}" if shown else "run: conveyor build"
+    raise BuildError(f'no release "{wanted}" in {RELEASES}', hint=hint)
 
 
 def prune_releases(project: Project, *, keep: int, protect: str | None = None) -> tuple[str, ...]:

@@ -54,7 +54,9 @@ def deploy_command(
     ctx: typer.Context,
     environment: str = typer.Argument(..., metavar="ENV", help="Environment to deploy to."),
     ref: str = typer.Option("HEAD", "--ref", help="Git commit, branch or tag to build."),
-    release: str | None = typer.Option(None, "--release", help="Deploy this built release."),
+    release: str | None = typer.Option(
+        None, "--release", help="Deploy this built release: its version, id or id's hash."
+    ),
     watch: float | None = typer.Option(
         None, "--watch", help="Seconds to watch after the switch (default: the strategy's)."
     ),
@@ -120,7 +122,11 @@ def deploy_command(
 def rollback_command(
     ctx: typer.Context,
     environment: str = typer.Argument(..., metavar="ENV", help="Environment to roll back."),
-    to: str | None = typer.Option(None, "--to", help="Deploy this built release instead."),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        help="Deploy this built release instead: its version, id or id's hash.",
+    ),
     known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
 ) -> None:

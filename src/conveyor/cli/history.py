@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from conveyor.build.manifest import id_digest
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import out
 from conveyor.errors import ConveyorError
@@ -171,9 +172,13 @@ def duration(seconds: float) -> str:
 
 
 def release_label(release: str, version: str) -> str:
-    """`r-1 (1.2.0)`, `r-1`, or `-` when the deploy never knew its release."""
+    """`1.2.0 (3f2a9c1b2d4e)`: the version and its id's hash, each of which `rollback --to`
+    takes; `r-1 (1.2.0)` for an id of another shape, `r-1`, or `-` when never known."""
     if not release:
         return "-"
+    digest = id_digest(release, version)
+    if digest is not None:
+        return f"{version} ({digest})"
     return f"{release} ({version})" if version else release
 
 

@@ -179,7 +179,36 @@ def test_unknown_release(repo: Repo) -> None:
     built = build_release(repo.project())
     with pytest.raises(BuildError) as raised:
         load_release(repo.project(), "../x")
-    assert str(raised.value).endswith(f"newest: {built.id}")
+    assert str(raised.value).endswith(f"highest versions: {built.version} ({built.id})")
+
+
+def test_a_release_by_its_version_or_its_hash_listed_by_version(repo: Repo) -> None:
+    repo.commit(PINNED)
+    repo.git("tag", "v1.10.0")
+    ten = build_release(repo.project())
+    repo.commit({"x.py": ""})
+    repo.git("tag", "v1.9.0")
+    nine = build_release(repo.project())  # built later, a lower version
+    project = repo.project()
+    assert (ten.version, nine.version) == ("1.10.0", "1.9.0")
+    assert load_release(project, "1.10.0").id == ten.id == f"1.10.0-{ten.id[-12:]}"
+    assert load_release(project, ten.id[-12:]).id == ten.id
+    assert load_release(project, nine.id).id == nine.id
+    with pytest.raises(BuildError) as raised:
+        load_release(project, "1.11.0")
+    assert str(raised.value) == (
+        'no release "1.11.0" in .conveyor/releases\n'
+        f"highest versions: 1.10.0 ({ten.id}), 1.9.0 ({nine.id})"
+    )
+    twin = ten.path.with_name("1.10.0-000000000000")
+    shutil.copytree(ten.path, twin)
+    with pytest.raises(BuildError) as raised:
+        load_release(project, "1.10.0")
+    first, second = sorted([ten.id, twin.name])
+    assert str(raised.value) == (
+        f'"1.10.0" names 2 releases in .conveyor/releases: {first}, {second}\n'
+        "give one of these release ids"
+    )
 
 
 def test_project_in_a_subdirectory_takes_only_its_files(repo: Repo) -> None:

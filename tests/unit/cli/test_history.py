@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from conveyor.cli.history import release_label
 from conveyor.history import HistoryStore
 from tests.conftest import Project
 from tests.unit.history.conftest import T0, Clock
@@ -182,3 +183,12 @@ def test_help(make_project: Callable[..., Project]) -> None:
     result = make_project(CONFIG).run("history", "--help")
     assert result.code == 0
     assert "[ENV | show DEPLOY_ID]" in result.out and "--limit" in result.out
+
+
+def test_the_release_is_its_version_and_its_id_s_hash() -> None:
+    assert release_label("1.4.0_3.g1a2b3c4-3f2a9c1b2d4e", "1.4.0+3.g1a2b3c4") == (
+        "1.4.0+3.g1a2b3c4 (3f2a9c1b2d4e)"
+    )
+    assert release_label("r-7", "1.2.0") == "r-7 (1.2.0)"
+    assert release_label("r-7", "") == "r-7"
+    assert release_label("", "") == "-"
