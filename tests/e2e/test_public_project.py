@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from conveyor.settings.schema import schema_from_example
 from tests.conftest import Project
 from tests.e2e.public_project import FILES
 
@@ -87,3 +88,18 @@ def test_env_example_marks_a_key_secret_or_not(template: Project) -> None:
         ".env.production: 2 error(s), 0 warning(s)\n"
     )
     assert result.code == 1
+
+
+def test_init_writes_computed_defaults_and_literal_choices(template: Project) -> None:
+    """`60 * 24 * 8` is written as 11520; a `Literal` is a one-of type; calls stay empty."""
+    example = (template.root / ".env.example").read_text()
+    assert "\nACCESS_TOKEN_EXPIRE_MINUTES=11520  # int\n" in example
+    assert "\nENVIRONMENT=local  # one of local|staging|production\n" in example
+    assert "\nSECRET_KEY=  # secret\n" in example  # secrets.token_urlsafe(32): no value to show
+    assert "\nSENTRY_DSN=  # url\n" in example
+    # The file init wrote is a schema conveyor reads back with the same types.
+    schema = schema_from_example(template.root / ".env.example")
+    environment = schema.get("ENVIRONMENT")
+    assert environment is not None and environment.choices == ("local", "staging", "production")
+    minutes = schema.get("ACCESS_TOKEN_EXPIRE_MINUTES")
+    assert minutes is not None and (minutes.type, minutes.default) == ("int", "11520")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conveyor.project.static import Unknown, env_text, evaluate
 from conveyor.project.tools import DetectedChecks, detect_checks
 
 if sys.version_info >= (3, 11):
@@ -126,14 +127,40 @@ def _fields(node: ast.ClassDef) -> list[SettingsClassField]:
         if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
             default = None
             if item.value is not None:
-                try:
-                    value = ast.literal_eval(item.value)
-                except ValueError:
-                    value = None  # Field(...) or an expression: no literal default
-                if value is not None:
-                    default = str(value).lower() if isinstance(value, bool) else str(value)
+                # `60 * 24 * 8` is 11520; a call such as secrets.token_urlsafe(32) stays unknown.
+                with contextlib.suppress(Unknown):
+                    value = evaluate(_field_default(item.value))
+                    default = None if value is None else env_text(value)
             fields.append(SettingsClassField(item.target.id, ast.unparse(item.annotation), default))
     return fields
+
+
+def literal_choices(annotation: str) -> list[str] | None:
+    """The values of `Literal["a", "b"]` as a `.env` file spells them, else None."""
+    try:
+        node = ast.parse(annotation, mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(node, ast.Subscript) and _name(node.value) == "Literal"):
+        return None
+    items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    try:
+        return [env_text(evaluate(item)) for item in items if not _is_none(item)]
+    except Unknown:
+        return None
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _field_default(node: ast.expr) -> ast.expr:
+    """The default inside `Field(default=...)` or `Field(...)`, else the expression itself."""
+    if isinstance(node, ast.Call) and _name(node.func) == "Field":
+        given = [k.value for k in node.keywords if k.arg == "default"] or node.args[:1]
+        if given:
+            return given[0]
+    return node
 
 
 def _name(node: ast.expr) -> str | None:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from conveyor.project.detect import Detected, SettingsClassField, detect
+from conveyor.project.detect import Detected, SettingsClassField, detect, literal_choices
 from conveyor.settings.render import quote
 from conveyor.settings.secrets import is_secret_name
 
@@ -201,6 +201,9 @@ _TYPES = {
 
 def _type_comment(field: SettingsClassField) -> str | None:
     annotation = re.sub(r"^(Optional\[(.*)\]|(.*)\s*\|\s*None)$", r"\2\3", field.annotation).strip()
+    choices = literal_choices(annotation)
+    if choices:
+        return "one of " + "|".join(choices)
     kind = _TYPES.get(annotation)
     if kind is None and re.search(r"(Url|Dsn)$", annotation):
         kind = "url"
