@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 MASK = "********"
@@ -44,6 +45,20 @@ _COMMON = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 16
+# 64 bits against a guesser who knows which kinds of characters a value uses: 16 characters of
+# letters and digits pass (a random 16-character password is ~95 bits), 16 digits do not.
+# Total Shannon entropy only catches repetition ("aaaa", "abab"): measured against 64 bits it
+# rejected random 16-character passwords, whose maximum is 64 bits with no repeat at all.
+MIN_GUESS_BITS = 64
+MIN_SPREAD_BITS = 40
+_KINDS: tuple[tuple[Callable[[str], bool], int], ...] = (
+    (lambda c: c.isascii() and c.islower(), 26),
+    (lambda c: c.isascii() and c.isupper(), 26),
+    (lambda c: c.isascii() and c.isdigit(), 10),
+    (lambda c: c.isascii() and not c.isalnum(), 33),
+    (lambda c: not c.isascii(), 100),
+)
+GENERATE_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # Types whose values are never secret, whatever the key is called: a number of minutes, a flag.
 _NEVER_SECRET_TYPES = frozenset({"int", "float", "bool", "port", "choice"})
 _NOT_SECRET_MARK = re.compile(r"\bnot[\s_-]+(a[\s_-]+)?secret\b", re.IGNORECASE)
@@ -144,6 +159,17 @@ def weakness(value: str) -> str | None:
             return f'contains "{word}", which marks a development value'
     if len(value) < MIN_SECRET_LENGTH:
         return f"is shorter than {MIN_SECRET_LENGTH} characters"
-    if shannon_bits(value) < 64:
-        return "is too predictable (under 64 bits of entropy)"
+    if shannon_bits(value) < MIN_SPREAD_BITS:
+        return f"is too predictable (it repeats a few characters); {GENERATE_HINT}"
+    if guess_bits(value) < MIN_GUESS_BITS:
+        return (
+            f"is too predictable (under {MIN_GUESS_BITS} bits: make it longer or mix letters, "
+            f"digits and symbols); {GENERATE_HINT}"
+        )
     return None
+
+
+def guess_bits(value: str) -> float:
+    """Bits a guesser needs for a value this long, of the kinds of characters it uses."""
+    pool = sum(size for kind, size in _KINDS if any(kind(c) for c in value))
+    return len(value) * math.log2(pool) if pool > 1 else 0.0

@@ -48,6 +48,9 @@ def test_masking() -> None:
     assert secrets.mask("SESSION", "abc", declared=True) == "********"
 
 
+HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
 @pytest.mark.parametrize(
     ("value", "why"),
     [
@@ -58,7 +61,15 @@ def test_masking() -> None:
         ),
         ("my-super-secret-auth-token", 'contains "secret", which marks a development value'),
         ("Kp3x9Lq2", "is shorter than 16 characters"),
-        ("aaaaaaaaaaaaaaaaaaaaaaaa", "is too predictable (under 64 bits of entropy)"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", f"is too predictable (it repeats a few characters); {HINT}"),
+        ("abcdabcdabcdabcd", f"is too predictable (it repeats a few characters); {HINT}"),
+        (
+            "8203948572039485",
+            "is too predictable (under 64 bits: make it longer or mix letters, digits and "
+            f"symbols); {HINT}",
+        ),
+        ("Stg-9fj2K1pq88Lw", None),  # a random 16-character password a person would pick
+        ("qwhdkeuvnslapwoe", None),  # 16 random lower-case letters: 75 bits
         ("Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g", None),
     ],
 )
