@@ -103,3 +103,9 @@ def test_init_writes_computed_defaults_and_literal_choices(template: Project) ->
     assert environment is not None and environment.choices == ("local", "staging", "production")
     minutes = schema.get("ACCESS_TOKEN_EXPIRE_MINUTES")
     assert minutes is not None and (minutes.type, minutes.default) == ("int", "11520")
+
+
+def test_init_finds_the_health_route_behind_router_prefixes(template: Project) -> None:
+    """`include_router(api_router, prefix=settings.API_V1_STR)` + `APIRouter(prefix="/utils")`."""
+    toml = (template.root / "conveyor.toml").read_text()
+    assert '\nhealth = "/api/v1/utils/health-check/"\n' in toml

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conveyor.project.routes import find_health
 from conveyor.project.static import Unknown, env_text, evaluate
 from conveyor.project.tools import DetectedChecks, detect_checks
 
@@ -86,6 +87,8 @@ def detect(root: Path) -> Detected:
             rel = str(path.parent.relative_to(root))
             if rel not in found.dags:
                 found.dags.append(rel)
+    # A route the app serves, found through its routers, beats a string that looks like one.
+    found.web = [(t, find_health(root, *t.split(":", 1)) or health) for t, health in found.web]
     return found
 
 
