@@ -16,11 +16,13 @@ from conveyor.cli.context import project_dir
 from conveyor.cli.output import out
 from conveyor.errors import ConfigError
 from conveyor.project.load import load_project
-from conveyor.settings.check import Finding, check_environment
+from conveyor.settings.check import Finding, check_environment, create_hint
 from conveyor.settings.context import checked_render, open_environment
 from conveyor.settings.diff import diff_environments
+from conveyor.settings.envfile import EnvFile
 from conveyor.settings.render import write_private
-from conveyor.settings.resolve import parse_overrides, read_optional, resolve
+from conveyor.settings.resolve import Environment, parse_overrides, read_optional, resolve
+from conveyor.settings.schema import SettingsSchema
 from conveyor.settings.secrets import mask
 
 app = typer.Typer(
@@ -104,25 +106,25 @@ def diff(
     _, env_b = open_environment(project, b)
     files = []
     for env in (env_a, env_b):
-        parsed = read_optional(env.env_file)
-        if parsed is None:
-            raise ConfigError(
-                f"{env.display()} does not exist", hint=f"create it from {schema.source}"
-            )
-        files.append(parsed)
+        files.append(_read_existing(schema, env))
     differences = diff_environments(schema, files[0], files[1])
     shared = [d for d in differences if d.kind == "shared-secret"]
     if fmt is Format.json:
         out().print_json(json.dumps([asdict(d) for d in differences]))
         raise typer.Exit(1 if shared else 0)
     table = Table(
-        "key", a, b, "", title=f"{env_a.display()} vs {env_b.display()}", title_justify="left"
+        "key",
+        a,
+        b,
+        "difference",
+        title=f"{env_a.display()} vs {env_b.display()}",
+        title_justify="left",
     )
-    labels = {
+    labels: dict[str, str | Text] = {
         "only-a": f"only in {a}",
         "only-b": f"only in {b}",
-        "differs": "",
-        "shared-secret": "finding",
+        "differs": "differs",
+        "shared-secret": Text("same secret", "red"),
     }
     for d in differences:
         table.add_row(d.key, d.a or "-", d.b or "-", labels[d.kind])
@@ -138,6 +140,13 @@ def diff(
     raise typer.Exit(1 if shared else 0)
 
 
+def _read_existing(schema: SettingsSchema, env: Environment) -> EnvFile:
+    parsed = read_optional(env.env_file)
+    if parsed is None:
+        raise ConfigError(f"{env.display()} does not exist", hint=create_hint(schema, env))
+    return parsed
+
+
 @app.command("show")
 def show(
     ctx: typer.Context,
@@ -148,7 +157,7 @@ def show(
     """Resolved values (secrets masked) and where each came from."""
     project = load_project(project_dir(ctx))
     schema, env = open_environment(project, environment, overrides=parse_overrides(sets))
-    values = resolve(schema, env, read_optional(env.env_file))
+    values = resolve(schema, env, _read_existing(schema, env))
     rows = [
         {"key": r.key, "value": mask(r.key, r.value, declared=r.secret), "source": r.source}
         for r in values.values()

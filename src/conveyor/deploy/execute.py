@@ -16,6 +16,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 from conveyor.deploy import hostops, startgate
@@ -193,6 +194,7 @@ class Executor:
                 bounded=True,
             )
             await self._migrate()
+            await self._release_phase()
             # Every host starts and health-gates its new colour at once; none switches yet.
             records = {t.spec: _Switched(t, states[t.spec]) for t in self._active}
             self._switched.extend(records.values())  # from here on, undo knows what each started
@@ -277,12 +279,58 @@ class Executor:
             raise DeployFailed(error.message, cause=error.output) from None
         self._say(target.spec, "migrate", "ok", done)
 
+    async def _release_phase(self) -> None:
+        """The release command once per environment, on the first host of its role, after the
+        migrations and before any new colour starts."""
+        phase = self.config.release
+        if phase is None:
+            return
+        hosts = [t for t in self._active if phase.run_on in self.roles[t.spec]]
+        if not hosts:
+            self._say(None, "release", "info", f"left out: no host of role {phase.run_on}")
+            return
+        target = hosts[0]
+        self._say(target.spec, "release", "start", f"release command: {phase.command}")
+        began = time.monotonic()
+        await self._in_release(target, phase.argv, "release command", phase.timeout)
+        took = time.monotonic() - began
+        self._say(target.spec, "release", "ok", f"release command done ({took:.1f}s)")
+
+    async def _pre_start(self, target: Target, names: Sequence[str]) -> None:
+        """Each service's `pre_start` on this host, before its new colour starts."""
+        for name in names:
+            service = self.config.services[name]
+            if service.pre_start is None:
+                continue
+            self._say(target.spec, "pre_start", "start", f"{name}: {service.pre_start}")
+            await self._in_release(target, service.pre_start_argv, f"{name}'s pre_start")
+            self._say(target.spec, "pre_start", "ok", f"{name}: pre_start done")
+
+    async def _in_release(
+        self, target: Target, argv: Sequence[str], what: str, timeout: timedelta | None = None
+    ) -> None:
+        """Run a command of the new release (its venv, values, app directory) or fail the
+        deploy, before any switch, with its output's tail as the cause."""
+        try:
+            await hostops.run_in_release(
+                target,
+                argv,
+                release_id=self.release.id,
+                venv_key=self.release.venv_key,
+                timeout=timeout.total_seconds() if timeout else 600,
+                what=what,
+            )
+        except CommandFailed as error:
+            raise DeployFailed(error.message, cause=error.output) from None
+
     async def _start_host(self, record: _Switched) -> None:
         """Start every service's idle colour on the host (one start), then gate the web ones."""
         target, colour = record.target, record.before.idle_colour
         found = services_by_kind(self.config, self.roles, target.spec)
         # A singleton never runs twice at once: it changes over in the switch phase.
         http, others = found.http, found.workers
+        # Before anything new starts here, singletons included: a failure changes nothing.
+        await self._pre_start(target, [*http, *others, *found.singletons])
         progs = []
         for name in [*http, *others]:
             progs.append(self._program(target, name, colour))

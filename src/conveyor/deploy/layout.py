@@ -139,11 +139,12 @@ def syncs_on(
 
 
 def has_work(config: ConveyorConfig, roles: Mapping[str, Sequence[str]], host: str) -> bool:
-    """True when `host` runs a service, receives a sync, or may run the migrations; a host
-    with none of these (say a database host with a role of its own) gets nothing at all."""
-    migrations = config.migrations
-    if migrations is not None and migrations.run_on in roles[host]:
-        return True
+    """True when `host` runs a service, receives a sync, or may run the migrations or the
+    release command; a host with none of these (say a database host with a role of its
+    own) gets nothing at all."""
+    for once in (config.migrations, config.release):
+        if once is not None and once.run_on in roles[host]:
+            return True
     return bool(services_on(config, roles, host) or syncs_on(config, roles, host))
 
 

@@ -132,6 +132,7 @@ def build_plan(
     for host in hosts:
         steps += _ship(host, release_id or "<release id>", env_keys)
     steps += _migrate(config, hosts)
+    steps += _release_phase(config, hosts)
     for host in hosts:
         steps += _start(config, host)
     size = batch_size(batch, len(hosts))
@@ -190,6 +191,17 @@ def _migrate(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
     return [Step(host.spec, "migrate", "migrations, once, before any switch", argv, NOTHING_YET)]
 
 
+def _release_phase(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
+    phase = config.release
+    if phase is None:
+        return []
+    chosen = [h for h in hosts if phase.run_on in h.roles]
+    if not chosen:
+        return [Step("*", "release", f"left out: no host of role {phase.run_on} in this deploy")]
+    what = "release command, once, after migrations, before any switch"
+    return [Step(chosen[0].spec, "release", what, tuple(phase.argv), NOTHING_YET)]
+
+
 def _services(config: ConveyorConfig, host: HostView) -> HostServices:
     """The host's services by kind."""
     return services_by_kind(config, host.all_roles or {host.spec: host.roles}, host.spec)
@@ -202,6 +214,10 @@ def _start(config: ConveyorConfig, host: HostView) -> list[Step]:
     found = _services(config, host)
     http, others = found.http, found.workers
     steps: list[Step] = []
+    for name, service in [*http.items(), *others.items(), *found.singletons.items()]:
+        if service.pre_start is not None:
+            what = f"{name}'s pre_start, before its new release starts here"
+            steps.append(Step(host.spec, "pre_start", what, tuple(service.pre_start_argv)))
     names = []
     for name, service in [*http.items(), *others.items()]:
         assert service.command is not None
@@ -209,7 +225,7 @@ def _start(config: ConveyorConfig, host: HostView) -> list[Step]:
         names.append(prog)
         command = shlex.join(command_argv(service.command, ports(config, name)[colour]))
         steps.append(Step(host.spec, "start", f"{prog}: {command}", (), BEFORE_SWITCH))
-    if steps:
+    if names:
         argv = tuple(start_all_argv(runtime.app_dir, runtime.tools, names))
         steps[-1] = Step(host.spec, "start", steps[-1].description, argv, BEFORE_SWITCH)
     for name, service in http.items():

@@ -178,6 +178,12 @@ class ServiceConfig(Section):
     )
     sync: SyncConfig | None = Field(default=None, description="Files to sync instead of a command.")
     after: ShellCommand | None = Field(default=None, description="Command to run after a sync.")
+    pre_start: ShellCommand | None = Field(
+        default=None,
+        description="Runs on each host, with the new release's code, venv and values, before "
+        "the service's new release starts there; a non-zero exit fails the deploy before any "
+        "switch.",
+    )
     port: int | None = Field(
         default=None,
         ge=1024,
@@ -208,6 +214,11 @@ class ServiceConfig(Section):
         return shlex.split(self.after) if self.after is not None else []
 
     @property
+    def pre_start_argv(self) -> list[str]:
+        """`pre_start` split into arguments; [] when not set."""
+        return shlex.split(self.pre_start) if self.pre_start is not None else []
+
+    @property
     def resolved_kind(self) -> ServiceKind:
         """The kind as written, or inferred from `health` and `sync`."""
         if self.kind is not None:
@@ -222,6 +233,8 @@ class ServiceConfig(Section):
             raise ValueError('use "command" or "sync", not both')
         if self.after is not None and self.sync is None:
             raise ValueError('"after" needs "sync"')
+        if self.pre_start is not None and self.sync is not None:
+            raise ValueError('"pre_start" is for a service with a command; a sync has "after"')
         kind = self.resolved_kind
         if kind == "http" and self.health is None:
             raise ValueError('kind "http" needs "health"')
@@ -238,6 +251,25 @@ class ServiceConfig(Section):
             if kind == "sync" and key in self.model_fields_set:
                 raise ValueError(f'"{key}" is not for kind "sync": it runs no process')
         return self
+
+
+class ReleasePhaseConfig(Section):
+    """A command run once per deploy, before any traffic switch: Heroku's release phase."""
+
+    command: ShellCommand = Field(
+        description="Runs with the new release's code, venv and values in its app directory, "
+        'after the migrations, e.g. "python -m app.prestart" (wait for the database, create '
+        "the first user). A non-zero exit fails the deploy before any host switches.",
+    )
+    run_on: Name = Field(description="Role whose first host in the deploy runs it.")
+    timeout: Duration = Field(
+        default="10m", validate_default=True, description="How long it may take."
+    )
+
+    @property
+    def argv(self) -> list[str]:
+        """`command` split into arguments (no shell runs it)."""
+        return shlex.split(self.command)
 
 
 class MigrationsConfig(Section):
@@ -282,6 +314,9 @@ class ConveyorConfig(Section):
     checks: ChecksConfig = Field(default=ChecksConfig(), description="Quality pipeline.")
     services: dict[Name, ServiceConfig] = Field(default={}, description="Services by name.")
     migrations: MigrationsConfig | None = Field(default=None, description="Database migrations.")
+    release: ReleasePhaseConfig | None = Field(
+        default=None, description="A command once per deploy, after migrations, before any switch."
+    )
     export: ExportConfig = Field(default=ExportConfig(), description="Generated files.")
     notify: NotifyConfig = Field(
         default=NotifyConfig(),
@@ -332,15 +367,16 @@ class ConveyorConfig(Section):
 
 
 def _local_hosts(data: dict[str, Any]) -> dict[str, list[str]]:
-    """Roles named by the raw services and migrations tables, each on "local"."""
+    """Roles named by the raw services, migrations and release tables, each on "local"."""
     roles: list[object] = []
     services = data.get("services")
     for service in services.values() if isinstance(services, dict) else ():
         if isinstance(service, dict) and isinstance(service.get("roles"), list):
             roles.extend(service["roles"])
-    migrations = data.get("migrations")
-    if isinstance(migrations, dict):
-        roles.append(migrations.get("run_on"))
+    for section in ("migrations", "release"):
+        table = data.get(section)
+        if isinstance(table, dict):
+            roles.append(table.get("run_on"))
     # Misspelt roles are left out here; validation reports them against the services.
     named = [r for r in roles if isinstance(r, str) and re.fullmatch(NAME_PATTERN, r)]
     return {role: ["local"] for role in dict.fromkeys(named)} or {"app": ["local"]}

@@ -55,9 +55,9 @@ def _roles(config: ConveyorConfig) -> Iterator[Problem]:
         for index, role in enumerate(service.roles):
             if role not in known:
                 yield Problem(("services", name, "roles", index), _no_hosts(role, known))
-    if config.migrations is not None and config.migrations.run_on not in known:
-        role = config.migrations.run_on
-        yield Problem(("migrations", "run_on"), _no_hosts(role, known))
+    for section, table in (("migrations", config.migrations), ("release", config.release)):
+        if table is not None and table.run_on not in known:
+            yield Problem((section, "run_on"), _no_hosts(table.run_on, known))
 
 
 def _no_hosts(role: str, known: Sequence[str]) -> str:

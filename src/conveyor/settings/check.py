@@ -42,8 +42,9 @@ def check_environment(schema: SettingsSchema, env: Environment) -> list[Finding]
     name = env.display()
     findings: list[Finding] = []
     if values is None:
-        hint = f"create it from {schema.source}: cp {schema.source} {name}, then fill it in"
-        findings.append(Finding(name, None, None, "no-file", f"does not exist; {hint}"))
+        findings.append(
+            Finding(name, None, None, "no-file", f"does not exist; {create_hint(schema, env)}")
+        )
     else:
         findings += _file_problems(values, name)
         findings += _unknown_keys(schema, values, name)
@@ -62,9 +63,12 @@ def check_environment(schema: SettingsSchema, env: Environment) -> list[Finding]
             continue  # optional (`X | None = None`) and not given: the app reads None
         if got is None or (field.required and got.value == ""):
             declared = f" (declared in {schema.source}" + (f":{field.line})" if field.line else ")")
-            findings.append(
-                Finding(where, line, field.name, "missing", "required key is missing" + declared)
-            )
+            # A key written down with no value is a different slip from a key never written.
+            what = "missing" if got is None else "empty"
+            message = f"required key is {what}{declared}"
+            if got is not None:
+                message += f"; give it a value: {field.name}=..."
+            findings.append(Finding(where, line, field.name, what, message))
             continue
         if is_placeholder(got.value):
             findings.append(
@@ -87,6 +91,17 @@ def check_environment(schema: SettingsSchema, env: Environment) -> list[Finding]
     if env.production_like and values is not None:
         findings += _copied(schema, env, values, name)
     return sorted(findings, key=lambda f: (f.line or 0, f.key or "", f.code))
+
+
+def create_hint(schema: SettingsSchema, env: Environment) -> str:
+    """How to create a missing environment file: copy the template, or which keys to write."""
+    name = env.display()
+    if env.example is not None and env.example.is_file():
+        example = env.display(env.example)
+        return f"create it from {example}: cp {example} {name}, then fill it in"
+    required = [field.name for field in schema.fields if field.required]
+    keys = f" (required: {', '.join(required)})" if required else ""
+    return f"create it with a KEY=value line for each setting of {schema.source}{keys}"
 
 
 def _file_problems(values: EnvFile, name: str) -> list[Finding]:

@@ -38,6 +38,7 @@ def open_environment(
         root=project.root,
         others=others,
         overrides=dict(overrides or {}),
+        example=project.root / config.settings.example,
     )
     settings = config.settings
     schema = load_schema(

@@ -28,6 +28,8 @@ class Environment:
     others: Mapping[str, Path]
     # `--set KEY=VALUE` on the command line: replaces the file's value, checked like it.
     overrides: Mapping[str, str] = field(default_factory=dict)
+    # The committed template (`[settings] example`), when there is one: what to copy from.
+    example: Path | None = None
 
     def display(self, path: Path | None = None) -> str:
         """A path as the user would type it: relative to the project root when inside it."""

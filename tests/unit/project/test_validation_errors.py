@@ -234,6 +234,21 @@ CASES = [
         APP + '[migrations]\nrun_on = "app"\nbackup = "yes"\n',
         'conveyor.toml:5: migrations.backup: expected true or false, got "yes"',
     ),
+    # [release]
+    (
+        APP + STAGING + '[release]\ncommand = "python -m app.prestart"\nrun_on = "db"\n',
+        'conveyor.toml:7: release.run_on: role "db" has no hosts in any environment',
+    ),
+    (
+        APP + '[release]\nrun_on = "app"\n',
+        "conveyor.toml: release.command: required key is missing",
+    ),
+    (
+        APP + '[services.dags]\nsync = { from = "dags", to = "/opt/dags" }\nroles = ["web"]\n'
+        'pre_start = "x"\n',
+        'conveyor.toml:3: services.dags: "pre_start" is for a service with a command; '
+        'a sync has "after"',
+    ),
     # [notify]
     (
         APP + '[notify]\ntargets = ["hooks.slack.com/x"]\n',

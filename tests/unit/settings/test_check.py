@@ -215,3 +215,53 @@ def test_unknown_environment(shop: Project) -> None:
     assert result.code == 1
     assert 'unknown environment "prodution" (did you mean "production"?)' in result.err
     assert "Traceback" not in result.err
+
+
+def test_key_present_but_empty_is_empty_not_missing(shop: Project) -> None:
+    shop.write(
+        {".env.production": f"DATABASE_URL=postgresql://shop:{STRONG}@db/shop\nJWT_SECRET_KEY=\n"},
+        mode=0o600,
+    )
+    result = shop.run("config", "check", "production")
+    assert result.code == 1
+    assert result.out.splitlines()[0] == (
+        ".env.production:2: JWT_SECRET_KEY: error: required key is empty "
+        "(declared in .env.example:6); give it a value: JWT_SECRET_KEY=... [empty]"
+    )
+
+
+CLASS_TOML = """\
+[app]
+name = "shop"
+[settings]
+class = "backend.config:Settings"
+[environments.development]
+hosts = { app = ["local"] }
+"""
+SETTINGS_CLASS = """\
+from pydantic_settings import BaseSettings
+
+
+class Settings(BaseSettings):
+    database_url: str
+    jwt_secret_key: str
+    debug: bool = False
+"""
+
+
+def test_missing_file_with_a_class_schema_and_no_example(
+    make_project: Callable[..., Project],
+) -> None:
+    project = make_project(
+        {
+            "conveyor.toml": CLASS_TOML,
+            "backend/__init__.py": "",
+            "backend/config.py": SETTINGS_CLASS,
+        }
+    )
+    result = project.run("config", "check", "development")
+    assert result.code == 1
+    assert result.out.splitlines()[0] == (
+        ".env.development: error: does not exist; create it with a KEY=value line for each "
+        "setting of backend.config:Settings (required: DATABASE_URL, JWT_SECRET_KEY) [no-file]"
+    )

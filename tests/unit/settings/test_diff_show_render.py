@@ -37,6 +37,37 @@ def test_diff_lists_keys_only_in_one_and_values_that_differ(shop: Project) -> No
     assert STRONG not in result.out
 
 
+def test_diff_table_labels_every_column_and_fits_80_columns(shop: Project) -> None:
+    shop.write(
+        {
+            ".env.staging": "DEBUG=true\nLOG_LEVEL=debug\n",
+            ".env.production": "DEBUG=false\nDB_PORT=6432\n",
+        }
+    )
+    result = shop.run("config", "diff", "staging", "production")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0] == ".env.staging vs .env.production"
+    assert lines[2].split() == [
+        "┃",
+        "key",
+        "┃",
+        "staging",
+        "┃",
+        "production",
+        "┃",
+        "difference",
+        "┃",
+    ]
+    rows = [line.replace("│", " ").split() for line in lines[4:-1]]
+    assert rows == [
+        ["DB_PORT", "-", "6432", "only", "in", "production"],
+        ["DEBUG", "true", "false", "differs"],
+        ["LOG_LEVEL", "debug", "-", "only", "in", "staging"],
+    ]
+    assert max(len(line) for line in lines) <= 80
+
+
 def test_same_secret_in_two_environments_is_a_finding(shop: Project) -> None:
     shop.write({".env.staging": GOOD, ".env.production": GOOD})
     result = shop.run("config", "diff", "staging", "production")
@@ -82,6 +113,16 @@ def test_show_masks_secrets_and_names_sources(
     assert rows["LOG_LEVEL"] == {"key": "LOG_LEVEL", "value": "info", "source": "default"}
     assert data["unset"] == []
     assert STRONG not in result.out
+
+
+def test_show_of_a_missing_file_fails_saying_how_to_create_it(shop: Project) -> None:
+    result = shop.run("config", "show", "staging")
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err == (
+        "error: .env.staging does not exist\n"
+        "create it from .env.example: cp .env.example .env.staging, then fill it in\n"
+    )
 
 
 def test_show_table_lists_unset_keys(shop: Project) -> None:
