@@ -80,6 +80,7 @@ def test_seed_scripts_scan_fix_and_still_work(make_project: Callable[..., Projec
     assert _tree(root) == before
 
     fixed = project.run("scan", "--fix")
+    assert "admin123" not in fixed.out
     changed = [
         line.split(" ", 1)[1]
         for line in fixed.out.splitlines()
@@ -115,7 +116,10 @@ def test_seed_scripts_scan_fix_and_still_work(make_project: Callable[..., Projec
 
     settled = _tree(root)
     again = project.run("scan", "--fix")
-    assert again.out.splitlines()[0] == "nothing to fix"
+    assert again.out.splitlines()[0] == (
+        "--fix changed nothing: the 3 findings below are under --fail-on or need a person; "
+        "--group GROUP fixes one group whatever its severity"
+    )
     assert _tree(root) == settled
 
 
@@ -130,5 +134,9 @@ def test_example_app_has_nothing_to_fix(make_project: Callable[..., Project]) ->
         "5 findings in 5 groups (0 high, 0 medium, 5 low)"
     )
     before = _tree(project.root)
-    assert project.run("scan", "--fix").out.splitlines()[0] == "nothing to fix"
+    assert (
+        project.run("scan", "--fix")
+        .out.splitlines()[0]
+        .startswith("--fix changed nothing: the 5 findings below are under --fail-on")
+    )
     assert _tree(project.root) == before

@@ -11,6 +11,7 @@ from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
 from conveyor.errors import ConfigError
 from conveyor.project.load import CONFIG_NAME, Project, load_config_file
+from conveyor.project.tools import detect_checks
 from conveyor.settings.scan import report
 from conveyor.settings.scan.engine import scan as run_scan
 from conveyor.settings.scan.model import ScanResult, rank
@@ -129,6 +130,8 @@ def _fix(
     project = _project(root)
     spec = project.config.settings.class_ if project else None
     example = project.config.settings.example if project else ".env.example"
+    # Imports are sorted by the project's own sorter: the one its gates run.
+    use = project.config.checks.use if project else detect_checks(root).use
     target = find_target(root, spec)
     plan = plan_fix(
         root,
@@ -138,6 +141,7 @@ def _fix(
         threshold=threshold,
         split_urls=split_urls,
         example=example,
+        use=use,
     )
     if groups and not plan.fixed:
         raise ConfigError(
@@ -155,6 +159,16 @@ def _fix(
             f"{action} {change.path.relative_to(root).as_posix()}", markup=False, emoji=False
         )
     if not plan.changes:
-        console.print("nothing to fix", markup=False, emoji=False)
+        # "nothing to fix" would contradict the findings listed next; say what --fix did.
+        count = len(result.findings())
+        text = "nothing to fix"
+        if count:
+            text = (
+                f"--fix changed nothing: the {count} findings below are under --fail-on "
+                "or need a person; --group GROUP fixes one group whatever its severity"
+            )
+        console.print(text, markup=False, emoji=False)
+    for note in plan.notes:
+        console.print(note, markup=False, emoji=False)
     for finding in plan.left:
         console.print(f"{finding.location()}: left as is; fix by hand", markup=False, emoji=False)

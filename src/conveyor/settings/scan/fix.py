@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 
 import libcst as cst
 
-from conveyor.settings.scan import envwrite
+from conveyor.settings.scan import envwrite, invoked
 from conveyor.settings.scan.codemod import Edit, Position, add_to_class, replace_literals
+from conveyor.settings.scan.imports import sort_imports
 from conveyor.settings.scan.model import Finding, Group, ScanResult, rank
-from conveyor.settings.scan.rules import DB_SCHEMES
+from conveyor.settings.scan.rules import DB_SCHEMES, masked
 from conveyor.settings.scan.target import Target
 from conveyor.settings.secrets import is_secret_name
 
@@ -50,6 +51,8 @@ class FixPlan:
     changes: tuple[Change, ...]
     fixed: tuple[Group, ...]
     left: tuple[Finding, ...]
+    # What a person must know: files refused and why, values that differ from a default.
+    notes: tuple[str, ...] = ()
 
 
 def _kind(group: Group) -> tuple[str, str | None]:
@@ -103,6 +106,7 @@ def plan_fix(
     threshold: int = 1,
     split_urls: bool = False,
     example: str = ".env.example",
+    use: Collection[str] = (),
 ) -> FixPlan:
     """What --fix would change; reads files, writes nothing."""
     groups = [
@@ -113,11 +117,16 @@ def plan_fix(
     edits: dict[str, dict[Position, Edit]] = defaultdict(dict)
     whole: set[tuple[str, Position]] = set()
     class_file = target.class_file.resolve() if target.class_file else None
+    notes: list[str] = []
+    refused = _refused(root, result, groups, target)
+    notes += sorted(set(refused.values()))
     for group in groups:
         if target.module is not None and _base_of(group.value, groups) is not None:
             continue  # http://h/api/v1/health becomes f"{settings.API_BASE_URL}/health"
         for finding in group.findings:
             if not finding.fixable or (root / finding.path).resolve() == class_file:
+                continue
+            if finding.path in refused:
                 continue
             key = (finding.line, finding.column - 1)
             edits[finding.path][key] = target.expression(group.setting, is_int=finding.is_int)
@@ -133,6 +142,8 @@ def plan_fix(
         except cst.ParserSyntaxError:
             continue  # syntax libcst cannot read yet: its places are reported as left
         applied |= {(path, key) for key in done}
+        if new != old and done and target.module is not None:
+            new = sort_imports(root, root / path, new, use=use)
         if new != old:
             changes.append(Change(root / path, old, new))
 
@@ -141,14 +152,49 @@ def plan_fix(
 
     # Only groups rewritten to their own setting need it declared.
     declare = tuple(g for g in groups if touched(g, applied & whole))
-    settings, methods = _new_settings(declare, target, split_urls=split_urls)
-    changes += _settings_changes(root, target, settings, methods, example=example)
+    settings, methods, kept = _new_settings(declare, target, split_urls=split_urls)
+    changes += _settings_changes(root, target, settings, methods, kept, example=example)
+    notes += _default_notes(root, target, kept)
     considered = [*groups, *(g for g in extra if g not in groups)]
     fixed = tuple(g for g in considered if touched(g, applied))
     left = tuple(
         f for g in considered for f in g.findings if (f.path, (f.line, f.column - 1)) not in applied
     )
-    return FixPlan(tuple(changes), fixed, left)
+    return FixPlan(tuple(changes), fixed, left, tuple(notes))
+
+
+def _refused(root: Path, result: ScanResult, groups: list[Group], target: Target) -> dict[str, str]:
+    """Files --fix leaves alone because the import would break how they are run, and why."""
+    if target.module is None:
+        return {}  # os.environ imports anywhere
+    package = target.module.split(".")[0]
+    commands = invoked.commands(root)
+    paths = {f.path for g in groups for f in g.findings if f.path.endswith((".py", ".pyw"))}
+    reasons = {p: invoked.script_reason(root, p, package=package, commands=commands) for p in paths}
+    return {p: r for p, r in reasons.items() if r is not None}
+
+
+def _shown(setting: NewSetting, value: str) -> str:
+    """A value as output may show it: secrets masked, URLs without their password."""
+    if setting.kind == "secret" or is_secret_name(setting.name):
+        return masked("hard-coded-secret", value)
+    return masked("url-credentials", value) if "://" in value else value
+
+
+def _default_notes(root: Path, target: Target, kept: list[NewSetting]) -> list[str]:
+    """Each value the code had that differs from the class default it would fall back to."""
+    notes = []
+    for setting in kept:
+        default = target.defaults.get(setting.name.upper())
+        if default is None or default == setting.value:
+            continue
+        value, shown = _shown(setting, setting.value), _shown(setting, default)
+        notes.append(
+            f"{setting.name}: the code had {value}, the class default is {shown}; "
+            f"{DEV_ENV} sets {value}; other environments fall back to {shown} "
+            "unless their file sets it"
+        )
+    return notes
 
 
 def _prefix_edits(
@@ -190,12 +236,17 @@ def _base_of(value: str, groups: Collection[Group]) -> Group | None:
 
 def _new_settings(
     groups: tuple[Group, ...], target: Target, *, split_urls: bool
-) -> tuple[list[NewSetting], list[str]]:
-    """Settings the class (or the environment) does not have yet, and properties to add."""
+) -> tuple[list[NewSetting], list[str], list[NewSetting]]:
+    """Settings to declare, properties to add, and values of settings declared already."""
     settings: dict[str, NewSetting] = {}
     methods: list[str] = []
+    kept: dict[str, NewSetting] = {}
     for group in groups:
         if target.module is not None and group.setting.upper() in target.existing:
+            # Declared already: the value still goes to the development file, never lost.
+            type_name, kind = _kind(group)
+            name = target.attribute(group.setting)
+            kept.setdefault(name, NewSetting(name, type_name, group.value, kind))
             continue
         split = split_url(group.setting, group.value) if split_urls and target.module else None
         if split and group.rule == "url-credentials":
@@ -204,27 +255,35 @@ def _new_settings(
             for field in fields:
                 if field.name.upper() not in target.existing:
                     settings.setdefault(field.name, field)
+                else:
+                    kept.setdefault(field.name, field)
             continue
         type_name, kind = _kind(group)
         settings.setdefault(group.setting, NewSetting(group.setting, type_name, group.value, kind))
-    return list(settings.values()), methods
+    return list(settings.values()), methods, list(kept.values())
 
 
 def _settings_changes(
-    root: Path, target: Target, settings: list[NewSetting], methods: list[str], *, example: str
+    root: Path,
+    target: Target,
+    settings: list[NewSetting],
+    methods: list[str],
+    kept: list[NewSetting],
+    *,
+    example: str,
 ) -> list[Change]:
     """The class gets fields; .env.development the values; the template placeholders."""
     changes: list[Change] = []
-    if not settings and not methods:
+    if not settings and not methods and not kept:
         return changes
-    if target.class_file is not None and target.class_name is not None:
+    if target.class_file is not None and target.class_name is not None and settings + methods:
         old = target.class_file.read_text(encoding="utf-8")
         fields = [f"{s.name}: {s.type}" for s in settings]
         new = add_to_class(old, target.class_name, fields=fields, methods=methods)
         if new != old:
             changes.append(Change(target.class_file, old, new))
     env_path, example_path, ignore_path = root / DEV_ENV, root / example, root / ".gitignore"
-    values = [(s.name, s.value) for s in settings]
+    values = [(s.name, s.value) for s in [*settings, *kept]]
     kinds = [(s.name, s.kind) for s in settings]
     old_env, old_example, old_ignore = (_read(env_path), _read(example_path), _read(ignore_path))
     for path, old_text, new_text, private in (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
@@ -20,6 +20,8 @@ class Target:
     class_file: Path | None
     class_name: str | None
     existing: dict[str, str]
+    # Each field's default as written in the class (source text), by upper-case name.
+    defaults: dict[str, str] = field(default_factory=dict)
 
     def expression(self, setting: str, *, is_int: bool) -> str:
         """Python source for a setting's value: `settings.DB_PORT`, `os.environ["X"]`."""
@@ -65,13 +67,14 @@ def find_target(root: Path, spec: str | None) -> Target:
     if not classes:
         raise ConfigError(f"{path}: has no class {class_name}", hint=hint)
     existing = _declared(classes[0])
+    defaults = _defaults(classes[0])
     for statement in tree.body:
         found = _instance(statement, class_name)
         if found:
-            return Target(module, found, found, path, class_name, existing)
+            return Target(module, found, found, path, class_name, existing, defaults)
         if isinstance(statement, cst.FunctionDef) and _returns(statement, class_name):
             name = statement.name.value
-            return Target(module, name, f"{name}()", path, class_name, existing)
+            return Target(module, name, f"{name}()", path, class_name, existing, defaults)
     raise ConfigError(
         f"{path}: has no settings object to import (like `settings = {class_name}()`)",
         hint=f"add `settings = {class_name}()` to {path.name}, or a function returning one",
@@ -90,6 +93,21 @@ def _declared(node: cst.ClassDef) -> dict[str, str]:
                 if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
                     names[small.target.value.upper()] = small.target.value
     return names
+
+
+def _defaults(node: cst.ClassDef) -> dict[str, str]:
+    """Fields' literal defaults (`DB_PORT: int = 5432` -> "5432"), by upper-case name."""
+    found: dict[str, str] = {}
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+    for item in body:
+        for small in item.body if isinstance(item, cst.SimpleStatementLine) else ():
+            if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                value = small.value
+                if isinstance(value, cst.SimpleString) and isinstance(value.evaluated_value, str):
+                    found[small.target.value.upper()] = value.evaluated_value
+                elif isinstance(value, cst.Integer):
+                    found[small.target.value.upper()] = value.value
+    return found
 
 
 def _instance(statement: cst.BaseStatement, class_name: str) -> str | None:

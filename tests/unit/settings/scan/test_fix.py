@@ -145,8 +145,12 @@ def test_names_the_class_already_has_are_reused(tmp_path: Path) -> None:
         {"app/config.py": config, "app/a.py": f'database_url = "{URL}"\n', ".gitignore": ".env*\n"},
     )
     plan = plan_fix(root, scan(root), find_target(root, "app.config:Settings"))
-    assert [c.path.name for c in plan.changes] == ["a.py"]
+    assert [c.path.name for c in plan.changes] == ["a.py", ".env.development"]
     assert plan.changes[0].new.endswith("database_url = settings.database_url\n")
+    # The value the code had is kept, and differs from the default it would fall back to.
+    assert f"database_url={URL}\n" in plan.changes[1].new and plan.changes[1].private
+    assert plan.notes[0].startswith("database_url: the code had postgresql://admin:")
+    assert "admin123" not in plan.notes[0]
 
 
 def test_files_libcst_cannot_read_are_left_for_a_person(tmp_path: Path) -> None:
