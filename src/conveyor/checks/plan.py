@@ -24,9 +24,9 @@ def project_python(root: Path) -> str:
     return str(venv) if venv.is_file() else sys.executable
 
 
-def _tools(use: Sequence[str], root: Path) -> list[str]:
+def _tools(use: Sequence[str], root: Path, coverage: int) -> list[str]:
     """Every tool distribution the chosen presets run (to install or look for)."""
-    probe = Context(root=root, python=sys.executable, coverage=1)
+    probe = Context(root=root, python=sys.executable, coverage=coverage)
     return sorted({t for p in use for t in PRESET_STEPS[p](probe).tools if t != "conveyor"})
 
 
@@ -47,7 +47,7 @@ def build_plan(
     environ: Mapping[str, str] | None = None,
 ) -> Plan:
     """Every step to run, in the order written; matrix steps once per interpreter found."""
-    env = find_env(root, _tools(checks.use, root), environ=environ)
+    env = find_env(root, _tools(checks.use, root, checks.coverage), environ=environ)
     base = Context(
         root=root,
         python=env.python,
