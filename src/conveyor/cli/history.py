@@ -112,7 +112,8 @@ def show(ctx: typer.Context, deploy_id: str, *, as_json: bool) -> None:
         console.print("events:", markup=False)
     for e in events:
         offset = f"+{duration((e.at - record.started_at).total_seconds())}"
-        console.print(f"  {offset:>9}  {e.host or '-'}  {e.kind}: {e.message}", markup=False)
+        kind = e.kind.replace(":", " ")  # "lock:ok" -> "lock ok"
+        console.print(f"  {offset:>9}  {e.host or '-'}  {kind}: {e.message}", markup=False)
 
 
 def print_table(table: Table) -> None:

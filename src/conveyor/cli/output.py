@@ -8,10 +8,12 @@ from rich.console import Console
 
 
 def out() -> Console:
-    """A console on the current stdout (tests swap it), never wrapping long lines."""
-    return Console(file=sys.stdout, soft_wrap=True, highlight=False)
+    """A console on the current stdout (tests swap it), never wrapping long lines.
+
+    Emoji codes are off: output is data (`lock:ok:` must not become a picture)."""
+    return Console(file=sys.stdout, soft_wrap=True, highlight=False, emoji=False)
 
 
 def err() -> Console:
     """A console on the current stderr."""
-    return Console(file=sys.stderr, soft_wrap=True, highlight=False)
+    return Console(file=sys.stderr, soft_wrap=True, highlight=False, emoji=False)

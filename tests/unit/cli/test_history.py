@@ -111,6 +111,25 @@ def test_show_prints_the_record_and_the_timeline(recorded: tuple[Project, list[s
     ]
 
 
+def test_show_prints_event_kinds_as_words_never_emoji(make_project: Callable[..., Project]) -> None:
+    project = make_project(CONFIG)
+    project.root.joinpath(".conveyor").mkdir(exist_ok=True)
+    clock = Clock()
+    with HistoryStore(f"sqlite:///{project.root / '.conveyor/history.db'}", clock=clock) as store:
+        deploy_id = store.start(
+            environment="staging", kind="deploy", release="r-7", version="1.2.0",
+            commit="3f2a9c1", hosts=["local"], user="alice", machine="laptop", message="",
+        )  # fmt: skip
+        clock.advance(0.1)
+        store.event(deploy_id, kind="lock:ok", message="locked staging on 1 host(s)")
+        store.event(deploy_id, kind="venv:ok", message="built :smile:", host="local")
+    result = project.run("history", "show", deploy_id)
+    assert result.out.splitlines()[-2:] == [
+        "      +0.1s  -  lock ok: locked staging on 1 host(s)",
+        "      +0.1s  local  venv ok: built :smile:",
+    ]
+
+
 def test_show_json(recorded: tuple[Project, list[str]]) -> None:
     project, ids = recorded
     data = json.loads(project.run("history", "show", ids[0], "--json").out)
