@@ -9,7 +9,13 @@ from conveyor.cli.output import out
 from conveyor.errors import ExportError
 from conveyor.export.base import REGISTRY, BaseImage, fetch_digest, image_tag
 from conveyor.export.compose import usage
-from conveyor.export.docker import docker_export, python_of, stale_files, write_files
+from conveyor.export.docker import (
+    docker_export,
+    python_of,
+    refuse_foreign,
+    stale_files,
+    write_files,
+)
 from conveyor.export.github import (
     Workflow,
     ci_workflow,
@@ -109,6 +115,7 @@ def docker(
         console.print("docker files are up to date", markup=False)
         return
     if dry_run:
+        refuse_foreign(project.root, export, force=force)  # as the real export would
         for generated in export.files:
             console.print(f"# {generated.path}\n{generated.text}", markup=False)
         return

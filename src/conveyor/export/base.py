@@ -90,7 +90,7 @@ def fetch_digest(tag: str, *, registry: str = REGISTRY, timeout: float = 20.0) -
                 token = _token(client, challenge)
                 headers["Authorization"] = f"Bearer {token}"
                 response = client.head(url, headers=headers)
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, ValueError) as error:  # ValueError: a token answer not JSON
         raise ExportError(
             f"{registry}: cannot ask for the digest of {tag} ({error}); nothing was written",
             hint="check the network, or pass --registry with a mirror you can reach",
@@ -111,7 +111,7 @@ def _token(client: httpx.Client, challenge: str) -> str:
     response = client.get(realm, params=fields)
     response.raise_for_status()
     body = response.json()
-    token = body.get("token") or body.get("access_token")
+    token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str):
         raise httpx.HTTPError(f"{realm} answered without a token")
     return token

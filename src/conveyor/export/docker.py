@@ -78,7 +78,7 @@ def docker_export(project: Project, *, base: BaseImage | None = None) -> DockerE
     names = list(config.environments)
     files = [
         Workflow(DOCKERFILE, dockerfile(config, base, lock)),
-        Workflow(DOCKERIGNORE, dockerignore()),
+        Workflow(DOCKERIGNORE, dockerignore(config)),
         Workflow(LOCK_PATH, lock_file(lock)),
         Workflow(BASE_FILE, dump(base_compose(config), header=header(names[-1], base=True))),
     ]
@@ -127,8 +127,9 @@ def _notes(project: Project, needs: Needs) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def write_files(root: Path, export: DockerExport, *, force: bool = False) -> list[str]:
-    """Write what changed; a file conveyor did not generate is never overwritten unless forced."""
+def refuse_foreign(root: Path, export: DockerExport, *, force: bool = False) -> None:
+    """ExportError when a file conveyor did not generate would be overwritten (unless forced);
+    the real export and its --dry-run both ask."""
     foreign = [
         f.path
         for f in export.files
@@ -139,6 +140,11 @@ def write_files(root: Path, export: DockerExport, *, force: bool = False) -> lis
             f"{', '.join(foreign)}: not written by conveyor export docker; nothing was written",
             hint="move them away (conveyor's files replace them), or pass --force to overwrite",
         )
+
+
+def write_files(root: Path, export: DockerExport, *, force: bool = False) -> list[str]:
+    """Write what changed; a file conveyor did not generate is never overwritten unless forced."""
+    refuse_foreign(root, export, force=force)
     written = []
     for generated in export.files:
         path = root / generated.path

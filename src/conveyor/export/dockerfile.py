@@ -118,7 +118,11 @@ def lock_file(lock: Lock) -> str:
     return head + lock.text
 
 
-def dockerignore() -> str:
-    """What never goes into the image: values files, git, caches, conveyor's own state."""
-    ignored = [".git", ".conveyor", ".venv", "venv", "**/__pycache__", "**/*.pyc", ".env*"]
-    return f"# {HEADER}\n" + "".join(f"{line}\n" for line in ignored)
+def dockerignore(config: ConveyorConfig) -> str:
+    """What never goes into the image: values files (in any folder, and every environment's
+    own `env_file`), git, caches, conveyor's own state."""
+    # Patterns are matched from the context's root: ".env*" alone misses backend/.env.
+    ignored = [".git", ".conveyor", ".venv", "venv", "**/__pycache__", "**/*.pyc"]
+    ignored += ["**/.env", "**/.env.*", "!**/.env.example"]
+    ignored += sorted({env.resolved_env_file for env in config.environments.values()})
+    return f"# {HEADER}\n" + "".join(f"{line}\n" for line in dict.fromkeys(ignored))

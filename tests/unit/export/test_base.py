@@ -56,9 +56,12 @@ class _Registry(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    # A proxy in the way answers the token request with a page, not JSON.
+    html: ClassVar[bool] = False
+
     def do_GET(self) -> None:
         self.seen.append(f"GET {self.path}")
-        body = f'{{"token": "{TOKEN}"}}'.encode()
+        body = b"<html>proxy login</html>" if self.html else f'{{"token": "{TOKEN}"}}'.encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -71,7 +74,7 @@ def registry() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    _Registry.seen = []
+    _Registry.seen, _Registry.html = [], False
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -92,6 +95,18 @@ def test_an_unknown_tag_says_so(registry: str) -> None:
     assert str(caught.value) == (
         f"{registry}: no digest for python:2.7-slim-bookworm (HTTP 404); nothing was written\n"
         "check the tag exists for this Python version"
+    )
+
+
+def test_a_token_answer_that_is_not_json_is_an_error_not_a_traceback(registry: str) -> None:
+    _Registry.html = True
+    with pytest.raises(ExportError) as caught:
+        fetch_digest("python:3.11-slim-bookworm", registry=registry)
+    assert str(caught.value).startswith(
+        f"{registry}: cannot ask for the digest of python:3.11-slim-bookworm ("
+    )
+    assert str(caught.value).endswith(
+        "; nothing was written\ncheck the network, or pass --registry with a mirror you can reach"
     )
 
 

@@ -111,7 +111,21 @@ def test_the_dockerfile_is_multi_stage_non_root_pinned_and_hadolint_clean(shop: 
         "gunicorn==23.0.0",
         "psycopg2-binary==2.9.10",
     ]
-    assert ".env*\n" in files[".dockerignore"]
+    # Values files never enter the image: in any folder (patterns match from the root, so
+    # ".env*" alone would let backend/.env in), and each environment's own env_file.
+    assert files[".dockerignore"].splitlines()[1:] == [
+        ".git",
+        ".conveyor",
+        ".venv",
+        "venv",
+        "**/__pycache__",
+        "**/*.pyc",
+        "**/.env",
+        "**/.env.*",
+        "!**/.env.example",
+        ".env.dev",
+        ".env.prod",
+    ]
     write_files(shop.root, export)
     done = hadolint(shop.root / "Dockerfile")
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
@@ -234,6 +248,14 @@ def test_a_hand_written_file_is_not_overwritten_without_force(shop: Project) -> 
         "docker-compose.yml: not written by conveyor export docker; nothing was written\n"
         "move them away (conveyor's files replace them), or pass --force to overwrite"
     )
+    assert not (shop.root / "Dockerfile").exists()
+    # The dry run refuses the same way (exit 1, same message) and writes nothing either.
+    dry = shop.run("export", "docker", "--dry-run")
+    assert dry.code == 1
+    assert dry.err.startswith(
+        "error: docker-compose.yml: not written by conveyor export docker; nothing was written\n"
+    )
+    assert shop.run("export", "docker", "--dry-run", "--force").code == 0
     assert not (shop.root / "Dockerfile").exists()
     assert "docker-compose.yml" in write_files(shop.root, export, force=True)
 
