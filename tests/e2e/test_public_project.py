@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -109,3 +110,10 @@ def test_init_finds_the_health_route_behind_router_prefixes(template: Project) -
     """`include_router(api_router, prefix=settings.API_V1_STR)` + `APIRouter(prefix="/utils")`."""
     toml = (template.root / "conveyor.toml").read_text()
     assert '\nhealth = "/api/v1/utils/health-check/"\n' in toml
+
+
+def test_init_sets_app_python_from_requires_python(template: Project) -> None:
+    """requires-python ">=3.10,<4.0" and conveyor on 3.X: app.python is "3.X", which meets it."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    toml = (template.root / "conveyor.toml").read_text()
+    assert f'\npython = "{running}"   # meets requires-python ">=3.10,<4.0"\n' in toml

@@ -214,3 +214,26 @@ def test_two_deploys_started_at_once_one_deploys_the_other_meets_the_lock(
     releases = local.root / ".conveyor" / "releases"
     assert len(list(releases.glob("[!.]*"))) == 1
     assert not list(releases.glob(".tmp-*"))
+
+
+def test_a_host_python_older_than_requires_python_fails_the_dry_run(local: DeployProject) -> None:
+    """The host's python3 must meet pyproject's requires-python; the dry run finds out too."""
+    argv = ["python3", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]
+    version = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+    pyproject = f'[project]\nname = "tiny"\nversion = "1"\nrequires-python = ">{version}"\n'
+    (local.root / "pyproject.toml").write_text(pyproject)
+    subprocess.run([*GIT, "add", "pyproject.toml"], cwd=local.root, check=True)
+    local.commit("ok")
+    dry, real = both(local)
+    message = (
+        f"error: local: python3 is Python {version}, but the project requires Python "
+        f">{version} (pyproject.toml requires-python); nothing was changed\n"
+        "install a Python that meets it on the host, or set [app] python in conveyor.toml "
+        "to a version the host has that meets it\n"
+    )
+    assert (dry.code, dry.out, dry.err) == (1, "", message)
+    assert real.code == 1
+    assert (
+        f"local: python3 is Python {version}, but the project requires" in real.out + real.err
+    )
+    assert not list(local.hosts_dir.glob("*/venvs/*/bin"))

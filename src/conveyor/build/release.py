@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from packaging.specifiers import SpecifierSet
+
 from conveyor.build.git import (
     EXECUTABLE,
     SYMLINK,
@@ -35,6 +37,7 @@ from conveyor.build.manifest import Manifest, ManifestFile, id_digest
 from conveyor.build.version import describe_version, version_key
 from conveyor.errors import BuildError
 from conveyor.project.load import Project
+from conveyor.project.python import choose_python, minor_allowed, requires_python_text
 from conveyor.settings.check import untrack_hint
 
 RELEASES = Path(".conveyor", "releases")
@@ -107,6 +110,7 @@ def prepare_release(
     if skipped:
         notes.append(f"submodules are not part of a release: {', '.join(skipped)}")
     python = project.config.app.python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    _refuse_python(project, python)
     lock = lock_requirements(_reader(files), strict=strict, python=python, cache=root / LOCKS)
     manifest = Manifest(
         app=project.config.app.name,
@@ -158,6 +162,21 @@ def _build_lock(releases: Path) -> Iterator[None]:
     with (releases / BUILD_LOCK).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
         yield
+
+
+def _refuse_python(project: Project, python: str) -> None:
+    """BuildError when the release's Python does not meet pyproject's requires-python."""
+    text = requires_python_text(project.root)
+    if text is None or minor_allowed(SpecifierSet(text), python):
+        return
+    spec = SpecifierSet(text)
+    given = "[app] python in conveyor.toml" if project.config.app.python else "conveyor's own"
+    raise BuildError(
+        f"the project requires Python {text} (pyproject.toml requires-python), but the "
+        f"release would be for Python {python} ({given}); nothing was built",
+        hint=f'set [app] python in conveyor.toml to a version that meets {text}, e.g. "'
+        f'{choose_python(spec) or "?"}"',
+    )
 
 
 def _refuse_env_files(project: Project, files: tuple[TreeFile, ...], commit: str) -> None:

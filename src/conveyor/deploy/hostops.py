@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from packaging.specifiers import SpecifierSet
+
 from conveyor.deploy.launcher import SCRIPT as LAUNCHER
 from conveyor.deploy.layout import HostPaths, ports
 from conveyor.deploy.state import Colour, HostState, dumps, loads
-from conveyor.errors import CommandFailed, ConveyorError
+from conveyor.errors import CommandFailed, ConveyorError, HostError
 from conveyor.hosts.base import Connector, RunResult
 from conveyor.hosts.upload import upload_tree
 from conveyor.project.model import ConveyorConfig, ServiceConfig
+from conveyor.project.python import version_allowed
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program, socket_dir_argv
 from conveyor.runtime.supervisor import (
@@ -31,6 +34,7 @@ from conveyor.runtime.tools import install_tools_argv
 T = TypeVar("T")
 
 # Runs on the host: build the venv for a lock once; the marker is written last.
+_VERSION = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 _VENV = r"""
 import os, subprocess, sys, venv
 path, python_lock = sys.argv[1], sys.argv[2]
@@ -53,6 +57,7 @@ class Target:
     conn: Connector
     paths: HostPaths
     python: str  # the host's interpreter for tools and venvs
+    requires: str | None = None  # the project's requires-python, which that interpreter must meet
 
     @property
     def runtime(self) -> Supervisor:
@@ -127,8 +132,23 @@ async def write_env(target: Target, text: str, release_id: str) -> str:
     return f"wrote {target.paths.env_file} (mode 0600)"
 
 
+async def check_python(target: Target) -> None:
+    """HostError when the host's interpreter does not meet the project's requires-python."""
+    if target.requires is None:
+        return
+    version = (await target.conn.run([target.python, "-c", _VERSION], timeout=60)).stdout.strip()
+    if not version_allowed(SpecifierSet(target.requires), version):
+        raise HostError(
+            f"{target.spec}: {target.python} is Python {version}, but the project requires "
+            f"Python {target.requires} (pyproject.toml requires-python); nothing was changed",
+            hint="install a Python that meets it on the host, "
+            "or set [app] python in conveyor.toml to a version the host has that meets it",
+        )
+
+
 async def ensure_venv(target: Target, key: str, release_id: str) -> str:
     """The venv for the release's lock: built once per host, reused after; "built"/"reused"."""
+    await check_python(target)
     lock = posixpath.join(target.paths.release(release_id), "requirements.lock")
     argv = [target.python, "-c", _VENV, target.paths.venv(key), lock]
     return (await target.conn.run(argv, timeout=900)).stdout.strip()

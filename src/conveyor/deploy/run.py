@@ -12,7 +12,7 @@ from pathlib import Path
 from conveyor.build import Prepared, load_release, prepare_release, write_release
 from conveyor.build import Release as Built
 from conveyor.deploy.execute import Emit, Event, Executor, Outcome, Release, Settings
-from conveyor.deploy.hostops import Target, closing, read_state
+from conveyor.deploy.hostops import Target, check_python, closing, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work, idle_reason
 from conveyor.deploy.plan import Plan, build_plan, views
 from conveyor.deploy.state import HostState
@@ -21,6 +21,7 @@ from conveyor.history.store import HistoryStore
 from conveyor.hosts.connect import connector_for
 from conveyor.project.fields import parse_host
 from conveyor.project.load import Project
+from conveyor.project.python import requires_python_text
 from conveyor.settings.context import Rendered, checked_render
 from conveyor.suggest import suggestion_suffix
 
@@ -117,12 +118,14 @@ def targets_for(
     env = config.environment(environment)
     roles = host_roles(project, environment)
     python = f"python{config.app.python}" if config.app.python else "python3"
+    requires = requires_python_text(project.root)
     targets = [
         Target(
             spec=spec,
             conn=connector_for(spec, known_hosts=access.known_hosts, identity=access.identity),
             paths=HostPaths(app_dir_for(config, env, spec, project.root)),
             python=python,
+            requires=requires,
         )
         for spec in roles
         if (not only or spec in only) and has_work(config, roles, spec)
@@ -374,6 +377,8 @@ async def _read_states(targets: Sequence[Target], max_failures: int) -> dict[str
     if failed and len(failed) == len(targets):
         raise failed[-1][1]
     up = [t for t, e in zip(targets, refused, strict=True) if e is None]
+    # A host whose Python is older than the project needs fails here as the deploy would.
+    await asyncio.gather(*(check_python(t) for t in up))
     read = await asyncio.gather(*(read_state(t) for t in up))
     states: dict[str, HostState | str] = {t.spec: s for t, s in zip(up, read, strict=True)}
     states.update({t.spec: f"connect: {e.message.splitlines()[0]}" for t, e in failed})

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conveyor.project.python import requires_python_text
 from conveyor.project.routes import find_health
 from conveyor.project.static import Unknown, env_text, evaluate
 from conveyor.project.tools import DetectedChecks, detect_checks
@@ -69,12 +70,14 @@ class Detected:
     settings_class: str | None = None  # "backend.config:Settings"
     settings_fields: list[SettingsClassField] = field(default_factory=list)
     checks: DetectedChecks = field(default_factory=lambda: DetectedChecks((), False))
+    requires_python: str | None = None  # pyproject's requires-python, e.g. ">=3.10,<4.0"
 
 
 def detect(root: Path) -> Detected:
     """Scan the project under `root`."""
     found = Detected(name=_project_name(root), alembic=(root / "alembic.ini").is_file())
     found.checks = detect_checks(root)
+    found.requires_python = requires_python_text(root)
     for path in _python_files(root):
         try:
             text = path.read_text(encoding="utf-8")

@@ -9,7 +9,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import SpecifierSet
+
 from conveyor.project.detect import Detected, SettingsClassField, detect, literal_choices
+from conveyor.project.python import choose_python
 from conveyor.settings.render import quote
 from conveyor.settings.secrets import is_secret_name
 
@@ -89,6 +92,7 @@ def render_toml(found: Detected) -> str:
         "",
         "[app]",
         f"name = {_q(found.name)}",
+        *_python(found),
         "",
     ]
     lines += ["[settings]", 'example = ".env.example"']
@@ -169,6 +173,16 @@ def _checks(found: Detected) -> list[str]:
     if "pytest" in found.checks.use and not found.checks.has_tests:
         lines.append('no_tests = "pass"   # no tests yet; remove this line once there are')
     return [*lines, ""]
+
+
+def _python(found: Detected) -> list[str]:
+    """`python = "3.11"` meeting pyproject's requires-python, which builds and hosts must meet."""
+    if found.requires_python is None:
+        return []
+    chosen = choose_python(SpecifierSet(found.requires_python))
+    if chosen is None:
+        return [f"# no Python release meets requires-python {_q(found.requires_python)}"]
+    return [f"python = {_q(chosen)}   # meets requires-python {_q(found.requires_python)}"]
 
 
 def _environments(roles: list[str]) -> list[str]:

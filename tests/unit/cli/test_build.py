@@ -156,3 +156,23 @@ def test_a_tracked_environment_file_is_never_built_into_a_release(
     assert not (committed.root / ".conveyor" / "releases").exists() or not any(
         p for p in (committed.root / ".conveyor" / "releases").iterdir() if p.name[0] != "."
     )
+
+
+def test_build_refuses_a_python_the_project_does_not_support(
+    make_project: Callable[..., Project], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyproject's requires-python is met by the release's Python, or nothing is built."""
+    for who in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{who}_NAME", "Test")
+        monkeypatch.setenv(f"GIT_{who}_EMAIL", "test@example.invalid")
+    pyproject = '[project]\nname = "shop"\nversion = "1"\nrequires-python = ">=3.12"\n'
+    project = make_project({**FILES, "pyproject.toml": pyproject}, mode=0o644)
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "one"]):
+        subprocess.run(["git", "-C", str(project.root), *argv], check=True)
+    result = project.run("build", "--env", "staging")
+    assert result.code == 1
+    assert result.err == (
+        "error: the project requires Python >=3.12 (pyproject.toml requires-python), but the "
+        "release would be for Python 3.11 ([app] python in conveyor.toml); nothing was built\n"
+        'set [app] python in conveyor.toml to a version that meets >=3.12, e.g. "3.12"\n'
+    )

@@ -12,9 +12,11 @@ import warnings
 from bisect import bisect_left
 from dataclasses import dataclass
 
+from conveyor.settings.scan.grammar import split_newer_syntax
 from conveyor.settings.scan.group import propose
 from conveyor.settings.scan.model import Context, Finding
 from conveyor.settings.scan.rules import classify, severity_for
+from conveyor.settings.scan.text import scan_text
 
 # Calls that open connections, by their last name, and the family that names their settings.
 CONNECTION_CALLS = {
@@ -217,18 +219,34 @@ def scan_python(path: str, text: str, *, in_tests: bool) -> list[Finding] | str:
     candidates = _candidate_lines(text)
     if not candidates:
         return []
+    newer: list[Finding] = []
     try:
-        # Someone else's invalid escape sequences are not ours to warn about.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text, filename=path)
+        tree = _parse(text, path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
-        line = getattr(error, "lineno", None)
-        where = f" (line {line})" if line else ""
-        return f"not valid Python{where}"
+        # Syntax newer than this interpreter's `ast` (PEP 695 `type X = ...`, PEP 701
+        # f-strings): libcst reads the newest grammar. Its statements that `ast` cannot read
+        # are scanned as text; the rest of the file as Python.
+        split = split_newer_syntax(text)
+        if split is None:
+            line = getattr(error, "lineno", None)
+            where = f" (line {line})" if line else ""
+            return f"not valid Python{where}"
+        text, rest = split
+        try:
+            tree = _parse(text, path)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return "not valid Python"
+        newer = scan_text(path, rest, in_tests=in_tests)
     visitor = _Visitor(path, text.splitlines(), candidates, in_tests=in_tests)
     visitor.visit(tree)
-    return visitor.findings
+    return sorted(visitor.findings + newer, key=lambda f: (f.line, f.column))
+
+
+def _parse(text: str, path: str) -> ast.Module:
+    # Someone else's invalid escape sequences are not ours to warn about.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text, filename=path)
 
 
 def _candidate_lines(text: str) -> list[int]:
