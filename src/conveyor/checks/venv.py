@@ -79,7 +79,9 @@ def find_env(
     named = {_normal(r) for r in requirements}
     extra = sorted(_pinned(t) for t in tools if _normal(t) not in named and t != "conveyor")
     pip = [*requirements, *extra]
-    digest = hashlib.sha256(json.dumps([sys.version, pip]).encode()).hexdigest()[:12]
+    # The files' contents, not their paths: an edited requirements.txt makes a new venv.
+    texts = [_text_of(root / name) for name in sources if name != "pyproject.toml"]
+    digest = hashlib.sha256(json.dumps([sys.version, pip, texts]).encode()).hexdigest()[:12]
     folder = root / VENVS / digest
     python = folder / "bin" / "python"
     origin = f"{VENVS}/{digest} (from {', '.join(sources)})"
@@ -112,6 +114,21 @@ def declared(root: Path) -> tuple[list[str], list[str]]:
             sources.append("pyproject.toml")
             args += found
     return sources, args
+
+
+_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)", re.MULTILINE)
+
+
+def _text_of(path: Path, seen: frozenset[Path] = frozenset()) -> str:
+    """A requirements file's text followed by the files it includes (-r, -c), for a digest."""
+    if path in seen:
+        return ""
+    try:
+        text = path.read_text("utf-8", errors="replace")
+    except OSError:
+        return ""
+    included = [path.parent / name for name in _INCLUDE.findall(text)]
+    return text + "".join(_text_of(p, seen | {path}) for p in included)
 
 
 def _normal(requirement: str) -> str:

@@ -59,3 +59,16 @@ def test_requirements_make_an_environment_named_by_their_hash(tmp_path: Path) ->
 def test_no_requirements_means_conveyors_own_interpreter(tmp_path: Path) -> None:
     env = find_env(tmp_path, ["pytest"], environ={})
     assert (env.python, env.make) == (sys.executable, ())
+
+
+def test_an_edited_requirements_file_makes_a_new_environment(tmp_path: Path) -> None:
+    """The digest is over what the files say (their includes too), not over their paths."""
+    (tmp_path / "requirements.txt").write_text("-r base.txt\ncelery==5.4.0\n")
+    (tmp_path / "base.txt").write_text("redis==5.0.0\n")
+    first = find_env(tmp_path, ["pytest"], environ={})
+    assert find_env(tmp_path, ["pytest"], environ={}).python == first.python
+    (tmp_path / "requirements.txt").write_text("-r base.txt\ncelery==5.5.3\n")
+    second = find_env(tmp_path, ["pytest"], environ={})
+    assert second.python != first.python
+    (tmp_path / "base.txt").write_text("redis==5.2.1\n")
+    assert find_env(tmp_path, ["pytest"], environ={}).python != second.python
