@@ -194,10 +194,22 @@ def _refuse_env_files(project: Project, files: tuple[TreeFile, ...], commit: str
         )
 
 
+# Names that say a file holds placeholders, not values: `.env.example`, `.env.staging.sample`.
+_TEMPLATE_SUFFIXES = frozenset({"example", "sample", "template", "dist"})
+# Test data lives here; an environment's own env_file is refused wherever it is.
+_TEST_DIRS = frozenset({"test", "tests", "fixtures"})
+
+
 def _dotenv(path: str) -> bool:
-    """`.env` or `.env.<name>`, except the schema's usual name `.env.example`."""
-    name = PurePosixPath(path).name
-    return name == ".env" or (name.startswith(".env.") and name != EXAMPLE)
+    """`.env` or `.env.<name>` holding values: not a template (`.env.example`,
+    `.env.sample`, ...) and not test data under tests/ or fixtures/."""
+    pure = PurePosixPath(path)
+    name = pure.name
+    if name != ".env" and not name.startswith(".env."):
+        return False
+    if name == EXAMPLE or name.rsplit(".", 1)[-1] in _TEMPLATE_SUFFIXES:
+        return False
+    return not _TEST_DIRS & set(pure.parts[:-1])
 
 
 def list_releases(project: Project) -> tuple[Release, ...]:

@@ -132,10 +132,14 @@ def test_a_tracked_environment_file_is_never_built_into_a_release(
 ) -> None:
     committed.write({".env.production": "API_TOKEN=Zx8kq2LmP0vR7tY3wQ9nB4cH6jF1sD5g\n"})
     committed.write({".env.example": "API_TOKEN=\n", "config/.env": "A=1\n"})
+    # Templates and test data are not values files: they build (and ship) as they are.
+    templates = [".env.sample", "deploy/.env.staging.template", "tests/fixtures/.env.test"]
+    committed.write({name: "API_TOKEN=changeme\n" for name in templates})
     subprocess.run(
         ["git", "-C", str(committed.root), "add", "-f", ".env.production", ".env.example"],
         check=True,
     )
+    subprocess.run(["git", "-C", str(committed.root), "add", "-f", *templates], check=True)
     subprocess.run(["git", "-C", str(committed.root), "add", "-f", "config/.env"], check=True)
     subprocess.run(["git", "-C", str(committed.root), "commit", "-qm", "oops"], check=True)
     commit = subprocess.run(
