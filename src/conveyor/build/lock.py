@@ -9,7 +9,7 @@ sha256 of exactly the text written to `requirements.lock`.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conveyor.build.requirements import Pin, Reader, read_requirements
@@ -20,6 +20,11 @@ from conveyor.project.load import parse_toml
 
 REQUIREMENTS = "requirements.txt"
 NO_SOURCE = "none"
+NOT_LOCKED = (
+    f"this release is not locked: no {UV_LOCK} or {REQUIREMENTS}, so its pins were resolved "
+    f"now from the version ranges in {PYPROJECT} and a later build may get others; "
+    f"run: uv lock, and commit {UV_LOCK}"
+)
 UNPINNED_HINT = "nothing was built; pin every requirement, or build for a development environment"
 
 
@@ -42,8 +47,19 @@ class Lock:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-def lock_requirements(read: Reader, *, strict: str | None, python: str, cache: Path) -> Lock:
-    """The lock for the files `read` returns; unpinned ones fail when `strict` names an env."""
+def lock_requirements(
+    read: Reader,
+    *,
+    strict: str | None,
+    python: str,
+    cache: Path,
+    workspace: tuple[str, str] | None = None,
+) -> Lock:
+    """The lock for the files `read` returns; unpinned ones fail when `strict` names an env.
+
+    `workspace` is (path, text) of the root `uv.lock` of a uv workspace above the project:
+    a member's release takes its part of that lock.
+    """
     uv_lock = read(UV_LOCK)
     if uv_lock is not None:
         return make_lock(UV_LOCK, export_uv_lock(uv_lock), strict=strict)
@@ -51,8 +67,14 @@ def lock_requirements(read: Reader, *, strict: str | None, python: str, cache: P
         return make_lock(REQUIREMENTS, read_requirements(REQUIREMENTS, read), strict=strict)
     pyproject = read(PYPROJECT)
     dependencies = None
+    data = parse_toml(pyproject, shown=PYPROJECT) if pyproject is not None else {}
+    name = data.get("project", {}).get("name") if isinstance(data.get("project"), dict) else None
+    if workspace is not None and isinstance(name, str):
+        shown, text = workspace
+        pins = export_uv_lock(text, member=name, shown=shown)
+        return make_lock(f"{shown} (workspace member {name})", pins, strict=strict)
     if pyproject is not None:
-        dependencies = project_dependencies(parse_toml(pyproject, shown=PYPROJECT))
+        dependencies = project_dependencies(data)
     if dependencies is None:
         return Lock(
             NO_SOURCE,
@@ -60,7 +82,8 @@ def lock_requirements(read: Reader, *, strict: str | None, python: str, cache: P
             (f"no {UV_LOCK}, {REQUIREMENTS} or [project] dependencies: the lock is empty",),
         )
     pins = resolve_dependencies(dependencies, python=python, cache=cache)
-    return make_lock(PYPROJECT, pins, strict=strict)
+    lock = make_lock(PYPROJECT, pins, strict=strict)
+    return replace(lock, warnings=(*lock.warnings, NOT_LOCKED))
 
 
 def make_lock(source: str, pins: tuple[Pin, ...], *, strict: str | None) -> Lock:

@@ -35,6 +35,7 @@ from conveyor.build.git import (
 from conveyor.build.lock import Lock, lock_requirements
 from conveyor.build.manifest import Manifest, ManifestFile, id_digest
 from conveyor.build.version import describe_version, version_key
+from conveyor.build.workspace import workspace_lock
 from conveyor.errors import BuildError
 from conveyor.project.load import Project
 from conveyor.project.python import choose_python, minor_allowed, requires_python_text
@@ -111,7 +112,13 @@ def prepare_release(
         notes.append(f"submodules are not part of a release: {', '.join(skipped)}")
     python = project.config.app.python or f"{sys.version_info.major}.{sys.version_info.minor}"
     _refuse_python(project, python)
-    lock = lock_requirements(_reader(files), strict=strict, python=python, cache=root / LOCKS)
+    lock = lock_requirements(
+        _reader(files),
+        strict=strict,
+        python=python,
+        cache=root / LOCKS,
+        workspace=workspace_lock(root, commit),
+    )
     manifest = Manifest(
         app=project.config.app.name,
         version=describe_version(root, commit),

@@ -15,18 +15,69 @@ _LOCAL = ("editable", "virtual", "directory", "path")
 _MAX_MARKERS = 16
 
 
-def export_uv_lock(text: str) -> tuple[Pin, ...]:
-    """Packages the project needs at run time (no dev groups), with the markers that bring them."""
-    data = parse_toml(text, shown=UV_LOCK)
+def export_uv_lock(
+    text: str, *, member: str | None = None, shown: str = UV_LOCK
+) -> tuple[Pin, ...]:
+    """Packages the project needs at run time (no dev groups), with the markers that bring them.
+
+    `member` names the workspace member whose part of a workspace's root lock is wanted.
+    """
+    data = parse_toml(text, shown=shown)
     packages = [p for p in data.get("package", []) if isinstance(p, dict) and "name" in p]
     by_name: dict[str, list[dict[str, Any]]] = {}
     for package in packages:
         by_name.setdefault(canonical_name(package["name"]), []).append(package)
-    roots = [p for p in packages if _source(p)[1] == "." and _source(p)[0] in _LOCAL]
-    if not roots:
+    roots = _roots(data, packages, member, shown)
+    pins = _walk(roots, by_name)
+    return tuple(pins)
+
+
+def _roots(
+    data: dict[str, Any], packages: list[dict[str, Any]], member: str | None, shown: str
+) -> list[dict[str, Any]]:
+    """The project's own package in the lock: the member's, else the one at "."."""
+    local = [p for p in packages if _source(p)[0] in _LOCAL]
+    members = _members(data, local)
+    if member is not None:
+        found = [p for p in local if canonical_name(p["name"]) == canonical_name(member)]
+        if not found:
+            raise BuildError(
+                f'{shown}: the uv workspace lock has no member named "{member}" '
+                f"(members: {', '.join(members) or 'none'}); nothing was built",
+                hint="add this directory to [tool.uv.workspace] members in the workspace's "
+                "pyproject.toml, then run: uv lock",
+            )
+        return found
+    roots = [p for p in local if _source(p)[1] == "."]
+    if roots:
+        return roots
+    if members:
         raise BuildError(
-            f'{UV_LOCK}: no package for the project itself (source editable or virtual ".")'
+            f"{shown}: a uv workspace lock (members: {', '.join(members)}) with no package "
+            "for this directory itself; nothing was built",
+            hint="run conveyor in the directory of the member to deploy "
+            f"(e.g. cd {_path_of(local, members[0])} && conveyor init): "
+            "a member's release uses its part of this lock",
         )
+    raise BuildError(f'{shown}: no package for the project itself (source editable or virtual ".")')
+
+
+def _members(data: dict[str, Any], local: list[dict[str, Any]]) -> list[str]:
+    """The workspace's members, from `[manifest] members` (or its local packages)."""
+    manifest = data.get("manifest", {})
+    given = manifest.get("members") if isinstance(manifest, dict) else None
+    if isinstance(given, list) and given:
+        return sorted(canonical_name(str(m)) for m in given)
+    return sorted(canonical_name(p["name"]) for p in local if _source(p)[1] != ".")
+
+
+def _path_of(local: list[dict[str, Any]], member: str) -> str:
+    return next((_source(p)[1] for p in local if canonical_name(p["name"]) == member), member)
+
+
+def _walk(roots: list[dict[str, Any]], by_name: dict[str, list[dict[str, Any]]]) -> list[Pin]:
+    """Every package reachable from the roots, pinned, with the markers of its paths."""
+    packages = [p for group in by_name.values() for p in group]
     # Each package collects the markers of the paths that reach it; None is "always".
     markers: dict[tuple[str, str], set[str | None]] = {}
     queue: deque[tuple[dict[str, Any], tuple[str, ...], str | None]] = deque(
@@ -58,7 +109,7 @@ def export_uv_lock(text: str) -> tuple[Pin, ...]:
         key = (canonical_name(package["name"]), str(package.get("version", "")))
         if key in markers and _source(package)[0] not in _LOCAL:
             pins.append(_pin(package, _any(markers[key])))
-    return tuple(pins)
+    return pins
 
 
 def _source(package: dict[str, Any]) -> tuple[str, str]:

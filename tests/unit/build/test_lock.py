@@ -111,6 +111,86 @@ def test_pyproject_is_resolved_once_then_cached(tmp_path: Path) -> None:
     (tmp_path / f"{key}.json").write_text('[{"name": "six", "spec": "==1.16.0"}]')
     made = lock({"pyproject.toml": pyproject}, strict=PRODUCTION, cache=tmp_path)
     assert (made.source, made.lines) == ("pyproject.toml", ("six==1.16.0",))
+    assert made.warnings == (
+        "this release is not locked: no uv.lock or requirements.txt, so its pins were resolved "
+        "now from the version ranges in pyproject.toml and a later build may get others; "
+        "run: uv lock, and commit uv.lock",
+    )
+
+
+WORKSPACE_LOCK = """\
+version = 1
+[manifest]
+members = ["backend", "worker"]
+
+[[package]]
+name = "backend"
+version = "0.1.0"
+source = { editable = "backend" }
+dependencies = [{ name = "fastapi" }]
+
+[[package]]
+name = "worker"
+version = "0.1.0"
+source = { editable = "worker" }
+dependencies = [{ name = "celery" }]
+
+[[package]]
+name = "fastapi"
+version = "0.115.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "celery"
+version = "5.4.0"
+source = { registry = "https://pypi.org/simple" }
+"""
+
+
+def test_a_workspace_member_takes_its_part_of_the_root_lock() -> None:
+    """A member directory without its own lock: the workspace's root uv.lock, its part only."""
+    texts = {"pyproject.toml": '[project]\nname = "backend"\ndependencies = ["fastapi"]\n'}
+    made = lock_requirements(
+        texts.get,
+        strict=PRODUCTION,
+        python="3.11",
+        cache=Path("/nonexistent"),
+        workspace=("../uv.lock", WORKSPACE_LOCK),
+    )
+    assert (made.source, made.lines, made.warnings) == (
+        "../uv.lock (workspace member backend)",
+        ("fastapi==0.115.0",),
+        (),
+    )
+
+
+def test_a_directory_that_is_no_member_of_the_workspace_lock() -> None:
+    texts = {"pyproject.toml": '[project]\nname = "api"\ndependencies = ["fastapi"]\n'}
+    with pytest.raises(BuildError) as raised:
+        lock_requirements(
+            texts.get,
+            strict=None,
+            python="3.11",
+            cache=Path("/nonexistent"),
+            workspace=("../uv.lock", WORKSPACE_LOCK),
+        )
+    assert str(raised.value) == (
+        '../uv.lock: the uv workspace lock has no member named "api" (members: backend, worker); '
+        "nothing was built\n"
+        "add this directory to [tool.uv.workspace] members in the workspace's pyproject.toml, "
+        "then run: uv lock"
+    )
+
+
+def test_the_root_of_a_virtual_workspace_says_where_to_run() -> None:
+    with pytest.raises(BuildError) as raised:
+        lock({"uv.lock": WORKSPACE_LOCK}, strict=None)
+    assert str(raised.value) == (
+        "uv.lock: a uv workspace lock (members: backend, worker) with no package for this "
+        "directory itself; nothing was built\n"
+        "run conveyor in the directory of the member to deploy (e.g. cd backend && conveyor "
+        "init): a member's release uses its part of this lock"
+    )
 
 
 def test_pins_from_pip_report() -> None:

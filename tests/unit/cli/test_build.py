@@ -180,3 +180,37 @@ def test_build_refuses_a_python_the_project_does_not_support(
         "release would be for Python 3.11 ([app] python in conveyor.toml); nothing was built\n"
         'set [app] python in conveyor.toml to a version that meets >=3.12, e.g. "3.12"\n'
     )
+
+
+def test_build_of_a_uv_workspace_member_uses_the_root_lock(
+    make_project: Callable[..., Project], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """backend/ in a uv workspace, with the one uv.lock at the repository's top."""
+    for who in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{who}_NAME", "Test")
+        monkeypatch.setenv(f"GIT_{who}_EMAIL", "test@example.invalid")
+    top = make_project(
+        {
+            "pyproject.toml": '[tool.uv.workspace]\nmembers = ["backend"]\n',
+            "uv.lock": (
+                'version = 1\n[manifest]\nmembers = ["backend"]\n\n'
+                '[[package]]\nname = "backend"\nversion = "0.1.0"\n'
+                'source = { editable = "backend" }\ndependencies = [{ name = "six" }]\n\n'
+                '[[package]]\nname = "six"\nversion = "1.16.0"\n'
+                'source = { registry = "https://pypi.org/simple" }\n'
+            ),
+            ".gitignore": ".conveyor/\n",
+            "backend/conveyor.toml": FILES["conveyor.toml"],
+            "backend/pyproject.toml": '[project]\nname = "backend"\ndependencies = ["six"]\n',
+            "backend/shop/main.py": "app = None\n",
+        },
+        mode=0o644,
+    )
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "one"]):
+        subprocess.run(["git", "-C", str(top.root), *argv], check=True)
+    backend = Project(top.root / "backend", top._capsys)
+    result = backend.run("build", "--env", "staging", "--json")
+    assert result.code == 0, result.err
+    built = json.loads(result.out)
+    assert built["lock_source"] == "../uv.lock (workspace member backend)", built
+    assert built["warnings"] == []
