@@ -61,8 +61,10 @@ _KINDS: tuple[tuple[Callable[[str], bool], int], ...] = (
 GENERATE_HINT = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # Types whose values are never secret, whatever the key is called: a number of minutes, a flag.
 _NEVER_SECRET_TYPES = frozenset({"int", "float", "bool", "port", "choice"})
-_NOT_SECRET_MARK = re.compile(r"\bnot[\s_-]+(a[\s_-]+)?secret\b", re.IGNORECASE)
-_SECRET_MARK = re.compile(r"^\s*#?\s*secret\b", re.IGNORECASE)
+# A mark is a whole item of the comment ("# port, not secret"), never a phrase inside one:
+# "# not secret-manager managed" must not unmask a password.
+_NOT_SECRET_MARK = re.compile(r"not[\s_-]+(a[\s_-]+)?secret", re.IGNORECASE)
+_SECRET_MARK = re.compile(r"secret", re.IGNORECASE)
 
 
 def is_secret_name(name: str) -> bool:
@@ -76,9 +78,10 @@ def secret_mark(comment: str | None) -> bool | None:
     """What a `.env.example` comment says: `# secret` True, `# not secret` False, else None."""
     if comment is None:
         return None
-    if _NOT_SECRET_MARK.search(comment):
+    items = [item.strip().lstrip("#").strip() for item in re.split(r"[,;]", comment)]
+    if any(_NOT_SECRET_MARK.fullmatch(item) for item in items):
         return False
-    return True if _SECRET_MARK.match(comment) else None
+    return True if any(_SECRET_MARK.fullmatch(item) for item in items) else None
 
 
 def decide_secret(name: str, type_name: str, *, mark: bool | None = None) -> bool:

@@ -94,3 +94,22 @@ def test_weakness(value: str, why: str | None) -> None:
 )
 def test_placeholders(value: str, expected: bool) -> None:
     assert secrets.is_placeholder(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("comment", "mark"),
+    [
+        ("# secret", True),
+        ("secret", True),
+        ("# port, not secret", False),
+        ("# not a secret", False),
+        ("# str; Not_Secret", False),
+        ("# one of debug|info", None),
+        (None, None),
+        # A phrase that merely contains the words is no mark: the password stays masked.
+        ("# not secret-manager managed", None),
+        ("# the secret sauce", None),
+    ],
+)
+def test_a_mark_is_a_whole_item_of_the_comment(comment: str | None, mark: bool | None) -> None:
+    assert secrets.secret_mark(comment) is mark
