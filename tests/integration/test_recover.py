@@ -61,6 +61,7 @@ def until(condition: Callable[[], bool], deadline: float = 30) -> None:
     end = time.monotonic() + deadline
     while not condition():
         assert time.monotonic() < end, "condition not reached in time"
+        time.sleep(0.05)  # a poll interval, not a wait: leave the cores to supervisord
 
 
 def state(project: DeployProject) -> dict[str, object]:
