@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -16,6 +17,7 @@ from conveyor.checks.plan import build_plan
 from conveyor.checks.report import as_json, failure_text, status_line, summary
 from conveyor.checks.runner import LOGS, Options, StepResult, run_plan
 from conveyor.checks.step import Plan
+from conveyor.checks.values import step_environ
 from conveyor.checks.why import why as explain_why
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
@@ -59,6 +61,8 @@ def check(
         project.config.checks, root, only=steps or (), fast=fast, fix=fix, versions=python
     )
     console = out()
+    # Read before the dry run stops, so that a missing or broken file fails both alike.
+    environ = step_environ(project)
     if why is not None:
         lines = explain_why(build_plan(project.config.checks, root, only=[why], fix=fix), root, why)
         console.print("\n".join(lines), markup=False)
@@ -67,9 +71,9 @@ def check(
         _print_notes(plan, err())
         console.print(plan.render() or "no steps to run", markup=False)
         return
-    options = Options(use_cache=not no_cache, save_baseline=save_baseline)
+    options = Options(use_cache=not no_cache, save_baseline=save_baseline, environ=environ)
     if jobs is not None:
-        options = Options(use_cache=not no_cache, jobs=jobs, save_baseline=save_baseline)
+        options = replace(options, jobs=jobs)
     if as_json_:
         results = run_plan(plan, root, options, lambda result: None)
         report = as_json(results, warnings=plan.warnings, errors=plan.errors)

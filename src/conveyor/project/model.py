@@ -138,6 +138,12 @@ class ChecksConfig(Section):
         'a test run that finds nothing usually means a broken test path) or "pass", '
         'saying so; `conveyor init` writes "pass" for a project without tests yet.',
     )
+    env: Name | None = Field(
+        default=None,
+        description='An environment whose values every step gets, e.g. "test": its `env_file` '
+        "(`.env.test` when there is no such environment) is read and its keys set in each "
+        "step's process, so tests that build the app's settings can. Not set: none.",
+    )
     benchmark_threshold: float = Field(
         default=10.0,
         gt=0,

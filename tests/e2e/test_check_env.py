@@ -1,0 +1,52 @@
+"""`[checks] env = "test"`: the steps get an environment's values, so settings can be built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.conftest import Project
+from tests.e2e.public_project import FILES
+
+TOML = """\
+[app]
+name = "app"
+
+[settings]
+class = "app.core.config:Settings"
+
+[checks]
+use = []
+env = "test"
+
+[checks.steps.settings]
+run = ["{python}", "-c", "from app.core.config import settings; print(settings.PROJECT_NAME, settings.POSTGRES_PASSWORD.get_secret_value())"]
+"""
+VALUES = """\
+PROJECT_NAME=app-under-test
+POSTGRES_SERVER=127.0.0.1
+POSTGRES_USER=postgres
+POSTGRES_PASSWORD=Tst-8fj2K1pq88LwQz
+"""
+
+
+def test_steps_get_the_values_of_checks_env(make_project: Callable[..., Project]) -> None:
+    project = make_project({**FILES, "conveyor.toml": TOML, ".env.test": VALUES})
+    result = project.run("check", "--no-cache")
+    assert result.code == 0, result.out + result.err
+    assert "settings: passed in" in result.out
+    assert "Tst-8fj2K1pq88LwQz" not in result.out + result.err
+
+
+def test_a_missing_env_file_fails_check_and_its_dry_run(
+    make_project: Callable[..., Project],
+) -> None:
+    project = make_project({**FILES, "conveyor.toml": TOML})
+    expected = (
+        'error: conveyor.toml: checks.env = "test": .env.test does not exist, so the checks '
+        "have no values to run with\n"
+        "create it with the values the tests need (cp .env.example .env.test, then fill it in; "
+        "chmod 600 .env.test), or remove checks.env\n"
+    )
+    for argv in (("check",), ("check", "--dry-run")):
+        result = project.run(*argv)
+        assert (result.code, result.out, result.err) == (1, "", expected)
