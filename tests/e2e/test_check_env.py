@@ -50,3 +50,15 @@ def test_a_missing_env_file_fails_check_and_its_dry_run(
     for argv in (("check",), ("check", "--dry-run")):
         result = project.run(*argv)
         assert (result.code, result.out, result.err) == (1, "", expected)
+
+
+def test_other_values_run_the_steps_again(make_project: Callable[..., Project]) -> None:
+    """A pass with one .env.test is no pass with another: the file's digest is in the key."""
+    project = make_project({**FILES, "conveyor.toml": TOML, ".env.test": VALUES})
+    assert "settings: passed in" in project.run("check").out
+    assert "settings: cached" in project.run("check").out
+    project.write({".env.test": VALUES.replace("POSTGRES_USER=postgres\n", "")})
+    again = project.run("check")
+    assert again.code == 1
+    assert "--- settings failed (exit 1): " in again.out
+    assert "Tst-8fj2K1pq88LwQz" not in again.out + again.err

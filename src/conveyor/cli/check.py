@@ -17,7 +17,7 @@ from conveyor.checks.plan import build_plan
 from conveyor.checks.report import as_json, failure_text, status_line, summary
 from conveyor.checks.runner import LOGS, Options, StepResult, run_plan
 from conveyor.checks.step import Plan
-from conveyor.checks.values import step_environ
+from conveyor.checks.values import step_environ, with_values
 from conveyor.checks.why import why as explain_why
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
@@ -63,8 +63,10 @@ def check(
     console = out()
     # Read before the dry run stops, so that a missing or broken file fails both alike.
     environ = step_environ(project)
+    plan = with_values(plan, project)
     if why is not None:
-        lines = explain_why(build_plan(project.config.checks, root, only=[why], fix=fix), root, why)
+        asked = with_values(build_plan(project.config.checks, root, only=[why], fix=fix), project)
+        lines = explain_why(asked, root, why)
         console.print("\n".join(lines), markup=False)
         return
     if dry_run:

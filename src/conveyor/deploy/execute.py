@@ -23,7 +23,6 @@ from conveyor.deploy import hostops, startgate
 from conveyor.deploy.health import HealthResult, wait_healthy, watch
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.layout import (
-    listen_address,
     loopback_port,
     ports,
     services_by_kind,
@@ -502,7 +501,7 @@ class Executor:
     async def _route(
         self, target: Target, name: str, service: ServiceConfig, port: int, record: _Switched
     ) -> None:
-        listen = listen_address(service)
+        listen = target.listen_for(name, service)
         record.routed = True  # from here on, undo must route back
         started = await hostops.ensure_proxy(target, name, listen=listen, port=port)
         if not started:
@@ -527,9 +526,9 @@ class Executor:
         self._say(None, "watch", "start", f"watching for {self.settings.watch:g}s")
 
         async def one(target: Target) -> None:
-            for service in self.services_on(target).values():
+            for name, service in self.services_on(target).items():
                 if service.resolved_kind == "http" and service.health:
-                    host, public = loopback_port(listen_address(service))
+                    host, public = loopback_port(target.listen_for(name, service))
                     address, port = await target.conn.forward(host, public)
                     url = f"http://{address}:{port}{service.health}"
                     window, interval = self.settings.watch, self.settings.probe_interval

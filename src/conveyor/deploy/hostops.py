@@ -6,14 +6,14 @@ import asyncio
 import posixpath
 import shlex
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from packaging.specifiers import SpecifierSet
 
 from conveyor.deploy.launcher import SCRIPT as LAUNCHER
-from conveyor.deploy.layout import HostPaths, ports
+from conveyor.deploy.layout import HostPaths, listen_address, ports
 from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError, HostError
 from conveyor.hosts.base import Connector, RunResult
@@ -58,6 +58,12 @@ class Target:
     paths: HostPaths
     python: str  # the host's interpreter for tools and venvs
     requires: str | None = None  # the project's requires-python, which that interpreter must meet
+    # This host's own Caddy address per http service (a host table's `listen` in conveyor.toml).
+    listen: Mapping[str, str] = field(default_factory=dict)
+
+    def listen_for(self, name: str, service: ServiceConfig) -> str:
+        """Where Caddy listens for http service `name` on this host."""
+        return listen_address(service, self.listen.get(name))
 
     @property
     def runtime(self) -> Supervisor:

@@ -6,6 +6,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from conveyor.deploy.state import Colour
 from conveyor.project.environment import EnvironmentConfig
@@ -16,11 +17,37 @@ BASE_PORT = 8100
 DEFAULT_LISTEN = ":8080"
 
 
+class KnowsHome(Protocol):
+    """What expands "~" in an app_dir: the host's connector, once connected."""
+
+    @property
+    def home(self) -> str | None:
+        """The login user's home on the host, or None when not known (yet)."""
+        ...
+
+
+def expand_home(app_dir: str, home: str | None, *, host: str = "the host") -> str:
+    """`~/x` under the host's `home`; a path without "~" as it is."""
+    if app_dir != "~" and not app_dir.startswith("~/"):
+        return app_dir
+    if home is None:
+        # A programming error, not a user's: paths are read only after connecting.
+        raise RuntimeError(f"{app_dir} on {host}: the host's home is not known before connecting")
+    return posixpath.join(home, app_dir[2:]) if app_dir != "~" else home
+
+
 @dataclass(frozen=True)
 class HostPaths:
-    """The app's directories on one host (DESIGN.md, "On a host")."""
+    """The app's directories on one host (DESIGN.md, "On a host"); `written` may start with
+    "~", the host's home, which `home` (its connector) knows once connected."""
 
-    app_dir: str
+    written: str
+    home: KnowsHome | None = None
+
+    @property
+    def app_dir(self) -> str:
+        """The app's directory, "~" expanded on the host's terms."""
+        return expand_home(self.written, None if self.home is None else self.home.home)
 
     def _join(self, *parts: str) -> str:
         return posixpath.join(self.app_dir, *parts)
@@ -79,11 +106,13 @@ class HostPaths:
 
 
 def app_dir_for(config: ConveyorConfig, env: EnvironmentConfig, host: str, root: Path) -> str:
-    """The app's directory on `host` for this environment."""
+    """The app's directory on `host` for this environment: the host's own `app_dir`, else the
+    environment's; one starting with "~" is left for the host to expand (`expand_home`)."""
     address = parse_host(host)
-    if env.app_dir is not None:
-        chosen = env.app_dir.replace("{host}", address.host)
-        return chosen if chosen.startswith("/") else str(root / chosen)
+    chosen = env.host_options(host).app_dir or env.app_dir
+    if chosen is not None:
+        chosen = chosen.replace("{host}", address.host)
+        return chosen if chosen.startswith(("/", "~")) else str(root / chosen)
     if address.is_local:
         return str(root / ".conveyor" / "hosts" / env.name)
     return f"/srv/{config.app.name}/{env.name}"
@@ -96,9 +125,10 @@ def ports(config: ConveyorConfig, name: str) -> dict[Colour, int]:
     return {"blue": base, "green": base + 1}
 
 
-def listen_address(service: ServiceConfig) -> str:
-    """Where Caddy listens for an http service."""
-    return service.listen or DEFAULT_LISTEN
+def listen_address(service: ServiceConfig, host_listen: str | None = None) -> str:
+    """Where Caddy listens for an http service: the host's own address for it (a host table's
+    `listen`), else the service's `listen`, else ":8080"."""
+    return host_listen or service.listen or DEFAULT_LISTEN
 
 
 def loopback_port(listen: str) -> tuple[str, int]:

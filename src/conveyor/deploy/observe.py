@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from conveyor.deploy import hostops
 from conveyor.deploy.health import wait_healthy
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.layout import listen_address, loopback_port, ports, services_by_kind
+from conveyor.deploy.layout import loopback_port, ports, services_by_kind
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError
 from conveyor.project.model import ConveyorConfig
@@ -82,7 +82,7 @@ async def observe(
         if routes[name] is None or service.health is None:
             answering[name] = False
             continue
-        host, public = loopback_port(listen_address(service))
+        host, public = loopback_port(target.listen_for(name, service))
         address, port = await target.conn.forward(host, public)
         health = await wait_healthy(
             f"http://{address}:{port}{service.health}",

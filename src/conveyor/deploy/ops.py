@@ -52,9 +52,10 @@ def rollback(
         settings=settings_for(project, environment),
         emit=recording(store, deploy_id, emit),
     )
-    held = [(t.conn, t.paths.app_dir) for t in targets]
-
     async def run() -> list[RolledBack]:
+        for target in targets:  # an app_dir under "~" is known once its host answers
+            await target.conn.connect()
+        held = [(t.conn, t.paths.app_dir) for t in targets]
         # The rollback takes its locks itself; keep them fresh so none looks stale meanwhile.
         async with heartbeats(held, deploy_id):
             return await job.run()

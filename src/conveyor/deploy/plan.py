@@ -64,6 +64,7 @@ class HostView:
     reachable: str | None = None  # why the state could not be read, if it could not
     # Every host's roles, in the environment's order (a singleton runs on the first).
     all_roles: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    listen: Mapping[str, str] = field(default_factory=dict)  # the host's own Caddy addresses
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
     steps: list[Step] = []
     for name, service in http.items():
         port = ports(config, name)[colour]
-        where = listen_address(service)
+        where = listen_address(service, host.listen.get(name))
         steps.append(
             Step(
                 host.spec, "switch", f"Caddy on {where} -> port {port} ({colour})", (), AFTER_SWITCH
@@ -306,11 +307,14 @@ def views(
     hosts: Sequence[tuple[str, HostPaths]],
     roles: Mapping[str, Sequence[str]],
     states: Mapping[str, HostState | str],
+    *,
+    listens: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[HostView]:
     """HostViews from what was read (a state, or why it could not be read)."""
     out = []
     for spec, paths in hosts:
         seen = states[spec]
         state, why = (seen, None) if isinstance(seen, HostState) else (HostState(), seen)
-        out.append(HostView(spec, paths, tuple(roles[spec]), state, why, roles))
+        listen = (listens or {}).get(spec, {})
+        out.append(HostView(spec, paths, tuple(roles[spec]), state, why, roles, listen))
     return out

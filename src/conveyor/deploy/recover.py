@@ -32,7 +32,6 @@ from conveyor.deploy.interrupted import (
     summary,
 )
 from conveyor.deploy.layout import (
-    listen_address,
     ports,
     services_by_kind,
     services_on,
@@ -159,7 +158,7 @@ class Recovery:
                 if not await attempt(name, self._ensure(target, state, name, service)):
                     continue  # never route traffic to a colour that does not run
                 port = ports(self.config, name)[state.colour]
-                listen = listen_address(service)
+                listen = target.listen_for(name, service)
                 if await attempt(f"Caddy of {name}", _route(target, name, listen, port)):
                     self._say(target, "ok", f"Caddy on {listen} routes to {state.colour} ({port})")
             # A singleton may already have changed over: the new one stops before the old starts.

@@ -18,7 +18,9 @@ from conveyor.deploy.plan import Plan, build_plan, views
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.history.store import HistoryStore
+from conveyor.hosts.base import Connector
 from conveyor.hosts.connect import connector_for
+from conveyor.project.environment import EnvironmentConfig
 from conveyor.project.fields import parse_host
 from conveyor.project.load import Project
 from conveyor.project.python import requires_python_text
@@ -122,15 +124,35 @@ def targets_for(
     targets = [
         Target(
             spec=spec,
-            conn=connector_for(spec, known_hosts=access.known_hosts, identity=access.identity),
-            paths=HostPaths(app_dir_for(config, env, spec, project.root)),
+            conn=(conn := _connector(project, env, spec, access)),
+            # "~" in the app_dir is the home the host reports when connecting.
+            paths=HostPaths(app_dir_for(config, env, spec, project.root), conn),
             python=python,
             requires=requires,
+            listen=_listen(project, env, spec),
         )
         for spec in roles
         if (not only or spec in only) and has_work(config, roles, spec)
     ]
     return targets, roles
+
+
+def _connector(project: Project, env: EnvironmentConfig, spec: str, access: Access) -> Connector:
+    """The host's connector; one whose app_dir starts with "~" reads $HOME at connect."""
+    app_dir = app_dir_for(project.config, env, spec, project.root)
+    return connector_for(
+        spec,
+        known_hosts=access.known_hosts,
+        identity=access.identity,
+        ask_home=app_dir.startswith("~"),
+    )
+
+
+def _listen(project: Project, env: EnvironmentConfig, spec: str) -> dict[str, str]:
+    """The host's own Caddy address per http service, from its table in `hosts`."""
+    options = env.host_options(spec)
+    found = {name: options.listen_for(name) for name in project.config.services}
+    return {name: address for name, address in found.items() if address is not None}
 
 
 def settings_for(project: Project, environment: str, *, watch: float | None = None) -> Settings:
@@ -339,7 +361,12 @@ def plan_deploy(
     targets, roles = targets_for(project, environment, access or Access(), only=checked.only)
     timing = settings_for(project, environment, watch=watch)
     states = asyncio.run(closing(_read_states(targets, timing.max_failures), targets))
-    hosts = views([(t.spec, t.paths) for t in targets], roles, states)
+    hosts = views(
+        [(t.spec, t.paths) for t in targets],
+        roles,
+        states,
+        listens={t.spec: t.listen for t in targets},
+    )
     return build_plan(
         project.config,
         environment,

@@ -42,6 +42,12 @@ class Connector(Protocol):
         """Open the connection (verifying the host key for SSH); idempotent."""
         ...
 
+    @property
+    def home(self) -> str | None:
+        """The login user's home on the host ($HOME), known once connected when the
+        connector was asked for it (`ask_home`); None otherwise."""
+        ...
+
     async def run(
         self,
         argv: Sequence[str],

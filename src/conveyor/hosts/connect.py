@@ -11,9 +11,14 @@ from conveyor.project.fields import parse_host
 
 
 def connector_for(
-    host_spec: str, *, known_hosts: Path | None = None, identity: Path | None = None
+    host_spec: str,
+    *,
+    known_hosts: Path | None = None,
+    identity: Path | None = None,
+    ask_home: bool = False,
 ) -> Connector:
-    """ "local" gives a LocalConnector, "user@host[:port]" an SshConnector (not yet connected)."""
+    """ "local" gives a LocalConnector, "user@host[:port]" an SshConnector (not yet connected;
+    with `ask_home` it reads the host's $HOME when it connects)."""
     address = parse_host(host_spec)
     if address.is_local:
         return LocalConnector()
@@ -25,4 +30,5 @@ def connector_for(
         port=address.port or 22,
         known_hosts=known_hosts,
         identity=identity,
+        ask_home=ask_home,
     )

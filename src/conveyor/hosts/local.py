@@ -33,6 +33,11 @@ class LocalConnector:
     async def connect(self) -> None:
         """Nothing to open for the local machine."""
 
+    @property
+    def home(self) -> str | None:
+        """This machine's home of the user conveyor runs as."""
+        return os.path.expanduser("~")
+
     async def close(self) -> None:
         """Nothing to close for the local machine."""
 

@@ -64,8 +64,11 @@ class SshConnector:
         known_hosts: Path | None = None,
         identity: Path | None = None,
         connect_timeout: float = CONNECT_TIMEOUT,
+        ask_home: bool = False,
     ) -> None:
         self._name = name
+        self._ask_home = ask_home
+        self._home: str | None = None
         self._user, self._host, self._port = user, host, port
         self._known_hosts = known_hosts
         self._identity = identity
@@ -80,11 +83,34 @@ class SshConnector:
         """The host as the user wrote it, e.g. "deploy@app-1"."""
         return self._name
 
+    @property
+    def home(self) -> str | None:
+        """The SSH user's $HOME on the host, read once at connect when `ask_home` was given."""
+        return self._home
+
     async def connect(self) -> None:
         """Open the connection once; HostKeyUnknown, HostUnreachable or HostError on failure."""
+        await self._ensure_open()
+        if self._ask_home and self._home is None:
+            self._home = await self._read_home()
+
+    async def _ensure_open(self) -> None:
         async with self._lock:
             if self._conn is None:
                 self._conn = await self._open()
+
+    async def _read_home(self) -> str:
+        """$HOME as the host has it: a path with "~" is the host's, never the controller's."""
+        result = await self.run(["printenv", "HOME"], timeout=CONNECT_TIMEOUT, check=False)
+        home = result.stdout.strip()
+        if not result.ok or not home.startswith("/"):
+            raise HostError(
+                f"{self._name} gives {self._user} no home directory ($HOME is "
+                f'{home or "not set"}), which an app_dir starting with "~" needs; '
+                "nothing was run there",
+                hint="give this host an absolute app_dir in conveyor.toml",
+            )
+        return home.rstrip("/") or "/"
 
     async def _open(self) -> asyncssh.SSHClientConnection:
         known_hosts = self._known_hosts or default_known_hosts()
@@ -130,7 +156,7 @@ class SshConnector:
             ) from None
 
     async def _connection(self) -> asyncssh.SSHClientConnection:
-        await self.connect()
+        await self._ensure_open()
         assert self._conn is not None
         return self._conn
 

@@ -71,6 +71,8 @@ FORMATS = {
     "apprise url": 'an [Apprise](https://github.com/caronc/apprise) URL; "$VAR" is read from '
     "the environment when sending",
     "url path": 'an HTTP path starting with "/"',
+    "host path": 'an absolute directory on the host, or one under the SSH user\'s home: "~/app" '
+    "(the host's $HOME, asked when conveyor connects; never the controller's)",
     "relative path": 'a path inside the project, with "/" and no ".."',
     "sync target": "an absolute directory on the host, at least two levels deep "
     '("/opt/airflow/dags"), not "/" and not in a system directory (/etc, /usr, /bin, /proc, ...); '

@@ -5,17 +5,19 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from conveyor.project.fields import (
     Batch,
     Duration,
-    Host,
     Name,
     NotifyUrl,
     RelativePath,
     Section,
+    parse_host,
 )
+from conveyor.project.hosts import HostEntry, HostOptions
+from conveyor.project.references import Problem, ReferencesInvalid
 
 Tier = Literal["development", "staging", "production"]
 Event = Literal["start", "success", "failure", "rollback", "approval"]
@@ -125,13 +127,19 @@ class EnvironmentConfig(Section):
     )
     app_dir: str | None = Field(
         default=None,
-        pattern=r"^(/|\.conveyor/)",
-        description='Directory of the app on each host; "{host}" expands to the host\'s name. '
-        'Not set: "/srv/<app>/<environment>" over SSH, ".conveyor/hosts/<environment>" '
-        "in the project for a local host.",
+        pattern=r"^(/|\.conveyor/|~/|~$)",
+        description='Directory of the app on each host; "{host}" expands to the host\'s name, '
+        '"~" to the SSH user\'s home on the host; a relative ".conveyor/..." is for local '
+        'hosts only. Not set: "/srv/<app>/<environment>" over SSH, '
+        '".conveyor/hosts/<environment>" in the project for a local host. A host table in '
+        "`hosts` can set its own.",
     )
-    hosts: dict[Name, Annotated[list[Host], Field(min_length=1)]] = Field(
-        description='Hosts by role: "local", "user@host" or "user@host:port".'
+    # `hosts` in the file; the property `hosts` gives the host strings every reader wants.
+    entries: dict[Name, Annotated[list[HostEntry], Field(min_length=1)]] = Field(
+        alias="hosts",
+        description='Hosts by role: "local", "user@host" or "user@host:port", or a table for '
+        'a host with settings of its own: { host = "deploy@app-1", app_dir = "~/shop", '
+        'listen = "10.0.0.5:80" }.',
     )
     approval: ApprovalConfig | None = Field(
         default=None,
@@ -167,14 +175,61 @@ class EnvironmentConfig(Section):
         """True unless the tier is "development": real data, real users, care needed."""
         return self.resolved_tier != "development"
 
-    @field_validator("hosts")
+    @property
+    def hosts(self) -> dict[str, list[str]]:
+        """Host strings by role, as written ("deploy@app-1"), tables or not."""
+        return {role: [e.host for e in entries] for role, entries in self.entries.items()}
+
+    def host_options(self, spec: str) -> HostOptions:
+        """The table written for host `spec` (under any role), or one with only `host`."""
+        found = (e for entries in self.entries.values() for e in entries if e.host == spec)
+        return next((e for e in found if e != HostOptions(host=spec)), HostOptions(host=spec))
+
+    @field_validator("entries")
     @classmethod
-    def _some_hosts(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _some_hosts(cls, value: dict[str, list[HostOptions]]) -> dict[str, list[HostOptions]]:
         if not value:
             raise ValueError("expected at least one role, got none")
         return value
+
+    @model_validator(mode="after")
+    def _hosts_agree(self) -> EnvironmentConfig:
+        problems = list(host_problems(self))
+        if problems:
+            raise ReferencesInvalid(problems)
+        return self
 
     @field_validator("notify", mode="before")
     @classmethod
     def _targets_list(cls, value: Any) -> Any:
         return {"targets": value} if isinstance(value, list) else value
+
+
+def host_problems(env: EnvironmentConfig) -> list[Problem]:
+    """A host written twice with different settings; a relative app_dir for an SSH host."""
+    problems = []
+    first: dict[str, tuple[str, int, HostOptions]] = {}
+    for role, entries in env.entries.items():
+        for index, entry in enumerate(entries):
+            if entry == HostOptions(host=entry.host):
+                continue
+            seen = first.setdefault(entry.host, (role, index, entry))
+            if seen[2] != entry:
+                where = f"hosts.{seen[0]}[{seen[1]}]"
+                problems.append(
+                    Problem(
+                        ("hosts", role, index),
+                        f"{entry.host} has other settings in {where}; a host is one machine: "
+                        "give its table once, and its plain name under its other roles",
+                    )
+                )
+    remote = [h for hosts in env.hosts.values() for h in hosts if not parse_host(h).is_local]
+    if env.app_dir is not None and env.app_dir.startswith(".") and remote:
+        problems.append(
+            Problem(
+                ("app_dir",),
+                f"a relative app_dir is a directory of this project, not of {remote[0]}: give an "
+                'absolute path or one under the SSH user\'s home ("~/app")',
+            )
+        )
+    return problems

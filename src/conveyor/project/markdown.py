@@ -85,6 +85,11 @@ def _table_of(
     values = [*prop.get("patternProperties", {}).values()]
     if values and "$ref" in values[0]:
         return f"{key}.<name>", defs[values[0]["$ref"].rsplit("/", 1)[-1]]
+    # Hosts by role: arrays whose items are a string or a table ("{ host = ... }").
+    items = values[0].get("items", {}) if values else {}
+    refs = [o["$ref"] for o in items.get("anyOf", []) if "$ref" in o]
+    if refs:
+        return f"{key}.<name>[]", defs[refs[0].rsplit("/", 1)[-1]]
     return None
 
 

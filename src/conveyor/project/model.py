@@ -24,6 +24,7 @@ from conveyor.project.fields import (
     UrlPath,
     show,
 )
+from conveyor.project.hosts import listen_problems
 from conveyor.project.references import ReferencesInvalid, check_references
 from conveyor.project.refused import check_refused
 from conveyor.suggest import suggestion_suffix
@@ -367,6 +368,7 @@ class ConveyorConfig(Section):
     @model_validator(mode="after")
     def _references(self) -> ConveyorConfig:
         problems = [*check_references(self, presets=PRESETS), *check_refused(self)]
+        problems += listen_problems(self)
         if problems:
             raise ReferencesInvalid(problems)
         return self

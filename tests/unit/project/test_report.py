@@ -29,6 +29,8 @@ def test_keys_at_walks_tables_dicts_and_aliases() -> None:
         "checks",
         "services",
         "migrations",
+        "release",
+        "export",
         "notify",
         "environments",
     ]
