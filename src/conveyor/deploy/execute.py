@@ -333,8 +333,9 @@ class Executor:
         progs = []
         for name in [*http, *others]:
             progs.append(self._program(target, name, colour))
-            port = ports(self.config, name)[colour]
-            self._say(target.spec, "start", "start", f"starting {progs[-1].name} on port {port}")
+            # A worker listens on nothing: its $PORT is reserved, not served.
+            where = f" on port {ports(self.config, name)[colour]}" if name in http else ""
+            self._say(target.spec, "start", "start", f"starting {progs[-1].name}{where}")
         if not progs:
             return
         # A stop scheduled for this colour by the previous deploy must not hit the new release.
@@ -550,7 +551,14 @@ class Executor:
 
     async def _undo(self, message: str, cause: str) -> Outcome:
         """Put every host this deploy touched back on what it served before, newest first."""
-        self._say(None, "rollback", "start", message)
+        if self._switched:  # before any host started the release there is nothing to undo
+            hosts = len(self._switched)
+            self._say(
+                None,
+                "rollback",
+                "start",
+                f"putting back what this deploy started on {hosts} host(s)",
+            )
         lost: list[str] = []
 
         async def one(switched: _Switched) -> int:

@@ -66,6 +66,11 @@ async def probe(client: httpx.AsyncClient, url: str, *, started: float, timeout:
     return Probe(begin - started, response.status_code, None, body, _ms(begin))
 
 
+def healthy_reason(threshold: int) -> str:
+    """Why a gate passed: "1 healthy answer", "3 healthy answers in a row"."""
+    return "1 healthy answer" if threshold == 1 else f"{threshold} healthy answers in a row"
+
+
 async def wait_healthy(
     url: str,
     *,
@@ -94,7 +99,7 @@ async def wait_healthy(
             streak = streak + 1 if result.ok else 0
             failures = failures + 1 if result.status is not None and result.status >= 500 else 0
             if streak >= threshold:
-                return HealthResult(True, f"{threshold} healthy answers in a row", tuple(probes))
+                return HealthResult(True, healthy_reason(threshold), tuple(probes))
             if unhealthy_threshold and failures >= unhealthy_threshold:
                 last = result.describe().split(" ", 1)[1]
                 reason = f"{failures} error answers in a row (last probe: {last})"

@@ -69,6 +69,13 @@ def test_healthy_after_threshold_consecutive_successes(serve: type[Scripted]) ->
     assert result.reason == "3 healthy answers in a row"
 
 
+def test_a_threshold_of_one_is_one_healthy_answer(serve: type[Scripted]) -> None:
+    server = serve([503, 200])
+    result = run(wait_healthy(server.url, threshold=1, interval=0.01, deadline=5))
+    assert result.healthy
+    assert result.reason == "1 healthy answer"
+
+
 def test_deadline_gives_the_last_probe_and_body(serve: type[Scripted]) -> None:
     server = serve([500])
     result = run(wait_healthy(server.url, interval=0.02, deadline=0.3))
