@@ -14,14 +14,12 @@ from rich.text import Text
 from conveyor.cli.config import set_option
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
+from conveyor.cli.progress import Progress
 from conveyor.project.load import load_project
 from conveyor.settings.resolve import parse_overrides
 
 if TYPE_CHECKING:  # the deploy engine (asyncssh, SQLAlchemy) loads only when a command runs
-    from conveyor.deploy.execute import Event
     from conveyor.deploy.run import Access
-
-_STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": ""}
 
 
 def register(app: typer.Typer) -> None:
@@ -33,14 +31,12 @@ def register(app: typer.Typer) -> None:
     app.command("recover")(recover_command)
 
 
-def show_event(event: Event) -> None:
-    """One line per event: host, step, what happened."""
-    host = event.host or "*"
-    out().print(
-        Text.assemble(
-            (f"{host:<22}", "bold"), (f"{event.step:<9}", _STYLE[event.status]), event.message
-        )
-    )
+def failure_lines(message: str, cause: str | None) -> list[str]:
+    """The cause under a failure's summary, without the line the summary already says."""
+    lines = (cause or "").splitlines()
+    if lines and lines[0] in message:
+        lines = lines[1:]
+    return lines
 
 
 def access_options(known_hosts: Path | None, identity: Path | None) -> Access:
@@ -95,27 +91,37 @@ def deploy_command(
         )
         out().print(plan.render(), markup=False)
         return
-    deploy_id, outcome = deploy(
-        project,
-        environment,
-        ref=ref,
-        release_id=release,
-        access=access_options(known_hosts, identity),
-        watch=watch,
-        emit=show_event,
-        force=force,
-        limit=limit,
-        overrides=overrides,
-    )
+    progress = Progress()
+    try:
+        deploy_id, outcome = deploy(
+            project,
+            environment,
+            ref=ref,
+            release_id=release,
+            access=access_options(known_hosts, identity),
+            watch=watch,
+            emit=progress,
+            force=force,
+            limit=limit,
+            overrides=overrides,
+        )
+    finally:
+        progress.close()
+    took = progress.elapsed()
     if outcome.status == "succeeded":
-        out().print(f"deployed: {outcome.message} (deploy {deploy_id})", markup=False)
         for spec, why in outcome.left_out.items():
             err().print(f"warning: {spec} stays on its previous release: {why}", markup=False)
+        out().print(f"deployed: {outcome.message} in {took} (deploy {deploy_id})", markup=False)
         return
-    err().print(Text.assemble(("deploy failed: ", "bold red"), outcome.message))
-    if outcome.cause:
-        err().print(outcome.cause, markup=False)
-    err().print(f"recorded as {outcome.status}: conveyor history show {deploy_id}", markup=False)
+    for line in failure_lines(outcome.message, outcome.cause):
+        err().print(line, markup=False)
+    err().print(
+        Text.assemble(
+            ("deploy failed", "bold red"),
+            f" after {took}: {outcome.message}; recorded as {outcome.status}: "
+            f"conveyor history show {deploy_id}",
+        )
+    )
     raise typer.Exit(1)
 
 
@@ -134,22 +140,35 @@ def rollback_command(
     from conveyor.deploy.ops import rollback
 
     project = load_project(project_dir(ctx))
-    deploy_id, result = rollback(
-        project, environment, to=to, access=access_options(known_hosts, identity), emit=show_event
-    )
+    progress = Progress()
+    try:
+        deploy_id, result = rollback(
+            project, environment, to=to, access=access_options(known_hosts, identity), emit=progress
+        )
+    finally:
+        progress.close()
     if isinstance(result, list):
         releases = ", ".join(sorted({r.release for r in result}))
         slowest = max(r.seconds for r in result)
         out().print(
-            f"rolled back: {environment} runs {releases} again "
-            f"({slowest:.2f}s, deploy {deploy_id})",
+            f"rolled back: {environment} runs {releases} again on {len(result)} host(s) "
+            f"(switch {slowest:.2f}s, in {progress.elapsed()}, deploy {deploy_id})",
             markup=False,
         )
         return
     if result.status != "succeeded":
-        err().print(Text.assemble(("rollback failed: ", "bold red"), result.message))
+        for line in failure_lines(result.message, result.cause):
+            err().print(line, markup=False)
+        err().print(
+            Text.assemble(
+                ("rollback failed", "bold red"), f" after {progress.elapsed()}: {result.message}"
+            )
+        )
         raise typer.Exit(1)
-    out().print(f"rolled back: {result.message} (deploy {deploy_id})", markup=False)
+    out().print(
+        f"rolled back: {result.message} in {progress.elapsed()} (deploy {deploy_id})",
+        markup=False,
+    )
 
 
 def status_command(
@@ -250,9 +269,13 @@ def recover_command(
     from conveyor.deploy.recover import recover
 
     project = load_project(project_dir(ctx))
-    result = recover(
-        project, environment, access=access_options(known_hosts, identity), emit=show_event
-    )
+    progress = Progress()
+    try:
+        result = recover(
+            project, environment, access=access_options(known_hosts, identity), emit=progress
+        )
+    finally:
+        progress.close()
     if result.failed:
         err().print(Text.assemble(("recovery incomplete: ", "bold red"), result.message))
         left = ", ".join(result.failed)
@@ -263,4 +286,4 @@ def recover_command(
         )
         raise typer.Exit(1)
     suffix = f" (recorded as {result.recover_id})" if result.recover_id else ""
-    out().print(result.message + suffix, markup=False)
+    out().print(f"{result.message} in {progress.elapsed()}{suffix}", markup=False)
