@@ -17,6 +17,7 @@ from conveyor.project.python import requires_python_text
 from conveyor.project.routes import find_health
 from conveyor.project.static import Unknown, env_text, evaluate
 from conveyor.project.tools import DetectedChecks, detect_checks
+from conveyor.settings.scan.grammar import parse_newest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,7 +82,8 @@ def detect(root: Path) -> Detected:
     for path in _python_files(root):
         try:
             text = path.read_text(encoding="utf-8")
-            tree = ast.parse(text, filename=str(path))
+            # A PEP 695 alias (Python 3.12) must not hide the app defined next to it.
+            tree = parse_newest(text, str(path))
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
             continue  # not ours to judge; `conveyor check` will
         module = ".".join(path.relative_to(root).with_suffix("").parts)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from conveyor.project.static import Unknown, dotted_name, evaluate
+from conveyor.settings.scan.grammar import parse_newest
 
 _ROUTE_METHODS = frozenset({"get", "api_route", "head"})
 _HEALTH = re.compile(r"^(health|healthz|health[-_]?check|livez|readyz|ping|status)$", re.I)
@@ -48,7 +49,7 @@ class _Routes:
             path = self._file(module)
             if path is not None:
                 with contextlib.suppress(OSError, UnicodeDecodeError, SyntaxError, ValueError):
-                    self._trees[module] = ast.parse(path.read_text(encoding="utf-8"))
+                    self._trees[module] = parse_newest(path.read_text(encoding="utf-8"))
         return self._trees[module]
 
     def _file(self, module: str) -> Path | None:

@@ -113,3 +113,17 @@ def test_after_init_the_settings_class_is_the_schema(seed: Project) -> None:
         ".env.development:11: DB_PORT: error: expected a port number between 1 and 65535 [type]"
         in result.out
     )
+
+
+def test_init_reads_modules_in_a_newer_grammar(make_project: Callable[..., Project]) -> None:
+    """A PEP 695 alias next to the app (valid on Python 3.12) does not hide the app."""
+    main = (
+        "from fastapi import FastAPI\n\ntype Payload = dict[str, str]\n\napp = FastAPI()\n\n\n"
+        '@app.get("/healthz")\ndef healthz() -> Payload:\n    return {}\n'
+    )
+    project = make_project({"svc/__init__.py": "", "svc/main.py": main})
+    result = project.run("init")
+    assert result.code == 0, result.err
+    assert "web app svc.main:app" in result.out
+    toml = (project.root / "conveyor.toml").read_text()
+    assert '\nhealth = "/healthz"\n' in toml

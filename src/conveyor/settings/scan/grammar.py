@@ -36,6 +36,18 @@ def split_newer_syntax(text: str) -> tuple[str, str] | None:
     return "\n".join(kept) + "\n", "\n".join(only) + "\n"
 
 
+def parse_newest(text: str, filename: str = "<unknown>") -> ast.Module:
+    """The module's `ast` tree; top-level statements in a grammar newer than this `ast`
+    (read by libcst's) are left out. SyntaxError when neither grammar reads it."""
+    try:
+        return ast.parse(text, filename=filename)
+    except SyntaxError:
+        split = split_newer_syntax(text)
+        if split is None:
+            raise
+        return ast.parse(split[0], filename=filename)
+
+
 def _readable(code: str) -> bool:
     try:
         with warnings.catch_warnings():
