@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conveyor.settings import secrets
+from conveyor.settings.secrets import decide_secret, is_secret, secret_mark
 
 
 @pytest.mark.parametrize(
@@ -113,3 +114,37 @@ def test_placeholders(value: str, expected: bool) -> None:
 )
 def test_a_mark_is_a_whole_item_of_the_comment(comment: str | None, mark: bool | None) -> None:
     assert secrets.secret_mark(comment) is mark
+
+
+@pytest.mark.parametrize(
+    ("name", "type_name", "mark", "expected"),
+    [
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", "int", None, False),
+        ("EMAIL_RESET_TOKEN_EXPIRE_HOURS", "int", True, False),  # the type decides first
+        ("TOKEN_MODE", "choice", None, False),
+        ("SECRET_RATIO", "float", None, False),
+        ("USE_TOKEN", "bool", None, False),
+        ("GREETING", "secret", False, True),  # SecretStr always is
+        ("TOKEN_AUDIENCE", "str", False, False),  # `# not secret`
+        ("PROJECT_NAME", "str", True, True),  # `# secret`
+        ("API_TOKEN", "str", None, True),  # then the name
+        ("SENTRY_DSN", "url", None, True),
+    ],
+)
+def test_decide_secret(name: str, type_name: str, mark: bool | None, expected: bool) -> None:
+    assert decide_secret(name, type_name, mark=mark) is expected
+
+
+@pytest.mark.parametrize(
+    ("comment", "expected"),
+    [("# secret", True), ("secret, rotate yearly", True), ("# not secret", False),
+     ("url, not a secret", False), ("# url", None), (None, None), ("the secret sauce", None)],
+)  # fmt: skip
+def test_secret_mark(comment: str | None, expected: bool | None) -> None:
+    assert secret_mark(comment) is expected
+
+
+def test_a_declared_decision_wins_over_the_name_but_not_over_url_credentials() -> None:
+    assert is_secret("API_TOKEN", "abc", declared=False) is False
+    assert is_secret("WEBHOOK", "https://u:pw@example.com", declared=False) is True
+    assert is_secret("API_TOKEN", "abc") is True
