@@ -52,6 +52,7 @@ def rollback(
         settings=settings_for(project, environment),
         emit=recording(store, deploy_id, emit),
     )
+
     async def run() -> list[RolledBack]:
         for target in targets:  # an app_dir under "~" is known once its host answers
             await target.conn.connect()
