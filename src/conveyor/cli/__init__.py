@@ -22,6 +22,7 @@ from conveyor.cli import (
     init,
     metrics,
     pending,
+    power,
     scan,
     schema,
 )
@@ -67,6 +68,7 @@ check.register(app)
 export.register(app)
 scan.register(app)
 deploy.register(app)
+power.register(app)
 history.register(app)
 metrics.register(app)
 # Each built command group registers here, one line per module, above this comment.

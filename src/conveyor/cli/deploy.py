@@ -195,37 +195,44 @@ def status_command(
                 "error": host.error,
                 "lock": asdict(host.lock) if host.lock else None,
                 "down": list(host.down),
+                "services": dict(host.services),
             }
             for host in hosts
         ]
         out().print_json(json.dumps(rows))
         down = check and any(host.down for host in hosts)
         raise typer.Exit(1 if down or any(host.state is None for host in hosts) else 0)
-    table = Table("host", "release", "colour", "previous", "switched", "health", "programs")
+    table = Table("host", "release", "colour", "previous", "switched", "health", "services")
     failed = False
     for host in hosts:
         if host.state is None:
             failed = True
             table.add_row(host.host, Text(host.error or "unreachable", "red"), "", "", "", "", "")
             continue
+        state = host.state
         if host.down:
             failed = failed or check
-            health = Text("down", "red")
+            health = Text("stopped" if state.stopped_at else "down", "red")
         else:
-            health = Text("up" if host.state.colour else "-", "green")
-        state = host.state
-        programs = ", ".join(f"{name} {st}" for name, st in host.programs.items()) or "-"
-        release = state.release or "(never deployed)"
+            health = Text("up" if state.colour else "-", "green")
+        shared = {st for st in host.services.values()} == {health.plain}
+        services = Text(", ").join(  # "web, worker" when the health column says it all
+            Text(name, "green" if st == "running" else "red")
+            if st == "running" or shared
+            else Text(f"{name} {st}", "red")
+            for name, st in host.services.items()
+        )
+        release = state.version or state.release or "(never deployed)"
         if state.pending_release:
             release += f" (switch to {state.pending_release} pending)"
         table.add_row(
             host.host,
             release,
             state.colour or "-",
-            state.previous_release or "-",
+            state.previous_version or state.previous_release or "-",
             age(state.switched_at),
             health,
-            programs,
+            services if host.services else Text("-"),
         )
     out().print(table)
     for host in hosts:

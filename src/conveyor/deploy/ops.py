@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Outcome
@@ -90,6 +90,8 @@ class HostStatus:
     lock: LockInfo | None = None  # who holds the deploy lock, and is it live
     # What should run and does not: "web-blue is exited", "supervisord is not running".
     down: tuple[str, ...] = ()
+    # The user's services on this host and the state of their live colour's program.
+    services: Mapping[str, str] = field(default_factory=dict)
 
 
 def interrupted(project: Project, environment: str, hosts: Sequence[HostStatus]) -> str | None:
@@ -125,15 +127,30 @@ def status(project: Project, environment: str, *, access: Access | None = None) 
             programs = {name: status.state for name, status in sorted(parsed.items())}
             lock = await inspect(target.conn, target.paths.app_dir)
             expected = _expected(project, roles, target, state)
-            if expected and target.runtime.unreachable(result.exit_code):
-                down: tuple[str, ...] = ("supervisord is not running",)
+            if expected and state.stopped_at is not None:
+                down: tuple[str, ...] = (
+                    f"stopped with conveyor stop {age(state.stopped_at)}; "
+                    f"conveyor start {environment} starts it again",
+                )
+            elif expected and target.runtime.unreachable(result.exit_code):
+                down = ("supervisord is not running",)
             else:
                 down = tuple(
                     f"{name} is {programs.get(name, 'not defined')}"
                     for name in expected
                     if programs.get(name) != "running"
                 )
-            return HostStatus(target.spec, state, programs, lock=lock, down=down)
+            # With supervisord gone, every service is as down as its supervisor.
+            gone = "stopped" if state.stopped_at else "down"
+            unreachable = target.runtime.unreachable(result.exit_code)
+            services = {
+                name: gone
+                if unreachable
+                else programs.get(hostops.program_name(name, state.colour), "not defined")
+                for name in services_on(project.config, roles, target.spec)
+                if state.colour is not None
+            }
+            return HostStatus(target.spec, state, programs, lock=lock, down=down, services=services)
         except ConveyorError as error:
             return HostStatus(target.spec, None, {}, error=error.message)
 

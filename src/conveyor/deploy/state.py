@@ -36,6 +36,8 @@ class HostState:
     previous_venv: str | None = None
     # The previous colour keeps running until then (epoch seconds); None once it is stopped.
     warm_until: float | None = None
+    # Set by `conveyor stop` (epoch seconds): nothing runs here on purpose; cleared by `start`.
+    stopped_at: float | None = None
 
     @property
     def idle_colour(self) -> Colour:

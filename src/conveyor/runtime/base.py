@@ -101,6 +101,10 @@ class Runtime(Protocol):
         """Argv that stops a program gracefully (its stop signal, then SIGKILL after the drain)."""
         ...
 
+    def shutdown_argv(self) -> list[str]:
+        """Argv that stops every program gracefully, then the runtime itself."""
+        ...
+
     def status_argv(self) -> list[str]:
         """Argv that prints the state of every program."""
         ...

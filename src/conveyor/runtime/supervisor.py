@@ -327,6 +327,10 @@ class Supervisor:
         """`supervisorctl stop NAME`."""
         return supervisorctl_stop(self.app_dir, self.tools, name)
 
+    def shutdown_argv(self) -> list[str]:
+        """`supervisorctl shutdown`: every program stops gracefully, then supervisord exits."""
+        return supervisorctl_shutdown(self.app_dir, self.tools)
+
     def status_argv(self) -> list[str]:
         """`supervisorctl status`."""
         return supervisorctl_status(self.app_dir, self.tools)

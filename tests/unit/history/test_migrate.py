@@ -80,6 +80,7 @@ def test_migration_scripts_are_plain_files_in_the_package() -> None:
     assert sorted(p.name for p in (SCRIPTS / "versions").glob("v*.py")) == [
         "v0001_deploys_and_events.py",
         "v0002_recover_kind.py",
+        "v0003_stop_start_kinds.py",
     ]
     assert not (SCRIPTS.parent / "alembic.ini").exists()
 
@@ -110,3 +111,33 @@ def test_a_history_from_before_recover_records_is_upgraded_with_its_rows(tmp_pat
             hosts=[], user="u", machine="m",
         )  # fmt: skip
         assert [r.kind for r in store.deploys("staging")] == ["recover", "deploy"]
+
+
+def test_a_history_from_before_stop_and_start_records_is_upgraded_with_its_rows(
+    tmp_path: Path,
+) -> None:
+    """A history at revision 0002 keeps its records and can then hold "stop" and "start"."""
+    from alembic import command
+
+    from conveyor.history.migrate import config
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(config(connection), "0002")
+        connection.execute(
+            text(
+                "INSERT INTO conveyor_deploys (id, environment, kind, release, version, "
+                "\"commit\", status, message, user, machine, hosts, started_at) VALUES ('d-1', "
+                "'staging', 'recover', 'r', '1', 'c', 'succeeded', '', 'u', 'm', '[]', "
+                "'2026-11-01 10:00:00')"
+            )
+        )
+    engine.dispose()
+    with HistoryStore(url) as store:
+        for kind in ("stop", "start"):
+            store.start(
+                environment="staging", kind=kind, release="", version="", commit="",
+                hosts=["local"], user="u", machine="m",
+            )  # fmt: skip
+        assert [r.kind for r in store.deploys("staging")] == ["start", "stop", "recover"]
