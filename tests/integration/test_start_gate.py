@@ -53,9 +53,18 @@ def _cause(project: DeployProject) -> str:
     return record.cause or ""
 
 
-def _ctl(project: DeployProject, *args: str) -> None:
+def _ctl(project: DeployProject, *args: str) -> int:
     app_dir = str(project.app_dir("localhost"))
-    subprocess.run(supervisorctl(app_dir, f"{app_dir}/tools", *args), check=False)
+    argv = supervisorctl(app_dir, f"{app_dir}/tools", *args)
+    return subprocess.run(argv, check=False, capture_output=True).returncode
+
+
+def _until_gone(project: DeployProject) -> None:
+    """Poll until supervisord no longer answers (supervisorctl exits 4), not while it stops."""
+    deadline = time.monotonic() + 20
+    while _ctl(project, "status") != 4:
+        assert time.monotonic() < deadline, "supervisord did not shut down"
+        time.sleep(0.1)
 
 
 def test_a_worker_that_exits_after_its_start_fails_the_deploy_before_the_switch(
@@ -97,6 +106,7 @@ def test_status_says_down_when_a_program_or_supervisord_is_not_running(
     rows = json.loads(local.run("status", "staging", "--json").out)
     assert rows[0]["down"] == ["worker-blue is stopped"]
     _ctl(local, "shutdown")
+    _until_gone(local)
     gone = local.run("status", "staging", "--check")
     assert gone.code == 1
     assert "down: supervisord is not running" in gone.out
@@ -120,7 +130,10 @@ def test_a_release_that_crashes_on_import_under_gunicorn_fails_fast(
     assert bad.code == 1, bad.out + bad.err
     assert took < 20, f"the crashing release held the deploy for {took:.1f}s"
     assert load.failed == []
-    assert "web-green" in bad.err and "during its start gate on local" in bad.err
+    assert (
+        "web-green exited (exit status 3) and was restarted (a crash loop) "
+        "during its start gate on local" in bad.err
+    )
     assert "gapp.main: crashing on purpose at import" in bad.err  # the log's tail
     assert "traffic never left the release that was serving" in bad.err
     assert project.get()["color"] == "blue"

@@ -185,7 +185,7 @@ def start_all_argv(app_dir: str, tools: str, names: list[str], *, timeout: float
 # dying and being replaced (a master whose workers die) is printed as one JSON line; exit 8.
 # A "." every round: once the caller has gone (SSH channel closed) the write fails, it ends.
 _WATCH = r"""
-import json, sys, time, xmlrpc.client
+import json, re, sys, time, xmlrpc.client
 from supervisor.xmlrpc import SupervisorTransport
 sock, deadline = sys.argv[1], time.time() + float(sys.argv[2])
 expected = {name: int(pid) for name, _, pid in (a.rpartition("=") for a in sys.argv[3:])}
@@ -205,10 +205,20 @@ def children(pid):
         return None
 
 
+def exit_status(name, info):
+    # A restarted process's info has lost the exit status; supervisord's log still says it.
+    try:
+        log = rpc.readLog(-20000, 0)
+    except xmlrpc.client.Fault:
+        return info["exitstatus"]
+    found = re.findall(r"exited: " + re.escape(name) + r" \(exit status (\d+)", log)
+    return int(found[-1]) if found else info["exitstatus"]
+
+
 def verdict(name, info, workers_died=0):
     print(json.dumps({
         "program": name, "state": info["statename"].lower(), "pid": info["pid"],
-        "expected_pid": expected[name], "exit_status": info["exitstatus"],
+        "expected_pid": expected[name], "exit_status": exit_status(name, info),
         "spawn_error": info["spawnerr"], "workers_died": workers_died,
     }), flush=True)
     sys.exit(8)
