@@ -7,7 +7,10 @@ redeploy, and two bad releases (/health answers 500; the app crashes on
 import), each with the requests that failed under a steady load through every
 host's Caddy, the longest gap without a successful answer, and for the bad
 ones the time until the deploy ended with the old release serving.
-The first deploy of each fleet (tools and venv installs) is a warm-up, not timed.
+Then a FastAPI app under gunicorn with 2 uvicorn workers: a release that
+crashes on import (gunicorn's master outlives supervisor's startsecs before it
+exits). The first deploy of each project (tools and venv installs) is a warm-up,
+not timed. `--only gunicorn` measures that case alone.
 """
 
 from __future__ import annotations
@@ -32,7 +35,12 @@ from conveyor.cli import main  # noqa: E402
 from conveyor.demo.deploys import free_pair, stop_supervisors  # noqa: E402
 from conveyor.demo.load import Load  # noqa: E402
 from conveyor.runtime.tools import install_tools_argv  # noqa: E402
-from tests.integration.deployed import commit_mode, write_tiny_project  # noqa: E402
+from tests.integration.deployed import (  # noqa: E402
+    GUNICORN_APP,
+    commit_mode,
+    write_gunicorn_project,
+    write_tiny_project,
+)
 
 RATE = 200.0  # requests per second per host, through its Caddy
 CLIENTS = 4
@@ -91,9 +99,12 @@ def _load(url: str, stop: Any, queue: Any) -> None:
     queue.put((ok, failed, gap))
 
 
-def project(base: Path, hosts: list[str], *, listen: str, port: int) -> Path:
-    root = base / "project"
-    write_tiny_project(
+def project(
+    base: Path, hosts: list[str], *, listen: str, port: int, gunicorn: bool = False
+) -> Path:
+    root = base / ("gunicorn" if gunicorn else "project")
+    write = write_gunicorn_project if gunicorn else write_tiny_project
+    write(
         root,
         hosts=hosts,
         port=port,
@@ -110,16 +121,22 @@ def deploy(root: Path, args: list[str]) -> tuple[int, float]:
     return code, time.monotonic() - began
 
 
-def measure(name: str, root: Path, urls: list[str], args: list[str]) -> list[Row]:
+TINY_CASES = [
+    ("good deploy (deps unchanged)", "ok"),
+    ("no-change redeploy", None),
+    ("bad: /health answers 500", "500"),
+    ("bad: crashes on import", "crash"),
+]
+GUNICORN_CASES = [("bad: gunicorn, crash on import", "crash")]
+
+
+def measure(
+    name: str, root: Path, urls: list[str], args: list[str], cases: list[tuple[str, str | None]]
+) -> list[Row]:
     code, _ = deploy(root, args)  # warm-up: tools venv, app venv, supervisord, Caddy
     assert code == 0, "the warm-up deploy failed"
     rows = []
-    for case, mode in [
-        ("good deploy (deps unchanged)", "ok"),
-        ("no-change redeploy", None),
-        ("bad: /health answers 500", "500"),
-        ("bad: crashes on import", "crash"),
-    ]:
+    for case, mode in cases:
         if mode is not None:
             commit_mode(root, mode)
         with LoadProcesses(urls) as loads:
@@ -147,30 +164,63 @@ def link_tools(base: Path, hosts: list[str], *, owner: str | None = None) -> Non
         subprocess.run(["chown", "-R", f"{owner}:", str(base / "hosts")], check=True)
 
 
-def local_fleet() -> list[Row]:
+def local_fleet(*, tiny: bool = True) -> list[Row]:
     base = Path(tempfile.mkdtemp(prefix="cvbl-"))
-    listen = free_pair()
     try:
-        root = project(base, ["local"], listen=f"127.0.0.1:{listen}", port=free_pair())
         link_tools(base, ["localhost"])
-        return measure("1 local host", root, [f"http://127.0.0.1:{listen}/"], [])
+        rows = []
+        listen, port = free_pair(), free_pair()
+        url = f"http://127.0.0.1:{listen}/health"
+        # The gunicorn app is deployed over the tiny one: the same host, ports and Caddy.
+        for gunicorn in [False, True] if tiny else [True]:
+            root = project(
+                base, ["local"], listen=f"127.0.0.1:{listen}", port=port, gunicorn=gunicorn
+            )
+            cases = GUNICORN_CASES if gunicorn else TINY_CASES
+            rows += measure("1 local host", root, [url], [], cases)
+        return rows
     finally:
         stop_supervisors(base / "hosts")
         shutil.rmtree(base, ignore_errors=True)
 
 
-def ssh_fleet(count: int) -> list[Row]:
+def offline_pip(base: Path, user: str) -> Path:
+    """The gunicorn app's wheels in a local directory, and a pip config for `user` that
+    installs from there only: the namespaces have no route to a package index."""
+    wheels = base / "wheels"
+    requirements = GUNICORN_APP / "requirements.txt"
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:"]
+    subprocess.run([*pip, "-d", str(wheels), "-r", str(requirements)], check=True, timeout=600)
+    config = Path(f"~{user}").expanduser() / ".config" / "pip" / "pip.conf"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"[global]\nno-index = true\nfind-links = {wheels}\n")
+    subprocess.run(["chown", "-R", f"{user}:", str(config.parents[1])], check=True)
+    return config
+
+
+def ssh_fleet(count: int, *, tiny: bool = True) -> list[Row]:
     created = ensure_user(DEPLOY_USER)
     fleet = Fleet(user=DEPLOY_USER)
     base = Path(tempfile.mkdtemp(prefix="cvbs-"))
+    config: Path | None = None
     try:
         hosts = fleet.start(count)
-        root = project(base, [h.spec for h in hosts], listen=":18080", port=18100)
         link_tools(base, [h.address for h in hosts], owner=DEPLOY_USER)
+        config = offline_pip(base, DEPLOY_USER)
         args = ["--known-hosts", str(fleet.known_hosts), "--identity", str(fleet.identity)]
-        urls = [f"http://{h.address}:18080/" for h in hosts]
-        return measure(f"{count} SSH hosts", root, urls, args)
+        urls = [f"http://{h.address}:18080/health" for h in hosts]
+        rows = []
+        # The gunicorn app is deployed over the tiny one: the same hosts, ports and Caddy.
+        for gunicorn in [False, True] if tiny else [True]:
+            root = project(
+                base, [h.spec for h in hosts], listen=":18080", port=18100, gunicorn=gunicorn
+            )
+            cases = GUNICORN_CASES if gunicorn else TINY_CASES
+            rows += measure(f"{count} SSH hosts", root, urls, args, cases)
+        return rows
     finally:
+        if config is not None:
+            config.unlink(missing_ok=True)
         stop_supervisors(base / "hosts")
         fleet.close()
         shutil.rmtree(base, ignore_errors=True)
@@ -197,8 +247,9 @@ if __name__ == "__main__":
     import io
     from contextlib import redirect_stdout
 
+    tiny = "--only" not in sys.argv  # --only gunicorn: the gunicorn crash case alone
     captured = io.StringIO()
     with redirect_stdout(captured):  # the deploys' own output is kept out of the table
-        results = local_fleet() + ssh_fleet(3)
+        results = local_fleet(tiny=tiny) + ssh_fleet(3, tiny=tiny)
     print(table(results))
     print("\nwatch window 1 s; healthy_threshold 2; load ~200 req/s per host through Caddy.")
