@@ -89,8 +89,7 @@ ListenOverride = Annotated[
 
 
 class HostOptions(Section):
-    """One host written as a table: the host, and what differs on it from the environment
-    (not the services' ports: those are on the host's loopback, the same on every host)."""
+    """One host written as a table: the host, and what differs on it (never the ports)."""
 
     host: Host = Field(description='"local", "user@host" or "user@host:port".')
     app_dir: AppDir | None = Field(
