@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
@@ -13,6 +14,9 @@ from conveyor.cli.output import err, out
 from conveyor.cli.progress import Progress
 from conveyor.project.load import load_project
 
+if TYPE_CHECKING:
+    from conveyor.deploy.power import Action
+
 
 def register(app: typer.Typer) -> None:
     """Add stop and start."""
@@ -20,20 +24,24 @@ def register(app: typer.Typer) -> None:
     app.command("start")(start_command)
 
 
-def _run(ctx: typer.Context, environment: str, action: str, **options: object) -> None:
+def _run(
+    ctx: typer.Context,
+    environment: str,
+    action: Action,
+    *,
+    known_hosts: Path | None,
+    identity: Path | None,
+    dry_run: bool,
+) -> None:
     from conveyor.deploy.power import power, summary
 
     project = load_project(project_dir(ctx))
-    known_hosts, identity = options["known_hosts"], options["identity"]
-    assert known_hosts is None or isinstance(known_hosts, Path)
-    assert identity is None or isinstance(identity, Path)
-    dry_run = bool(options["dry_run"])
     progress = Progress()
     try:
         result = power(
             project,
             environment,
-            "stop" if action == "stop" else "start",
+            action,
             access=access_options(known_hosts, identity),
             emit=progress,
             dry_run=dry_run,

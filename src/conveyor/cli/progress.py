@@ -46,8 +46,9 @@ class Progress:
         self._last: dict[str | None, float] = {}
         self._running: dict[tuple[str | None, str], tuple[float, str]] = {}
         self._status: Status | None = None
-        if self.console.is_terminal and not self.console.is_dumb_terminal:
-            self._status = Status(_Running(self._running), console=self.console)
+        console = self.console
+        if console.is_terminal and not console.is_dumb_terminal and not console.no_color:
+            self._status = Status(_Running(self._running), console=console)
 
     def __call__(self, event: Event) -> None:
         """Print one event."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 
+import pytest
 from rich.console import Console
 
 from conveyor.cli.progress import Progress, seconds
@@ -55,6 +56,21 @@ def test_a_terminal_gets_colours_and_a_running_line() -> None:
     progress.close()
     assert "\x1b[" in buffer.getvalue()
     assert "running: all: venv 12.0s" in buffer.getvalue()
+
+
+def test_no_color_gets_plain_lines_on_a_terminal_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich: a terminal
+    monkeypatch.setenv("NO_COLOR", "1")
+    progress = Progress()
+    progress(Event(None, "venv", "start", "venv on 1 host(s)", at=time.time()))
+    progress(Event("app-1", "venv", "ok", "built", at=time.time()))
+    progress.close()
+    assert capsys.readouterr().out.splitlines() == [
+        "*                     venv     venv on 1 host(s)",
+        "app-1                 venv     built (0.0s)",
+    ]
 
 
 def test_durations_read_like_a_person_would_write_them() -> None:
