@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from conveyor.deploy import hostops, startgate
 from conveyor.deploy.health import HealthResult, wait_healthy, watch
@@ -36,6 +37,8 @@ from conveyor.hosts.base import Connector
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig, ServiceConfig
 from conveyor.runtime.base import Program
+
+T = TypeVar("T")
 
 # Putting one host back (switch, stops, state) never takes longer than this.
 RESTORE_DEADLINE = 120.0
@@ -256,26 +259,32 @@ class Executor:
                     return False
         return True
 
+    def _first_of(self, role: str, step: str) -> Target | None:
+        """The first host of `role` still in the deploy, for a step run once per environment;
+        None, said as an event, when the deploy has none."""
+        hosts = [t for t in self._active if role in self.roles[t.spec]]
+        if not hosts:
+            self._say(None, step, "info", f"left out: no host of role {role}")
+            return None
+        return hosts[0]
+
     async def _migrate(self) -> None:
         """Migrations once per environment, on the first host of their role, before any switch."""
         migrations = self.config.migrations
         if migrations is None:
             return
-        hosts = [t for t in self._active if migrations.run_on in self.roles[t.spec]]
-        if not hosts:
-            self._say(None, "migrate", "info", f"left out: no host of role {migrations.run_on}")
+        target = self._first_of(migrations.run_on, "migrate")
+        if target is None:
             return
-        target = hosts[0]
         self._say(target.spec, "migrate", "start", f"alembic upgrade head ({migrations.config})")
-        try:
-            done = await hostops.migrate(
+        done = await _failing_deploy(
+            hostops.migrate(
                 target,
                 venv_key=self.release.venv_key,
                 release_id=self.release.id,
                 config=migrations.config,
             )
-        except CommandFailed as error:
-            raise DeployFailed(error.message, cause=error.output) from None
+        )
         self._say(target.spec, "migrate", "ok", done)
 
     async def _release_phase(self) -> None:
@@ -284,11 +293,9 @@ class Executor:
         phase = self.config.release
         if phase is None:
             return
-        hosts = [t for t in self._active if phase.run_on in self.roles[t.spec]]
-        if not hosts:
-            self._say(None, "release", "info", f"left out: no host of role {phase.run_on}")
+        target = self._first_of(phase.run_on, "release")
+        if target is None:
             return
-        target = hosts[0]
         self._say(target.spec, "release", "start", f"release command: {phase.command}")
         began = time.monotonic()
         await self._in_release(target, phase.argv, "release command", phase.timeout)
@@ -310,8 +317,8 @@ class Executor:
     ) -> None:
         """Run a command of the new release (its venv, values, app directory) or fail the
         deploy, before any switch, with its output's tail as the cause."""
-        try:
-            await hostops.run_in_release(
+        await _failing_deploy(
+            hostops.run_in_release(
                 target,
                 argv,
                 release_id=self.release.id,
@@ -319,8 +326,7 @@ class Executor:
                 timeout=timeout.total_seconds() if timeout else 600,
                 what=what,
             )
-        except CommandFailed as error:
-            raise DeployFailed(error.message, cause=error.output) from None
+        )
 
     async def _start_host(self, record: _Switched) -> None:
         """Start every service's idle colour on the host (one start), then gate the web ones."""
@@ -755,6 +761,15 @@ class Executor:
 
     def _say(self, host: str | None, step: str, status: str, message: str) -> None:
         self.emit(Event(host, step, status, message))
+
+
+async def _failing_deploy(work: Awaitable[T]) -> T:
+    """`work`'s result; a command that failed on a host fails the deploy, its output's tail
+    the cause."""
+    try:
+        return await work
+    except CommandFailed as error:
+        raise DeployFailed(error.message, cause=error.output) from None
 
 
 async def gate(

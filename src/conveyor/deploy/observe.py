@@ -79,8 +79,9 @@ async def observe(
             routes[name] = proxy.parse_upstream(result.stdout) if result.ok else None
         except ValueError:
             routes[name] = None
-        if routes[name] is None or service.health is None:
-            answering[name] = False
+        wanted = ports(config, name)[state.colour] if state.colour else None
+        if routes[name] != wanted or service.health is None:
+            answering[name] = False  # routed elsewhere (or nowhere): no need to wait on it
             continue
         host, public = loopback_port(target.listen_for(name, service))
         address, port = await target.conn.forward(host, public)

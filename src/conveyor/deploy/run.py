@@ -177,6 +177,7 @@ class Preflight:
     left_out: list[str]
     rendered: Rendered
     release: Built | Prepared  # Prepared: checked, written only by a real deploy
+    idle: dict[str, list[str]]  # hosts with nothing to run, by roles: they get nothing
 
 
 def preflight(
@@ -190,10 +191,11 @@ def preflight(
 ) -> Preflight:
     """Every check a deploy makes before it touches a host; the dry run makes the same ones."""
     only, left_out = select_hosts(project, environment, limit or Limit())
-    if all(h in idle_hosts(project, environment) for h in only):
+    idle = idle_hosts(project, environment)
+    if all(h in idle for h in only):
         raise ConfigError(
             f"{environment}: none of {', '.join(only)} has anything to run: no service, "
-            "sync or migrations names their roles; nothing was deployed",
+            "sync, migrations or release command names their roles; nothing was deployed",
             hint="give a service the roles of these hosts (services.NAME.roles)",
         )
     rendered = rendered_env(project, environment, overrides=overrides)
@@ -202,7 +204,7 @@ def preflight(
     else:
         # The build's own checks (dirty tree, pins, tracked env files), nothing written yet.
         release = prepare_release(project, ref=ref, environment=environment)
-    return Preflight(only, left_out, rendered, release)
+    return Preflight(only, left_out, rendered, release, idle)
 
 
 def deploy(
@@ -262,7 +264,7 @@ def deploy(
         executor.emit(Event(None, "limit", "info", said))
     for given in checked.rendered.overrides:
         executor.emit(Event(None, "set", "info", f"--set {given}"))
-    for spec, its_roles in idle_hosts(project, environment).items():
+    for spec, its_roles in checked.idle.items():
         executor.emit(Event(spec, "skip", "info", idle_reason(its_roles)))
     try:
         outcome = asyncio.run(
@@ -379,7 +381,7 @@ def plan_deploy(
         batch=timing.batch,
         max_failures=timing.max_failures,
         left_out={spec: roles[spec] for spec in checked.left_out if spec in roles},
-        idle=idle_hosts(project, environment),
+        idle=checked.idle,
         limit=(limit or Limit()).describe(),
         overrides=checked.rendered.overrides,
     )
