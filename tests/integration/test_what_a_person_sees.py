@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 
 import httpx
+import pytest
 
 from conveyor.history.store import HistoryStore
 from tests.integration.deployed import GIT, DeployProject
+from tests.integration.sshd import Sshd
 
 SUMMARY = re.compile(r"in (\d+\.\ds|\d+m\d\ds) \((deploy|recorded as) d-[0-9a-f-]+\)$")
 
@@ -104,3 +107,25 @@ def test_deploy_status_stop_start_and_a_failure_as_a_person_reads_them(
     assert bad.err.count("no database") == 1, bad.err
     assert bad.err.splitlines()[-1].startswith("deploy failed after ")
     assert local.get()["color"] == "blue"
+
+
+def test_stop_and_start_over_ssh(
+    make_deploy_project: Callable[..., DeployProject], sshd: Sshd
+) -> None:
+    args = ("--known-hosts", str(sshd.known_hosts), "--identity", str(sshd.identity))
+    project = make_deploy_project(hosts=[sshd.spec], ssh_args=args)
+    project.app_dir(sshd.host)
+    assert project.deploy().code == 0
+    stop = project.run("stop", "staging", *args)
+    assert stop.code == 0, stop.out + stop.err
+    assert stop.out.splitlines()[-1].startswith(f"staging stopped on 1 host(s): {sshd.spec} in ")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(project.url, timeout=2)
+    down = project.run("status", "staging", *args, "--json")
+    assert json.loads(down.out)[0]["services"] == {"web": "stopped", "worker": "stopped"}
+    start = project.run("start", "staging", *args)
+    assert start.code == 0, start.out + start.err
+    assert f"{sshd.spec}" in start.out and "up: serves 0.0.0+1.g" in start.out
+    assert project.get()["color"] == "blue"
+    up = project.run("status", "staging", *args, "--json")
+    assert json.loads(up.out)[0]["services"] == {"web": "running", "worker": "running"}
