@@ -206,7 +206,8 @@ async def _stop(target: Target, say: Emit, *, dry_run: bool) -> str:
 
 async def _mark_stopped(target: Target) -> None:
     state = await hostops.read_state(target)
-    await hostops.write_state(target, replace(state, stopped_at=time.time()))
+    if state.release is not None:  # a host never deployed to keeps having no state file
+        await hostops.write_state(target, replace(state, stopped_at=time.time()))
 
 
 async def _boot(target: Target) -> None:
