@@ -233,7 +233,5 @@ def test_a_host_python_older_than_requires_python_fails_the_dry_run(local: Deplo
     )
     assert (dry.code, dry.out, dry.err) == (1, "", message)
     assert real.code == 1
-    assert (
-        f"local: python3 is Python {version}, but the project requires" in real.out + real.err
-    )
+    assert f"local: python3 is Python {version}, but the project requires" in real.out + real.err
     assert not list(local.hosts_dir.glob("*/venvs/*/bin"))
