@@ -79,6 +79,14 @@ def test_scan_fix_keeps_gates_green_scripts_running_and_every_value(
         "other environments fall back to 5432 unless their file sets it\n"
     ) in fixed.out
     assert "nothing to fix" not in fixed.out
+    # The class now requires DATABASE_URL, whose value is only in .env.development: the
+    # checks get that file's values, or the tests importing the settings would fail.
+    toml = (root / "conveyor.toml").read_text()
+    assert '[checks]\nenv = "development"   # the values conveyor scan --fix moved; ' in toml
+    assert (
+        'conveyor.toml: [checks] env = "development": the class now requires DATABASE_URL, '
+        "so the tests get .env.development's values (another environment's file works too)\n"
+    ) in fixed.out
 
 
 def test_fix_with_nothing_to_rewrite_does_not_say_nothing_to_fix_above_findings(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -154,6 +154,14 @@ def plan_fix(
     declare = tuple(g for g in groups if touched(g, applied & whole))
     settings, methods, kept = _new_settings(declare, target, split_urls=split_urls)
     changes += _settings_changes(root, target, settings, methods, kept, example=example)
+    checks_env = _checks_env(root, [s.name for s in settings])
+    if checks_env is not None:
+        changes.append(checks_env)
+        names = ", ".join(s.name for s in settings)
+        notes.append(
+            f'conveyor.toml: [checks] env = "development": the class now requires {names}, '
+            f"so the tests get {DEV_ENV}'s values (another environment's file works too)"
+        )
     notes += _default_notes(root, target, kept)
     considered = [*groups, *(g for g in extra if g not in groups)]
     fixed = tuple(g for g in considered if touched(g, applied))
@@ -299,6 +307,30 @@ def _settings_changes(
         if new_text is not None:
             changes.append(Change(path, old_text, new_text, private))
     return changes
+
+
+def _checks_env(root: Path, required: Sequence[str]) -> Change | None:
+    """conveyor.toml gains `[checks] env = "development"` when the class gains required
+    fields and no checks environment is set: else the tests that import the settings would
+    fail right after the fix (their values are only in .env.development)."""
+    path = root / "conveyor.toml"
+    old = _read(path)
+    if not required or old is None:
+        return None
+    lines = old.splitlines(keepends=True)
+    start = next(
+        (i for i, line in enumerate(lines) if line.split("#")[0].strip() == "[checks]"), None
+    )
+    line = 'env = "development"   # the values conveyor scan --fix moved; tests import them\n'
+    if start is None:
+        new = old + ("" if old.endswith("\n") else "\n") + "\n[checks]\n" + line
+        return Change(path, old, new)
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines)
+    )
+    if any(lines[i].split("=")[0].strip() == "env" for i in range(start + 1, end)):
+        return None
+    return Change(path, old, "".join([*lines[: start + 1], line, *lines[start + 1 :]]))
 
 
 def _read(path: Path) -> str | None:
