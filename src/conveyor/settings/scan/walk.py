@@ -41,6 +41,9 @@ def kind_of(name: str) -> Kind | None:
     # holds placeholders by design.
     if lower == ".env" or lower.startswith(".env.") or lower.endswith((".lock", ".egg-info")):
         return None
+    # conveyor.toml is where ports, hosts and listen addresses belong (like a .env file).
+    if lower == "conveyor.toml":
+        return None
     if lower.endswith((".py", ".pyw")):
         return "python"
     if lower.startswith(("dockerfile", "containerfile", "docker-compose", "compose.")):

@@ -42,6 +42,8 @@ def test_kinds() -> None:
     assert [
         kind_of(n) for n in (".env", ".env.example", ".env.production", "uv.lock", "a.png")
     ] == [None] * 5
+    # Conveyor's own configuration is where a service's port and listen address belong.
+    assert kind_of("conveyor.toml") is None and kind_of("pyproject.toml") == "text"
 
 
 def test_walk_skips_tooling_and_reports_bad_files(tmp_path: Path) -> None:
