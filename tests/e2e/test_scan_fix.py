@@ -86,8 +86,9 @@ def test_seed_scripts_scan_fix_and_still_work(make_project: Callable[..., Projec
         for line in fixed.out.splitlines()
         if line.startswith(("changed ", "created "))
     ]
-    assert len(changed) == 23
+    assert len(changed) == 24
     assert {"backend/config.py", ".env.development", ".env.example", ".gitignore"} <= set(changed)
+    assert "conveyor.toml" in changed  # [checks] env: the class now requires DATABASE_URL
     fixed_groups = {i["group"] for i in items if i["file"] in changed and i["fixable"]}
     # What is left is in files --fix does not rewrite: compose and shell.
     assert fixed.code == 1

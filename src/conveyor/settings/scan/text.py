@@ -14,6 +14,12 @@ _ASSIGNMENT = re.compile(
     r"""\s*(?P<sep>[:=])\s*(?P<value>.*?)\s*$"""
 )
 _TRAILING_COMMENT = re.compile(r"\s+[#;].*$")
+# Keys whose value is a command line, not a setting (a CI step's `run:`, compose's
+# `command:`): a URL in it is named by what it is (DATABASE_URL), never `settings.RUN`.
+_COMMAND_KEYS = frozenset(
+    {"run", "script", "before_script", "after_script", "command", "cmd", "entrypoint",
+     "args", "shell", "exec", "test"}
+)  # fmt: skip
 
 
 def _unquote(value: str) -> str:
@@ -32,6 +38,8 @@ def scan_text(path: str, text: str, *, in_tests: bool) -> list[Finding]:
             continue
         assignment = _ASSIGNMENT.match(line)
         name = assignment.group("key") if assignment else None
+        if name is not None and name.lower() in _COMMAND_KEYS:
+            name = None
         found: list[tuple[str, str, int]] = []
         for token in TOKENS.finditer(line):
             found.append(("known-token", token.group(0), token.start()))

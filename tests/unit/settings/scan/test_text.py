@@ -29,7 +29,8 @@ def test_compose_file() -> None:
     """
     assert found(text) == [
         (6, 26, "hard-coded-secret", "admin123", "POSTGRES_PASSWORD"),
-        (9, 21, "dev-host-url", "http://localhost:8000/health", "test"),
+        # A healthcheck's `test:` is a command line: the URL in it names no setting.
+        (9, 21, "dev-host-url", "http://localhost:8000/health", None),
         (
             12,
             22,
@@ -61,3 +62,18 @@ def test_shell_ini_and_dockerfile_lines() -> None:
 
 def test_lines_without_values_are_skipped_fast() -> None:
     assert found("just words\n\n# comment\n") == []
+
+
+def test_a_url_in_a_ci_steps_command_is_named_by_what_it_is() -> None:
+    """A monorepo's workflow: `run:` lines are commands, so their URLs are proposed as
+    DATABASE_URL and API_BASE_URL, never settings.RUN and settings.RUN_2."""
+    text = """
+        steps:
+          - run: curl -f http://localhost:8000/api/v1/utils/health-check/
+          - run: psql postgresql://postgres:postgres@localhost:5432/app -c "select 1"
+    """
+    findings = scan_text(".github/workflows/ci.yml", textwrap.dedent(text), in_tests=False)
+    assert [(f.rule, f.proposal) for f in findings] == [
+        ("dev-host-url", "API_BASE_URL"),
+        ("url-credentials", "DATABASE_URL"),
+    ]
