@@ -105,7 +105,8 @@ def test_a_host_dying_after_its_switch_switches_the_others_back(fleet: FaultFlee
     fleet.commit()
     with fleet.load() as loads:
         running = fleet.start_deploy()
-        running.wait_for(on(victim, "switch"))
+        # Cut once its Caddy routes to the new colour: its state.json says a switch is pending.
+        running.wait_for(lambda line: on(victim, "switch")(line) and "now routes" in line.message)
         fleet.cut(victim)
         switched = {line.host for line in running.lines() if line.step == "switch"}
         assert last.spec not in switched  # batch = 1: the last host had not switched yet

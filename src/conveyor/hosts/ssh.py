@@ -222,12 +222,14 @@ class SshConnector:
                     self._sftp = await conn.start_sftp_client()
                 except asyncssh.ChannelOpenError as exc:
                     raise self._no_sftp(exc) from None
+                except (asyncssh.Error, OSError) as exc:  # the connection died meanwhile
+                    raise self._lost(exc) from None
             return self._sftp
 
     def _no_sftp(self, exc: asyncssh.ChannelOpenError) -> HostError:
         where = f"{self._name} ({self._host}:{self._port})"
         if exc.code != asyncssh.OPEN_REQUEST_SESSION_FAILED:
-            return HostError(f"cannot open an SFTP session on {where}: {exc.reason}")
+            return self._lost(exc)  # e.g. the connection closed under the request
         # What an sshd without a `Subsystem sftp ...` line answers to the subsystem request.
         return HostError(
             f"{where} refused SFTP: conveyor needs an sshd with the sftp subsystem",
@@ -254,6 +256,8 @@ class SshConnector:
                 await handle.write(data)
             await sftp.chmod(temp, mode)
             await sftp.posix_rename(temp, path)
+        except asyncssh.DisconnectError as exc:  # ConnectionLost: the host went away mid-write
+            raise self._lost(exc) from None
         except (asyncssh.SFTPError, OSError) as exc:
             with contextlib.suppress(asyncssh.SFTPError, OSError):
                 await sftp.remove(temp)
@@ -275,6 +279,8 @@ class SshConnector:
                 data = await handle.read()
         except asyncssh.SFTPNoSuchFile:
             raise FileNotFoundError(f"{path} does not exist on {self._name}") from None
+        except asyncssh.DisconnectError as exc:
+            raise self._lost(exc) from None
         except (asyncssh.SFTPError, OSError) as exc:
             raise HostError(f"cannot read {path} on {self._name}: {_cause(exc, 0)}") from None
         assert isinstance(data, bytes)
