@@ -193,6 +193,11 @@ class Recovery:
         if state.venv is None or service.command is None:
             return
         port = ports(self.config, name)[state.colour]
+        current = program_name(name, state.colour)
+        if await hostops.running(target, current) is not None:
+            # One that an earlier recovery left crash-looping (backoff, fatal) starts afresh,
+            # not beside supervisor's own retries.
+            await hostops.stop(target, current)
         prog = await hostops.ensure_started(
             target,
             self.config,
