@@ -742,7 +742,7 @@ class Executor:
         if not isinstance(error, ConveyorError):
             raise error  # a bug or an interruption, not a host's failure
         self._failed[target.spec] = f"{step}: {error.message.splitlines()[0]}"
-        if len(self._failed) > self.settings.max_failures or self._active == [target]:
+        if stops_deploy(len(self._failed), len(self._active) - 1, self.settings.max_failures):
             raise error  # too many, or none would be left: every host goes back
         self._active.remove(target)
         record = next((r for r in self._switched if r.target is target), None)
@@ -761,6 +761,12 @@ class Executor:
 
     def _say(self, host: str | None, step: str, status: str, message: str) -> None:
         self.emit(Event(host, step, status, message))
+
+
+def stops_deploy(failed: int, left: int, max_failures: int) -> bool:
+    """The deploy's failure rule, which its dry run applies too: more hosts failed than
+    `max_failures` allows, or none would be left."""
+    return failed > max_failures or left == 0
 
 
 async def _failing_deploy(work: Awaitable[T]) -> T:

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from conveyor.build import Prepared, load_release, prepare_release, write_release
 from conveyor.build import Release as Built
-from conveyor.deploy.execute import Emit, Event, Executor, Outcome, Release, Settings
+from conveyor.deploy.execute import (
+    Emit,
+    Event,
+    Executor,
+    Outcome,
+    Release,
+    Settings,
+    stops_deploy,
+)
 from conveyor.deploy.hostops import Target, check_python, closing, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work, idle_reason
 from conveyor.deploy.plan import Plan, build_plan, views
@@ -399,12 +407,10 @@ async def _read_states(targets: Sequence[Target], max_failures: int) -> dict[str
 
     refused = await asyncio.gather(*(connect(t) for t in targets))
     failed = [(t, e) for t, e in zip(targets, refused, strict=True) if e is not None]
-    # The deploy's rule (Executor._drop): more than max_failures, or no host left, stops it,
-    # with the error of the host that crossed the line.
-    if len(failed) > max_failures:
-        raise failed[max_failures][1]
-    if failed and len(failed) == len(targets):
-        raise failed[-1][1]
+    # The deploy's own rule, host by host: the error of the host that crossed the line.
+    for number, (_, error) in enumerate(failed, start=1):
+        if stops_deploy(number, len(targets) - number, max_failures):
+            raise error
     up = [t for t, e in zip(targets, refused, strict=True) if e is None]
     # A host whose Python is older than the project needs fails here as the deploy would.
     await asyncio.gather(*(check_python(t) for t in up))
