@@ -15,6 +15,7 @@ done about it, and what to do next.
      +-- LockHeld               another deploy of the environment is running
      +-- CommandFailed          a command on a host exited non-zero
      |    +-- CommandTimeout    ... or did not finish in time
+     |    +-- StartFailed       ... a program supervisor was asked to start did not stay up
      +-- BuildError             a release cannot be built (git, dirty tree, unpinned requirements)
      +-- ExportError            generated files cannot be written, or the committed ones are stale
 """
@@ -83,6 +84,23 @@ class CommandFailed(ConveyorError):
 
 class CommandTimeout(CommandFailed):
     """A command on a host did not finish within its timeout."""
+
+
+class StartFailed(CommandFailed):
+    """Programs supervisor was asked to start did not stay up (`programs` names them)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        argv: tuple[str, ...],
+        exit_code: int,
+        output: str,
+        programs: tuple[str, ...],
+    ) -> None:
+        super().__init__(message, host=host, argv=argv, exit_code=exit_code, output=output)
+        self.programs = programs
 
 
 class BuildError(ConveyorError):

@@ -141,7 +141,8 @@ def test_a_crash_on_start_on_one_host_leaves_every_host_on_the_old_release(
     with fleet.load() as loads:
         result = fleet.deploy()
     assert result.code == 1, result.text
-    assert f"crashed on start on {victim.spec}" in result.err
+    assert "web-green exited (exit status 1)" in result.err
+    assert f"during its start gate on {victim.spec}" in result.err
     assert "crashing on purpose at start" in result.err  # the tail of its own log
     no_failed_requests(loads)
     fleet.assert_one_release(fleet.good)
@@ -164,7 +165,7 @@ def test_a_crash_on_one_host_ends_the_other_hosts_gates_at_once(fleet: FaultFlee
         result = fleet.deploy()
         took = time.monotonic() - began
     assert result.code == 1, result.text
-    assert f"crashed on start on {crashing.spec}" in result.err
+    assert f"during its start gate on {crashing.spec}" in result.err
     assert "not healthy after 30s" not in result.text
     # Its gate held until the 30 s timeout, the deploy would take longer than that.
     assert took < 30, f"the slow host's gate held the deploy for {took:.1f}s"

@@ -32,7 +32,7 @@ from conveyor.deploy.layout import (
 )
 from conveyor.deploy.lock import LockLost, LockOwner, acquire, heartbeats, release
 from conveyor.deploy.state import Colour, HostState
-from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable, LockHeld
+from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable, LockHeld, StartFailed
 from conveyor.hosts.base import Connector
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig, ServiceConfig
@@ -358,12 +358,10 @@ class Executor:
         except BaseException as error:
             gates.cancel()
             await asyncio.gather(spawned, gates, return_exceptions=True)
-            if not isinstance(error, CommandFailed):
+            if not isinstance(error, StartFailed):
                 raise
-            what = error.message.split(" did not start")[0]
-            raise DeployFailed(
-                f"{what} crashed on start on {target.spec}", cause=str(error)
-            ) from None
+            message, cause = await startgate.failed_start(target, error)
+            raise DeployFailed(message, cause=cause) from None
         # Every program (http and workers) is watched until the health gates pass: one that
         # exits, is restarted or loses its workers ends the gate at once.
         deadline = self.settings.health_timeout + 5
@@ -409,10 +407,9 @@ class Executor:
         try:
             await hostops.define(target, prog)
             pids = await hostops.spawn(target, prog)
-        except CommandFailed as error:
-            raise DeployFailed(
-                f"{prog.name} crashed on start on {target.spec}", cause=str(error)
-            ) from None
+        except StartFailed as error:
+            message, cause = await startgate.failed_start(target, error)
+            raise DeployFailed(message, cause=cause) from None
         # Its start gate: it must stay up a moment longer than supervisor's startsecs.
         crash = await startgate.watch(target, pids, seconds=startgate.SETTLE)
         if crash is not None:

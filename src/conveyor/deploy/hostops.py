@@ -15,7 +15,7 @@ from packaging.specifiers import SpecifierSet
 from conveyor.deploy.launcher import SCRIPT as LAUNCHER
 from conveyor.deploy.layout import HostPaths, listen_address, ports
 from conveyor.deploy.state import Colour, HostState, dumps, loads
-from conveyor.errors import CommandFailed, ConveyorError, HostError
+from conveyor.errors import CommandFailed, ConveyorError, HostError, StartFailed
 from conveyor.hosts.base import Connector, RunResult
 from conveyor.hosts.upload import upload_tree
 from conveyor.project.model import ConveyorConfig, ServiceConfig
@@ -336,7 +336,7 @@ async def define(target: Target, *progs: Program) -> None:
 
 async def spawn(target: Target, *progs: Program) -> dict[str, int]:
     """Start defined programs together, waiting their `startsecs` once for all of them;
-    returns their pids; CommandFailed, with each failed program's log tail, when one does
+    returns their pids; StartFailed, with each failed program's log tail, when one does
     not stay up."""
     runtime, conn = target.runtime, target.conn
     names = [prog.name for prog in progs]
@@ -352,13 +352,14 @@ async def spawn(target: Target, *progs: Program) -> dict[str, int]:
         return parse_started(result.stdout)
     failed = failed or names
     tails = [f"{name}:\n{await log_tail(target, name)}" for name in failed]
-    raise CommandFailed(
+    raise StartFailed(
         f"{', '.join(failed)} did not start on {target.spec}: {result.stdout.strip()}\n"
         + "\n".join(tails),
         host=target.spec,
         argv=tuple(argv),
         exit_code=result.exit_code,
         output="\n".join(tails),
+        programs=tuple(failed),
     )
 
 

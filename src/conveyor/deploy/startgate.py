@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from conveyor.deploy.hostops import Target, log_tail
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConveyorError, StartFailed
 from conveyor.runtime.supervisor import watch_argv
 
 # After its programs are up, the gate watches them at least this long (and as long as
@@ -98,6 +98,20 @@ async def watch(target: Target, pids: Mapping[str, int], *, seconds: float) -> C
         ) from None
     tail = await log_tail(target, crash.program)
     return replace(crash, log=tail)
+
+
+async def failed_start(target: Target, error: StartFailed) -> tuple[str, str]:
+    """The failure message and cause of programs that did not stay up while supervisor
+    started them: read from supervisor as the gate reads a crash, so a release that
+    crashes before or after `startsecs` is told the same way (exit status and log tail)."""
+    try:
+        # Expected pid 0: whatever supervisor shows now (fatal, backoff, restarted) is told.
+        crash = await watch(target, dict.fromkeys(error.programs, 0), seconds=0)
+    except ConveyorError:
+        crash = None
+    if crash is None:
+        return f"{', '.join(error.programs)} crashed on start on {target.spec}", str(error)
+    return crash.message(target.spec), f"{crash.reason()}\n{crash.log}"
 
 
 async def watch_while(
