@@ -16,6 +16,7 @@ done about it, and what to do next.
      +-- CommandFailed          a command on a host exited non-zero
      |    +-- CommandTimeout    ... or did not finish in time
      |    +-- StartFailed       ... a program supervisor was asked to start did not stay up
+     +-- RollbackFailed         a rollback could not finish (`left`: hosts it could not put right)
      +-- BuildError             a release cannot be built (git, dirty tree, unpinned requirements)
      +-- ExportError            generated files cannot be written, or the committed ones are stale
 """
@@ -101,6 +102,16 @@ class StartFailed(CommandFailed):
     ) -> None:
         super().__init__(message, host=host, argv=argv, exit_code=exit_code, output=output)
         self.programs = programs
+
+
+class RollbackFailed(ConveyorError):
+    """A rollback could not finish: `left` names the hosts it could not put right."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, left: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.left = left
 
 
 class BuildError(ConveyorError):

@@ -10,12 +10,14 @@ each test every host is healed and put back on the known-good release.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from bench.netns import NetnsHost
+from conveyor.runtime.supervisor import supervisorctl
 from tests.integration.fleet import STRATEGY, FaultFleet, Line, Loads, available
 
 REASON = available()
@@ -187,6 +189,39 @@ def test_health_failing_on_one_host_only(fleet: FaultFleet) -> None:
     record = latest(fleet)
     assert record["status"] == "failed"
     assert victim.address in str(record["message"])
+
+
+def test_a_rollback_whose_second_host_cannot_go_back_leaves_every_host_on_one_release(
+    fleet: FaultFleet,
+) -> None:
+    """The previous release has gone cold on the second host and crashes when it starts
+    again there: no host switches (host by host, the first would have gone back alone)."""
+    first, victim, last = fleet.hosts
+    fleet.commit()
+    deployed = fleet.deploy()
+    assert deployed.code == 0, deployed.text
+    new = fleet.release_of(first)
+    state = next(r for r in fleet.status() if r["host"] == victim.spec)["state"]
+    app_dir = str(fleet.app_dir(victim))
+    tools = str(fleet.app_dir(victim) / "tools")
+    cold = subprocess.run(
+        [*supervisorctl(app_dir, tools, "stop", f"web-{state['previous_colour']}")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "stopped" in cold.stdout, cold.stdout + cold.stderr
+    fleet.mark(victim, "CRASH")
+    with fleet.load() as loads:
+        result = fleet.run("rollback", "staging", *fleet.ssh_args)
+    assert result.code == 1, result.text
+    assert victim.spec in result.err
+    assert "nothing was switched: every host still serves its release" in result.err
+    assert "Traceback" not in result.text, result.text
+    no_failed_requests(loads)
+    fleet.assert_one_release(new, hosts=[first, victim, last])
+    record = fleet.history()[0]
+    assert (record["kind"], record["status"]) == ("rollback", "failed")
 
 
 def test_max_failures_one_leaves_the_failing_host_on_the_old_release(fleet: FaultFleet) -> None:

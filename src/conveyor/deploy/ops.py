@@ -21,7 +21,7 @@ from conveyor.deploy.run import (
     targets_for,
 )
 from conveyor.deploy.state import HostState
-from conveyor.errors import ConveyorError, LockHeld
+from conveyor.errors import ConveyorError, LockHeld, RollbackFailed
 from conveyor.project.load import Project
 
 
@@ -54,8 +54,8 @@ def rollback(
     )
 
     async def run() -> list[RolledBack]:
-        for target in targets:  # an app_dir under "~" is known once its host answers
-            await target.conn.connect()
+        # An app_dir under "~" is known once its host answers.
+        await asyncio.gather(*(t.conn.connect() for t in targets))
         held = [(t.conn, t.paths.app_dir) for t in targets]
         # The rollback takes its locks itself; keep them fresh so none looks stale meanwhile.
         async with heartbeats(held, deploy_id):
@@ -63,6 +63,13 @@ def rollback(
 
     try:
         done = asyncio.run(hostops.closing(run(), targets))
+    except RollbackFailed as error:
+        if error.left:  # kept "running", so that `conveyor recover` finds what it left
+            store.close()
+            raise
+        store.finish(deploy_id, status="failed", message=f"rollback failed: {error.message}")
+        store.close()
+        raise
     except BaseException as error:
         store.finish(deploy_id, status="failed", message=f"rollback failed: {error}")
         store.close()

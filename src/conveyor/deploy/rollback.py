@@ -1,24 +1,32 @@
-"""`conveyor rollback`: back to the previous release, by a switch when it is still warm.
+"""`conveyor rollback`: back to the previous release on every host at once, or on none.
 
 The previous colour's programs are still defined on each host (release, venv,
 port); when they still run, a rollback is only Caddy's upstream file being
 rewritten. When they have gone cold, they start again from the host's
-`releases/`, pass the health gate, and then traffic switches.
+`releases/` and pass the health gate.
+
+All or nothing, like a deploy: every host first makes its previous web colour
+run and answer (nothing switches yet; a host that cannot go back leaves every
+host where it was), then every host switches at once. A host that fails during
+its switch puts the hosts that went back forward again, so the environment
+serves one release; each host carries a pending mark in `state.json` while it
+switches, and a host that cannot be put right keeps it for `conveyor recover`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Event, Settings, gate
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.layout import ports, services_by_kind, syncs_on
 from conveyor.deploy.lock import LockOwner, acquire, release
-from conveyor.deploy.state import HostState
-from conveyor.errors import ConveyorError
+from conveyor.deploy.state import Colour, HostState
+from conveyor.errors import ConveyorError, RollbackFailed
 from conveyor.project.model import ConveyorConfig, ServiceConfig
 
 
@@ -31,6 +39,41 @@ class RolledBack:
     warm: bool  # True: a switch to the running colour; False: it had to start again
     seconds: float
     version: str = ""
+
+
+@dataclass(frozen=True)
+class Serve:
+    """What a host is made to serve: a release on a colour (with its version and venv)."""
+
+    release: str
+    colour: Colour
+    version: str
+    venv: str
+
+    @classmethod
+    def previous(cls, state: HostState) -> Serve:
+        """The release the host served before its current one."""
+        assert state.previous_release is not None and state.previous_colour is not None
+        assert state.previous_venv is not None
+        version = state.previous_version or state.previous_release
+        return cls(state.previous_release, state.previous_colour, version, state.previous_venv)
+
+    @classmethod
+    def current(cls, state: HostState) -> Serve:
+        """The release the host serves now."""
+        assert state.release is not None and state.colour is not None and state.venv is not None
+        return cls(state.release, state.colour, state.version or state.release, state.venv)
+
+
+@dataclass
+class _Host:
+    """One host's part in the rollback: what it served, what the rollback started there."""
+
+    target: Target
+    before: HostState
+    warm: bool = True
+    started: list[str] = field(default_factory=list)  # programs this rollback started cold
+    touched: bool = False  # its pending mark was written: the switch began here
 
 
 @dataclass
@@ -46,9 +89,9 @@ class Rollback:
     emit: Emit
 
     async def run(self) -> list[RolledBack]:
-        """Lock, check every host can go back, then switch each; returns what happened."""
-        for target in self.targets:
-            await target.conn.connect()
+        """Lock, check every host can go back, make the previous colours answer everywhere,
+        then switch every host at once; returns what happened."""
+        await asyncio.gather(*(t.conn.connect() for t in self.targets))
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
         try:
@@ -57,86 +100,162 @@ class Rollback:
                     target.conn, target.paths.app_dir, owner, environment=self.environment
                 )
                 locked.append(target)
-            states = {t.spec: await hostops.read_state(t) for t in self.targets}
-            stuck = [t.spec for t in self.targets if states[t.spec].previous_release is None]
+            read = await asyncio.gather(*(hostops.read_state(t) for t in self.targets))
+            hosts = [_Host(t, s) for t, s in zip(self.targets, read, strict=True)]
+            stuck = [h.target.spec for h in hosts if h.before.previous_release is None]
             if stuck:
                 raise ConveyorError(
                     f"{', '.join(stuck)}: no previous release to roll back to; nothing was changed",
                     hint=f"deploy a release: conveyor deploy {self.environment} --release ID",
                 )
-            return [await self.back_one(t, states[t.spec]) for t in self.targets]
+            return await self._all_or_nothing(hosts)
         finally:
             for target in locked:
                 await release(target.conn, target.paths.app_dir, self.deploy_id)
 
-    async def back_one(self, target: Target, state: HostState) -> RolledBack:
+    async def _all_or_nothing(self, hosts: list[_Host]) -> list[RolledBack]:
         began = time.monotonic()
-        assert state.previous_colour is not None and state.previous_release is not None
-        old, new = state.previous_colour, state.colour
-        found = services_by_kind(self.config, self.roles, target.spec)
-        http, others = found.http, {**found.workers, **found.singletons}
-        # Traffic first: the web colours (warm: nothing to do; cold: start and gate), the switch.
-        await hostops.cancel_retire(target, old)
-        warm = True
-        for name, service in http.items():
-            warm = await self._ensure(target, state, name, service) and warm
-        for name in http:
-            await hostops.switch(target, name, ports(self.config, name)[old])
+        failed = await _each(hosts, self._warm_up)
+        if failed:
+            # Nothing switched: the colours started cold go quiet again, every host as it was.
+            await _each(hosts, self._stop_started)
+            raise RollbackFailed(
+                _failures(failed) + "; nothing was switched: every host still serves its release",
+                hint=f"conveyor status {self.environment} shows what each host runs",
+            )
+        done: dict[str, RolledBack] = {}
+
+        async def back(host: _Host) -> None:
+            done[host.target.spec] = await self._switch_back(host, began)
+
+        failed = await _each(hosts, back)
+        if not failed:
+            return [done[h.target.spec] for h in hosts]
+        # All or nothing: the hosts that went back go forward again.
+        undo = [h for h in hosts if h.touched]
+        for host in undo:
+            self._say(host.target, f"forward again to {host.before.release}", "info")
+        left = await _each(undo, self._forward_again)
+        message = _failures(failed)
+        if left:
+            raise RollbackFailed(
+                f"{message}; could not put back {_failures(left)}",
+                hint=f"those hosts keep a pending mark: run conveyor recover {self.environment}",
+                left=tuple(left),
+            )
+        releases = ", ".join(sorted({h.before.release or "nothing" for h in hosts}))
+        raise RollbackFailed(f"{message}; every host serves {releases} again, as before")
+
+    async def _warm_up(self, host: _Host) -> None:
+        """Make the previous colour of each web service run its release and answer."""
+        target, to = host.target, Serve.previous(host.before)
+        await hostops.cancel_retire(target, to.colour)
+        for name, service in services_by_kind(self.config, self.roles, target.spec).http.items():
+            started = await self._ensure(target, name, service, to)
+            if started is not None:
+                host.started.append(started)
+                host.warm = False
+        how = "warm" if host.warm else "started cold and healthy"
+        self._say(target, f"{to.colour} colour runs {to.release} ({how})")
+
+    async def _stop_started(self, host: _Host) -> None:
+        for name in host.started:
+            await hostops.stop(host.target, name)
+
+    async def _switch_back(self, host: _Host, began: float) -> RolledBack:
+        target, state = host.target, host.before
+        to = Serve.previous(state)
+        # The pending mark first: killed during the switch, `conveyor recover` finishes it.
+        pending = replace(state, pending_release=to.release, deploy_id=self.deploy_id)
+        host.touched = True
+        await hostops.write_state(target, pending)
+        await self._serve(target, to, away=state.colour, ensured=True)
         seconds = time.monotonic() - began
-        # Then the workers: the previous colour starts before the current one stops
-        # (a singleton the other way round: never two at once).
-        for name, service in others.items():
-            if service.resolved_kind == "singleton" and new is not None:
-                await hostops.stop(target, program_name(name, new))
-            await self._ensure(target, state, name, service)
-            if service.resolved_kind != "singleton" and new is not None:
-                await hostops.stop(target, program_name(name, new))
-        # Synced files (e.g. DAGs) as the previous release had them, then its `after`.
-        assert state.previous_venv is not None
+        back = replace(state.rolled_back(at=time.time()), deploy_id=self.deploy_id)
+        await hostops.write_state(target, back)
+        how = "switched to the warm" if host.warm else "restarted the cold"
+        self._say(target, f"{how} {to.colour} colour: {to.release} (traffic back)")
+        return RolledBack(target.spec, to.release, host.warm, seconds, back.version or "")
+
+    async def _forward_again(self, host: _Host) -> None:
+        """Undo one host's rollback: it serves what it served before, as its state said."""
+        state = host.before
+        await self._serve(host.target, Serve.current(state), away=state.previous_colour)
+        await hostops.write_state(host.target, state)
+        self._say(host.target, f"serves {state.release} again, as before the rollback")
+
+    async def _serve(
+        self, target: Target, to: Serve, *, away: Colour | None, ensured: bool = False
+    ) -> None:
+        """Make `target` serve `to`: traffic first (web colours running, then Caddy), then the
+        workers (the new one starts before the old stops; a singleton the other way round),
+        synced files, `current`. Every step leaves what already is as it is."""
+        found = services_by_kind(self.config, self.roles, target.spec)
+        if not ensured:
+            await hostops.cancel_retire(target, to.colour)
+            for name, service in found.http.items():
+                await self._ensure(target, name, service, to)
+        for name in found.http:
+            await hostops.switch(target, name, ports(self.config, name)[to.colour])
+        leaving = away if away is not None and away != to.colour else None
+        for name, service in {**found.workers, **found.singletons}.items():
+            singleton = service.resolved_kind == "singleton"
+            if singleton and leaving is not None:
+                await hostops.stop(target, program_name(name, leaving))
+            await self._ensure(target, name, service, to)
+            if not singleton and leaving is not None:
+                await hostops.stop(target, program_name(name, leaving))
+        # Synced files (e.g. DAGs) as that release has them, then its `after`.
         for name, service in syncs_on(self.config, self.roles, target.spec).items():
             for said in await hostops.put_files(
-                target,
-                service,
-                release_id=state.previous_release,
-                venv_key=state.previous_venv,
-                missing_ok=True,
+                target, service, release_id=to.release, venv_key=to.venv, missing_ok=True
             ):
-                self.emit(Event(target.spec, "rollback", "ok", f"{name}: {said}"))
-        back = state.rolled_back(at=time.time())
-        await hostops.write_state(target, back)
-        await hostops.link_current(target, state.previous_release)
-        how = "switched to the warm" if warm else "restarted the cold"
-        message = f"{how} {old} colour: {back.release} (traffic back in {seconds:.2f}s)"
-        self.emit(Event(target.spec, "rollback", "ok", message))
-        version = back.version or ""
-        return RolledBack(target.spec, state.previous_release, warm, seconds, version)
+                self._say(target, f"{name}: {said}")
+        await hostops.link_current(target, to.release)
 
     async def _ensure(
-        self, target: Target, state: HostState, name: str, service: ServiceConfig
-    ) -> bool:
-        """Make the previous colour of `name` run the previous release; True if it already did."""
-        assert service.command is not None and state.previous_venv is not None
-        assert state.previous_colour is not None and state.previous_release is not None
-        port = ports(self.config, name)[state.previous_colour]
-        # Warm only when that colour still runs exactly the previous release: a failed
-        # deploy since then may have redefined (and even left running) this colour.
+        self, target: Target, name: str, service: ServiceConfig, to: Serve
+    ) -> str | None:
+        """Make `to.colour` of `name` run `to.release`; the program it had to start (cold,
+        then health-gated), or None when it already ran."""
+        # Warm only when that colour still runs exactly that release: a failed deploy since
+        # then may have redefined (and even left running) this colour.
         prog = await hostops.ensure_started(
             target,
             self.config,
             name,
-            colour=state.previous_colour,
-            release_id=state.previous_release,
-            version=state.previous_version or state.previous_release,
-            venv_key=state.previous_venv,
+            colour=to.colour,
+            release_id=to.release,
+            version=to.version,
+            venv_key=to.venv,
         )
         if prog is None:
-            return True
+            return None
         if service.resolved_kind == "http" and service.health:
+            port = ports(self.config, name)[to.colour]
             result = await gate(target, prog.name, port, service.health, self.settings)
             if not result.healthy:
                 await hostops.stop(target, prog.name)
-                raise ConveyorError(
-                    f"{target.spec}: {prog.name} ({state.previous_release}) is not healthy: "
-                    f"{result.reason}; traffic stays on {state.release}"
-                )
-        return False
+                raise ConveyorError(f"{prog.name} ({to.release}) is not healthy: {result.reason}")
+        return prog.name
+
+    def _say(self, target: Target, message: str, status: str = "ok") -> None:
+        self.emit(Event(target.spec, "rollback", status, message))
+
+
+async def _each(
+    hosts: Sequence[_Host], work: Callable[[_Host], Awaitable[object]]
+) -> dict[str, str]:
+    """Run `work` on every host at once; returns why it failed, by host (every host is tried)."""
+    results = await asyncio.gather(*(work(h) for h in hosts), return_exceptions=True)
+    failed: dict[str, str] = {}
+    for host, result in zip(hosts, results, strict=True):
+        if isinstance(result, ConveyorError):
+            failed[host.target.spec] = result.message.removeprefix(f"{host.target.spec}: ")
+        elif isinstance(result, BaseException):
+            raise result
+    return failed
+
+
+def _failures(failed: dict[str, str]) -> str:
+    return "; ".join(f"{host}: {why}" for host, why in failed.items())
