@@ -113,6 +113,12 @@ class Rollback:
             for target in locked:
                 await release(target.conn, target.paths.app_dir, self.deploy_id)
 
+    async def back_one(self, target: Target, state: HostState) -> RolledBack:
+        """One host back on its previous release (the caller holds the locks)."""
+        host = _Host(target, state)
+        await self._warm_up(host)
+        return await self._switch_back(host, time.monotonic())
+
     async def _all_or_nothing(self, hosts: list[_Host]) -> list[RolledBack]:
         began = time.monotonic()
         failed = await _each(hosts, self._warm_up)
