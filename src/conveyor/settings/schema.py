@@ -101,6 +101,10 @@ def _field_from_entry(entry: EnvEntry) -> SettingField:
     )
 
 
+# What the interpreter that reads a settings class gets of conveyor's own environment.
+_BASE_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+
+
 def schema_from_class(
     root: Path, spec: str, *, python: str | None = None, timeout: float = 60
 ) -> SettingsSchema:
@@ -115,8 +119,10 @@ def schema_from_class(
     root = root.absolute()
     interpreter = _interpreter(root, spec, python)
     prefix = f"cannot read the settings class {spec} with {interpreter}"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    # Defaults computed at import (`os.getenv("ENVIRONMENT", "development")`) are read as on a
+    # clean machine: the shell's exports are no environment's values, and never reach a host.
+    env = {k: v for k, v in os.environ.items() if k in _BASE_ENV or k.startswith("LC_")}
+    env["PYTHONPATH"] = str(root)
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave no __pycache__ behind in the user's project
     argv = [interpreter, "-c", _SCRIPT, spec]

@@ -275,6 +275,23 @@ class Settings(BaseSettings):
     assert schema.fields == (field("VIA", default="venv"),)
 
 
+def test_a_default_computed_at_import_never_takes_the_shells_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seeds tell users to `export ENVIRONMENT=development`: a class default read from
+    it would carry that shell into every environment's values."""
+    config = """\
+import os
+from pydantic_settings import BaseSettings
+
+class Settings(BaseSettings):
+    ENVIRONMENT: str = os.getenv("ENVIRONMENT", "production")
+"""
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    schema = schema_from_class(write_project(tmp_path, config), "backend.config:Settings")
+    assert schema.fields == (field("ENVIRONMENT", default="production"),)
+
+
 def test_relative_interpreter_path_is_relative_to_root(tmp_path: Path) -> None:
     root = write_project(tmp_path)
     (root / "py").symlink_to(sys.executable)
