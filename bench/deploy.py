@@ -115,9 +115,9 @@ def project(
     return root
 
 
-def deploy(root: Path, args: list[str]) -> tuple[int, float]:
+def deploy(root: Path, args: list[str], *, command: str = "deploy") -> tuple[int, float]:
     began = time.monotonic()
-    code = main(["-C", str(root), "deploy", "staging", *args])
+    code = main(["-C", str(root), command, "staging", *args])
     return code, time.monotonic() - began
 
 
@@ -128,6 +128,8 @@ TINY_CASES = [
     ("bad: crashes on import", "crash"),
 ]
 GUNICORN_CASES = [("bad: gunicorn, crash on import", "crash")]
+# After an untimed good deploy: `conveyor rollback` to the warm previous colour.
+ROLLBACK = ("warm rollback", "rollback")
 
 
 def measure(
@@ -137,10 +139,15 @@ def measure(
     assert code == 0, "the warm-up deploy failed"
     rows = []
     for case, mode in cases:
-        if mode is not None:
+        command = "deploy"
+        if mode == "rollback":
+            commit_mode(root, "ok")
+            assert deploy(root, args)[0] == 0, "the deploy before the rollback failed"
+            command = "rollback"
+        elif mode is not None:
             commit_mode(root, mode)
         with LoadProcesses(urls) as loads:
-            code, seconds = deploy(root, args)
+            code, seconds = deploy(root, args, command=command)
         requests = sum(ok + failed for ok, failed, _ in loads.results)
         failed = sum(failed for _, failed, _ in loads.results)
         gap = max(gap for _, _, gap in loads.results)
@@ -176,7 +183,7 @@ def local_fleet(*, tiny: bool = True) -> list[Row]:
             root = project(
                 base, ["local"], listen=f"127.0.0.1:{listen}", port=port, gunicorn=gunicorn
             )
-            cases = GUNICORN_CASES if gunicorn else TINY_CASES
+            cases = GUNICORN_CASES if gunicorn else [*TINY_CASES, ROLLBACK]
             rows += measure("1 local host", root, [url], [], cases)
         return rows
     finally:
@@ -215,7 +222,7 @@ def ssh_fleet(count: int, *, tiny: bool = True) -> list[Row]:
             root = project(
                 base, [h.spec for h in hosts], listen=":18080", port=18100, gunicorn=gunicorn
             )
-            cases = GUNICORN_CASES if gunicorn else TINY_CASES
+            cases = GUNICORN_CASES if gunicorn else [*TINY_CASES, ROLLBACK]
             rows += measure(f"{count} SSH hosts", root, urls, args, cases)
         return rows
     finally:

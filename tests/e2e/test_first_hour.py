@@ -7,12 +7,14 @@ green after each step and no value is lost.
 Real parts: the project's own venv (made by `conveyor check` from its requirements, from
 PyPI), supervisord and Caddy (installed into the host by the deploy), the app under uvicorn.
 The one edit to what init wrote gives the web service ports of its own, so that this test
-never meets another one's on a shared machine.
+never meets another one's on a shared machine. Each command's time is printed at the end
+(`pytest -s`), for the record of how long a first hour takes.
 """
 
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -20,7 +22,7 @@ import pytest
 
 from conveyor.demo.deploys import free_pair, stop_supervisors
 from conveyor.history.store import HistoryStore
-from tests.conftest import Project
+from tests.conftest import Project, Result
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
 URL = "postgresql://admin:admin123@localhost:5435/shop"
@@ -97,7 +99,7 @@ def test_health() -> None:
     assert TestClient(app).get("/health").json()["greeting"] == "hello"
 """,
 }
-WORKER = '\n[services.worker]\ncommand = "python -m shop.worker"\nroles = ["backend"]\n'
+TIMES: dict[str, float] = {}
 
 
 @pytest.fixture
@@ -114,25 +116,34 @@ def commit(project: Project, message: str) -> None:
     subprocess.run([*GIT, "commit", "-qm", message, "--allow-empty"], cwd=project.root, check=True)
 
 
+def run(project: Project, *args: str) -> Result:
+    """`conveyor ARGS`, which must pass; its time is kept (each command's first and second)."""
+    began = time.monotonic()
+    result = project.run(*args)
+    key = " ".join(args)
+    TIMES.setdefault(key if key not in TIMES else f"{key} (again)", time.monotonic() - began)
+    assert result.code == 0, result.out + result.err
+    return result
+
+
 def gates_green(project: Project) -> str:
-    """`conveyor check` passes; returns its summary line."""
-    checked = project.run("check")
-    assert checked.code == 0, checked.out + checked.err
-    return checked.out.splitlines()[-1]
+    """`conveyor check` and `conveyor config check development` pass; returns check's
+    summary line."""
+    run(project, "config", "check", "development")
+    return run(project, "check").out.splitlines()[-1]
 
 
 def test_a_new_project_from_init_to_rollback_with_every_gate_green(shop: Project) -> None:
     root = shop.root
-    found = shop.run("init")
-    assert found.code == 0, found.out + found.err
-    assert "found: web app shop.main:app; settings class shop.config:Settings" in found.out
+    found = run(shop, "init")
+    assert (
+        "found: web app shop.main:app; worker shop.worker; settings class shop.config:Settings"
+        in found.out
+    )
     toml = root / "conveyor.toml"
     listen, port = free_pair(), free_pair()
-    text = (
-        toml.read_text().replace(
-            'roles = ["backend"]\n', f'roles = ["backend"]\nport = {port}\n', 1
-        )
-        + WORKER
+    text = toml.read_text().replace(
+        'roles = ["backend"]\n', f'roles = ["backend"]\nport = {port}\n', 1
     )
     toml.write_text(
         text.replace(
@@ -142,8 +153,7 @@ def test_a_new_project_from_init_to_rollback_with_every_gate_green(shop: Project
     )
     assert 'use = ["ruff-format", "ruff", "pytest"]' in toml.read_text()
 
-    fixed = shop.run("scan", "--fix")
-    assert fixed.code == 0, fixed.out + fixed.err
+    run(shop, "scan", "--fix")
     assert (root / "shop/prices.py").read_text().endswith("URL = settings.DATABASE_URL\n")
     env = root / ".env.development"
     assert f"DATABASE_URL={URL}\n" in env.read_text()  # the value moved, not lost
@@ -154,33 +164,36 @@ def test_a_new_project_from_init_to_rollback_with_every_gate_green(shop: Project
     # Cold: the project's own venv is made from its requirements; warm: it is reused (the
     # venv step checks it is complete) and every gate is cached.
     assert gates_green(shop).startswith("ok: 4 passed, 0 cached, 0 failed in ")
-    assert gates_green(shop).startswith("ok: 1 passed, 3 cached, 0 failed in ")
-    checked = shop.run("config", "check", "development")
-    assert checked.code == 0, checked.out + checked.err
+    warm = "ok: 1 passed, 3 cached, 0 failed in "
+    assert gates_green(shop).startswith(warm)
     commit(shop, "conveyor init and scan --fix")
 
     first = deploy_and_get(shop, listen)
     assert first["greeting"] == "hello"
     host_env = (root / ".conveyor/hosts/development/shared/.env").read_text()
     assert f"DATABASE_URL={URL}\n" in host_env  # the moved value reached the host
-    assert gates_green(shop).startswith("ok: 1 passed, 3 cached")  # a deploy changes no gate
+    status = run(shop, "status", "development", "--check")
+    assert "worker" in status.out  # init's worker runs beside the web app
+    assert gates_green(shop).startswith(warm)  # a deploy changes no gate
 
-    stopped = shop.run("stop", "development")
-    assert stopped.code == 0, stopped.out + stopped.err
+    run(shop, "stop", "development")
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{listen}/health", timeout=5)
-    started = shop.run("start", "development")
-    assert started.code == 0, started.out + started.err
+    assert gates_green(shop).startswith(warm)
+    run(shop, "start", "development")
     assert get(listen)["version"] == first["version"]
+    assert gates_green(shop).startswith(warm)
 
     commit(shop, "a second release")
     second = deploy_and_get(shop, listen)
     assert second["version"] != first["version"]
-    back = shop.run("rollback", "development")
-    assert back.code == 0, back.out + back.err
+    assert gates_green(shop).startswith(warm)
+    run(shop, "rollback", "development")
     assert get(listen)["version"] == first["version"]
-    shown = shop.run("history", "development")
-    assert shown.code == 0
+    assert gates_green(shop).startswith(warm)
+    shown = run(shop, "history", "development")
+    for kind in ("rollback", "deploy", "start", "stop"):
+        assert kind in shown.out
     with HistoryStore.for_project(root) as store:
         kinds = [(r.kind, r.status) for r in store.deploys("development")]
     assert kinds == [
@@ -190,8 +203,8 @@ def test_a_new_project_from_init_to_rollback_with_every_gate_green(shop: Project
         ("stop", "succeeded"),
         ("deploy", "succeeded"),
     ]
-    assert gates_green(shop).startswith("ok: 1 passed, 3 cached")
     assert f"DATABASE_URL={URL}\n" in env.read_text()
+    print("\n".join(f"{seconds:6.1f} s  conveyor {command}" for command, seconds in TIMES.items()))
 
 
 def get(listen: int) -> dict[str, str]:
@@ -204,6 +217,5 @@ def get(listen: int) -> dict[str, str]:
 
 def deploy_and_get(project: Project, listen: int) -> dict[str, str]:
     """`conveyor deploy development` (a 1 s watch), then what Caddy serves."""
-    deployed = project.run("deploy", "development", "--watch", "1")
-    assert deployed.code == 0, deployed.out + deployed.err
+    run(project, "deploy", "development", "--watch", "1")
     return get(listen)

@@ -123,9 +123,12 @@ def _visit(tree: ast.Module, text: str, module: str, found: Detected) -> None:
 
 
 def _runnable(tree: ast.Module) -> bool:
-    """True for a module with an `if __name__ == "__main__":` block."""
+    """True for a module that runs when executed: an `if __name__ == "__main__":` block, or a
+    loop at the top level (a worker written as a script; `python -m` runs it as it is)."""
     return any(
-        isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) for node in tree.body
+        (isinstance(node, ast.If) and "__main__" in ast.unparse(node.test))
+        or isinstance(node, ast.While)
+        for node in tree.body
     )
 
 

@@ -47,6 +47,21 @@ def test_init_detects_services_migrations_and_settings(seed: Project) -> None:
     assert config.settings.class_ == "backend.config:Settings"
 
 
+def test_a_worker_written_as_a_script_is_a_service_a_library_module_is_not(
+    make_project: Callable[..., Project],
+) -> None:
+    loop = "import time\n\nwhile True:\n    time.sleep(1)\n"
+    functions = "def work() -> None:\n    pass\n"
+    files = {"shop/__init__.py": "", "shop/worker.py": loop, "shop/workers_util.py": functions}
+    project = make_project(files, mode=None)
+    result = project.run("init")
+    assert result.code == 0, result.err
+    assert "worker shop.worker" in result.out
+    services = load_project(project.root).config.services
+    assert services["worker"].command == "python -m shop.worker"
+    assert all("workers_util" not in (s.command or "") for s in services.values())
+
+
 def test_init_writes_env_example_from_the_settings_class(seed: Project) -> None:
     seed.run("init")
     example = (seed.root / ".env.example").read_text()
