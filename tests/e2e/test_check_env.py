@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 from tests.conftest import Project
@@ -62,3 +63,45 @@ def test_other_values_run_the_steps_again(make_project: Callable[..., Project]) 
     assert again.code == 1
     assert "--- settings failed (exit 1): " in again.out
     assert "Tst-8fj2K1pq88LwQz" not in again.out + again.err
+
+
+SERVICES_TOML = """\
+[app]
+name = "app"
+
+[checks]
+use = []
+env = "test"
+
+[checks.steps.db]
+run = ["{python}", "-c", "import socket, os; print('talked to the database')"]
+services = ["DATABASE_URL"]
+
+[checks.steps.lint]
+run = ["{python}", "-c", "print('needs nothing')"]
+"""
+
+
+def test_a_step_runs_once_the_services_it_needs_answer(
+    make_project: Callable[..., Project],
+) -> None:
+    """Real PostgreSQL on 127.0.0.1:5432 answers; a closed port names the key, never the
+    password, and fails only the step that needs it."""
+    good = "DATABASE_URL=postgresql+psycopg://app:Db-8fj2K1pq88LwQz@127.0.0.1/app\n"
+    project = make_project({**FILES, "conveyor.toml": SERVICES_TOML, ".env.test": good})
+    result = project.run("check", "--no-cache")
+    assert result.code == 0, result.out + result.err
+    assert "db: passed in" in result.out
+
+    with socket.socket() as closed:  # a port that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    project.write({".env.test": good.replace("127.0.0.1/", f"127.0.0.1:{port}/")})
+    down = project.run("check", "--no-cache")
+    assert down.code == 1
+    assert (
+        f"db needs DATABASE_URL (127.0.0.1:{port}), which does not accept a connection "
+        "(Connection refused): start that service, or fix the value"
+    ) in down.out
+    assert "lint: passed in" in down.out
+    assert "Db-8fj2K1pq88LwQz" not in down.out + down.err

@@ -84,7 +84,12 @@ def build_plan(
                 step = replace(step, needs=(*step.needs, VENV_STEP))
             if options is not None:
                 inputs = step.inputs if options.inputs is None else tuple(options.inputs)
-                step = replace(step, argv=(*step.argv, *options.args), inputs=inputs)
+                step = replace(
+                    step,
+                    argv=(*step.argv, *options.args),
+                    inputs=inputs,
+                    services=tuple(options.services),
+                )
             steps.append(step)
     for name, config in checks.steps.items():
         targets = found if config.matrix and checks.python else [None]
@@ -99,6 +104,7 @@ def build_plan(
                     needs=(*config.needs, *((VENV_STEP,) if env.make else ())),
                     writes=config.writes,
                     fast=config.fast,
+                    services=tuple(config.services),
                     python=python,
                     python_version=interpreter.version if interpreter else "",
                 )

@@ -17,6 +17,7 @@ from conveyor.checks.files import hash_files, project_files, select
 from conveyor.checks.gates import GateResult, check_benchmark, check_coverage, current_branch
 from conveyor.checks.mask import masker
 from conveyor.checks.presets import REPORTS
+from conveyor.checks.services import unreachable
 from conveyor.checks.step import Plan, Step
 
 State = Literal["running", "passed", "failed", "cached", "blocked"]
@@ -150,6 +151,10 @@ def _execute(
     # leak into the steps' own pytest and coverage.
     inherited = {k: v for k, v in environ.items() if not k.startswith(_SESSION_VARIABLES)}
     env = {**inherited, **dict(step.env), "PYTHONUNBUFFERED": "1"}
+    missing = unreachable(step.services, env)
+    if missing is not None:
+        said = f"{step.name} {missing}"
+        return StepResult(step, "failed", time.perf_counter() - start, 1, said + "\n", note=said)
     try:
         done = subprocess.run(
             list(step.argv),

@@ -41,6 +41,8 @@ class Step:
     cacheable: bool = True
     # pytest's exit 5 (no tests collected): "pass" or "fail" (checks.no_tests); "" for others.
     no_tests: str = ""
+    # Keys holding a URL (or "host:port") that must accept a connection before it runs.
+    services: tuple[str, ...] = ()
 
     @property
     def command(self) -> str:

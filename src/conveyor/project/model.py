@@ -98,6 +98,13 @@ class StepConfig(Section):
         "it never runs beside their readers.",
     )
     fast: bool = Field(default=False, description="Part of `conveyor check --fast`.")
+    services: list[str] = Field(
+        default=[],
+        description="What the step needs running: keys of its environment (`checks.env`'s "
+        'values, else the shell\'s) holding a URL, e.g. ["DATABASE_URL", "REDIS_URL"], or '
+        '"host:port". Each must accept a connection before the step runs; else the step '
+        "fails naming the key and host:port (never a password).",
+    )
     matrix: bool = Field(
         default=False,
         description="Run once per version in `checks.python`; "
@@ -111,6 +118,13 @@ class PresetOptions(Section):
     args: list[str] = Field(default=[], description="Arguments added to the preset's command.")
     inputs: list[str] | None = Field(
         default=None, description="Glob patterns replacing the preset's inputs (its cache key)."
+    )
+    services: list[str] = Field(
+        default=[],
+        description="What the step needs running: keys of its environment (`checks.env`'s "
+        'values, else the shell\'s) holding a URL, e.g. ["DATABASE_URL", "REDIS_URL"], or '
+        '"host:port". Each must accept a connection before the step runs; else the step '
+        "fails naming the key and host:port (never a password).",
     )
 
 
