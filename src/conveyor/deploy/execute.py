@@ -451,8 +451,9 @@ class Executor:
                 record.stopped.append(old)
                 seconds = service.drain.total_seconds()
                 self._say(target.spec, "stop", "start", f"stopping {old} (drain {seconds:g}s)")
-                said = await hostops.drain(target, old, seconds=seconds)
-                self._say(target.spec, "stop", "ok" if "killed" not in said else "info", said)
+                drained = await hostops.drain(target, old, seconds=seconds)
+                status = "info" if drained.how == "killed" else "ok"
+                self._say(target.spec, "stop", status, drained.message)
         # Singletons: the old one stops first, then the new one starts (never two at once).
         for name, service in services.items():
             if service.resolved_kind == "singleton":

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import posixpath
 import shlex
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from packaging.specifiers import SpecifierSet
 
@@ -429,23 +430,45 @@ async def stop(target: Target, name: str, *, timeout: float = 120) -> str:
     return result.stdout + result.stderr
 
 
-async def drain(target: Target, name: str, *, seconds: float) -> str:
-    """Stop a program gracefully; says whether it finished or was killed after `seconds`."""
+@dataclass(frozen=True)
+class Drained:
+    """How a program given its drain time ended: `how` decides, `message` is for a person."""
+
+    program: str
+    how: Literal["absent", "not running", "graceful", "whole drain", "killed"]
+    seconds: float  # the drain time it had
+
+    @property
+    def message(self) -> str:
+        """`worker-blue stopped gracefully`, `... ignored its stop signal: killed ...`."""
+        name, seconds = self.program, f"{self.seconds:g}s"
+        return {
+            "absent": f"{name} did not exist: nothing to stop",
+            "not running": f"{name} was not running: nothing to stop",
+            "graceful": f"{name} stopped gracefully",
+            "whole drain": f"{name} stopped gracefully (it used its whole drain time, {seconds})",
+            "killed": f"{name} ignored its stop signal: killed after its drain timeout ({seconds})",
+        }[self.how]
+
+
+async def drain(target: Target, name: str, *, seconds: float) -> Drained:
+    """Stop a program gracefully; whether it finished or was killed after `seconds`."""
     loop = asyncio.get_running_loop()
     began = loop.time()
     said = await stop(target, name, timeout=seconds + 60)
+    # supervisorctl's own words: the edge where a tool's output becomes a fact.
     if "no such process" in said:
-        return f"{name} did not exist: nothing to stop"
+        return Drained(name, "absent", seconds)
     if "not running" in said:
-        return f"{name} was not running: nothing to stop"
+        return Drained(name, "not running", seconds)
     if loop.time() - began < seconds * 0.9:
-        return f"{name} stopped gracefully"
+        return Drained(name, "graceful", seconds)
     # It took the whole drain time: supervisor's log says whether it had to kill it.
     log = posixpath.join(runtime_dir(target.paths.app_dir), "supervisord.log")
     tail = await target.conn.run(["tail", "-n", "40", log], check=False)
     if f"stopped: {name} (terminated by SIGKILL)" in tail.stdout:
-        return f"{name} ignored its stop signal: killed after its drain timeout ({seconds:g}s)"
-    return f"{name} stopped gracefully (it used its whole drain time, {seconds:g}s)"
+        return Drained(name, "killed", seconds)
+    return Drained(name, "whole drain", seconds)
 
 
 # Runs on the host: copy a release's directory into place, file by file, each atomically.
@@ -488,19 +511,28 @@ with open(manifest + ".tmp", "w") as f:
     json.dump(sorted(now), f)
 os.replace(manifest + ".tmp", manifest)
 if missing:
-    print(f"none in this release: removed the {removed} file(s) a later sync wrote to {dest}")
+    said = f"none in this release: removed the {removed} file(s) a later sync wrote to {dest}"
 else:
-    print(f"{len(now)} file(s) in {dest}: {copied} copied, {removed} removed")
+    said = f"{len(now)} file(s) in {dest}: {copied} copied, {removed} removed"
+print(json.dumps({"missing": missing, "message": said}))
 """
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What a sync did: `missing` when the release has no such directory."""
+
+    message: str
+    missing: bool
 
 
 async def sync(
     target: Target, *, release_id: str, source: str, dest: str, missing_ok: bool = False
-) -> str:
+) -> Synced:
     """Copy the release's `source` directory to `dest` on the host; returns what changed.
 
     `missing_ok`: a release without `source` counts as an empty directory (the files an
-    earlier sync wrote are removed) instead of an error; the answer then starts "none".
+    earlier sync wrote are removed) instead of an error, and the answer says it was missing.
     """
     src = posixpath.join(target.paths.release(release_id), "app", source)
     flag = "missing-ok" if missing_ok else "strict"
@@ -514,7 +546,8 @@ async def sync(
             exit_code=result.exit_code,
             output=result.stderr,
         )
-    return result.stdout.strip()
+    verdict = json.loads(result.stdout.strip().splitlines()[-1])
+    return Synced(str(verdict["message"]), bool(verdict["missing"]))
 
 
 async def put_files(
@@ -523,16 +556,15 @@ async def put_files(
     """A sync service's files from the release into place, then its `after` command (not
     when the release has no such files); returns what was done, for the user."""
     assert service.sync is not None
-    done = [
-        await sync(
-            target,
-            release_id=release_id,
-            source=service.sync.from_,
-            dest=service.sync.to,
-            missing_ok=missing_ok,
-        )
-    ]
-    if service.after_argv and not done[0].startswith("none"):
+    synced = await sync(
+        target,
+        release_id=release_id,
+        source=service.sync.from_,
+        dest=service.sync.to,
+        missing_ok=missing_ok,
+    )
+    done = [synced.message]
+    if service.after_argv and not synced.missing:
         command = service.after_argv
         done.append(
             await run_after(target, command=command, release_id=release_id, venv_key=venv_key)
