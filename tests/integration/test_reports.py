@@ -25,6 +25,9 @@ def test_unlock_without_a_lock_says_so_and_exits_non_zero(local: DeployProject) 
 def test_a_rollback_with_nothing_deployed_records_no_invented_release(
     local: DeployProject,
 ) -> None:
+    planned = local.run("rollback", "staging", "--dry-run")  # fails as the rollback fails
+    assert planned.code == 1
+    assert "local: no previous release to roll back to; nothing was changed" in planned.err
     result = local.run("rollback", "staging")
     assert result.code == 1
     assert "local: no previous release to roll back to; nothing was changed" in result.err

@@ -135,11 +135,25 @@ def rollback_command(
     ),
     known_hosts: Path | None = typer.Option(None, "--known-hosts", help="known_hosts file."),
     identity: Path | None = typer.Option(None, "--identity", "-i", help="SSH private key."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan (hosts only read) and change nothing."
+    ),
 ) -> None:
     """Back to the previous release: a switch to its warm colour, else a restart of it."""
-    from conveyor.deploy.ops import rollback
+    from conveyor.deploy.ops import plan_rollback, rollback
 
     project = load_project(project_dir(ctx))
+    if dry_run and to is None:
+        plan = plan_rollback(project, environment, access=access_options(known_hosts, identity))
+        out().print(plan.render(), markup=False)
+        return
+    if dry_run:
+        from conveyor.deploy.run import plan_deploy
+
+        access = access_options(known_hosts, identity)
+        plan = plan_deploy(project, environment, release_id=to, access=access)
+        out().print(plan.render(), markup=False)
+        return
     progress = Progress()
     try:
         deploy_id, result = rollback(

@@ -217,18 +217,22 @@ async def acquire(
         return
     if result.exit_code != HELD:
         raise ConveyorError(f"{conn.name}: cannot take the deploy lock: {result.stderr.strip()}")
-    info = _info(result.stdout) or LockInfo(None, 0.0)
-    where = f"{environment} is locked on {conn.name} by {info.describe()}"
+    raise held(environment, conn.name, _info(result.stdout) or LockInfo(None, 0.0))
+
+
+def held(environment: str, host: str, info: LockInfo) -> LockHeld:
+    """The error for a lock found on `host`: StaleLock when its holder stopped."""
+    where = f"{environment} is locked on {host} by {info.describe()}"
     if info.stale:
-        raise StaleLock(
+        return StaleLock(
             f"{where}: that deploy stopped (no heartbeat for {STALE_AFTER:g}s or its process "
             "is gone)",
             hint=f"bring every host to one release and take the lock: conveyor recover "
             f"{environment}",
-            host=conn.name,
+            host=host,
             info=info,
         )
-    raise LockHeld(
+    return LockHeld(
         where,
         hint=f"a deploy is running: wait for it (conveyor status {environment}); if you are sure "
         f"its process is gone, break the lock: conveyor unlock {environment} --force",

@@ -11,6 +11,7 @@ from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Outcome
 from conveyor.deploy.layout import services_on
 from conveyor.deploy.lock import LockInfo, heartbeats, inspect, release
+from conveyor.deploy.plan import Plan
 from conveyor.deploy.rollback import Rollback, RolledBack
 from conveyor.deploy.run import (
     Access,
@@ -84,6 +85,21 @@ def rollback(
     )
     store.close()
     return deploy_id, done
+
+
+def plan_rollback(project: Project, environment: str, *, access: Access | None = None) -> Plan:
+    """The rollback's plan (`conveyor rollback --dry-run`); hosts are only read."""
+    targets, roles = targets_for(project, environment, access or Access())
+    job = Rollback(
+        config=project.config,
+        environment=environment,
+        targets=targets,
+        roles=roles,
+        deploy_id="dry-run",
+        settings=settings_for(project, environment),
+        emit=lambda event: None,
+    )
+    return asyncio.run(hostops.closing(job.plan(), targets))
 
 
 @dataclass(frozen=True)

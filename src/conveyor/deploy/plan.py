@@ -76,13 +76,23 @@ class Plan:
     steps: tuple[Step, ...]
 
     max_failures: int = 0
+    # Another use of the plan (a rollback) says what it does and what a failure does.
+    header: str = ""
+    on_failure: tuple[str, ...] = ()
 
     def render(self) -> str:
         """The plan for a person; secret payloads never appear."""
-        lines = [f"plan: deploy {self.release} to {self.environment}", ""]
+        lines = [self.header or f"plan: deploy {self.release} to {self.environment}", ""]
         lines += [step.render() for step in self.steps]
-        lines += ["", "on failure before a host switches: " + BEFORE_SWITCH]
-        lines += ["on failure after a host switched:  " + AFTER_SWITCH]
+        lines += (
+            ["", *self.on_failure]
+            if self.on_failure
+            else [
+                "",
+                "on failure before a host switches: " + BEFORE_SWITCH,
+                "on failure after a host switched:  " + AFTER_SWITCH,
+            ]
+        )
         if self.max_failures:
             lines += [
                 f"max_failures = {self.max_failures}: up to {self.max_failures} failing host(s) "

@@ -24,7 +24,9 @@ from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Event, Settings, gate
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.layout import ports, services_by_kind, syncs_on
-from conveyor.deploy.lock import LockOwner, acquire, release
+from conveyor.deploy.lock import LockOwner, acquire, held, inspect, release
+from conveyor.deploy.plan import Plan
+from conveyor.deploy.rollback_plan import BackView, build_rollback_plan
 from conveyor.deploy.state import Colour, HostState
 from conveyor.errors import ConveyorError, RollbackFailed
 from conveyor.project.model import ConveyorConfig, ServiceConfig
@@ -100,18 +102,48 @@ class Rollback:
                     target.conn, target.paths.app_dir, owner, environment=self.environment
                 )
                 locked.append(target)
-            read = await asyncio.gather(*(hostops.read_state(t) for t in self.targets))
-            hosts = [_Host(t, s) for t, s in zip(self.targets, read, strict=True)]
-            stuck = [h.target.spec for h in hosts if h.before.previous_release is None]
-            if stuck:
-                raise ConveyorError(
-                    f"{', '.join(stuck)}: no previous release to roll back to; nothing was changed",
-                    hint=f"deploy a release: conveyor deploy {self.environment} --release ID",
-                )
-            return await self._all_or_nothing(hosts)
+            return await self._all_or_nothing(await self._read())
         finally:
             for target in locked:
                 await release(target.conn, target.paths.app_dir, self.deploy_id)
+
+    async def plan(self) -> Plan:
+        """The rollback's plan after its own checks, failing as it would fail (a lock held,
+        a host with nothing to go back to); hosts are only read."""
+        await asyncio.gather(*(t.conn.connect() for t in self.targets))
+        locks = await asyncio.gather(*(inspect(t.conn, t.paths.app_dir) for t in self.targets))
+        for target, lock in zip(self.targets, locks, strict=True):
+            if lock is not None:
+                raise held(self.environment, target.spec, lock)
+        views = []
+        for host in await self._read():
+            target, to = host.target, Serve.previous(host.before)
+            warm = {}
+            for name in services_by_kind(self.config, self.roles, target.spec).http:
+                prog = hostops.release_program(
+                    target,
+                    self.config,
+                    name,
+                    colour=to.colour,
+                    release_id=to.release,
+                    version=to.version,
+                    venv_key=to.venv,
+                )
+                warm[name] = await hostops.defined_and_running(target, prog)
+            views.append(BackView(target.spec, host.before, warm, target.listen))
+        return build_rollback_plan(self.config, self.environment, self.roles, views)
+
+    async def _read(self) -> list[_Host]:
+        """Every host's state; refused, changing nothing, when one has no previous release."""
+        read = await asyncio.gather(*(hostops.read_state(t) for t in self.targets))
+        hosts = [_Host(t, s) for t, s in zip(self.targets, read, strict=True)]
+        stuck = [h.target.spec for h in hosts if h.before.previous_release is None]
+        if stuck:
+            raise ConveyorError(
+                f"{', '.join(stuck)}: no previous release to roll back to; nothing was changed",
+                hint=f"deploy a release: conveyor deploy {self.environment} --release ID",
+            )
+        return hosts
 
     async def back_one(self, target: Target, state: HostState) -> RolledBack:
         """One host back on its previous release (the caller holds the locks)."""

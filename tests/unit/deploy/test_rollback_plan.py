@@ -1,0 +1,66 @@
+"""The rollback's plan from data: host states in, steps out (no host needed)."""
+
+from __future__ import annotations
+
+from conveyor.deploy.rollback_plan import BEFORE, DURING, BackView, build_rollback_plan
+from conveyor.deploy.state import HostState
+from tests.unit.deploy.test_plan import config
+
+ROLES = {"deploy@app-1": ["backend"], "deploy@app-2": ["backend"], "deploy@sched-1": ["scheduler"]}
+
+
+def deployed(release: str = "r2", previous: str = "r1") -> HostState:
+    """A host that serves `release` on green, `previous` behind it on blue."""
+    return HostState(
+        release=release,
+        version="1.2.0",
+        colour="green",
+        venv="v2",
+        previous_release=previous,
+        previous_version="1.1.0",
+        previous_colour="blue",
+        previous_venv="v1",
+    )
+
+
+def test_every_host_gets_ready_before_any_host_switches() -> None:
+    hosts = [
+        BackView("deploy@app-1", deployed(), {"web": True}),
+        BackView("deploy@app-2", deployed(), {"web": False}),
+    ]
+    plan = build_rollback_plan(config(), "production", ROLES, hosts)
+    actions = [(s.host, s.action) for s in plan.steps]
+    last_ready = max(i for i, (_, action) in enumerate(actions) if action == "ready")
+    first_switch = min(i for i, (_, action) in enumerate(actions) if action == "switch")
+    assert last_ready < first_switch
+    ready = [s for s in plan.steps if s.action == "ready"]
+    assert ready[0].description == "web-blue runs r1 (warm: nothing to start)"
+    assert ready[1].description == (
+        "web-blue has gone cold: start it on r1, probe /health directly"
+    )
+    assert all(s.on_failure == BEFORE for s in ready)
+    assert plan.render().startswith("plan: roll production back to 1.1.0 on 2 host(s)\n")
+
+
+def test_a_host_switches_traffic_then_its_workers_then_records_the_release() -> None:
+    plan = build_rollback_plan(
+        config(), "production", ROLES, [BackView("deploy@app-1", deployed())]
+    )
+    steps = [s for s in plan.steps if s.host == "deploy@app-1"]
+    assert [s.action for s in steps] == [
+        "connect", "lock", "ready", "state", "switch", "start", "stop", "state", "unlock",
+    ]  # fmt: skip
+    assert steps[4].description == "Caddy on :80 -> port 9000 (blue)"
+    assert steps[5].description == "worker-blue on r1"
+    assert steps[6].description == "worker-green: graceful stop"
+    assert steps[4].on_failure == DURING
+    assert "a pending mark for conveyor recover" in plan.render()
+
+
+def test_a_sync_host_puts_the_previous_releases_files_back() -> None:
+    plan = build_rollback_plan(
+        config(), "production", ROLES, [BackView("deploy@sched-1", deployed())]
+    )
+    syncs = [s.description for s in plan.steps if s.action == "sync"]
+    assert syncs == ["dags: copy dags/ of r1 to /opt/airflow/dags"]
+    assert not [s for s in plan.steps if s.action in ("ready", "switch")]  # it serves no web
