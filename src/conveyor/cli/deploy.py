@@ -15,6 +15,7 @@ from conveyor.cli.config import set_option
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
 from conveyor.cli.progress import Progress
+from conveyor.errors import ConveyorError
 from conveyor.project.load import load_project
 from conveyor.settings.resolve import parse_overrides
 
@@ -71,20 +72,81 @@ def deploy_command(
         [], "--host", metavar="HOST", help='Deploy only to this host, e.g. "app-2" (repeatable).'
     ),
     sets: list[str] = set_option(),
+    plan_out: Path | None = typer.Option(
+        None,
+        "--plan-out",
+        metavar="FILE",
+        help="A dry run that also saves the plan (JSON with a digest) for --plan.",
+    ),
+    plan_file: Path | None = typer.Option(
+        None,
+        "--plan",
+        metavar="FILE",
+        help="Deploy exactly the saved plan: refused, naming what changed, unless planning "
+        "again gives the same plan (release, values, config, every host's state).",
+    ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
-    from conveyor.deploy.run import Limit, deploy, plan_deploy
+    from conveyor.deploy.run import Limit, check_saved, deploy, plan_and_inputs, plan_deploy
 
     project = load_project(project_dir(ctx))
     limit = Limit(tuple(role), tuple(host))
     overrides = parse_overrides(sets)
+    access = access_options(known_hosts, identity)
+    expect = None
+    if plan_out is not None:
+        from conveyor.deploy.saved import write
+
+        if plan_file is not None:
+            raise ConveyorError("--plan-out writes a plan and --plan runs one: give one of them")
+        plan, inputs = plan_and_inputs(
+            project,
+            environment,
+            ref=ref,
+            release_id=release,
+            access=access,
+            watch=watch,
+            limit=limit,
+            overrides=overrides,
+        )
+        out().print(plan.render(), markup=False)
+        written = write(plan_out, plan, inputs)
+        out().print(
+            f"\nsaved the plan to {plan_out} ({written}); deploy exactly it with "
+            f"conveyor deploy {environment} --plan {plan_out}",
+            markup=False,
+        )
+        return
+    if plan_file is not None:
+        given = [
+            f
+            for f, v in (
+                ("--ref", ref != "HEAD"),
+                ("--release", release),
+                ("--watch", watch is not None),
+                ("--role", role),
+                ("--host", host),
+            )
+            if v
+        ]
+        if given or dry_run:
+            raise ConveyorError(
+                f"--plan {plan_file} carries the release, the watch and the hosts: "
+                f"drop {', '.join(given or ['--dry-run'])}"
+            )
+        saved = check_saved(project, environment, plan_file, access=access, overrides=overrides)
+        ref, release, watch, limit = saved.ref, saved.release_id, saved.watch, saved.limit
+        expect = saved.expect
+        out().print(
+            f"the saved plan {plan_file} holds ({saved.digest}): deploying it", markup=False
+        )
     if dry_run:
         plan = plan_deploy(
             project,
             environment,
             ref=ref,
             release_id=release,
-            access=access_options(known_hosts, identity),
+            access=access,
             watch=watch,
             limit=limit,
             overrides=overrides,
@@ -98,12 +160,13 @@ def deploy_command(
             environment,
             ref=ref,
             release_id=release,
-            access=access_options(known_hosts, identity),
+            access=access,
             watch=watch,
             emit=progress,
             force=force,
             limit=limit,
             overrides=overrides,
+            expect=expect,
         )
     finally:
         progress.close()

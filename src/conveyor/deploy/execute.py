@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -130,6 +130,8 @@ class Executor:
     settings: Settings
     emit: Emit
     force: bool = False  # redeploy even when the release already serves everywhere
+    # Each host's state as a saved plan saw it: one that differs once locked stops the deploy.
+    expect: Mapping[str, object] | None = None
     _switched: list[_Switched] = field(default_factory=list)
     _active: list[Target] = field(default_factory=list)  # hosts still in this deploy
     _failed: dict[str, str] = field(default_factory=dict)  # hosts left out (tolerated): why
@@ -175,6 +177,14 @@ class Executor:
     async def _deploy(self) -> Outcome:
         read = await asyncio.gather(*(hostops.read_state(t) for t in self._active))
         states = {t.spec: state for t, state in zip(self._active, read, strict=True)}
+        if self.expect is not None:
+            changed = [t for t in self._active if asdict(states[t.spec]) != self.expect.get(t.spec)]
+            if changed:
+                names = ", ".join(t.spec for t in changed)
+                raise ConveyorError(
+                    f"{names}: not as the saved plan saw it (a deploy since?); nothing was changed",
+                    hint=f"make a new plan: conveyor deploy {self.environment} --plan-out FILE",
+                )
         if not self.force and not self._failed and await self._already_live(states):
             message = (
                 f"{self.environment} already runs {self.release.version} with these values on "

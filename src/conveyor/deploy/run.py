@@ -6,7 +6,7 @@ import asyncio
 import getpass
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from conveyor.build import Prepared, load_release, prepare_release, write_release
@@ -23,6 +23,8 @@ from conveyor.deploy.execute import (
 from conveyor.deploy.hostops import Target, check_python, closing, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work, idle_reason
 from conveyor.deploy.plan import Plan, build_plan, views
+from conveyor.deploy.saved import Inputs, differences, digest, document
+from conveyor.deploy.saved import read as read_plan
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.history.store import HistoryStore
@@ -228,8 +230,12 @@ def deploy(
     force: bool = False,
     limit: Limit | None = None,
     overrides: Mapping[str, str] | None = None,
+    expect: Mapping[str, object] | None = None,
 ) -> tuple[str, Outcome]:
-    """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome)."""
+    """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome).
+
+    `expect`: each host's state as a saved plan saw it; once the hosts are locked, a host
+    that differs stops the deploy before anything changes."""
     checked = preflight(
         project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
     )
@@ -265,6 +271,7 @@ def deploy(
         settings=settings_for(project, environment, watch=watch),
         emit=recording(store, deploy_id, emit),
         force=force,
+        expect=expect,
     )
     if left_out:
         assert limit is not None
@@ -360,24 +367,61 @@ def plan_deploy(
     overrides: Mapping[str, str] | None = None,
 ) -> Plan:
     """The deploy's plan, after the deploy's own checks (failing as it fails); hosts only read."""
+    plan, _ = plan_and_inputs(
+        project,
+        environment,
+        ref=ref,
+        release_id=release_id,
+        access=access,
+        watch=watch,
+        limit=limit,
+        overrides=overrides,
+    )
+    return plan
+
+
+def plan_and_inputs(
+    project: Project,
+    environment: str,
+    *,
+    ref: str = "HEAD",
+    release_id: str | None = None,
+    access: Access | None = None,
+    watch: float | None = None,
+    limit: Limit | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> tuple[Plan, Inputs]:
+    """The deploy's plan and what it was built from (for a saved plan's digest)."""
     checked = preflight(
         project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
     )
+    commit = ""
     if isinstance(checked.release, Prepared):
         prepared, release_id = checked.release, checked.release.id
         label = f"{prepared.manifest.version} ({ref} = {prepared.commit[:7]}, built at deploy)"
+        commit = prepared.commit
     else:
         label = release_id = checked.release.id
     targets, roles = targets_for(project, environment, access or Access(), only=checked.only)
     timing = settings_for(project, environment, watch=watch)
     states = asyncio.run(closing(_read_states(targets, timing.max_failures), targets))
+    inputs = Inputs(
+        release=release_id,
+        commit=commit,
+        values=digest(checked.rendered.text),
+        config=digest(project.config.model_dump_json()),
+        hosts={spec: s if isinstance(s, str) else asdict(s) for spec, s in states.items()},
+        watch=watch,
+        roles=(limit or Limit()).roles,
+        limit_hosts=(limit or Limit()).hosts,
+    )
     hosts = views(
         [(t.spec, t.paths) for t in targets],
         roles,
         states,
         listens={t.spec: t.listen for t in targets},
     )
-    return build_plan(
+    plan = build_plan(
         project.config,
         environment,
         release=label,
@@ -393,6 +437,53 @@ def plan_deploy(
         limit=(limit or Limit()).describe(),
         overrides=checked.rendered.overrides,
     )
+    return plan, inputs
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """How to run a saved plan that still holds: its options, and the hosts as it saw them."""
+
+    ref: str
+    release_id: str | None
+    watch: float | None
+    limit: Limit
+    expect: Mapping[str, object]
+    digest: str
+
+
+def check_saved(
+    project: Project,
+    environment: str,
+    path: Path,
+    *,
+    access: Access | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> SavedRun:
+    """Plan again from what is true now; the saved plan runs only when the two are one plan,
+    else the error names what changed (nothing is touched)."""
+    saved = read_plan(path)
+    was = saved["inputs"]
+    # A release the plan would build comes from its commit; a built one by its id.
+    ref, release_id = (str(was["commit"]), None) if was["commit"] else ("HEAD", str(was["release"]))
+    limit = Limit(tuple(was["roles"]), tuple(was["limit_hosts"]))
+    plan, inputs = plan_and_inputs(
+        project,
+        environment,
+        ref=ref,
+        release_id=release_id,
+        access=access,
+        watch=was["watch"],
+        limit=limit,
+        overrides=overrides,
+    )
+    changed = differences(saved, document(plan, inputs))
+    if changed:
+        raise ConveyorError(
+            f"{path}: the saved plan no longer holds: {'; '.join(changed)}; nothing was done",
+            hint=f"make a new plan: conveyor deploy {environment} --plan-out {path}",
+        )
+    return SavedRun(ref, release_id, was["watch"], limit, was["hosts"], str(saved["digest"]))
 
 
 async def _read_states(targets: Sequence[Target], max_failures: int) -> dict[str, HostState | str]:

@@ -1,0 +1,124 @@
+"""A deploy plan saved to a file: versioned JSON with a digest over its canonical form.
+
+`conveyor deploy ENV --plan-out FILE` writes it after the deploy's own checks;
+`conveyor deploy ENV --plan FILE` plans again from what is true now and deploys
+only when that plan is the saved one: the same steps built from the same release,
+the same values (by their digest: a secret value is never in the file), the same
+configuration and the same state on every host. Anything else is refused, naming
+what changed, and nothing is touched. Approvals will sign this digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from conveyor.deploy.plan import Plan
+from conveyor.errors import ConveyorError
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a deploy plan was built from, each as a value or a digest."""
+
+    release: str  # the release id (content-derived, so a rebuild of the same commit matches)
+    commit: str  # the commit a release built at deploy comes from ("" for a built one)
+    values: str  # sha256 of the .env text the hosts get
+    config: str  # sha256 of the validated conveyor.toml model
+    hosts: Mapping[str, Any]  # each host's state.json as read, or why it could not be read
+    watch: float | None = None
+    roles: tuple[str, ...] = ()  # --role / --host the deploy is limited to
+    limit_hosts: tuple[str, ...] = ()
+
+
+def digest(text: str | bytes) -> str:
+    """`sha256:<hex>` of a text."""
+    data = text.encode() if isinstance(text, str) else text
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def document(plan: Plan, inputs: Inputs) -> dict[str, Any]:
+    """The plan as a JSON document, its digest over everything else in it."""
+    body = {
+        "format": FORMAT,
+        "kind": "deploy",
+        "environment": plan.environment,
+        "release": plan.release,
+        "inputs": asdict(inputs),
+        "max_failures": plan.max_failures,
+        "steps": [asdict(step) for step in plan.steps],
+    }
+    body = json.loads(json.dumps(body))  # tuples as lists: the form a reader sees
+    return {**body, "digest": digest(_canonical(body))}
+
+
+def write(path: Path, plan: Plan, inputs: Inputs) -> str:
+    """Write the plan file; returns its digest."""
+    doc = document(plan, inputs)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return str(doc["digest"])
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A plan file, checked: its format, and that its digest is its content's."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConveyorError(
+            f"{path}: no such plan file",
+            hint="write one with conveyor deploy ENV --plan-out FILE",
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ConveyorError(f"{path}: not a plan file ({error})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or "inputs" not in doc:
+        raise ConveyorError(f"{path}: not a plan file of format {FORMAT}")
+    body = {k: v for k, v in doc.items() if k != "digest"}
+    if doc.get("digest") != digest(_canonical(body)):
+        raise ConveyorError(
+            f"{path}: the plan was changed after it was written (its digest does not match "
+            "its content); nothing was done",
+            hint="write a new plan: conveyor deploy ENV --plan-out FILE",
+        )
+    return doc
+
+
+def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """What differs between a saved plan and the plan made now, for a person (never a value)."""
+    found = []
+    was, new = saved["inputs"], now["inputs"]
+    if saved["environment"] != now["environment"]:
+        found.append(f"it is a plan for {saved['environment']}, not {now['environment']}")
+    if was["release"] != new["release"]:
+        found.append(f"the release is {new['release']}, the plan's was {was['release']}")
+    if was["values"] != new["values"]:
+        found.append("the environment's values changed")
+    if was["config"] != new["config"]:
+        found.append("conveyor.toml changed")
+    for host in sorted(set(was["hosts"]) | set(new["hosts"])):
+        before, after = was["hosts"].get(host), new["hosts"].get(host)
+        if before != after:
+            found.append(
+                f"{host} is not as the plan saw it ({_host(before)} then, {_host(after)} now)"
+            )
+    if not found and saved["steps"] != now["steps"]:
+        found.append("its steps differ")
+    return found
+
+
+def _host(seen: Any) -> str:
+    if seen is None:
+        return "not in the plan"
+    if isinstance(seen, str):
+        return seen
+    pending = f", pending {seen['pending_release']}" if seen.get("pending_release") else ""
+    return f"serves {seen.get('release') or 'nothing'} on {seen.get('colour') or '-'}{pending}"
+
+
+def _canonical(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
