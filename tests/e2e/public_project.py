@@ -85,7 +85,7 @@ PYPROJECT = """\
 name = "app"
 version = "0.1.0"
 requires-python = ">=3.10,<4.0"
-dependencies = ["fastapi", "pydantic-settings"]
+dependencies = ["fastapi[standard]", "pydantic-settings"]  # as the template has it
 """
 
 FILES = {

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from conveyor.demo.deploys import free_pair, stop_supervisors
+from conveyor.demo.deploys import stop_supervisors
 from conveyor.history.store import HistoryStore
 from tests.conftest import Project, Result
+from tests.e2e.ports import own_ports
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
 URL = "postgresql://admin:admin123@localhost:5435/shop"
@@ -141,16 +142,7 @@ def test_a_new_project_from_init_to_rollback_with_every_gate_green(shop: Project
         in found.out
     )
     toml = root / "conveyor.toml"
-    listen, port = free_pair(), free_pair()
-    text = toml.read_text().replace(
-        'roles = ["backend"]\n', f'roles = ["backend"]\nport = {port}\n', 1
-    )
-    toml.write_text(
-        text.replace(
-            'hosts = { backend = ["local"] }',
-            f'hosts = {{ backend = [{{ host = "local", listen = "127.0.0.1:{listen}" }}] }}',
-        )
-    )
+    listen = own_ports(toml)
     assert 'use = ["ruff-format", "ruff", "pytest"]' in toml.read_text()
 
     run(shop, "scan", "--fix")

@@ -87,36 +87,13 @@ def deploy_command(
     ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
-    from conveyor.deploy.run import Limit, check_saved, deploy, plan_and_inputs, plan_deploy
+    from conveyor.deploy.run import Limit, check_saved, deploy, plan_deploy
 
     project = load_project(project_dir(ctx))
     limit = Limit(tuple(role), tuple(host))
     overrides = parse_overrides(sets)
     access = access_options(known_hosts, identity)
     expect = None
-    if plan_out is not None:
-        from conveyor.deploy.saved import write
-
-        if plan_file is not None:
-            raise ConveyorError("--plan-out writes a plan and --plan runs one: give one of them")
-        plan, inputs = plan_and_inputs(
-            project,
-            environment,
-            ref=ref,
-            release_id=release,
-            access=access,
-            watch=watch,
-            limit=limit,
-            overrides=overrides,
-        )
-        out().print(plan.render(), markup=False)
-        written = write(plan_out, plan, inputs)
-        out().print(
-            f"\nsaved the plan to {plan_out} ({written}); deploy exactly it with "
-            f"conveyor deploy {environment} --plan {plan_out}",
-            markup=False,
-        )
-        return
     if plan_file is not None:
         given = [
             f
@@ -129,10 +106,11 @@ def deploy_command(
             )
             if v
         ]
-        if given or dry_run:
+        given += ["--dry-run"] * dry_run + ["--plan-out"] * (plan_out is not None)
+        if given:
             raise ConveyorError(
-                f"--plan {plan_file} carries the release, the watch and the hosts: "
-                f"drop {', '.join(given or ['--dry-run'])}"
+                f"--plan {plan_file} carries the release, the watch and the hosts, and runs: "
+                f"drop {', '.join(given)}"
             )
         saved = check_saved(project, environment, plan_file, access=access, overrides=overrides)
         ref, release, watch, limit = saved.ref, saved.release_id, saved.watch, saved.limit
@@ -140,7 +118,7 @@ def deploy_command(
         out().print(
             f"the saved plan {plan_file} holds ({saved.digest}): deploying it", markup=False
         )
-    if dry_run:
+    if dry_run or plan_out is not None:
         plan = plan_deploy(
             project,
             environment,
@@ -152,6 +130,14 @@ def deploy_command(
             overrides=overrides,
         )
         out().print(plan.render(), markup=False)
+        if plan_out is not None:
+            from conveyor.deploy.saved import write
+
+            out().print(
+                f"\nsaved the plan to {plan_out} ({write(plan_out, plan)}); deploy exactly it "
+                f"with conveyor deploy {environment} --plan {plan_out}",
+                markup=False,
+            )
         return
     progress = Progress()
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from conveyor.deploy.hostops import command_argv, program_name
 from conveyor.deploy.layout import (
@@ -68,6 +69,20 @@ class HostView:
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """What a deploy plan was built from, each as a value or a digest."""
+
+    release: str  # the release id (content-derived, so a rebuild of the same commit matches)
+    commit: str  # the commit a release built at deploy comes from ("" for a built one)
+    values: str  # sha256 of the .env text the hosts get
+    config: str  # sha256 of the validated conveyor.toml model
+    hosts: Mapping[str, Any]  # each host's state.json as read, or why it could not be read
+    watch: float | None = None
+    roles: tuple[str, ...] = ()  # --role / --host the deploy is limited to
+    limit_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     """The whole deploy, in order."""
 
@@ -79,6 +94,7 @@ class Plan:
     # Another use of the plan (a rollback) says what it does and what a failure does.
     header: str = ""
     on_failure: tuple[str, ...] = ()
+    inputs: Inputs | None = None  # what it was built from, for a saved plan's digest
 
     def render(self) -> str:
         """The plan for a person; secret payloads never appear."""
@@ -117,6 +133,7 @@ def build_plan(
     limit: str = "",
     overrides: Sequence[str] = (),
     idle: Mapping[str, Sequence[str]] | None = None,
+    inputs: Inputs | None = None,
 ) -> Plan:
     """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`.
 
@@ -170,7 +187,7 @@ def build_plan(
         steps += _retire(config, host, keep_warm)
     for host in sorted(hosts, key=lambda h: h.spec):
         steps.append(Step(host.spec, "unlock", "release the deploy lock"))
-    return Plan(environment, release, tuple(steps), max_failures)
+    return Plan(environment, release, tuple(steps), max_failures, inputs=inputs)
 
 
 def _ship(host: HostView, release: str, env_keys: int) -> list[Step]:

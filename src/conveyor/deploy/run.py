@@ -22,8 +22,8 @@ from conveyor.deploy.execute import (
 )
 from conveyor.deploy.hostops import Target, check_python, closing, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work, idle_reason
-from conveyor.deploy.plan import Plan, build_plan, views
-from conveyor.deploy.saved import Inputs, differences, digest, document
+from conveyor.deploy.plan import Inputs, Plan, build_plan, views
+from conveyor.deploy.saved import differences, digest, document
 from conveyor.deploy.saved import read as read_plan
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConfigError, ConveyorError
@@ -366,32 +366,8 @@ def plan_deploy(
     limit: Limit | None = None,
     overrides: Mapping[str, str] | None = None,
 ) -> Plan:
-    """The deploy's plan, after the deploy's own checks (failing as it fails); hosts only read."""
-    plan, _ = plan_and_inputs(
-        project,
-        environment,
-        ref=ref,
-        release_id=release_id,
-        access=access,
-        watch=watch,
-        limit=limit,
-        overrides=overrides,
-    )
-    return plan
-
-
-def plan_and_inputs(
-    project: Project,
-    environment: str,
-    *,
-    ref: str = "HEAD",
-    release_id: str | None = None,
-    access: Access | None = None,
-    watch: float | None = None,
-    limit: Limit | None = None,
-    overrides: Mapping[str, str] | None = None,
-) -> tuple[Plan, Inputs]:
-    """The deploy's plan and what it was built from (for a saved plan's digest)."""
+    """The deploy's plan, after the deploy's own checks (failing as it fails), with what it
+    was built from (a saved plan's digest covers it); hosts are only read."""
     checked = preflight(
         project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
     )
@@ -421,7 +397,7 @@ def plan_and_inputs(
         states,
         listens={t.spec: t.listen for t in targets},
     )
-    plan = build_plan(
+    return build_plan(
         project.config,
         environment,
         release=label,
@@ -436,8 +412,8 @@ def plan_and_inputs(
         idle=checked.idle,
         limit=(limit or Limit()).describe(),
         overrides=checked.rendered.overrides,
+        inputs=inputs,
     )
-    return plan, inputs
 
 
 @dataclass(frozen=True)
@@ -467,7 +443,7 @@ def check_saved(
     # A release the plan would build comes from its commit; a built one by its id.
     ref, release_id = (str(was["commit"]), None) if was["commit"] else ("HEAD", str(was["release"]))
     limit = Limit(tuple(was["roles"]), tuple(was["limit_hosts"]))
-    plan, inputs = plan_and_inputs(
+    plan = plan_deploy(
         project,
         environment,
         ref=ref,
@@ -477,7 +453,7 @@ def check_saved(
         limit=limit,
         overrides=overrides,
     )
-    changed = differences(saved, document(plan, inputs))
+    changed = differences(saved, document(plan))
     if changed:
         raise ConveyorError(
             f"{path}: the saved plan no longer holds: {'; '.join(changed)}; nothing was done",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +23,22 @@ from conveyor.errors import ConveyorError
 FORMAT = 1
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """What a deploy plan was built from, each as a value or a digest."""
-
-    release: str  # the release id (content-derived, so a rebuild of the same commit matches)
-    commit: str  # the commit a release built at deploy comes from ("" for a built one)
-    values: str  # sha256 of the .env text the hosts get
-    config: str  # sha256 of the validated conveyor.toml model
-    hosts: Mapping[str, Any]  # each host's state.json as read, or why it could not be read
-    watch: float | None = None
-    roles: tuple[str, ...] = ()  # --role / --host the deploy is limited to
-    limit_hosts: tuple[str, ...] = ()
-
-
 def digest(text: str | bytes) -> str:
     """`sha256:<hex>` of a text."""
     data = text.encode() if isinstance(text, str) else text
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def document(plan: Plan, inputs: Inputs) -> dict[str, Any]:
+def document(plan: Plan) -> dict[str, Any]:
     """The plan as a JSON document, its digest over everything else in it."""
+    if plan.inputs is None:
+        raise ValueError("only a plan made with its inputs can be saved")
     body = {
         "format": FORMAT,
         "kind": "deploy",
         "environment": plan.environment,
         "release": plan.release,
-        "inputs": asdict(inputs),
+        "inputs": asdict(plan.inputs),
         "max_failures": plan.max_failures,
         "steps": [asdict(step) for step in plan.steps],
     }
@@ -58,9 +46,9 @@ def document(plan: Plan, inputs: Inputs) -> dict[str, Any]:
     return {**body, "digest": digest(_canonical(body))}
 
 
-def write(path: Path, plan: Plan, inputs: Inputs) -> str:
+def write(path: Path, plan: Plan) -> str:
     """Write the plan file; returns its digest."""
-    doc = document(plan, inputs)
+    doc = document(plan)
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return str(doc["digest"])
 

@@ -81,6 +81,16 @@ class SettingsConfig(Section):
     )
 
 
+# A check step's `services`, on a custom step and on a preset's options alike.
+_SERVICES: Any = Field(
+    default=[],
+    description="What the step needs running: keys of its environment (`checks.env`'s "
+    'values, else the shell\'s) holding a URL, e.g. ["DATABASE_URL", "REDIS_URL"], or '
+    '"host:port". Each must accept a connection before the step runs; else the step '
+    "fails naming the key and host:port (never a password).",
+)
+
+
 class StepConfig(Section):
     """A custom step of the quality pipeline."""
 
@@ -98,13 +108,7 @@ class StepConfig(Section):
         "it never runs beside their readers.",
     )
     fast: bool = Field(default=False, description="Part of `conveyor check --fast`.")
-    services: list[str] = Field(
-        default=[],
-        description="What the step needs running: keys of its environment (`checks.env`'s "
-        'values, else the shell\'s) holding a URL, e.g. ["DATABASE_URL", "REDIS_URL"], or '
-        '"host:port". Each must accept a connection before the step runs; else the step '
-        "fails naming the key and host:port (never a password).",
-    )
+    services: list[str] = _SERVICES
     matrix: bool = Field(
         default=False,
         description="Run once per version in `checks.python`; "
@@ -119,13 +123,7 @@ class PresetOptions(Section):
     inputs: list[str] | None = Field(
         default=None, description="Glob patterns replacing the preset's inputs (its cache key)."
     )
-    services: list[str] = Field(
-        default=[],
-        description="What the step needs running: keys of its environment (`checks.env`'s "
-        'values, else the shell\'s) holding a URL, e.g. ["DATABASE_URL", "REDIS_URL"], or '
-        '"host:port". Each must accept a connection before the step runs; else the step '
-        "fails naming the key and host:port (never a password).",
-    )
+    services: list[str] = _SERVICES
 
 
 class ChecksConfig(Section):

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from conveyor.deploy.plan import Plan, Step
-from conveyor.deploy.saved import Inputs, differences, document, read, write
+from conveyor.deploy.plan import Inputs, Plan, Step
+from conveyor.deploy.saved import differences, document, read, write
 from conveyor.errors import ConveyorError
 
 PLAN = Plan("production", "1.2.0", (Step("deploy@app-1", "switch", "Caddy on :80 -> 9001"),))
 STATE = {"release": "r1", "colour": "blue", "pending_release": None}
+
+
+def plan(**changes: object) -> Plan:
+    return replace(PLAN, inputs=inputs(**changes))
 
 
 def inputs(**changes: object) -> Inputs:
@@ -27,17 +32,17 @@ def inputs(**changes: object) -> Inputs:
 
 
 def test_the_digest_covers_every_part_and_is_stable(tmp_path: Path) -> None:
-    first, again = document(PLAN, inputs()), document(PLAN, inputs())
+    first, again = document(plan()), document(plan())
     assert first["digest"] == again["digest"] and first["digest"].startswith("sha256:")
-    assert document(PLAN, inputs(values="sha256:v2"))["digest"] != first["digest"]
-    written = write(tmp_path / "plan.json", PLAN, inputs())
+    assert document(plan(values="sha256:v2"))["digest"] != first["digest"]
+    written = write(tmp_path / "plan.json", plan())
     assert written == first["digest"]
     assert read(tmp_path / "plan.json") == first
 
 
 def test_an_edited_plan_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
-    write(path, PLAN, inputs())
+    write(path, plan())
     doc = json.loads(path.read_text())
     doc["steps"][0]["description"] = "Caddy on :80 -> 9002"
     path.write_text(json.dumps(doc))
@@ -54,10 +59,10 @@ def test_a_missing_or_foreign_file_is_named(tmp_path: Path) -> None:
 
 
 def test_what_changed_is_named_never_a_value() -> None:
-    saved = document(PLAN, inputs())
+    saved = document(plan())
     assert differences(saved, saved) == []
     later = {**STATE, "release": "r3", "colour": "green"}
-    now = document(PLAN, inputs(release="r9", values="sha256:v2", hosts={"deploy@app-1": later}))
+    now = document(plan(release="r9", values="sha256:v2", hosts={"deploy@app-1": later}))
     assert differences(saved, now) == [
         "the release is r9, the plan's was r2",
         "the environment's values changed",
