@@ -71,7 +71,14 @@ def main():
     program = argv[0] if os.sep in argv[0] else os.path.join(venv, "bin", argv[0])
     if not os.path.exists(program):
         program = argv[0]
-    os.execvpe(program, argv, environ)
+    try:
+        os.execvpe(program, argv, environ)
+    except FileNotFoundError:
+        sys.exit(
+            f"conveyor: cannot run {argv[0]}: it is neither in the release's venv "
+            f"({os.path.join(venv, 'bin')}) nor on the host's PATH; add the package that "
+            "provides it to the project's dependencies (or install it on the host)"
+        )
 
 
 main()

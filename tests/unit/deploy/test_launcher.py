@@ -58,3 +58,25 @@ def test_a_service_never_sees_what_the_shell_exported(tmp_path: Path, env_venv: 
     assert (seen["HOME"], seen["LC_ALL"]) == ("/home/deploy", "C.UTF-8")
     assert seen["VIRTUAL_ENV"] == str(env_venv)
     assert seen["PATH"].startswith(f"{env_venv}/bin{os.pathsep}")
+
+
+def test_a_command_the_release_does_not_install_is_named(tmp_path: Path, env_venv: Path) -> None:
+    """`uvicorn` when the project depends on plain `fastapi`: one line that says what to do,
+    in the program's log (the deploy shows its tail), not a traceback."""
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(SCRIPT)
+    (tmp_path / ".env").write_text("")
+    argv = [sys.executable, str(launcher), str(tmp_path / ".env"), str(env_venv), "--"]
+    done = subprocess.run(
+        [*argv, "no-such-server-x", "app:app"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"conveyor: cannot run no-such-server-x: it is neither in the release's venv "
+        f"({env_venv}/bin) nor on the host's PATH; add the package that provides it to the "
+        "project's dependencies (or install it on the host)\n"
+    )
