@@ -39,7 +39,7 @@ from tests.integration.deployed import commit_mode, write_tiny_project
 
 LISTEN = 18080  # every host's Caddy, in its own namespace
 APP_PORT = 18100
-MARKERS = ("CRASH", "UNHEALTHY", "IGNORE_TERM", "BROKEN", "SLOW")
+MARKERS = ("CRASH", "UNHEALTHY", "IGNORE_TERM", "BROKEN", "SLOW", "CRASH_WORKER")
 CONVEYOR = str(Path(sys.executable).with_name("conveyor"))
 STRATEGY = (
     'healthy_threshold = 2, health_timeout = "10s", watch = "1s", batch = 1, '

@@ -224,6 +224,29 @@ def test_a_rollback_whose_second_host_cannot_go_back_leaves_every_host_on_one_re
     assert (record["kind"], record["status"]) == ("rollback", "failed")
 
 
+def test_a_rollback_that_fails_during_one_hosts_switch_puts_the_others_forward_again(
+    fleet: FaultFleet,
+) -> None:
+    """The second host's traffic goes back, then its previous worker cannot start again (it
+    crashes at start): the hosts that went back go forward again, one release everywhere."""
+    first, victim = fleet.hosts[:2]
+    fleet.commit()
+    deployed = fleet.deploy()
+    assert deployed.code == 0, deployed.text
+    new = fleet.release_of(first)
+    fleet.mark(victim, "CRASH_WORKER")
+    with fleet.load() as loads:
+        result = fleet.run("rollback", "staging", *fleet.ssh_args)
+    assert result.code == 1, result.text
+    assert f"{victim.spec}: worker-" in result.err
+    assert f"every host serves {new} again, as before" in result.err
+    assert "Traceback" not in result.text, result.text
+    no_failed_requests(loads)
+    fleet.assert_one_release(new)
+    record = fleet.history()[0]
+    assert (record["kind"], record["status"]) == ("rollback", "failed")
+
+
 def test_max_failures_one_leaves_the_failing_host_on_the_old_release(fleet: FaultFleet) -> None:
     victim = fleet.hosts[1]
     others = [h for h in fleet.hosts if h is not victim]

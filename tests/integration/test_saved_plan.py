@@ -5,10 +5,11 @@ was built from has changed."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from conveyor.deploy.run import deploy
+from conveyor.deploy.run import check_saved, deploy
 from conveyor.errors import ConveyorError
 from conveyor.project.load import load_project
 from tests.integration.deployed import DeployProject
@@ -70,6 +71,17 @@ def test_a_host_that_changed_after_the_check_stops_the_deploy_once_locked(
     assert local.deploy().code == 0
     served = local.get()
     local.commit("ok")
+    project = load_project(local.root)
+    path = local.root / "plan.json"
+    assert local.run("deploy", "staging", "--plan-out", str(path)).code == 0
+    inputs = check_saved(project, "staging", path).inputs
+    moved = replace(inputs, hosts={"local": {"release": "another"}})
     with pytest.raises(ConveyorError, match="local: not as the saved plan saw it"):
-        deploy(load_project(local.root), "staging", expect={"local": {"release": "another"}})
+        deploy(project, "staging", ref=inputs.commit, saved=moved)
+    assert local.get() == served
+    # The values changed between the check and the deploy's own reading: refused too.
+    env = local.root / ".env.staging"
+    env.write_text(env.read_text().replace("hello staging", "hello later"))
+    with pytest.raises(ConveyorError, match="its values changed just now"):
+        deploy(project, "staging", ref=inputs.commit, saved=inputs)
     assert local.get() == served

@@ -153,7 +153,8 @@ def _execute(
     env = {**inherited, **dict(step.env), "PYTHONUNBUFFERED": "1"}
     missing = unreachable(step.services, env)
     if missing is not None:
-        said = f"{step.name} {missing}"
+        said = mask(f"{step.name} {missing}")
+        _write_log(root, step.name, said + "\n")
         return StepResult(step, "failed", time.perf_counter() - start, 1, said + "\n", note=said)
     try:
         done = subprocess.run(

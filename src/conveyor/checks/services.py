@@ -48,12 +48,22 @@ def address(entry: str, environ: Mapping[str, str]) -> tuple[str, str, int]:
                 "([checks] env) or export it"
             )
         value = environ[entry]
+    unreadable = ServiceProblem(
+        f"needs {label}, whose value is no URL or host:port it can read (a '#', '?' or '/' "
+        "in a URL's password must be percent-encoded)"
+    )
     try:
         if "://" in value:
             parts = urlsplit(value)
+            # An "@" left outside the netloc: the password holds a '#', '?' or '/', and what
+            # urlsplit calls the host would be part of the password.
+            if "@" in value and "@" not in parts.netloc:
+                raise unreadable
             scheme = parts.scheme.partition("+")[0].lower()
             host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
         else:
+            if "@" in value or "/" in value:
+                raise unreadable
             host, _, number = value.rpartition(":")
             port = int(number)
     except ValueError:

@@ -93,7 +93,7 @@ def deploy_command(
     limit = Limit(tuple(role), tuple(host))
     overrides = parse_overrides(sets)
     access = access_options(known_hosts, identity)
-    expect = None
+    saved_inputs = None
     if plan_file is not None:
         given = [
             f
@@ -114,7 +114,7 @@ def deploy_command(
             )
         saved = check_saved(project, environment, plan_file, access=access, overrides=overrides)
         ref, release, watch, limit = saved.ref, saved.release_id, saved.watch, saved.limit
-        expect = saved.expect
+        saved_inputs = saved.inputs
         out().print(
             f"the saved plan {plan_file} holds ({saved.digest}): deploying it", markup=False
         )
@@ -152,7 +152,7 @@ def deploy_command(
             force=force,
             limit=limit,
             overrides=overrides,
-            expect=expect,
+            saved=saved_inputs,
         )
     finally:
         progress.close()
@@ -215,7 +215,8 @@ def rollback_command(
         slowest = max(r.seconds for r in result)
         out().print(
             f"rolled back: {environment} runs {releases} again on {len(result)} host(s) "
-            f"(switch {slowest:.2f}s, in {progress.elapsed()}, deploy {deploy_id})",
+            f"(traffic back {slowest:.2f}s after the start, in {progress.elapsed()}, "
+            f"deploy {deploy_id})",
             markup=False,
         )
         return

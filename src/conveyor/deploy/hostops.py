@@ -546,8 +546,18 @@ async def sync(
             exit_code=result.exit_code,
             output=result.stderr,
         )
-    verdict = json.loads(result.stdout.strip().splitlines()[-1])
-    return Synced(str(verdict["message"]), bool(verdict["missing"]))
+    try:
+        verdict = json.loads(result.stdout.strip().splitlines()[-1])
+        return Synced(str(verdict["message"]), bool(verdict["missing"]))
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise CommandFailed(
+            f"sync of {source} to {dest} on {target.spec} gave no verdict: "
+            f"{result.stdout.strip()[-300:]}",
+            host=target.spec,
+            argv=("sync", src, dest),
+            exit_code=result.exit_code,
+            output=result.stdout,
+        ) from None
 
 
 async def put_files(

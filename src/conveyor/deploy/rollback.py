@@ -155,8 +155,8 @@ class Rollback:
         began = time.monotonic()
         failed = await _each(hosts, self._warm_up)
         if failed:
-            # Nothing switched: the colours started cold go quiet again, every host as it was.
-            await _each(hosts, self._stop_started)
+            # Nothing switched: every host as it was (cold starts stopped, warm ones retired).
+            await _each(hosts, self._as_it_was)
             raise RollbackFailed(
                 _failures(failed) + "; nothing was switched: every host still serves its release",
                 hint=f"conveyor status {self.environment} shows what each host runs",
@@ -174,11 +174,13 @@ class Rollback:
         for host in undo:
             self._say(host.target, f"forward again to {host.before.release}", "info")
         left = await _each(undo, self._forward_again)
+        await _each([h for h in hosts if h.target.spec not in left], self._as_it_was)
         message = _failures(failed)
         if left:
             raise RollbackFailed(
                 f"{message}; could not put back {_failures(left)}",
-                hint=f"those hosts keep a pending mark: run conveyor recover {self.environment}",
+                hint="their state.json still says where the rollback took them, and its record "
+                f"stays running: conveyor recover {self.environment} finishes it",
                 left=tuple(left),
             )
         releases = ", ".join(sorted({h.before.release or "nothing" for h in hosts}))
@@ -196,9 +198,18 @@ class Rollback:
         how = "warm" if host.warm else "started cold and healthy"
         self._say(target, f"{to.colour} colour runs {to.release} ({how})")
 
-    async def _stop_started(self, host: _Host) -> None:
+    async def _as_it_was(self, host: _Host) -> None:
+        """After a rollback that did not happen: stop what it started cold, and stop the warm
+        previous colour when its warm time ends, as the deploy had arranged (warm-up called
+        that off)."""
+        target, before = host.target, host.before
         for name in host.started:
-            await hostops.stop(host.target, name)
+            await hostops.stop(target, name)
+        colour, until = before.previous_colour, before.warm_until
+        http = services_by_kind(self.config, self.roles, target.spec).http
+        if colour is not None and until is not None and until > time.time() and http:
+            names = [program_name(name, colour) for name in http]
+            await hostops.schedule_retire(target, colour, names, until - time.time())
 
     async def _switch_back(self, host: _Host, began: float) -> RolledBack:
         target, state = host.target, host.before
@@ -207,8 +218,9 @@ class Rollback:
         pending = replace(state, pending_release=to.release, deploy_id=self.deploy_id)
         host.touched = True
         await hostops.write_state(target, pending)
-        await self._serve(target, to, away=state.colour, ensured=True)
-        seconds = time.monotonic() - began
+        await self._route(target, to)
+        seconds = time.monotonic() - began  # traffic is back from here on
+        await self._serve_rest(target, to, away=state.colour)
         back = replace(state.rolled_back(at=time.time()), deploy_id=self.deploy_id)
         await hostops.write_state(target, back)
         how = "switched to the warm" if host.warm else "restarted the cold"
@@ -233,8 +245,17 @@ class Rollback:
             await hostops.cancel_retire(target, to.colour)
             for name, service in found.http.items():
                 await self._ensure(target, name, service, to)
-        for name in found.http:
+        await self._route(target, to)
+        await self._serve_rest(target, to, away=away)
+
+    async def _route(self, target: Target, to: Serve) -> None:
+        """Caddy of each web service to `to.colour` (running and answering by now)."""
+        for name in services_by_kind(self.config, self.roles, target.spec).http:
             await hostops.switch(target, name, ports(self.config, name)[to.colour])
+
+    async def _serve_rest(self, target: Target, to: Serve, *, away: Colour | None) -> None:
+        """What follows the traffic: workers, singletons, synced files, `current`."""
+        found = services_by_kind(self.config, self.roles, target.spec)
         leaving = away if away is not None and away != to.colour else None
         for name, service in {**found.workers, **found.singletons}.items():
             singleton = service.resolved_kind == "singleton"
@@ -290,8 +311,11 @@ async def _each(
     for host, result in zip(hosts, results, strict=True):
         if isinstance(result, ConveyorError):
             failed[host.target.spec] = result.message.removeprefix(f"{host.target.spec}: ")
+        elif isinstance(result, Exception):
+            # Not foreseen, but still this host's failure: the others must be put right.
+            failed[host.target.spec] = f"{type(result).__name__}: {result}"
         elif isinstance(result, BaseException):
-            raise result
+            raise result  # an interruption (Ctrl-C, cancellation)
     return failed
 
 

@@ -230,15 +230,29 @@ def deploy(
     force: bool = False,
     limit: Limit | None = None,
     overrides: Mapping[str, str] | None = None,
-    expect: Mapping[str, object] | None = None,
+    saved: Inputs | None = None,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome).
 
-    `expect`: each host's state as a saved plan saw it; once the hosts are locked, a host
-    that differs stops the deploy before anything changes."""
+    `saved`: what a saved plan was built from. The release, the values and the config this
+    deploy uses must be those; once the hosts are locked, their states must be those the
+    plan saw; and an interrupted deploy is not recovered first. Else nothing changes."""
     checked = preflight(
         project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
     )
+    if saved is not None:
+        now = {
+            "release": checked.release.id,
+            "values": digest(checked.rendered.text),
+            "config": digest(project.config.model_dump_json()),
+        }
+        changed = [what for what, value in now.items() if getattr(saved, what) != value]
+        if changed:
+            raise ConveyorError(
+                f"the saved plan no longer holds: its {', '.join(changed)} changed just now; "
+                "nothing was done",
+                hint=f"make a new plan: conveyor deploy {environment} --plan-out FILE",
+            )
     only, left_out, env_text = checked.only, checked.left_out, checked.rendered.text
     built = checked.release
     if isinstance(built, Prepared):
@@ -271,7 +285,7 @@ def deploy(
         settings=settings_for(project, environment, watch=watch),
         emit=recording(store, deploy_id, emit),
         force=force,
-        expect=expect,
+        expect=saved.hosts if saved is not None else None,
     )
     if left_out:
         assert limit is not None
@@ -283,7 +297,13 @@ def deploy(
         executor.emit(Event(spec, "skip", "info", idle_reason(its_roles)))
     try:
         outcome = asyncio.run(
-            closing(_recover_then_deploy(project, executor, emit, limited=bool(left_out)), targets)
+            closing(
+                # A saved plan was made for the hosts as they were: never recover under it.
+                _recover_then_deploy(
+                    project, executor, emit, limited=bool(left_out) or saved is not None
+                ),
+                targets,
+            )
         )
     except BaseException as error:
         # The record tells the truth even when conveyor itself is stopped or a host vanishes.
@@ -418,13 +438,13 @@ def plan_deploy(
 
 @dataclass(frozen=True)
 class SavedRun:
-    """How to run a saved plan that still holds: its options, and the hosts as it saw them."""
+    """How to run a saved plan that still holds: its options and what it was built from."""
 
     ref: str
     release_id: str | None
     watch: float | None
     limit: Limit
-    expect: Mapping[str, object]
+    inputs: Inputs
     digest: str
 
 
@@ -459,7 +479,7 @@ def check_saved(
             f"{path}: the saved plan no longer holds: {'; '.join(changed)}; nothing was done",
             hint=f"make a new plan: conveyor deploy {environment} --plan-out {path}",
         )
-    return SavedRun(ref, release_id, was["watch"], limit, was["hosts"], str(saved["digest"]))
+    return SavedRun(ref, release_id, was["watch"], limit, Inputs(**was), str(saved["digest"]))
 
 
 async def _read_states(targets: Sequence[Target], max_failures: int) -> dict[str, HostState | str]:

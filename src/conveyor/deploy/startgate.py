@@ -37,6 +37,7 @@ class Crash:
     spawn_error: str
     workers_died: int
     log: str = ""
+    exited: bool = True  # supervisord logged an exit of it (False: it may never have run)
 
     def reason(self) -> str:
         """`web-green exited (exit status 3) and was restarted (a crash loop)`."""
@@ -72,6 +73,7 @@ def parse_crash(output: str) -> Crash:
         exit_status=int(data["exit_status"]),
         spawn_error=str(data["spawn_error"]),
         workers_died=int(data["workers_died"]),
+        exited=bool(data.get("exited", True)),
     )
 
 
@@ -111,6 +113,9 @@ async def failed_start(target: Target, error: StartFailed) -> tuple[str, str]:
         crash = None
     if crash is None:
         return f"{', '.join(error.programs)} crashed on start on {target.spec}", str(error)
+    if not crash.exited and crash.state in ("starting", "running") and not crash.workers_died:
+        # Never seen to exit: it is still in supervisor's start (startsecs), not crashing.
+        return f"{crash.program} did not finish starting on {target.spec}", str(error)
     return crash.message(target.spec), f"{crash.reason()}\n{crash.log}"
 
 

@@ -207,18 +207,20 @@ def children(pid):
 
 def exit_status(name, info):
     # A restarted process's info has lost the exit status; supervisord's log still says it.
+    # Returns (status, whether supervisord logged an exit of it).
     try:
         log = rpc.readLog(-20000, 0)
     except xmlrpc.client.Fault:
-        return info["exitstatus"]
+        return info["exitstatus"], False
     found = re.findall(r"exited: " + re.escape(name) + r" \(exit status (\d+)", log)
-    return int(found[-1]) if found else info["exitstatus"]
+    return (int(found[-1]), True) if found else (info["exitstatus"], False)
 
 
 def verdict(name, info, workers_died=0):
+    status, logged = exit_status(name, info)
     print(json.dumps({
         "program": name, "state": info["statename"].lower(), "pid": info["pid"],
-        "expected_pid": expected[name], "exit_status": exit_status(name, info),
+        "expected_pid": expected[name], "exit_status": status, "exited": logged,
         "spawn_error": info["spawnerr"], "workers_died": workers_died,
     }), flush=True)
     sys.exit(8)

@@ -122,7 +122,8 @@ def schema_from_class(
     # Defaults computed at import (`os.getenv("ENVIRONMENT", "development")`) are read as on a
     # clean machine: the shell's exports are no environment's values, and never reach a host.
     env = {k: v for k, v in os.environ.items() if k in _BASE_ENV or k.startswith("LC_")}
-    env["PYTHONPATH"] = str(root)
+    # The project's own import path is kept (a src layout may need it): a path, not a value.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # leave no __pycache__ behind in the user's project
     argv = [interpreter, "-c", _SCRIPT, spec]

@@ -34,11 +34,14 @@ def test_a_host_and_port_may_be_given_as_they_are() -> None:
         ({"DATABASE_URL": ""}, "needs DATABASE_URL, which is not set"),
         ({"DATABASE_URL": "sqlite:///x.db"}, "whose value names no host and port"),
         ({"DATABASE_URL": "unknown://host/x"}, "whose value names no host and port"),
+        ({"DATABASE_URL": "postgresql://app:12#45@db/app"}, "must be percent-encoded"),
+        ({"DATABASE_URL": "app:Secr3t@db:5432"}, "is no URL or host:port it can read"),
     ],
 )
 def test_a_key_that_names_no_service_is_said(environ: dict[str, str], message: str) -> None:
-    with pytest.raises(ServiceProblem, match=message):
+    with pytest.raises(ServiceProblem, match=message) as raised:
         address("DATABASE_URL", environ)
+    assert "12#45" not in str(raised.value) and "Secr3t" not in str(raised.value)
 
 
 def test_a_listening_port_answers_and_a_closed_one_is_named() -> None:

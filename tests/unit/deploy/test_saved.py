@@ -34,7 +34,14 @@ def inputs(**changes: object) -> Inputs:
 def test_the_digest_covers_every_part_and_is_stable(tmp_path: Path) -> None:
     first, again = document(plan()), document(plan())
     assert first["digest"] == again["digest"] and first["digest"].startswith("sha256:")
-    assert document(plan(values="sha256:v2"))["digest"] != first["digest"]
+    changed = [
+        plan(values="sha256:v2"),
+        plan(config="sha256:c2"),
+        plan(release="r3"),
+        plan(hosts={"deploy@app-1": {**STATE, "pending_release": "r2"}}),
+        replace(plan(), steps=(Step("deploy@app-1", "switch", "Caddy on :80 -> 9002"),)),
+    ]
+    assert len({document(p)["digest"] for p in changed} | {first["digest"]}) == 6
     written = write(tmp_path / "plan.json", plan())
     assert written == first["digest"]
     assert read(tmp_path / "plan.json") == first

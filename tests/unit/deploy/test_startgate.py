@@ -53,3 +53,10 @@ def test_pids_come_from_the_start_scripts_lines() -> None:
         "web-green: started (pid 4242)\nworker-green: started (pid 77)\nx: ERROR (spawn error)\n"
     )
     assert parse_started(output) == {"web-green": 4242, "worker-green": 77}
+
+
+def test_whether_supervisord_saw_it_exit_is_kept() -> None:
+    """A program still in its start was never seen to exit: told apart from a crash loop."""
+    assert _crash(state="starting", exited=False).exited is False
+    assert _crash(state="backoff", exited=True).exited is True
+    assert _crash().exited is True  # a verdict from before the field: as it always read
