@@ -628,8 +628,8 @@ async def ensure_proxy(target: Target, service: str, *, listen: str, port: int) 
 async def switch(target: Target, service: str, port: int) -> None:
     """Point Caddy at `port`; in-flight requests finish on the old colour."""
     proxy = target.proxy(service)
-    await target.conn.run(proxy.switch_argv(port))
-    live = proxy.parse_upstream((await target.conn.run(proxy.upstream_argv())).stdout)
+    # The switch prints the file it wrote, read back: the check costs no second round trip.
+    live = proxy.parse_upstream((await target.conn.run(proxy.switch_argv(port))).stdout)
     if live != port:
         raise ConveyorError(
             f"{target.spec}: the switch to port {port} did not take (Caddy uses {live})"

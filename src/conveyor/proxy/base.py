@@ -42,7 +42,8 @@ class Proxy(Protocol):
         ...
 
     def switch_argv(self, upstream_port: int) -> list[str]:
-        """Argv that routes new requests to 127.0.0.1:`upstream_port`; none in flight fail."""
+        """Argv that routes new requests to 127.0.0.1:`upstream_port` (none in flight fail),
+        then prints the live upstream as `upstream_argv` does."""
         ...
 
     def upstream_argv(self) -> list[str]:

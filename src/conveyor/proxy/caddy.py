@@ -36,6 +36,8 @@ path, text = sys.argv[1], sys.argv[2]
 with open(path + ".tmp", "w") as f:
     f.write(text)
 os.replace(path + ".tmp", path)
+with open(path) as f:
+    print(f.read(), end="")
 """
 
 # Runs on the host with the tools venv's Python (hosts may lack curl):
@@ -139,7 +141,8 @@ def caddy_program(app_dir: str, tools: str, *, name: str = "caddy") -> Program:
 
 
 def caddy_switch_argv(tools: str, upstream_file: str, upstream_port: int) -> list[str]:
-    """Route new requests to 127.0.0.1:`upstream_port`: an atomic rewrite of the upstream file."""
+    """Route new requests to 127.0.0.1:`upstream_port`: an atomic rewrite of the upstream file,
+    then the file read back (printed as `caddy_upstream_argv` prints it): one round trip."""
     python = posixpath.join(tools, "bin", "python")
     return [python, "-c", _WRITE, upstream_file, render_upstream(upstream_port)]
 

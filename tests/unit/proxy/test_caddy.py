@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +152,18 @@ def test_caddy_proxy_delegates_to_the_builders() -> None:
     assert proxy.switch_argv(8002) == caddy_switch_argv(TOOLS, UPSTREAM, 8002)
     assert proxy.upstream_argv() == ["cat", UPSTREAM]
     assert proxy.parse_upstream("127.0.0.1:8002\n") == 8002
+
+
+def test_the_switch_prints_the_file_it_wrote_read_back(tmp_path: Path) -> None:
+    """Run for real (a local Python): what it prints is what the upstream file now holds."""
+    upstream = tmp_path / "web.upstream"
+    upstream.write_text(render_upstream(8001))
+    script = caddy_switch_argv(TOOLS, str(upstream), 8002)[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(upstream), render_upstream(8002)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == upstream.read_text() == "127.0.0.1:8002\n"
+    assert parse_upstream_port(done.stdout) == 8002
