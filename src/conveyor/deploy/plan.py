@@ -35,6 +35,23 @@ NOTHING_YET = "stop; nothing was changed"
 
 
 @dataclass(frozen=True)
+class Op:
+    """What a step does, typed: an executor acts on this; the description is for a person.
+
+    `kind` names the operation (ready, route, start, stop, sync, link, mark, record, ...);
+    the other fields are its arguments: a service, a program, the release on a colour.
+    """
+
+    kind: str
+    service: str = ""
+    program: str = ""
+    colour: str = ""
+    release: str = ""
+    version: str = ""
+    venv: str = ""
+
+
+@dataclass(frozen=True)
 class Step:
     """One thing the deploy does on one host ("*": the whole environment)."""
 
@@ -44,6 +61,7 @@ class Step:
     argv: tuple[str, ...] = ()
     on_failure: str = NOTHING_YET
     secret: bool = False  # writes secret values: the plan shows that it does, never what
+    op: Op | None = None  # set where an executor interprets the step (the rollback's plan)
 
     def render(self) -> str:
         """`host  action  description` and, indented, the argv."""

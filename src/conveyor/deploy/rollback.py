@@ -10,7 +10,12 @@ run and answer (nothing switches yet; a host that cannot go back leaves every
 host where it was), then every host switches at once. A host that fails during
 its switch puts the hosts that went back forward again, so the environment
 serves one release; each host carries a pending mark in `state.json` while it
-switches, and a host that cannot be put right keeps it for `conveyor recover`.
+switches, and a host that cannot be put right leaves the record running for
+`conveyor recover`.
+
+The order is the plan's (`deploy/rollback_plan.py`): this module interprets its
+steps' typed operations, and putting a host forward again runs the plan of the
+other desired state.
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ from dataclasses import dataclass, field, replace
 from conveyor.deploy import hostops
 from conveyor.deploy.execute import Emit, Event, Settings, gate
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.layout import ports, services_by_kind, syncs_on
+from conveyor.deploy.layout import ports, services_by_kind
 from conveyor.deploy.lock import LockOwner, acquire, held, inspect, release
-from conveyor.deploy.plan import Plan
-from conveyor.deploy.rollback_plan import BackView, build_rollback_plan
-from conveyor.deploy.state import Colour, HostState
+from conveyor.deploy.plan import Plan, Step
+from conveyor.deploy.rollback_plan import BackView, Serve, build_rollback_plan, host_steps
+from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, RollbackFailed
 from conveyor.project.model import ConveyorConfig, ServiceConfig
 
@@ -43,30 +48,6 @@ class RolledBack:
     version: str = ""
 
 
-@dataclass(frozen=True)
-class Serve:
-    """What a host is made to serve: a release on a colour (with its version and venv)."""
-
-    release: str
-    colour: Colour
-    version: str
-    venv: str
-
-    @classmethod
-    def previous(cls, state: HostState) -> Serve:
-        """The release the host served before its current one."""
-        assert state.previous_release is not None and state.previous_colour is not None
-        assert state.previous_venv is not None
-        version = state.previous_version or state.previous_release
-        return cls(state.previous_release, state.previous_colour, version, state.previous_venv)
-
-    @classmethod
-    def current(cls, state: HostState) -> Serve:
-        """The release the host serves now."""
-        assert state.release is not None and state.colour is not None and state.venv is not None
-        return cls(state.release, state.colour, state.version or state.release, state.venv)
-
-
 @dataclass
 class _Host:
     """One host's part in the rollback: what it served, what the rollback started there."""
@@ -76,6 +57,7 @@ class _Host:
     warm: bool = True
     started: list[str] = field(default_factory=list)  # programs this rollback started cold
     touched: bool = False  # its pending mark was written: the switch began here
+    back_at: float | None = None  # when its traffic was back (monotonic)
 
 
 @dataclass
@@ -148,12 +130,45 @@ class Rollback:
     async def back_one(self, target: Target, state: HostState) -> RolledBack:
         """One host back on its previous release (the caller holds the locks)."""
         host = _Host(target, state)
-        await self._warm_up(host)
-        return await self._switch_back(host, time.monotonic())
+        steps = self._steps(host)
+        await self._run(host, [s for s in steps if s.action == "ready"])
+        began = time.monotonic()
+        await self._run(host, [s for s in steps if s.action != "ready"])
+        return self._rolled_back(host, began)
+
+    def _steps(self, host: _Host, *, forward: bool = False) -> list[Step]:
+        """The plan's steps for one host: back to its previous release, or (`forward`) to
+        what it served before the rollback, with no pending mark (it has one, or is done)."""
+        state, spec = host.before, host.target.spec
+        to, away = Serve.previous(state), state.colour
+        if forward:
+            to, away = Serve.current(state), state.previous_colour
+        listen = host.target.listen
+        return host_steps(
+            self.config, self.roles, spec, to, away=away, listen=listen, mark=not forward
+        )
 
     async def _all_or_nothing(self, hosts: list[_Host]) -> list[RolledBack]:
         began = time.monotonic()
-        failed = await _each(hosts, self._warm_up)
+        views = [BackView(h.target.spec, h.before, None, h.target.listen) for h in hosts]
+        plan = build_rollback_plan(self.config, self.environment, self.roles, views)
+        by_host = {h.target.spec: h for h in hosts}
+
+        async def phase(ready: bool) -> dict[str, str]:
+            async def one(host: _Host) -> None:
+                spec = host.target.spec
+                await self._run(
+                    host,
+                    [
+                        s
+                        for s in plan.steps
+                        if s.host == spec and s.op is not None and (s.action == "ready") == ready
+                    ],
+                )
+
+            return await _each(list(by_host.values()), one)
+
+        failed = await phase(ready=True)
         if failed:
             # Nothing switched: every host as it was (cold starts stopped, warm ones retired).
             await _each(hosts, self._as_it_was)
@@ -161,14 +176,13 @@ class Rollback:
                 _failures(failed) + "; nothing was switched: every host still serves its release",
                 hint=f"conveyor status {self.environment} shows what each host runs",
             )
-        done: dict[str, RolledBack] = {}
-
-        async def back(host: _Host) -> None:
-            done[host.target.spec] = await self._switch_back(host, began)
-
-        failed = await _each(hosts, back)
+        for host in hosts:
+            how = "warm" if host.warm else "started cold and healthy"
+            to = Serve.previous(host.before)
+            self._say(host.target, f"{to.colour} colour runs {to.release} ({how})")
+        failed = await phase(ready=False)
         if not failed:
-            return [done[h.target.spec] for h in hosts]
+            return [self._rolled_back(h, began) for h in hosts]
         # All or nothing: the hosts that went back go forward again.
         undo = [h for h in hosts if h.touched]
         for host in undo:
@@ -186,17 +200,60 @@ class Rollback:
         releases = ", ".join(sorted({h.before.release or "nothing" for h in hosts}))
         raise RollbackFailed(f"{message}; every host serves {releases} again, as before")
 
-    async def _warm_up(self, host: _Host) -> None:
-        """Make the previous colour of each web service run its release and answer."""
-        target, to = host.target, Serve.previous(host.before)
-        await hostops.cancel_retire(target, to.colour)
-        for name, service in services_by_kind(self.config, self.roles, target.spec).http.items():
-            started = await self._ensure(target, name, service, to)
-            if started is not None:
+    def _rolled_back(self, host: _Host, began: float) -> RolledBack:
+        to = Serve.previous(host.before)
+        how = "switched to the warm" if host.warm else "restarted the cold"
+        self._say(host.target, f"{how} {to.colour} colour: {to.release} (traffic back)")
+        seconds = (host.back_at or time.monotonic()) - began
+        version = host.before.previous_version or ""
+        return RolledBack(host.target.spec, to.release, host.warm, seconds, version)
+
+    async def _run(
+        self, host: _Host, steps: Sequence[Step], record: HostState | None = None
+    ) -> None:
+        """Carry out one host's steps in the plan's order; the first failure is raised."""
+        for step in steps:
+            await self._do(host, step, record)
+
+    async def _do(self, host: _Host, step: Step, record: HostState | None) -> None:
+        """One step's typed operation on its host."""
+        op, target = step.op, host.target
+        assert op is not None
+        to = Serve(op.release, op.colour, op.version, op.venv)  # type: ignore[arg-type]
+        services = self.config.services
+        if op.kind == "cancel_retire":
+            await hostops.cancel_retire(target, to.colour)
+        elif op.kind in ("ready", "start"):
+            started = await self._ensure(target, op.service, services[op.service], to)
+            if started is not None and op.kind == "ready":
                 host.started.append(started)
                 host.warm = False
-        how = "warm" if host.warm else "started cold and healthy"
-        self._say(target, f"{to.colour} colour runs {to.release} ({how})")
+        elif op.kind == "mark":
+            # Killed during the switch, `conveyor recover` finishes it from this mark.
+            host.touched = True
+            mark = replace(host.before, pending_release=to.release, deploy_id=self.deploy_id)
+            await hostops.write_state(target, mark)
+        elif op.kind == "route":
+            await hostops.switch(target, op.service, ports(self.config, op.service)[to.colour])
+            host.back_at = time.monotonic()
+        elif op.kind == "stop":
+            await hostops.stop(target, op.program)
+        elif op.kind == "sync":
+            for said in await hostops.put_files(
+                target,
+                services[op.service],
+                release_id=to.release,
+                venv_key=to.venv,
+                missing_ok=True,
+            ):
+                self._say(target, f"{op.service}: {said}")
+        elif op.kind == "link":
+            await hostops.link_current(target, to.release)
+        elif op.kind == "record":
+            back = replace(host.before.rolled_back(at=time.time()), deploy_id=self.deploy_id)
+            await hostops.write_state(target, record or back)
+        else:  # pragma: no cover - the planner makes no other kind
+            raise AssertionError(f"no operation {op.kind!r}")
 
     async def _as_it_was(self, host: _Host) -> None:
         """After a rollback that did not happen: stop what it started cold, and stop the warm
@@ -211,66 +268,10 @@ class Rollback:
             names = [program_name(name, colour) for name in http]
             await hostops.schedule_retire(target, colour, names, until - time.time())
 
-    async def _switch_back(self, host: _Host, began: float) -> RolledBack:
-        target, state = host.target, host.before
-        to = Serve.previous(state)
-        # The pending mark first: killed during the switch, `conveyor recover` finishes it.
-        pending = replace(state, pending_release=to.release, deploy_id=self.deploy_id)
-        host.touched = True
-        await hostops.write_state(target, pending)
-        await self._route(target, to)
-        seconds = time.monotonic() - began  # traffic is back from here on
-        await self._serve_rest(target, to, away=state.colour)
-        back = replace(state.rolled_back(at=time.time()), deploy_id=self.deploy_id)
-        await hostops.write_state(target, back)
-        how = "switched to the warm" if host.warm else "restarted the cold"
-        self._say(target, f"{how} {to.colour} colour: {to.release} (traffic back)")
-        return RolledBack(target.spec, to.release, host.warm, seconds, back.version or "")
-
     async def _forward_again(self, host: _Host) -> None:
-        """Undo one host's rollback: it serves what it served before, as its state said."""
-        state = host.before
-        await self._serve(host.target, Serve.current(state), away=state.previous_colour)
-        await hostops.write_state(host.target, state)
-        self._say(host.target, f"serves {state.release} again, as before the rollback")
-
-    async def _serve(
-        self, target: Target, to: Serve, *, away: Colour | None, ensured: bool = False
-    ) -> None:
-        """Make `target` serve `to`: traffic first (web colours running, then Caddy), then the
-        workers (the new one starts before the old stops; a singleton the other way round),
-        synced files, `current`. Every step leaves what already is as it is."""
-        found = services_by_kind(self.config, self.roles, target.spec)
-        if not ensured:
-            await hostops.cancel_retire(target, to.colour)
-            for name, service in found.http.items():
-                await self._ensure(target, name, service, to)
-        await self._route(target, to)
-        await self._serve_rest(target, to, away=away)
-
-    async def _route(self, target: Target, to: Serve) -> None:
-        """Caddy of each web service to `to.colour` (running and answering by now)."""
-        for name in services_by_kind(self.config, self.roles, target.spec).http:
-            await hostops.switch(target, name, ports(self.config, name)[to.colour])
-
-    async def _serve_rest(self, target: Target, to: Serve, *, away: Colour | None) -> None:
-        """What follows the traffic: workers, singletons, synced files, `current`."""
-        found = services_by_kind(self.config, self.roles, target.spec)
-        leaving = away if away is not None and away != to.colour else None
-        for name, service in {**found.workers, **found.singletons}.items():
-            singleton = service.resolved_kind == "singleton"
-            if singleton and leaving is not None:
-                await hostops.stop(target, program_name(name, leaving))
-            await self._ensure(target, name, service, to)
-            if not singleton and leaving is not None:
-                await hostops.stop(target, program_name(name, leaving))
-        # Synced files (e.g. DAGs) as that release has them, then its `after`.
-        for name, service in syncs_on(self.config, self.roles, target.spec).items():
-            for said in await hostops.put_files(
-                target, service, release_id=to.release, venv_key=to.venv, missing_ok=True
-            ):
-                self._say(target, f"{name}: {said}")
-        await hostops.link_current(target, to.release)
+        """Undo one host's rollback: the plan of what it served before, then that state."""
+        await self._run(host, self._steps(host, forward=True), record=host.before)
+        self._say(host.target, f"serves {host.before.release} again, as before the rollback")
 
     async def _ensure(
         self, target: Target, name: str, service: ServiceConfig, to: Serve

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from conveyor.deploy.rollback_plan import BEFORE, DURING, BackView, build_rollback_plan
+from conveyor.deploy.rollback_plan import (
+    BEFORE,
+    DURING,
+    BackView,
+    Serve,
+    build_rollback_plan,
+    host_steps,
+)
 from conveyor.deploy.state import HostState
 from tests.unit.deploy.test_plan import config
 
@@ -34,10 +41,13 @@ def test_every_host_gets_ready_before_any_host_switches() -> None:
     first_switch = min(i for i, (_, action) in enumerate(actions) if action == "switch")
     assert last_ready < first_switch
     ready = [s for s in plan.steps if s.action == "ready"]
-    assert ready[0].description == "web-blue runs r1 (warm: nothing to start)"
-    assert ready[1].description == (
-        "web-blue has gone cold: start it on r1, probe /health directly"
-    )
+    assert [s.description for s in ready] == [
+        "call off any scheduled stop of the blue colour",
+        "web-blue runs r1 (warm: nothing to start)",
+        "call off any scheduled stop of the blue colour",
+        "web-blue has gone cold: start it on r1, probe /health directly",
+    ]
+    assert [s.op.kind for s in ready if s.op] == ["cancel_retire", "ready"] * 2
     assert all(s.on_failure == BEFORE for s in ready)
     assert plan.render().startswith("plan: roll production back to 1.1.0 on 2 host(s)\n")
 
@@ -48,12 +58,39 @@ def test_a_host_switches_traffic_then_its_workers_then_records_the_release() -> 
     )
     steps = [s for s in plan.steps if s.host == "deploy@app-1"]
     assert [s.action for s in steps] == [
-        "connect", "lock", "ready", "state", "switch", "start", "stop", "state", "unlock",
+        "connect", "lock", "ready", "ready", "state", "switch", "start", "stop", "link", "state",
+        "unlock",
     ]  # fmt: skip
-    assert steps[4].description == "Caddy on :80 -> port 9000 (blue)"
-    assert steps[5].description == "worker-blue on r1"
-    assert steps[6].description == "worker-green: graceful stop"
-    assert steps[4].on_failure == DURING
+    assert steps[5].description == "Caddy on :80 -> port 9000 (blue)"
+    assert steps[6].description == "worker-blue on r1"
+    assert steps[7].description == "worker-green: graceful stop"
+    assert steps[5].on_failure == DURING
+    ops = [s.op for s in steps if s.op is not None]
+    assert [(o.kind, o.service or o.program) for o in ops] == [
+        ("cancel_retire", ""), ("ready", "web"), ("mark", ""), ("route", "web"),
+        ("start", "worker"), ("stop", "worker-green"), ("link", ""), ("record", ""),
+    ]  # fmt: skip
+    assert {(o.colour, o.release, o.venv) for o in ops} == {("blue", "r1", "v1")}
+
+
+def test_putting_a_host_forward_again_is_the_plan_of_what_it_served() -> None:
+    """The undo of one host's rollback: the same planner, the other desired state, no mark."""
+    state = deployed()
+    steps = host_steps(
+        config(), ROLES, "deploy@app-1", Serve.current(state), away="blue", mark=False
+    )
+    assert [s.action for s in steps] == [
+        "ready",
+        "ready",
+        "switch",
+        "start",
+        "stop",
+        "link",
+        "state",
+    ]
+    assert steps[2].description == "Caddy on :80 -> port 9001 (green)"
+    assert steps[4].description == "worker-blue: graceful stop"
+    assert {(s.op.colour, s.op.release) for s in steps if s.op} == {("green", "r2")}
 
 
 def test_a_sync_host_puts_the_previous_releases_files_back() -> None:
@@ -62,4 +99,5 @@ def test_a_sync_host_puts_the_previous_releases_files_back() -> None:
     )
     syncs = [s.description for s in plan.steps if s.action == "sync"]
     assert syncs == ["dags: copy dags/ of r1 to /opt/airflow/dags"]
+    assert [s.op.service for s in plan.steps if s.action == "sync" and s.op] == ["dags"]
     assert not [s for s in plan.steps if s.action in ("ready", "switch")]  # it serves no web
