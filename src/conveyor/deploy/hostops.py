@@ -537,27 +537,23 @@ async def sync(
     src = posixpath.join(target.paths.release(release_id), "app", source)
     flag = "missing-ok" if missing_ok else "strict"
     result = await target.conn.run([target.python, "-c", _SYNC, src, dest, flag], check=False)
-    if not result.ok:
-        raise CommandFailed(
-            f"sync of {source} to {dest} failed on {target.spec}: "
-            f"{(result.stderr or result.stdout).strip()[-300:]}",
+
+    def failed(what: str, output: str) -> CommandFailed:
+        return CommandFailed(
+            f"sync of {source} to {dest} {what} on {target.spec}: {output.strip()[-300:]}",
             host=target.spec,
             argv=("sync", src, dest),
             exit_code=result.exit_code,
-            output=result.stderr,
+            output=output,
         )
+
+    if not result.ok:
+        raise failed("failed", result.stderr or result.stdout)
     try:
         verdict = json.loads(result.stdout.strip().splitlines()[-1])
         return Synced(str(verdict["message"]), bool(verdict["missing"]))
     except (IndexError, ValueError, KeyError, TypeError):
-        raise CommandFailed(
-            f"sync of {source} to {dest} on {target.spec} gave no verdict: "
-            f"{result.stdout.strip()[-300:]}",
-            host=target.spec,
-            argv=("sync", src, dest),
-            exit_code=result.exit_code,
-            output=result.stdout,
-        ) from None
+        raise failed("gave no verdict", result.stdout) from None
 
 
 async def put_files(
