@@ -81,7 +81,9 @@ def test_deadline_gives_the_last_probe_and_body(serve: type[Scripted]) -> None:
     result = run(wait_healthy(server.url, interval=0.02, deadline=0.3))
     assert not result.healthy
     assert result.reason == 'not healthy after 0.3s (last probe: 500 {"status":"unavailable"})'
-    assert len(result.probes) >= 5
+    # It kept probing until the deadline (how many times is the machine's business: CI saw 4
+    # where a quiet run sees 12).
+    assert len(result.probes) >= 2
     assert result.timeline(last=1).endswith('500 {"status":"unavailable"}')
 
 
