@@ -3,6 +3,8 @@
 Executors call `run` with argv lists (never shell strings) and `put`/`get` with
 absolute POSIX paths on the host. A connector is opened once per deploy and
 reused for every command (pyinfra's connectors/base.py has the same shape).
+Both connectors also count their round trips (`round_trips`, hosts/trips.py); the
+protocol leaves that out, so a test's fake connector need not.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pathlib import Path
 from conveyor.errors import HostError
 from conveyor.hosts.base import DEFAULT_TIMEOUT, RunResult
 from conveyor.hosts.failures import checked, command_timeout, decode
+from conveyor.hosts.trips import RoundTrips
 
 # After the process group is killed, its pipes close at once; this only guards
 # against a child that left the group (setsid) and still holds stdout.
@@ -24,6 +25,7 @@ class LocalConnector:
 
     def __init__(self, name: str = "local") -> None:
         self._name = name
+        self.round_trips = RoundTrips()
 
     @property
     def name(self) -> str:
@@ -57,6 +59,7 @@ class LocalConnector:
     ) -> RunResult:
         """Run argv; a timeout kills the whole process group and always raises CommandTimeout."""
         args = tuple(argv)
+        self.round_trips.ran(args)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args,
@@ -105,6 +108,7 @@ class LocalConnector:
 
     async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         """Write `data` to `path` atomically (temp file in the same directory, then rename)."""
+        self.round_trips.moved("put")
         try:
             await asyncio.to_thread(_write_atomically, data, Path(path), mode)
         except OSError as exc:
@@ -112,6 +116,7 @@ class LocalConnector:
 
     async def get(self, path: str) -> bytes:
         """Read a file; FileNotFoundError when it does not exist."""
+        self.round_trips.moved("get")
         try:
             return await asyncio.to_thread(Path(path).read_bytes)
         except FileNotFoundError:

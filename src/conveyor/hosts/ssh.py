@@ -18,6 +18,7 @@ from conveyor.errors import HostError, HostKeyUnknown, HostUnreachable
 from conveyor.hosts.base import DEFAULT_TIMEOUT, RunResult
 from conveyor.hosts.failures import checked, command_timeout, decode
 from conveyor.hosts.hostkeys import KeyRecorder, default_known_hosts, load_known_hosts, refusal
+from conveyor.hosts.trips import RoundTrips
 
 CONNECT_TIMEOUT = 10.0
 KEEPALIVE = 2.0  # seconds between keepalives; three unanswered ones close the connection
@@ -77,6 +78,7 @@ class SshConnector:
         self._sftp: asyncssh.SFTPClient | None = None
         self._lock = asyncio.Lock()
         self._channels = asyncio.Semaphore(MAX_CHANNELS)
+        self.round_trips = RoundTrips()
 
     @property
     def name(self) -> str:
@@ -172,6 +174,7 @@ class SshConnector:
     ) -> RunResult:
         """Run argv on the host; a timeout kills its process group and always raises."""
         args = tuple(argv)
+        self.round_trips.ran(args)
         conn = await self._connection()
         command = remote_command(args, timeout=timeout, env=env, cwd=cwd)
         async with self._channels:
@@ -239,6 +242,7 @@ class SshConnector:
 
     async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         """Write through SFTP to a temp file beside `path`, set its mode, then rename over."""
+        self.round_trips.moved("put")
         try:
             await asyncio.wait_for(self._put(data, path, mode), FILE_TIMEOUT)
         except asyncio.TimeoutError:
@@ -265,6 +269,7 @@ class SshConnector:
 
     async def get(self, path: str) -> bytes:
         """Read a file through SFTP; FileNotFoundError when it does not exist."""
+        self.round_trips.moved("get")
         try:
             return await asyncio.wait_for(self._get(path), FILE_TIMEOUT)
         except asyncio.TimeoutError:
