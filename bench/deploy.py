@@ -6,7 +6,8 @@ Per fleet it prints: a good deploy with unchanged dependencies, a no-change
 redeploy, and two bad releases (/health answers 500; the app crashes on
 import), each with the requests that failed under a steady load through every
 host's Caddy, the longest gap without a successful answer, and for the bad
-ones the time until the deploy ended with the old release serving.
+ones the time until the deploy ended with the old release serving, and the
+round trips to each host (commands, file writes and reads: the most of any host).
 Then a FastAPI app under gunicorn with 2 uvicorn workers: a release that
 crashes on import (gunicorn's master outlives supervisor's startsecs before it
 exits). The first deploy of each project (tools and venv installs) is a warm-up,
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ from bench.netns import Fleet, ensure_user, remove_user  # noqa: E402
 from conveyor.cli import main  # noqa: E402
 from conveyor.demo.deploys import free_pair, stop_supervisors  # noqa: E402
 from conveyor.demo.load import Load  # noqa: E402
+from conveyor.hosts.connect import collecting  # noqa: E402
+from conveyor.hosts.local import LocalConnector  # noqa: E402
+from conveyor.hosts.ssh import SshConnector  # noqa: E402
+from conveyor.hosts.trips import RoundTrips  # noqa: E402
 from conveyor.runtime.tools import install_tools_argv  # noqa: E402
 from tests.integration.deployed import (  # noqa: E402
     GUNICORN_APP,
@@ -58,6 +63,12 @@ class Row:
     requests: int
     failed: int
     gap: float
+    trips: dict[str, RoundTrips] = field(default_factory=dict)  # by host, over its connectors
+
+    @property
+    def most_trips(self) -> int:
+        """The round trips of the host that had the most."""
+        return max((trips.total for trips in self.trips.values()), default=0)
 
 
 class LoadProcesses:
@@ -146,15 +157,23 @@ def measure(
             command = "rollback"
         elif mode is not None:
             commit_mode(root, mode)
-        with LoadProcesses(urls) as loads:
+        with LoadProcesses(urls) as loads, collecting() as conns:
             code, seconds = deploy(root, args, command=command)
         requests = sum(ok + failed for ok, failed, _ in loads.results)
         failed = sum(failed for _, failed, _ in loads.results)
         gap = max(gap for _, _, gap in loads.results)
-        rows.append(Row(name, case, seconds, code, requests, failed, gap))
+        rows.append(Row(name, case, seconds, code, requests, failed, gap, by_host(conns)))
         if mode in ("500", "crash"):
             commit_mode(root, "ok")  # back to a good tree for the next case
     return rows
+
+
+def by_host(conns: list[LocalConnector | SshConnector]) -> dict[str, RoundTrips]:
+    """Round trips per host: a command may open more than one connector to the same host."""
+    hosts: dict[str, RoundTrips] = {}
+    for conn in conns:
+        hosts.setdefault(conn.name, RoundTrips()).add(conn.round_trips)
+    return hosts
 
 
 def link_tools(base: Path, hosts: list[str], *, owner: str | None = None) -> None:
@@ -239,14 +258,30 @@ def ssh_fleet(count: int, *, tiny: bool = True) -> list[Row]:
 def table(rows: list[Row]) -> str:
     head = (
         f"{'fleet':<14} {'case':<30} {'wall s':>7} {'exit':>4} "
-        f"{'requests':>8} {'failed':>6} {'gap s':>6}"
+        f"{'requests':>8} {'failed':>6} {'gap s':>6} {'trips/host':>10}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r.fleet:<14} {r.case:<30} {r.seconds:>7.2f} {r.exit_code:>4} "
-            f"{r.requests:>8} {r.failed:>6} {r.gap:>6.2f}"
+            f"{r.requests:>8} {r.failed:>6} {r.gap:>6.2f} {r.most_trips:>10}"
         )
+    return "\n".join(lines)
+
+
+def breakdown(rows: list[Row], *, case: str = TINY_CASES[0][0]) -> str:
+    """Where one SSH host's round trips go in a good deploy: by command or file op, most first."""
+    row = next((r for r in rows if "SSH" in r.fleet and r.case == case and r.trips), None)
+    if row is None:
+        return ""
+    host = min(row.trips)
+    trips = row.trips[host]
+    kinds = ", ".join(f"{trips.by_kind[kind]} {kind}" for kind in ("run", "put", "get"))
+    lines = [f"round trips to {host}, {case} ({row.fleet}): {trips.total} ({kinds})"]
+    head = f"{'command or file op':<30} {'trips':>5}"
+    lines += [head, "-" * len(head)]
+    for label, count in sorted(trips.by_command.items(), key=lambda item: (-item[1], item[0])):
+        lines.append(f"{label:<30} {count:>5}")
     return "\n".join(lines)
 
 
@@ -260,3 +295,6 @@ if __name__ == "__main__":
         results = local_fleet(tiny=tiny) + ssh_fleet(3, tiny=tiny)
     print(table(results))
     print("\nwatch window 1 s; healthy_threshold 2; load ~200 req/s per host through Caddy.")
+    print("trips/host: run + put + get calls to the host that had the most (hosts/trips.py).")
+    if detail := breakdown(results):
+        print(f"\n{detail}")
