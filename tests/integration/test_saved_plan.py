@@ -29,7 +29,7 @@ def test_a_saved_plan_runs_only_while_it_holds(local: DeployProject) -> None:
     assert SECRET not in text  # the values are in it by their digest only
     doc = json.loads(text)
     assert doc["inputs"]["values"].startswith("sha256:")
-    assert [s["action"] for s in doc["steps"]][:2] == ["check", "connect"]
+    assert [s["action"] for s in doc["steps"]][:2] == ["check", "connect"]  # never "recover"
 
     # A value changed since: refused, naming it, and nothing deployed.
     env = local.root / ".env.staging"

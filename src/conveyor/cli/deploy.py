@@ -128,6 +128,8 @@ def deploy_command(
             watch=watch,
             limit=limit,
             overrides=overrides,
+            force=force,
+            saving=plan_out is not None,
         )
         out().print(plan.render(), markup=False)
         if plan_out is not None:

@@ -13,7 +13,7 @@ from rich.text import Text
 from conveyor.cli.output import out
 
 if TYPE_CHECKING:
-    from conveyor.deploy.execute import Event
+    from conveyor.deploy.events import Event
 
 _STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": ""}
 # A message that already ends with its own duration ("release command done (3.1s)").

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from conveyor.deploy import hostops
-from conveyor.deploy.execute import Emit, Outcome
+from conveyor.deploy.events import Emit
+from conveyor.deploy.execute import Outcome
 from conveyor.deploy.layout import services_on
 from conveyor.deploy.lock import LockInfo, heartbeats, inspect, release
 from conveyor.deploy.plan import Plan

@@ -1,32 +1,22 @@
-"""The deploy plan: pure code from the model and the hosts' observed state to a list of steps.
+"""A plan: the steps of a deploy, a rollback or a recovery, each carrying a typed operation.
 
-`conveyor deploy --dry-run` prints it; the executor runs the same steps in the
-same order (a test holds the two together). Each step names its host, what it
-does, the argv it runs where there is one, and what happens if it fails.
+The planners (`deploy/planner.py` for a deploy, `deploy/rollback_plan.py` for a
+rollback; both make a host serve a release with `deploy/serve.py`) are pure code
+from the model and the hosts' observed state to a `Plan`. The executors interpret
+the steps' operations in the plan's order (`deploy/engine.py`), so `--dry-run`
+prints the program that runs. Steps without an operation are the frame's
+(connecting, locking, the config check) or facts (a host left out).
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.deploy.hostops import command_argv, program_name
-from conveyor.deploy.layout import (
-    HostPaths,
-    HostServices,
-    idle_reason,
-    listen_address,
-    ports,
-    services_by_kind,
-    syncs_on,
-)
+from conveyor.deploy.layout import HostPaths
 from conveyor.deploy.state import HostState
-from conveyor.project.environment import batch_size
-from conveyor.project.model import ConveyorConfig
-from conveyor.runtime.supervisor import Supervisor, start_all_argv
-from conveyor.settings.secrets import MASK
 
 # What a failure at each kind of step does to the environment.
 BEFORE_SWITCH = "stop the new colour; traffic stays on the old one"
@@ -49,6 +39,7 @@ class Op:
     release: str = ""
     version: str = ""
     venv: str = ""
+    how: str = ""  # a variant: a record "switched"/"rolled_back"/"restored", a sync "strict"
 
 
 @dataclass(frozen=True)
@@ -61,11 +52,13 @@ class Step:
     argv: tuple[str, ...] = ()
     on_failure: str = NOTHING_YET
     secret: bool = False  # writes secret values: the plan shows that it does, never what
-    op: Op | None = None  # set where an executor interprets the step (the rollback's plan)
+    op: Op | None = None  # what the executor does; None: the frame's step, or a fact
+    phase: str = ""  # steps of one phase run on every host at once, each host's in order
 
     def render(self) -> str:
         """`host  action  description` and, indented, the argv."""
-        line = f"{self.host:<24} {self.action:<8} {self.description}"
+        text = self.description.replace("\n", "\n" + " " * 34)
+        line = f"{self.host:<24} {self.action:<8} {text}"
         if self.argv:
             shown = [f"<{a.count(chr(10)) + 1}-line script>" if "\n" in a else a for a in self.argv]
             line += f"\n{'':<34}$ {shlex.join(shown)}"
@@ -134,218 +127,16 @@ class Plan:
             ]
         return "\n".join(lines)
 
-
-def build_plan(
-    config: ConveyorConfig,
-    environment: str,
-    *,
-    release: str,
-    hosts: Sequence[HostView],
-    env_keys: int,
-    watch: float,
-    keep_warm: float = 900.0,
-    release_id: str | None = None,
-    batch: int | str = 1,
-    max_failures: int = 0,
-    left_out: Mapping[str, Sequence[str]] | None = None,
-    limit: str = "",
-    overrides: Sequence[str] = (),
-    idle: Mapping[str, Sequence[str]] | None = None,
-    inputs: Inputs | None = None,
-) -> Plan:
-    """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`.
-
-    `left_out`: hosts of the environment that `limit` (--role/--host) keeps out, by roles.
-    `overrides`: the `--set KEY=value` values (secrets masked) that replace the file's.
-    `idle`: hosts with nothing to run, by roles: they get nothing.
-    """
-    steps: list[Step] = [Step("*", "check", f"config check {environment}: ok ({env_keys} keys)")]
-    steps += [
-        Step("*", "set", f"--set {o}: replaces the environment file's value") for o in overrides
-    ]
-    for spec, roles in (left_out or {}).items():
-        what = f"left out by {limit} (roles {', '.join(roles)}): keeps what it runs"
-        steps.append(Step(spec, "skip", what))
-    for spec, roles in (idle or {}).items():
-        steps.append(Step(spec, "skip", idle_reason(roles)))
-    everyone = {h.spec: h.roles for h in hosts}
-    hosts = [h if h.all_roles else replace(h, all_roles=everyone) for h in hosts]
-    for host in hosts:
-        note = f" (state unknown: {host.reachable})" if host.reachable else ""
-        steps.append(Step(host.spec, "connect", f"connect, verify the host key{note}"))
-    for host in sorted(hosts, key=lambda h: h.spec):
-        steps.append(Step(host.spec, "lock", f"take the {environment} deploy lock"))
-    for host in hosts:
-        steps += _ship(host, release_id or "<release id>", env_keys)
-    steps += _migrate(config, hosts)
-    steps += _release_phase(config, hosts)
-    for host in hosts:
-        steps += _start(config, host)
-    size = batch_size(batch, len(hosts))
-    batches = [hosts[i : i + size] for i in range(0, len(hosts), size)]
-    for number, group in enumerate(batches, start=1):
-        names = ", ".join(h.spec for h in group)
-        gate = "each verified through Caddy" + (
-            f" before batch {number + 1}" if number < len(batches) else ""
-        )
-        steps.append(
-            Step(
-                "*",
-                "batch",
-                f"batch {number} of {len(batches)}: {names} ({gate})",
-                (),
-                AFTER_SWITCH,
-            )
-        )
-        for host in group:
-            steps += _switch(config, host)
-    if watch > 0:
-        steps.append(Step("*", "watch", f"probe through Caddy for {watch:g}s", (), AFTER_SWITCH))
-    for host in hosts:
-        steps += _retire(config, host, keep_warm)
-    for host in sorted(hosts, key=lambda h: h.spec):
-        steps.append(Step(host.spec, "unlock", "release the deploy lock"))
-    return Plan(environment, release, tuple(steps), max_failures, inputs=inputs)
-
-
-def _ship(host: HostView, release: str, env_keys: int) -> list[Step]:
-    paths = host.paths
-    return [
-        Step(host.spec, "prepare", "tools venv (supervisor, caddy), supervisord running"),
-        Step(host.spec, "upload", f"send the files it lacks -> {paths.release(release)}"),
-        Step(
-            host.spec,
-            "env",
-            f"write {paths.env_file} ({env_keys} keys, {MASK}, mode 0600)",
-            secret=True,
-        ),
-        Step(host.spec, "venv", "build or reuse the venv of the release's lock"),
-    ]
-
-
-def _migrate(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
-    migrations = config.migrations
-    chosen = [h for h in hosts if migrations and migrations.run_on in h.roles]
-    if migrations is None:
-        return []
-    if not chosen:
-        return [
-            Step("*", "migrate", f"left out: no host of role {migrations.run_on} in this deploy")
-        ]
-    host = chosen[0]
-    argv = ("alembic", "-c", migrations.config, "upgrade", "head")
-    return [Step(host.spec, "migrate", "migrations, once, before any switch", argv, NOTHING_YET)]
-
-
-def _release_phase(config: ConveyorConfig, hosts: Sequence[HostView]) -> list[Step]:
-    phase = config.release
-    if phase is None:
-        return []
-    chosen = [h for h in hosts if phase.run_on in h.roles]
-    if not chosen:
-        return [Step("*", "release", f"left out: no host of role {phase.run_on} in this deploy")]
-    what = "release command, once, after migrations, before any switch"
-    return [Step(chosen[0].spec, "release", what, tuple(phase.argv), NOTHING_YET)]
-
-
-def _services(config: ConveyorConfig, host: HostView) -> HostServices:
-    """The host's services by kind."""
-    return services_by_kind(config, host.all_roles or {host.spec: host.roles}, host.spec)
-
-
-def _start(config: ConveyorConfig, host: HostView) -> list[Step]:
-    """Start every service's idle colour (one start), then probe the web ones directly."""
-    colour = host.state.idle_colour
-    runtime = Supervisor(host.paths.app_dir, host.paths.tools)
-    found = _services(config, host)
-    http, others = found.http, found.workers
-    steps: list[Step] = []
-    for name, service in [*http.items(), *others.items(), *found.singletons.items()]:
-        if service.pre_start is not None:
-            what = f"{name}'s pre_start, before its new release starts here"
-            steps.append(Step(host.spec, "pre_start", what, tuple(service.pre_start_argv)))
-    names = []
-    for name, service in [*http.items(), *others.items()]:
-        assert service.command is not None
-        prog = program_name(name, colour)
-        names.append(prog)
-        command = shlex.join(command_argv(service.command, ports(config, name)[colour]))
-        steps.append(Step(host.spec, "start", f"{prog}: {command}", (), BEFORE_SWITCH))
-    if names:
-        argv = tuple(start_all_argv(runtime.app_dir, runtime.tools, names))
-        steps[-1] = Step(host.spec, "start", steps[-1].description, argv, BEFORE_SWITCH)
-    for name, service in http.items():
-        prog = program_name(name, colour)
-        steps.append(
-            Step(
-                host.spec, "health", f"probe {prog} at {service.health} directly", (), BEFORE_SWITCH
-            )
-        )
-    return steps
-
-
-def _switch(config: ConveyorConfig, host: HostView) -> list[Step]:
-    """Move the host's traffic, verify it, retire the old workers, record the state."""
-    colour, old = host.state.idle_colour, host.state.colour
-    runtime = Supervisor(host.paths.app_dir, host.paths.tools)
-    found = _services(config, host)
-    http, others, singletons = found.http, found.workers, found.singletons
-    steps: list[Step] = []
-    for name, service in http.items():
-        port = ports(config, name)[colour]
-        where = listen_address(service, host.listen.get(name))
-        steps.append(
-            Step(
-                host.spec, "switch", f"Caddy on {where} -> port {port} ({colour})", (), AFTER_SWITCH
-            )
-        )
-        steps.append(
-            Step(host.spec, "health", f"verify {service.health} through Caddy", (), AFTER_SWITCH)
-        )
-    if old is not None:
-        for name in others:
-            prog = program_name(name, old)
-            steps.append(
-                Step(
-                    host.spec,
-                    "stop",
-                    f"{prog}: graceful stop",
-                    tuple(runtime.stop_argv(prog)),
-                    AFTER_SWITCH,
-                )
-            )
-    for name in singletons:
-        if old is not None:
-            prog = program_name(name, old)
-            stop = tuple(runtime.stop_argv(prog))
-            steps.append(
-                Step(host.spec, "stop", f"{prog}: stop (a singleton: one at a time)", stop)
-            )
-        prog = program_name(name, colour)
-        steps.append(Step(host.spec, "start", f"{prog} (singleton)", (), AFTER_SWITCH))
-    for name, service in syncs_on(
-        config, host.all_roles or {host.spec: host.roles}, host.spec
-    ).items():
-        assert service.sync is not None
-        copy = f"{name}: copy {service.sync.from_}/ of the release to {service.sync.to}"
-        steps.append(Step(host.spec, "sync", copy, (), AFTER_SWITCH))
-        if service.after is not None:
-            steps.append(Step(host.spec, "after", f"{name}: {service.after}", (), AFTER_SWITCH))
-    steps.append(Step(host.spec, "state", f"record the release on {colour} in state.json"))
-    return steps
-
-
-def _retire(config: ConveyorConfig, host: HostView, keep_warm: float) -> list[Step]:
-    """The old colour stays warm for a rollback, then stops (a program on the host does it)."""
-    old = host.state.colour
-    http = _services(config, host).http
-    if old is None or not http:
-        return []
-    names = ", ".join(program_name(name, old) for name in http)
-    if keep_warm <= 0:
-        return [Step(host.spec, "retire", f"stop {names} now (keep_previous_warm = 0)")]
-    minutes = f"{keep_warm / 60:g} min"
-    return [Step(host.spec, "retire", f"keep {names} warm for {minutes}, then stop them")]
+    def phases(self) -> list[tuple[str, list[Step]]]:
+        """The steps with an operation, grouped into their phases in the plan's order."""
+        out: list[tuple[str, list[Step]]] = []
+        for step in self.steps:
+            if step.op is None:
+                continue
+            if not out or out[-1][0] != step.phase:
+                out.append((step.phase, []))
+            out[-1][1].append(step)
+        return out
 
 
 def views(

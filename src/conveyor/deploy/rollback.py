@@ -23,18 +23,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from conveyor.deploy import hostops
-from conveyor.deploy.execute import Emit, Event, Settings, gate
+from conveyor.deploy.engine import Engine, HostRun, Settings
+from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.layout import ports, services_by_kind
+from conveyor.deploy.layout import services_by_kind
 from conveyor.deploy.lock import LockOwner, acquire, held, inspect, release
 from conveyor.deploy.plan import Plan, Step
-from conveyor.deploy.rollback_plan import BackView, Serve, build_rollback_plan, host_steps
+from conveyor.deploy.rollback_plan import BackView, build_rollback_plan
+from conveyor.deploy.serve import Serve, host_steps
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, RollbackFailed
-from conveyor.project.model import ConveyorConfig, ServiceConfig
+from conveyor.project.model import ConveyorConfig
 
 
 @dataclass(frozen=True)
@@ -46,18 +48,6 @@ class RolledBack:
     warm: bool  # True: a switch to the running colour; False: it had to start again
     seconds: float
     version: str = ""
-
-
-@dataclass
-class _Host:
-    """One host's part in the rollback: what it served, what the rollback started there."""
-
-    target: Target
-    before: HostState
-    warm: bool = True
-    started: list[str] = field(default_factory=list)  # programs this rollback started cold
-    touched: bool = False  # its pending mark was written: the switch began here
-    back_at: float | None = None  # when its traffic was back (monotonic)
 
 
 @dataclass
@@ -102,23 +92,15 @@ class Rollback:
             target, to = host.target, Serve.previous(host.before)
             warm = {}
             for name in services_by_kind(self.config, self.roles, target.spec).http:
-                prog = hostops.release_program(
-                    target,
-                    self.config,
-                    name,
-                    colour=to.colour,
-                    release_id=to.release,
-                    version=to.version,
-                    venv_key=to.venv,
-                )
+                prog = self._engine().program(target, name, to)
                 warm[name] = await hostops.defined_and_running(target, prog)
             views.append(BackView(target.spec, host.before, warm, target.listen))
         return build_rollback_plan(self.config, self.environment, self.roles, views)
 
-    async def _read(self) -> list[_Host]:
+    async def _read(self) -> list[HostRun]:
         """Every host's state; refused, changing nothing, when one has no previous release."""
         read = await asyncio.gather(*(hostops.read_state(t) for t in self.targets))
-        hosts = [_Host(t, s) for t, s in zip(self.targets, read, strict=True)]
+        hosts = [HostRun(t, s) for t, s in zip(self.targets, read, strict=True)]
         stuck = [h.target.spec for h in hosts if h.before.previous_release is None]
         if stuck:
             raise ConveyorError(
@@ -129,14 +111,14 @@ class Rollback:
 
     async def back_one(self, target: Target, state: HostState) -> RolledBack:
         """One host back on its previous release (the caller holds the locks)."""
-        host = _Host(target, state)
+        host = HostRun(target, state)
         steps = self._steps(host)
         await self._run(host, [s for s in steps if s.action == "ready"])
         began = time.monotonic()
         await self._run(host, [s for s in steps if s.action != "ready"])
         return self._rolled_back(host, began)
 
-    def _steps(self, host: _Host, *, forward: bool = False) -> list[Step]:
+    def _steps(self, host: HostRun, *, forward: bool = False) -> list[Step]:
         """The plan's steps for one host: back to its previous release, or (`forward`) to
         what it served before the rollback, with no pending mark (it has one, or is done)."""
         state, spec = host.before, host.target.spec
@@ -144,18 +126,26 @@ class Rollback:
         if forward:
             to, away = Serve.current(state), state.previous_colour
         listen = host.target.listen
+        record = "restored" if forward else "rolled_back"
         return host_steps(
-            self.config, self.roles, spec, to, away=away, listen=listen, mark=not forward
+            self.config,
+            self.roles,
+            spec,
+            to,
+            away=away,
+            listen=listen,
+            mark=not forward,
+            record=record,
         )
 
-    async def _all_or_nothing(self, hosts: list[_Host]) -> list[RolledBack]:
+    async def _all_or_nothing(self, hosts: list[HostRun]) -> list[RolledBack]:
         began = time.monotonic()
         views = [BackView(h.target.spec, h.before, None, h.target.listen) for h in hosts]
         plan = build_rollback_plan(self.config, self.environment, self.roles, views)
         by_host = {h.target.spec: h for h in hosts}
 
         async def phase(ready: bool) -> dict[str, str]:
-            async def one(host: _Host) -> None:
+            async def one(host: HostRun) -> None:
                 spec = host.target.spec
                 await self._run(
                     host,
@@ -200,7 +190,7 @@ class Rollback:
         releases = ", ".join(sorted({h.before.release or "nothing" for h in hosts}))
         raise RollbackFailed(f"{message}; every host serves {releases} again, as before")
 
-    def _rolled_back(self, host: _Host, began: float) -> RolledBack:
+    def _rolled_back(self, host: HostRun, began: float) -> RolledBack:
         to = Serve.previous(host.before)
         how = "switched to the warm" if host.warm else "restarted the cold"
         self._say(host.target, f"{how} {to.colour} colour: {to.release} (traffic back)")
@@ -208,59 +198,18 @@ class Rollback:
         version = host.before.previous_version or ""
         return RolledBack(host.target.spec, to.release, host.warm, seconds, version)
 
-    async def _run(
-        self, host: _Host, steps: Sequence[Step], record: HostState | None = None
-    ) -> None:
+    async def _run(self, host: HostRun, steps: Sequence[Step]) -> None:
         """Carry out one host's steps in the plan's order; the first failure is raised."""
+        engine = self._engine()
         for step in steps:
-            await self._do(host, step, record)
+            await engine.do(host, step)
 
-    async def _do(self, host: _Host, step: Step, record: HostState | None) -> None:
-        """One step's typed operation on its host."""
-        op, target = step.op, host.target
-        assert op is not None
-        to = Serve(op.release, op.colour, op.version, op.venv)  # type: ignore[arg-type]
-        services = self.config.services
-        if op.kind == "cancel_retire":
-            await hostops.cancel_retire(target, to.colour)
-        elif op.kind in ("ready", "start"):
-            started = await self._ensure(target, op.service, services[op.service], to)
-            if started is not None and op.kind == "ready":
-                host.started.append(started)
-                host.warm = False
-        elif op.kind == "mark":
-            # Killed during the switch, `conveyor recover` finishes it from this mark.
-            host.touched = True
-            mark = replace(host.before, pending_release=to.release, deploy_id=self.deploy_id)
-            await hostops.write_state(target, mark)
-        elif op.kind == "route":
-            await hostops.switch(target, op.service, ports(self.config, op.service)[to.colour])
-            host.back_at = time.monotonic()
-        elif op.kind == "stop":
-            await hostops.stop(target, op.program)
-        elif op.kind == "sync":
-            for said in await hostops.put_files(
-                target,
-                services[op.service],
-                release_id=to.release,
-                venv_key=to.venv,
-                missing_ok=True,
-            ):
-                self._say(target, f"{op.service}: {said}")
-        elif op.kind == "link":
-            await hostops.link_current(target, to.release)
-        elif op.kind == "record":
-            back = replace(host.before.rolled_back(at=time.time()), deploy_id=self.deploy_id)
-            await hostops.write_state(target, record or back)
-        else:  # pragma: no cover - the planner makes no other kind
-            raise AssertionError(f"no operation {op.kind!r}")
-
-    async def _as_it_was(self, host: _Host) -> None:
+    async def _as_it_was(self, host: HostRun) -> None:
         """After a rollback that did not happen: stop what it started cold, and stop the warm
         previous colour when its warm time ends, as the deploy had arranged (warm-up called
         that off)."""
         target, before = host.target, host.before
-        for name in host.started:
+        for name in host.cold:
             await hostops.stop(target, name)
         colour, until = before.previous_colour, before.warm_until
         http = services_by_kind(self.config, self.roles, target.spec).http
@@ -268,43 +217,22 @@ class Rollback:
             names = [program_name(name, colour) for name in http]
             await hostops.schedule_retire(target, colour, names, until - time.time())
 
-    async def _forward_again(self, host: _Host) -> None:
+    async def _forward_again(self, host: HostRun) -> None:
         """Undo one host's rollback: the plan of what it served before, then that state."""
-        await self._run(host, self._steps(host, forward=True), record=host.before)
+        await self._run(host, self._steps(host, forward=True))
         self._say(host.target, f"serves {host.before.release} again, as before the rollback")
 
-    async def _ensure(
-        self, target: Target, name: str, service: ServiceConfig, to: Serve
-    ) -> str | None:
-        """Make `to.colour` of `name` run `to.release`; the program it had to start (cold,
-        then health-gated), or None when it already ran."""
-        # Warm only when that colour still runs exactly that release: a failed deploy since
-        # then may have redefined (and even left running) this colour.
-        prog = await hostops.ensure_started(
-            target,
-            self.config,
-            name,
-            colour=to.colour,
-            release_id=to.release,
-            version=to.version,
-            venv_key=to.venv,
-        )
-        if prog is None:
-            return None
-        if service.resolved_kind == "http" and service.health:
-            port = ports(self.config, name)[to.colour]
-            result = await gate(target, prog.name, port, service.health, self.settings)
-            if not result.healthy:
-                await hostops.stop(target, prog.name)
-                raise ConveyorError(f"{prog.name} ({to.release}) is not healthy: {result.reason}")
-        return prog.name
+    def _engine(self) -> Engine:
+        engine = Engine(self.config, self.roles, self.deploy_id, self.settings, self.emit)
+        engine.voice = "rollback"
+        return engine
 
     def _say(self, target: Target, message: str, status: str = "ok") -> None:
         self.emit(Event(target.spec, "rollback", status, message))
 
 
 async def _each(
-    hosts: Sequence[_Host], work: Callable[[_Host], Awaitable[object]]
+    hosts: Sequence[HostRun], work: Callable[[HostRun], Awaitable[object]]
 ) -> dict[str, str]:
     """Run `work` on every host at once; returns why it failed, by host (every host is tried)."""
     results = await asyncio.gather(*(work(h) for h in hosts), return_exceptions=True)

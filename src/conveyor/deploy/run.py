@@ -11,18 +11,13 @@ from pathlib import Path
 
 from conveyor.build import Prepared, load_release, prepare_release, write_release
 from conveyor.build import Release as Built
-from conveyor.deploy.execute import (
-    Emit,
-    Event,
-    Executor,
-    Outcome,
-    Release,
-    Settings,
-    stops_deploy,
-)
+from conveyor.deploy.engine import Settings
+from conveyor.deploy.events import Emit, Event
+from conveyor.deploy.execute import Executor, Outcome, Planner, Release, stops_deploy
 from conveyor.deploy.hostops import Target, check_python, closing, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work, idle_reason
-from conveyor.deploy.plan import Inputs, Plan, build_plan, views
+from conveyor.deploy.plan import Inputs, Plan, views
+from conveyor.deploy.planner import build_plan
 from conveyor.deploy.saved import differences, digest, document
 from conveyor.deploy.saved import read as read_plan
 from conveyor.deploy.state import HostState
@@ -257,14 +252,13 @@ def deploy(
     built = checked.release
     if isinstance(built, Prepared):
         built = write_release(project, built)
-    python = project.config.app.python or "3"
     release = Release(
-        id=built.id,
-        version=built.version,
-        path=built.path,
-        venv_key=f"{built.lock_hash[:16]}-py{python}",
+        id=built.id, version=built.version, path=built.path, venv_key=venv_key(project, built)
     )
     targets, roles = targets_for(project, environment, access or Access(), only=only)
+    timing = settings_for(project, environment, watch=watch)
+    # A saved plan was made for the hosts as they were: never recover under it.
+    limited = bool(left_out) or saved is not None
     store, deploy_id = open_record(
         project,
         environment,
@@ -282,9 +276,20 @@ def deploy(
         release=release,
         env_text=env_text,
         deploy_id=deploy_id,
-        settings=settings_for(project, environment, watch=watch),
+        settings=timing,
         emit=recording(store, deploy_id, emit),
-        force=force,
+        planner=planner_for(
+            project,
+            environment,
+            checked,
+            ref=ref,
+            targets=targets,
+            roles=roles,
+            timing=timing,
+            limit=limit or Limit(),
+            force=force,
+            recover_first=not limited,
+        ),
         expect=saved.hosts if saved is not None else None,
     )
     if left_out:
@@ -298,10 +303,7 @@ def deploy(
     try:
         outcome = asyncio.run(
             closing(
-                # A saved plan was made for the hosts as they were: never recover under it.
-                _recover_then_deploy(
-                    project, executor, emit, limited=bool(left_out) or saved is not None
-                ),
+                _recover_then_deploy(project, executor, emit, limited=limited),
                 targets,
             )
         )
@@ -385,24 +387,21 @@ def plan_deploy(
     watch: float | None = None,
     limit: Limit | None = None,
     overrides: Mapping[str, str] | None = None,
+    force: bool = False,
+    saving: bool = False,
 ) -> Plan:
     """The deploy's plan, after the deploy's own checks (failing as it fails), with what it
-    was built from (a saved plan's digest covers it); hosts are only read."""
+    was built from (a saved plan's digest covers it); hosts are only read. `saving`: the
+    plan of a saved run, which never recovers an interrupted deploy first."""
     checked = preflight(
         project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
     )
-    commit = ""
-    if isinstance(checked.release, Prepared):
-        prepared, release_id = checked.release, checked.release.id
-        label = f"{prepared.manifest.version} ({ref} = {prepared.commit[:7]}, built at deploy)"
-        commit = prepared.commit
-    else:
-        label = release_id = checked.release.id
+    commit = checked.release.commit if isinstance(checked.release, Prepared) else ""
     targets, roles = targets_for(project, environment, access or Access(), only=checked.only)
     timing = settings_for(project, environment, watch=watch)
     states = asyncio.run(closing(_read_states(targets, timing.max_failures), targets))
     inputs = Inputs(
-        release=release_id,
+        release=checked.release.id,
         commit=commit,
         values=digest(checked.rendered.text),
         config=digest(project.config.model_dump_json()),
@@ -411,29 +410,79 @@ def plan_deploy(
         roles=(limit or Limit()).roles,
         limit_hosts=(limit or Limit()).hosts,
     )
-    hosts = views(
-        [(t.spec, t.paths) for t in targets],
-        roles,
-        states,
-        listens={t.spec: t.listen for t in targets},
-    )
-    return build_plan(
-        project.config,
+    planner = planner_for(
+        project,
         environment,
-        release=label,
-        release_id=release_id,
-        hosts=hosts,
-        env_keys=checked.rendered.keys,
-        watch=timing.watch,
-        keep_warm=timing.keep_warm,
-        batch=timing.batch,
-        max_failures=timing.max_failures,
-        left_out={spec: roles[spec] for spec in checked.left_out if spec in roles},
-        idle=checked.idle,
-        limit=(limit or Limit()).describe(),
-        overrides=checked.rendered.overrides,
+        checked,
+        ref=ref,
+        targets=targets,
+        roles=roles,
+        timing=timing,
+        limit=limit or Limit(),
         inputs=inputs,
+        force=force,
+        recover_first=not checked.left_out and not saving,
     )
+    return planner(states)
+
+
+def venv_key(project: Project, release: Built | Prepared) -> str:
+    """The venv a release runs in on a host: its lock's hash and the app's Python."""
+    lock_hash = release.manifest.lock_hash if isinstance(release, Prepared) else release.lock_hash
+    return f"{lock_hash[:16]}-py{project.config.app.python or '3'}"
+
+
+def planner_for(
+    project: Project,
+    environment: str,
+    checked: Preflight,
+    *,
+    ref: str,
+    targets: Sequence[Target],
+    roles: Mapping[str, Sequence[str]],
+    timing: Settings,
+    limit: Limit,
+    inputs: Inputs | None = None,
+    force: bool = False,
+    recover_first: bool = False,
+) -> Planner:
+    """The deploy's planner, from the hosts' states: the dry run and the deploy plan with it."""
+    release = checked.release
+    version = release.manifest.version if isinstance(release, Prepared) else release.version
+    label = release.id
+    if isinstance(release, Prepared):
+        label = f"{version} ({ref} = {release.commit[:7]}, built at deploy)"
+
+    def plan(states: Mapping[str, HostState | str]) -> Plan:
+        hosts = views(
+            [(t.spec, t.paths) for t in targets if t.spec in states],  # those still in it
+            roles,
+            states,
+            listens={t.spec: t.listen for t in targets},
+        )
+        return build_plan(
+            project.config,
+            environment,
+            release=label,
+            release_id=release.id,
+            version=version,
+            venv_key=venv_key(project, release),
+            hosts=hosts,
+            env_keys=checked.rendered.keys,
+            watch=timing.watch,
+            keep_warm=timing.keep_warm,
+            batch=timing.batch,
+            max_failures=timing.max_failures,
+            left_out={spec: roles[spec] for spec in checked.left_out if spec in roles},
+            idle=checked.idle,
+            limit=limit.describe(),
+            overrides=checked.rendered.overrides,
+            inputs=inputs,
+            force=force,
+            recover_first=recover_first,
+        )
+
+    return plan
 
 
 @dataclass(frozen=True)
@@ -472,6 +521,7 @@ def check_saved(
         watch=was["watch"],
         limit=limit,
         overrides=overrides,
+        saving=True,
     )
     changed = differences(saved, document(plan))
     if changed:

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from conveyor.cli.progress import Progress, seconds
-from conveyor.deploy.execute import Event
+from conveyor.deploy.events import Event
 
 
 def render(events: list[Event], *, terminal: bool = False) -> str:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 from conveyor.deploy.layout import HostPaths, expand_home, listen_address
-from conveyor.deploy.plan import HostView, build_plan, views
+from conveyor.deploy.plan import HostView, views
+from conveyor.deploy.planner import build_plan
 from conveyor.deploy.state import HostState
 from tests.unit.deploy.test_plan import config
 

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from conveyor.deploy.layout import HostPaths
-from conveyor.deploy.plan import AFTER_SWITCH, BEFORE_SWITCH, HostView, Plan, build_plan
+from conveyor.deploy.plan import AFTER_SWITCH, BEFORE_SWITCH, HostView, Plan
+from conveyor.deploy.planner import build_plan
 from conveyor.deploy.state import HostState
 from conveyor.project.model import ConveyorConfig
 
@@ -66,12 +67,16 @@ def test_first_deploy_starts_blue_and_keeps_nothing_warm() -> None:
     result = plan(view("deploy@app-1", ("backend",)))
     assert actions(result, "deploy@app-1") == [
         "connect", "lock", "prepare", "upload", "env", "venv", "migrate",
-        "start", "start", "health", "switch", "health", "state", "unlock",
+        "start", "state", "switch", "health", "link", "state", "unlock",
     ]  # fmt: skip
     starts = [s for s in result.steps if s.action == "start"]
-    assert starts[0].description == "web-blue: uvicorn shop.main:app --port 9000"
-    assert starts[1].description == "worker-blue: celery -A shop worker"
-    assert starts[1].argv[-2:] == ("web-blue", "worker-blue")  # one start for both
+    assert starts[0].description.splitlines() == [
+        "web-blue: uvicorn shop.main:app --port 9000",
+        "worker-blue: celery -A shop worker",
+        "probe web-blue at /health directly",
+    ]
+    assert starts[0].argv[-2:] == ("web-blue", "worker-blue")  # one start for both
+    assert starts[0].op is not None and starts[0].op.kind == "launch"
     switch = next(s for s in result.steps if s.action == "switch")
     assert switch.description == "Caddy on :80 -> port 9000 (blue)"
     assert switch.on_failure == AFTER_SWITCH
@@ -83,10 +88,14 @@ def test_first_deploy_starts_blue_and_keeps_nothing_warm() -> None:
 def test_next_deploy_uses_green_stops_old_workers_and_keeps_blue_warm() -> None:
     live = HostState(release="r0", colour="blue")
     result = plan(view("deploy@app-1", ("backend",), live))
-    starts = [s.description.split(":")[0] for s in result.steps if s.action == "start"]
-    assert starts == ["web-green", "worker-green"]
+    start = next(s for s in result.steps if s.action == "start")
+    assert [line.split(":")[0] for line in start.description.splitlines()[:2]] == [
+        "web-green",
+        "worker-green",
+    ]
     stop = next(s for s in result.steps if s.action == "stop")
-    assert stop.argv[-2:] == ("stop", "worker-blue")
+    assert stop.description == "worker-blue: graceful stop"
+    assert stop.op is not None and (stop.op.kind, stop.op.program) == ("stop", "worker-blue")
     assert "Caddy on :80 -> port 9001 (green)" in result.render()
     assert "keep web-blue warm for 15 min, then stop them" in result.render()
 
@@ -102,11 +111,7 @@ def test_hosts_get_only_their_roles_services_and_migrations_run_once() -> None:
     assert actions(result, "deploy@app-2").count("switch") == 1
     # Every host has its new colour up and healthy before any host switches.
     first_switch = next(i for i, s in enumerate(result.steps) if s.action == "switch")
-    last_gate = max(
-        i
-        for i, s in enumerate(result.steps)
-        if s.action == "health" and "directly" in s.description
-    )
+    last_gate = max(i for i, s in enumerate(result.steps) if "directly" in s.description)
     assert last_gate < first_switch
     # Every host is locked before any host is touched.
     first_prepare = next(i for i, s in enumerate(result.steps) if s.action == "prepare")
@@ -153,12 +158,12 @@ def test_a_singleton_runs_on_one_host_and_never_twice_at_once() -> None:
     beat = [(s.host, s.action, s.description) for s in result.steps if "beat" in s.description]
     assert beat == [
         ("deploy@app-1", "stop", "beat-blue: stop (a singleton: one at a time)"),
-        ("deploy@app-1", "start", "beat-green (singleton)"),
+        ("deploy@app-1", "start", "beat-green on <release id> (singleton)"),
     ]
     # ... and after the web switch of that host, not with the other new colours.
     steps = [(s.host, s.action) for s in result.steps]
     assert steps.index(("deploy@app-1", "switch")) < [s.description for s in result.steps].index(
-        "beat-green (singleton)"
+        "beat-green on <release id> (singleton)"
     )
 
 
@@ -169,9 +174,11 @@ def test_hosts_switch_in_batches_each_verified_before_the_next() -> None:
     )
     batches = [s.description for s in result.steps if s.action == "batch"]
     assert batches == [
-        "batch 1 of 3: deploy@app-1, deploy@app-2 (each verified through Caddy before batch 2)",
-        "batch 2 of 3: deploy@app-3, deploy@app-4 (each verified through Caddy before batch 3)",
-        "batch 3 of 3: deploy@app-5 (each verified through Caddy)",
+        "batch 1 of 3: deploy@app-1, deploy@app-2 (each verified through Caddy before batch 2)"
+        "; stops if a lock was lost",
+        "batch 2 of 3: deploy@app-3, deploy@app-4 (each verified through Caddy before batch 3)"
+        "; stops if a lock was lost",
+        "batch 3 of 3: deploy@app-5 (each verified through Caddy); stops if a lock was lost",
     ]
     # Every host's new colour starts and passes its health check before any batch switches.
     actions = [s.action for s in result.steps]
@@ -224,8 +231,8 @@ def test_a_sync_service_copies_its_files_then_runs_after_at_the_switch() -> None
         watch=0,
     )
     steps = [(s.action, s.description, s.on_failure) for s in result.steps]
-    assert ("sync", "dags: copy dags/ of the release to /opt/airflow/dags", AFTER_SWITCH) in steps
-    assert ("after", "dags: airflow-restart --now", AFTER_SWITCH) in steps
+    copy = "dags: copy dags/ of <release id> to /opt/airflow/dags, then airflow-restart --now"
+    assert ("sync", copy, AFTER_SWITCH) in steps
 
 
 def test_a_script_run_on_the_host_is_shown_by_its_length_not_its_text() -> None:

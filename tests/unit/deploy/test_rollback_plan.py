@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from conveyor.deploy.rollback_plan import (
-    BEFORE,
-    DURING,
-    BackView,
-    Serve,
-    build_rollback_plan,
-    host_steps,
-)
+from conveyor.deploy.rollback_plan import BackView, build_rollback_plan
+from conveyor.deploy.serve import BEFORE, DURING, Serve, host_steps
 from conveyor.deploy.state import HostState
 from tests.unit.deploy.test_plan import config
 
@@ -66,7 +60,7 @@ def test_a_host_switches_traffic_then_its_workers_then_records_the_release() -> 
     assert steps[7].description == "worker-green: graceful stop"
     assert steps[5].on_failure == DURING
     ops = [s.op for s in steps if s.op is not None]
-    assert [(o.kind, o.service or o.program) for o in ops] == [
+    assert [(o.kind, o.program or o.service) for o in ops] == [
         ("cancel_retire", ""), ("ready", "web"), ("mark", ""), ("route", "web"),
         ("start", "worker"), ("stop", "worker-green"), ("link", ""), ("record", ""),
     ]  # fmt: skip

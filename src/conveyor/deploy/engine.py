@@ -1,0 +1,472 @@
+"""The engine: carries out one plan step's typed operation on one host, and undoes it.
+
+Deploy, rollback and recovery run their plans' steps through `Engine.do`; each
+completed step that changed a host records its inverse in the host's undo journal
+(`HostRun.journal`), and `Engine.undo` plays a host's journal back: traffic first,
+then programs, then files, then the host's records, each tried even when an
+earlier one failed. A host whose traffic could not be routed back keeps a pending
+mark in its `state.json`, so `conveyor recover` finds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from conveyor.deploy import hostops, startgate
+from conveyor.deploy.events import Emit, Event
+from conveyor.deploy.health import HealthResult, wait_healthy
+from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.layout import loopback_port, ports, services_by_kind, services_on
+from conveyor.deploy.plan import Op, Step
+from conveyor.deploy.serve import Serve
+from conveyor.deploy.state import HostState
+from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable, StartFailed
+from conveyor.project.model import ConveyorConfig
+from conveyor.runtime.base import Program
+
+# Undo order: traffic goes back first, then programs, files, and the host's records last.
+TRAFFIC, PROGRAMS, FILES, RECORDS = range(4)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the deploy behaves, from the environment's strategy."""
+
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 10
+    health_timeout: float = 60.0
+    watch: float = 30.0
+    keep_warm: float = 900.0
+    probe_interval: float = 0.15
+    batch: int | str = 1  # hosts switched at once: a number or a share, "25%"
+    max_failures: int = 0  # hosts that may fail (and stay on the old release) before all go back
+    concurrency: int = 16  # hosts prepared (upload, venv) at once
+
+
+class DeployFailed(ConveyorError):
+    """A step failed; carries the cause for the record (health timeline, log tail)."""
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Undo:
+    """The inverse of a completed step, in the host's journal."""
+
+    stage: int  # TRAFFIC, PROGRAMS, FILES or RECORDS: the order undo goes in
+    op: Op
+
+
+@dataclass
+class HostRun:
+    """One host's part in a run: what it served before, and the journal of what changed."""
+
+    target: Target
+    before: HostState
+    journal: list[Undo] = field(default_factory=list)
+    warm: bool = True  # every web colour a ready step asked for was already running
+    cold: list[str] = field(default_factory=list)  # programs a ready step had to start
+    touched: bool = False  # its pending mark was written: the switch began here
+    routed: bool = False  # its Caddy was pointed at the new colour
+    after: HostState | None = None  # its record once the switch finished
+    back_at: float | None = None  # when its traffic moved (monotonic)
+    done: list[Step] = field(default_factory=list)  # the steps carried out here, in order
+
+
+@dataclass
+class Engine:
+    """Carries out operations for one run (`deploy_id`) of one environment."""
+
+    config: ConveyorConfig
+    roles: Mapping[str, Sequence[str]]  # host spec -> roles
+    deploy_id: str
+    settings: Settings
+    emit: Emit
+    release_path: Path | None = None  # the local release directory a deploy uploads
+    env_text: str = ""  # the .env a deploy writes
+    voice: str = ""  # say every event as this step ("rollback"), not the step's own
+
+    async def do(self, host: HostRun, step: Step) -> None:
+        """One step's operation on its host; its inverse goes into the host's journal."""
+        op, target = step.op, host.target
+        assert op is not None
+        to = Serve.of(op)
+        kind = op.kind
+        if kind == "prepare":
+            self.say(target, step.action, "ok", await hostops.prepare(target))
+        elif kind == "upload":
+            assert self.release_path is not None
+            said = await hostops.upload(target, self.release_path, to.release)
+            self.say(target, step.action, "ok", said)
+        elif kind == "env":
+            said = await hostops.write_env(target, self.env_text, to.release)
+            self.say(target, step.action, "ok", said)
+        elif kind == "venv":
+            said = await hostops.ensure_venv(target, to.venv, to.release)
+            self.say(target, step.action, "ok", said)
+        elif kind in ("migrate", "release", "pre_start"):
+            await self._command(target, step, to)
+        elif kind == "launch":
+            await self._launch(host, to)
+        elif kind == "cancel_retire":
+            await hostops.cancel_retire(target, to.colour)
+        elif kind in ("ready", "start"):
+            await self._start(host, op, to)
+        elif kind == "mark":
+            # Killed from here on, `conveyor recover` finishes the switch from this mark.
+            host.touched = True
+            mark = replace(host.before, pending_release=to.release, deploy_id=self.deploy_id)
+            await hostops.write_state(target, mark)
+            host.journal.append(Undo(RECORDS, Op("restore", release=to.release)))
+        elif kind == "route":
+            await self._route(host, op, to)
+        elif kind == "verify":
+            await self._verify(target, op.service)
+        elif kind == "stop":
+            await self._stop(host, op)
+        elif kind == "sync":
+            await self._sync(host, op, to)
+        elif kind == "link":
+            await hostops.link_current(target, to.release)
+            host.journal.append(Undo(RECORDS, Op("restore")))
+        elif kind == "record":
+            await self._record(host, op, to)
+        else:  # pragma: no cover - the planners make no other kind
+            raise AssertionError(f"no operation {kind!r}")
+        host.done.append(step)
+
+    async def _command(self, target: Target, step: Step, to: Serve) -> None:
+        """A command of the new release (its venv, values, app directory): the migrations, the
+        release command, a pre_start; its failure fails the deploy with its output's tail."""
+        op, release = step.op, self.config.release
+        assert op is not None
+        what = {
+            "migrate": "migrations",
+            "release": "release command",
+            "pre_start": f"{op.service}'s pre_start",
+        }[op.kind]
+        timeout = 1800.0 if op.kind == "migrate" else 600.0
+        if op.kind == "release" and release is not None and release.timeout is not None:
+            timeout = release.timeout.total_seconds()
+        begin, end = self._words(op)
+        self.say(target, step.action, "start", begin)
+        began = time.monotonic()
+        try:
+            result = await hostops.run_in_release(
+                target,
+                step.argv,
+                release_id=to.release,
+                venv_key=to.venv,
+                timeout=timeout,
+                what=what,
+            )
+        except CommandFailed as error:
+            raise DeployFailed(error.message, cause=error.output) from None
+        said = f"{end} ({time.monotonic() - began:.1f}s)"
+        if op.kind == "migrate":
+            said = hostops.migrations_applied(result)
+        elif op.kind == "pre_start":
+            said = end
+        self.say(target, step.action, "ok", said)
+
+    def _words(self, op: Op) -> tuple[str, str]:
+        """What a command step says when it starts, and when it is done."""
+        if op.kind == "migrate":
+            assert self.config.migrations is not None
+            return f"alembic upgrade head ({self.config.migrations.config})", ""
+        if op.kind == "release":
+            assert self.config.release is not None
+            return f"release command: {self.config.release.command}", "release command done"
+        return f"{op.service}: {self.config.services[op.service].pre_start}", (
+            f"{op.service}: pre_start done"
+        )
+
+    async def _launch(self, host: HostRun, to: Serve) -> None:
+        """Start every web and worker program of the new colour at once, then gate them: the
+        web ones probed directly while supervisor waits out `startsecs`, every one watched
+        until the gates pass (one that exits, restarts or loses its workers ends it)."""
+        target = host.target
+        found = services_by_kind(self.config, self.roles, target.spec)
+        progs = [self.program(target, name, to) for name in [*found.http, *found.workers]]
+        for prog, name in zip(progs, [*found.http, *found.workers], strict=True):
+            # A worker listens on nothing: its $PORT is reserved, not served.
+            where = f" on port {ports(self.config, name)[to.colour]}" if name in found.http else ""
+            self.say(target, "start", "start", f"starting {prog.name}{where}")
+        # A stop scheduled for this colour by the previous deploy must not hit the new release.
+        await hostops.cancel_retire(target, to.colour)
+        for prog in progs:
+            host.journal.append(Undo(PROGRAMS, Op("stop", program=prog.name)))
+        await hostops.define(target, *progs)  # a warm old process on these ports stops here
+        spawned = asyncio.ensure_future(hostops.spawn(target, *progs))
+
+        async def gates() -> None:
+            for name, service in found.http.items():
+                assert service.health is not None
+                port = ports(self.config, name)[to.colour]
+                prog = program_name(name, to.colour)
+                result = await gate(target, prog, port, service.health, self.settings, spawned)
+                self.health(target, prog, result)
+
+        gating = asyncio.ensure_future(gates())
+        try:
+            # Shielded: a start cut short could still start a program after the undo stopped it.
+            pids = await asyncio.shield(spawned)
+        except BaseException as error:
+            gating.cancel()
+            await asyncio.gather(spawned, gating, return_exceptions=True)
+            if not isinstance(error, StartFailed):
+                raise
+            message, cause = await startgate.failed_start(target, error)
+            raise DeployFailed(message, cause=cause) from None
+        deadline = self.settings.health_timeout + 5
+        crash = await startgate.watch_while(target, pids, gating, deadline=deadline)
+        if crash is not None:
+            self.say(target, "health", "fail", crash.reason())
+            raise DeployFailed(crash.message(target.spec), cause=f"{crash.reason()}\n{crash.log}")
+
+    async def _start(self, host: HostRun, op: Op, to: Serve) -> None:
+        """Make `to.colour` of a service run `to.release`: kept when it already runs exactly
+        that definition (a failed deploy since may have redefined it), else started and gated
+        (a web one probed directly; a singleton of a deploy watched past its startsecs)."""
+        target, service = host.target, self.config.services[op.service]
+        prog = self.program(target, op.service, to)
+        if await hostops.defined_and_running(target, prog):
+            return
+        single = service.resolved_kind == "singleton"
+        self.say(
+            target, "start", "start", f"starting {prog.name}" + (" (singleton)" if single else "")
+        )
+        host.journal.append(Undo(PROGRAMS, Op("stop", program=prog.name)))
+        if op.kind == "ready":
+            host.cold.append(prog.name)
+            host.warm = False
+        try:
+            await hostops.define(target, prog)
+            pids = await hostops.spawn(target, prog)
+        except StartFailed as error:
+            message, cause = await startgate.failed_start(target, error)
+            raise DeployFailed(message, cause=cause) from None
+        if service.resolved_kind == "http" and service.health:
+            port = ports(self.config, op.service)[to.colour]
+            result = await gate(target, prog.name, port, service.health, self.settings)
+            if not result.healthy:
+                await hostops.stop(target, prog.name)
+                raise ConveyorError(f"{prog.name} ({to.release}) is not healthy: {result.reason}")
+        elif single and not self.voice:
+            # Its start gate: it must stay up a moment longer than supervisor's startsecs.
+            crash = await startgate.watch(target, pids, seconds=startgate.SETTLE)
+            if crash is not None:
+                raise DeployFailed(
+                    crash.message(target.spec), cause=f"{crash.reason()}\n{crash.log}"
+                )
+
+    async def _route(self, host: HostRun, op: Op, to: Serve) -> None:
+        """Point the host's Caddy for a service at `to.colour` (started first if it is not
+        running: a first deploy); in-flight requests finish on the old colour."""
+        target, name = host.target, op.service
+        port = ports(self.config, name)[to.colour]
+        listen = target.listen_for(name, self.config.services[name])
+        host.routed = True  # from here on, undo must route back
+        if op.how == "proxy" and await hostops.ensure_proxy(target, name, listen=listen, port=port):
+            self.say(target, "switch", "ok", f"Caddy on {listen} started, routing to port {port}")
+            host.back_at = time.monotonic()
+            return
+        before = host.before.colour
+        if before is not None and before != to.colour:
+            host.journal.append(Undo(TRAFFIC, Op("route", service=name, colour=before)))
+        await hostops.switch(target, name, port)
+        host.back_at = time.monotonic()
+        self.say(target, "switch", "ok", f"Caddy on {listen} now routes to port {port}")
+
+    async def _verify(self, target: Target, name: str) -> None:
+        """The service answers through the host's Caddy."""
+        service = self.config.services[name]
+        host, public = loopback_port(target.listen_for(name, service))
+        address, local_port = await target.conn.forward(host, public)
+        assert service.health is not None
+        result = await wait_healthy(
+            f"http://{address}:{local_port}{service.health}",
+            threshold=1,
+            deadline=10,
+            interval=self.settings.probe_interval,
+        )
+        self.health(target, f"{name} through Caddy", result)
+
+    async def _stop(self, host: HostRun, op: Op) -> None:
+        """A graceful stop within the service's drain time; undo starts it again."""
+        target = host.target
+        seconds = self.config.services[op.service].drain.total_seconds()
+        self.say(target, "stop", "start", f"stopping {op.program} (drain {seconds:g}s)")
+        drained = await hostops.drain(target, op.program, seconds=seconds)
+        if drained.how != "absent":
+            host.journal.append(Undo(PROGRAMS, Op("start", program=op.program)))
+        self.say(target, "stop", "info" if drained.how == "killed" else "ok", drained.message)
+
+    async def _sync(self, host: HostRun, op: Op, to: Serve) -> None:
+        """A sync service's files from the release into place, then its `after` command."""
+        target, before = host.target, host.before
+        back = Op("sync", op.service, release=before.release or "", venv=before.venv or "")
+        host.journal.append(Undo(FILES, back))
+        missing_ok = op.how == "missing_ok"
+        try:
+            done = await hostops.put_files(
+                target,
+                self.config.services[op.service],
+                release_id=to.release,
+                venv_key=to.venv,
+                missing_ok=missing_ok,
+            )
+        except CommandFailed as error:
+            raise DeployFailed(error.message, cause=error.output) from None
+        for action, said in zip(("sync", "after"), done, strict=False):
+            self.say(target, action, "ok", f"{op.service}: {said}")
+
+    async def _record(self, host: HostRun, op: Op, to: Serve) -> None:
+        """The host's state.json: switched to the new release, rolled back, or as before."""
+        target, before = host.target, host.before
+        if op.how == "switched":
+            after = before.switched(
+                to.release,
+                version=to.version,
+                venv=to.venv,
+                at=time.time(),
+                deploy_id=self.deploy_id,
+                warm_for=self.settings.keep_warm,
+            )
+            names = services_on(self.config, self.roles, target.spec)
+            assigned = {n: {str(c): p for c, p in ports(self.config, n).items()} for n in names}
+            after = replace(after, ports=assigned)
+            self.say(target, "state", "ok", f"serving {to.version} on {to.colour}")
+        elif op.how == "rolled_back":
+            after = replace(before.rolled_back(at=time.time()), deploy_id=self.deploy_id)
+        else:
+            after = before
+        host.journal.append(Undo(RECORDS, Op("restore")))
+        await hostops.write_state(target, after)
+        host.after = after
+
+    async def undo(self, host: HostRun) -> bool:
+        """Play the host's journal back; True when its traffic went back to a colour that
+        served before. Every entry is tried; the failures are raised together at the end
+        (a host that cannot be reached raises at once)."""
+        target, before = host.target, host.before
+        problems: list[str] = []
+        routed_back, restore, pending = True, False, ""
+        journal = sorted(enumerate(host.journal), key=lambda e: (e[1].stage, -e[0]))
+        host.journal = []
+        for _, entry in journal:
+            op = entry.op
+            if op.kind == "restore":
+                restore, pending = True, pending or op.release
+                continue
+            try:
+                await self._inverse(host, op)
+            except HostUnreachable:
+                raise
+            except ConveyorError as error:
+                problems.append(
+                    f"{op.kind} {op.program or op.service}: {error.message.splitlines()[0]}"
+                )
+                routed_back = routed_back and op.kind != "route"
+        if restore:
+            try:
+                if not routed_back:
+                    # Traffic is still on the new colour: recover finds the host by this mark.
+                    mark = replace(before, pending_release=pending, deploy_id=self.deploy_id)
+                    await hostops.write_state(target, mark)
+                else:
+                    await hostops.write_state(target, before)
+                    if before.release:
+                        await hostops.link_current(target, before.release)
+            except HostUnreachable:
+                raise
+            except ConveyorError as error:
+                problems.append(f"state.json: {error.message.splitlines()[0]}")
+        if problems:
+            raise ConveyorError(f"{target.spec}: put back only in part: {'; '.join(problems)}")
+        return host.routed and before.colour is not None
+
+    async def _inverse(self, host: HostRun, op: Op) -> None:
+        target = host.target
+        if op.kind == "route":
+            colour = Serve.of(op).colour
+            await hostops.switch(target, op.service, ports(self.config, op.service)[colour])
+            self.say(target, "rollback", "ok", f"Caddy routes to {colour} again")
+        elif op.kind == "stop":
+            await hostops.stop(target, op.program)
+        elif op.kind == "start":
+            await target.conn.run(target.runtime.start_argv(op.program))
+        elif op.kind == "sync":
+            if not op.release or not op.venv:
+                self.say(target, "rollback", "info", f"{op.service}: no earlier files to put back")
+                return
+            await hostops.put_files(
+                target,
+                self.config.services[op.service],
+                release_id=op.release,
+                venv_key=op.venv,
+                missing_ok=True,
+            )
+
+    def program(self, target: Target, name: str, to: Serve) -> Program:
+        """Service `name`'s program on `to.colour`, running `to.release`."""
+        return hostops.release_program(
+            target,
+            self.config,
+            name,
+            colour=to.colour,
+            release_id=to.release,
+            version=to.version,
+            venv_key=to.venv,
+        )
+
+    def health(self, target: Target, what: str, result: HealthResult) -> None:
+        """Say how a probe ended; DeployFailed, with the probes' timeline, when unhealthy."""
+        if result.healthy:
+            self.say(target, "health", "ok", f"{what}: {result.reason}")
+            return
+        self.say(target, "health", "fail", f"{what}: {result.reason}")
+        raise DeployFailed(
+            f"{what} on {target.spec} is not healthy: {result.reason.splitlines()[0]}",
+            cause=f"{result.reason}\nprobes:\n{result.timeline()}",
+        )
+
+    def say(self, target: Target | None, step: str, status: str, message: str) -> None:
+        """An event of this run."""
+        spec = target.spec if target is not None else None
+        self.emit(Event(spec, self.voice or step, status, message))
+
+
+async def gate(
+    target: Target,
+    program: str,
+    port: int,
+    path: str,
+    settings: Settings,
+    spawned: asyncio.Future[dict[str, int]] | None = None,
+) -> HealthResult:
+    """Probe a colour directly (over SSH: tunnelled) until healthy, broken, or its process died.
+
+    `spawned`: while it is not done, the process is still being started and is not asked after.
+    """
+    address, local_port = await target.conn.forward("127.0.0.1", port)
+
+    async def crashed() -> str | None:
+        if spawned is not None and not spawned.done():
+            return None
+        return await hostops.running(target, program)
+
+    return await wait_healthy(
+        f"http://{address}:{local_port}{path}",
+        threshold=settings.healthy_threshold,
+        unhealthy_threshold=settings.unhealthy_threshold,
+        deadline=settings.health_timeout,
+        interval=settings.probe_interval,
+        abort=crashed,
+    )

@@ -1,0 +1,220 @@
+"""The deploy's plan: pure code from the model and the hosts' observed state to its steps.
+
+`conveyor deploy --dry-run` prints it and the executor interprets it: the same
+function plans both, from the hosts' states (read once; under the deploy lock for
+the run). Phases, in order: the already-live check, ship (prepare, upload, env,
+venv: every host at once, a bounded number at a time), migrate and the release
+command (once, on the first host of their role), start (every host starts and
+gates its new colour at once), the switch batch by batch (`deploy/serve.py`, the
+same steps a rollback runs), the watch, and the retirement of the old colour.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from conveyor.deploy.hostops import command_argv, program_name
+from conveyor.deploy.layout import idle_reason, ports, services_by_kind
+from conveyor.deploy.plan import (
+    AFTER_SWITCH,
+    BEFORE_SWITCH,
+    NOTHING_YET,
+    HostView,
+    Inputs,
+    Op,
+    Plan,
+    Step,
+)
+from conveyor.deploy.serve import Serve, host_steps
+from conveyor.project.environment import batch_size
+from conveyor.project.model import ConveyorConfig
+from conveyor.runtime.supervisor import start_all_argv
+from conveyor.settings.secrets import MASK
+
+
+def build_plan(
+    config: ConveyorConfig,
+    environment: str,
+    *,
+    release: str,
+    hosts: Sequence[HostView],
+    env_keys: int,
+    watch: float,
+    keep_warm: float = 900.0,
+    release_id: str | None = None,
+    version: str = "",
+    venv_key: str = "<venv>",
+    batch: int | str = 1,
+    max_failures: int = 0,
+    left_out: Mapping[str, Sequence[str]] | None = None,
+    limit: str = "",
+    overrides: Sequence[str] = (),
+    idle: Mapping[str, Sequence[str]] | None = None,
+    inputs: Inputs | None = None,
+    force: bool = False,
+    recover_first: bool = False,
+) -> Plan:
+    """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`.
+
+    `left_out`: hosts of the environment that `limit` (--role/--host) keeps out, by roles.
+    `overrides`: the `--set KEY=value` values (secrets masked) that replace the file's.
+    `idle`: hosts with nothing to run, by roles: they get nothing.
+    `force`: no already-live check. `recover_first`: an interrupted deploy is finished first.
+    """
+    rid = release_id or "<release id>"
+    new = Serve(rid, "blue", version or release, venv_key)
+    steps: list[Step] = [Step("*", "check", f"config check {environment}: ok ({env_keys} keys)")]
+    steps += [
+        Step("*", "set", f"--set {o}: replaces the environment file's value") for o in overrides
+    ]
+    for spec, roles in (left_out or {}).items():
+        what = f"left out by {limit} (roles {', '.join(roles)}): keeps what it runs"
+        steps.append(Step(spec, "skip", what))
+    for spec, roles in (idle or {}).items():
+        steps.append(Step(spec, "skip", idle_reason(roles)))
+    if recover_first:
+        what = "finish a deploy that was interrupted here, if conveyor recover finds one"
+        steps.append(Step("*", "recover", what))
+    everyone = {h.spec: h.roles for h in hosts}
+    hosts = [h if h.all_roles else replace(h, all_roles=everyone) for h in hosts]
+    for host in hosts:
+        note = f" (state unknown: {host.reachable})" if host.reachable else ""
+        steps.append(Step(host.spec, "connect", f"connect, verify the host key{note}"))
+    # A host that cannot be reached is dropped (max_failures allows it): it gets nothing.
+    hosts = [h for h in hosts if not h.reachable]
+    for host in sorted(hosts, key=lambda h: h.spec):
+        steps.append(Step(host.spec, "lock", f"take the {environment} deploy lock"))
+    if not force and hosts and all(h.state.release == rid for h in hosts):
+        what = (
+            f"every host runs {rid}: nothing to do when each one's .env is these values and "
+            "its web colour runs (--force redeploys)"
+        )
+        steps.append(Step("*", "live", what, op=new.op("live"), phase="live"))
+    shipped = [_ship(host, new, env_keys) for host in hosts]
+    for number in range(4):  # every host prepares, then every host uploads, ...
+        steps += [ship[number] for ship in shipped]
+    steps += _once(config, hosts, new)
+    for host in hosts:
+        steps += _start(config, host, new)
+    size = batch_size(batch, len(hosts))
+    batches = [hosts[i : i + size] for i in range(0, len(hosts), size)]
+    for number, group in enumerate(batches, start=1):
+        phase = f"batch {number}"
+        names = ", ".join(h.spec for h in group)
+        gate = "each verified through Caddy" + (
+            f" before batch {number + 1}" if number < len(batches) else ""
+        )
+        what = f"batch {number} of {len(batches)}: {names} ({gate}); stops if a lock was lost"
+        steps.append(Step("*", "batch", what, (), AFTER_SWITCH, op=Op("batch"), phase=phase))
+        for host in group:
+            to = replace(new, colour=host.state.idle_colour)
+            switch = host_steps(
+                config,
+                host.all_roles,
+                host.spec,
+                to,
+                away=host.state.colour,
+                listen=host.listen,
+                new=True,
+                record="switched",
+            )
+            steps += [replace(s, phase=phase) for s in switch]
+    if watch > 0 and any(services_by_kind(config, h.all_roles, h.spec).http for h in hosts):
+        what = f"probe through Caddy for {watch:g}s"
+        steps.append(Step("*", "watch", what, (), AFTER_SWITCH, op=Op("watch"), phase="watch"))
+    for host in hosts:
+        steps += _retire(config, host, keep_warm)
+    for host in sorted(hosts, key=lambda h: h.spec):
+        steps.append(Step(host.spec, "unlock", "release the deploy lock"))
+    return Plan(environment, release, tuple(steps), max_failures, inputs=inputs)
+
+
+def _ship(host: HostView, new: Serve, env_keys: int) -> list[Step]:
+    paths, spec = host.paths, host.spec
+    tools = "tools venv (supervisor, caddy), supervisord running"
+    upload = f"send the files it lacks -> {paths.release(new.release)}"
+    env = f"write {paths.env_file} ({env_keys} keys, {MASK}, mode 0600)"
+    venv = "build or reuse the venv of the release's lock"
+    steps = [
+        Step(spec, "prepare", tools, op=Op("prepare")),
+        Step(spec, "upload", upload, op=new.op("upload")),
+        Step(spec, "env", env, secret=True, op=new.op("env")),
+        Step(spec, "venv", venv, op=new.op("venv")),
+    ]
+    return [replace(s, phase=s.action) for s in steps]
+
+
+def _once(config: ConveyorConfig, hosts: Sequence[HostView], new: Serve) -> list[Step]:
+    """Migrations, then the release command: once, on the first host of their role."""
+    steps: list[Step] = []
+    migrations, phase = config.migrations, config.release
+    if migrations is not None:
+        chosen = [h for h in hosts if migrations.run_on in h.roles]
+        if not chosen:
+            what = f"left out: no host of role {migrations.run_on} in this deploy"
+            steps.append(Step("*", "migrate", what))
+        else:
+            python = posixpath.join(chosen[0].paths.venv(new.venv), "bin", "python")
+            argv = (python, "-m", "alembic", "-c", migrations.config, "upgrade", "head")
+            what = "migrations, once, before any switch"
+            op = new.op("migrate")
+            steps.append(Step(chosen[0].spec, "migrate", what, argv, NOTHING_YET, op=op))
+    if phase is not None:
+        chosen = [h for h in hosts if phase.run_on in h.roles]
+        if not chosen:
+            what = f"left out: no host of role {phase.run_on} in this deploy"
+            steps.append(Step("*", "release", what))
+        else:
+            what = "release command, once, after migrations, before any switch"
+            op = new.op("release")
+            steps.append(
+                Step(chosen[0].spec, "release", what, tuple(phase.argv), NOTHING_YET, op=op)
+            )
+    return [replace(s, phase="once") for s in steps]
+
+
+def _start(config: ConveyorConfig, host: HostView, new: Serve) -> list[Step]:
+    """Each service's pre_start, then one start of every web and worker program of the idle
+    colour, probed directly (web) and watched (all) until the gates pass."""
+    to = replace(new, colour=host.state.idle_colour)
+    found = services_by_kind(config, host.all_roles, host.spec)
+    http, others = found.http, found.workers
+    steps: list[Step] = []
+    for name, service in [*http.items(), *others.items(), *found.singletons.items()]:
+        if service.pre_start is not None:
+            what = f"{name}'s pre_start, before its new release starts here"
+            op = to.op("pre_start", service=name)
+            steps.append(Step(host.spec, "pre_start", what, tuple(service.pre_start_argv), op=op))
+    lines, names = [], []
+    for name, service in [*http.items(), *others.items()]:
+        assert service.command is not None
+        names.append(program_name(name, to.colour))
+        command = shlex.join(command_argv(service.command, ports(config, name)[to.colour]))
+        lines.append(f"{names[-1]}: {command}")
+    for name, service in http.items():
+        lines.append(f"probe {program_name(name, to.colour)} at {service.health} directly")
+    if names:
+        runtime_argv = tuple(start_all_argv(host.paths.app_dir, host.paths.tools, names))
+        what = "\n".join(lines)
+        steps.append(
+            Step(host.spec, "start", what, runtime_argv, BEFORE_SWITCH, op=to.op("launch"))
+        )
+    return [replace(s, phase="start") for s in steps]
+
+
+def _retire(config: ConveyorConfig, host: HostView, keep_warm: float) -> list[Step]:
+    """The old colour stays warm for a rollback, then stops (a program on the host does it)."""
+    old = host.state.colour
+    http = services_by_kind(config, host.all_roles, host.spec).http
+    if old is None or not http:
+        return []
+    names = ", ".join(program_name(name, old) for name in http)
+    op = Op("retire", colour=old)
+    if keep_warm <= 0:
+        what = f"stop {names} now (keep_previous_warm = 0)"
+    else:
+        what = f"keep {names} warm for {keep_warm / 60:g} min, then stop them"
+    return [Step(host.spec, "retire", what, op=op, phase="retire")]
