@@ -81,6 +81,10 @@ def test_deploy_redeploy_and_warm_rollback_without_a_failed_request(local: Deplo
 
     assert programs(local)["web-blue"] == "running"
     assert programs(local)["web-green"] == "running"  # warm, for a rollback
+    # ... and, like after a deploy, only for keep_previous_warm: then it stops.
+    assert "keep web-green warm for" in planned.out
+    assert "green stays warm for" in back.out
+    assert programs(local)["retire-green"] == "running"
 
 
 def test_a_release_whose_health_fails_never_takes_traffic(local: DeployProject) -> None:

@@ -137,6 +137,8 @@ class Engine:
             host.journal.append(Undo(RECORDS, Op("restore")))
         elif kind == "record":
             await self._record(host, op, to)
+        elif kind == "retire":
+            await self._retire(target, to)
         else:  # pragma: no cover - the planners make no other kind
             raise AssertionError(f"no operation {kind!r}")
         host.done.append(step)
@@ -350,6 +352,25 @@ class Engine:
         host.journal.append(Undo(RECORDS, Op("restore")))
         await hostops.write_state(target, after)
         host.after = after
+
+    async def _retire(self, target: Target, old: Serve) -> None:
+        """The colour a host left keeps serving nothing but stays warm for a rollback for
+        `keep_warm`, then a program on the host stops it (0: it stops now)."""
+        http = services_by_kind(self.config, self.roles, target.spec).http
+        names = [program_name(name, old.colour) for name in http]
+        keep_warm = self.settings.keep_warm
+        if keep_warm <= 0:
+            for name in names:
+                await hostops.stop(target, name)
+            self.say(target, "retire", "ok", f"stopped {', '.join(names)}")
+            return
+        await hostops.schedule_retire(target, old.colour, names, keep_warm)
+        self.say(
+            target,
+            "retire",
+            "ok",
+            f"{old.colour} stays warm for {keep_warm / 60:g} min, then stops",
+        )
 
     async def undo(self, host: HostRun) -> bool:
         """Play the host's journal back; True when its traffic went back to a colour that

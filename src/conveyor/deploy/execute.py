@@ -236,29 +236,14 @@ class Executor:
         )
 
     async def _reported(self, engine: Engine, step: Step, runs: Mapping[str, HostRun]) -> None:
-        """The old colour's retirement: it keeps serving nothing but stays warm for a
-        rollback, then stops. A host that fails here is reported, not undone."""
-        target, op = runs[step.host].target, step.op
-        assert op is not None
-        old = runs[step.host].before.colour
-        names = [
-            program_name(name, old)  # type: ignore[arg-type]
-            for name, service in services_on(self.config, self.roles, target.spec).items()
-            if service.resolved_kind == "http"
-        ]
+        """A step after the deploy succeeded (the old colour's retirement): a host that fails
+        here is reported, not undone."""
         try:
-            if self.settings.keep_warm <= 0:
-                for name in names:
-                    await hostops.stop(target, name)
-                self._say(target.spec, "retire", "ok", f"stopped {', '.join(names)}")
-            else:
-                await hostops.schedule_retire(target, op.colour, names, self.settings.keep_warm)  # type: ignore[arg-type]
-                said = f"{old} stays warm for {self.settings.keep_warm / 60:g} min, then stops"
-                self._say(target.spec, "retire", "ok", said)
+            await engine.do(runs[step.host], step)
         except ConveyorError as error:
-            self._say(target.spec, "retire", "fail", f"{old} keeps running: {error.message}")
-            return
-        runs[step.host].done.append(step)
+            self._say(
+                step.host, step.action, "fail", f"the old colour keeps running: {error.message}"
+            )
 
     def _nothing_to_do(self, plan: Plan, states: Mapping[str, HostState]) -> Outcome:
         message = (

@@ -28,7 +28,7 @@ from conveyor.deploy.plan import (
     Plan,
     Step,
 )
-from conveyor.deploy.serve import Serve, host_steps
+from conveyor.deploy.serve import Serve, host_steps, retire_steps
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.supervisor import start_all_argv
@@ -126,7 +126,8 @@ def build_plan(
         what = f"probe through Caddy for {watch:g}s"
         steps.append(Step("*", "watch", what, (), AFTER_SWITCH, op=Op("watch"), phase="watch"))
     for host in hosts:
-        steps += _retire(config, host, keep_warm)
+        old = host.state.colour
+        steps += retire_steps(config, host.all_roles, host.spec, old, keep_warm) if old else []
     for host in sorted(hosts, key=lambda h: h.spec):
         steps.append(Step(host.spec, "unlock", "release the deploy lock"))
     return Plan(environment, release, tuple(steps), max_failures, inputs=inputs)
@@ -203,18 +204,3 @@ def _start(config: ConveyorConfig, host: HostView, new: Serve) -> list[Step]:
             Step(host.spec, "start", what, runtime_argv, BEFORE_SWITCH, op=to.op("launch"))
         )
     return [replace(s, phase="start") for s in steps]
-
-
-def _retire(config: ConveyorConfig, host: HostView, keep_warm: float) -> list[Step]:
-    """The old colour stays warm for a rollback, then stops (a program on the host does it)."""
-    old = host.state.colour
-    http = services_by_kind(config, host.all_roles, host.spec).http
-    if old is None or not http:
-        return []
-    names = ", ".join(program_name(name, old) for name in http)
-    op = Op("retire", colour=old)
-    if keep_warm <= 0:
-        what = f"stop {names} now (keep_previous_warm = 0)"
-    else:
-        what = f"keep {names} warm for {keep_warm / 60:g} min, then stop them"
-    return [Step(host.spec, "retire", what, op=op, phase="retire")]

@@ -95,7 +95,10 @@ class Rollback:
                 prog = self._engine().program(target, name, to)
                 warm[name] = await hostops.defined_and_running(target, prog)
             views.append(BackView(target.spec, host.before, warm, target.listen))
-        return build_rollback_plan(self.config, self.environment, self.roles, views)
+        keep_warm = self.settings.keep_warm
+        return build_rollback_plan(
+            self.config, self.environment, self.roles, views, keep_warm=keep_warm
+        )
 
     async def _read(self) -> list[HostRun]:
         """Every host's state; refused, changing nothing, when one has no previous release."""
@@ -141,24 +144,20 @@ class Rollback:
     async def _all_or_nothing(self, hosts: list[HostRun]) -> list[RolledBack]:
         began = time.monotonic()
         views = [BackView(h.target.spec, h.before, None, h.target.listen) for h in hosts]
-        plan = build_rollback_plan(self.config, self.environment, self.roles, views)
-        by_host = {h.target.spec: h for h in hosts}
+        plan = build_rollback_plan(
+            self.config, self.environment, self.roles, views, keep_warm=self.settings.keep_warm
+        )
 
-        async def phase(ready: bool) -> dict[str, str]:
+        phases = dict(plan.phases())
+
+        async def phase(name: str) -> dict[str, str]:
             async def one(host: HostRun) -> None:
                 spec = host.target.spec
-                await self._run(
-                    host,
-                    [
-                        s
-                        for s in plan.steps
-                        if s.host == spec and s.op is not None and (s.action == "ready") == ready
-                    ],
-                )
+                await self._run(host, [s for s in phases.get(name, []) if s.host == spec])
 
-            return await _each(list(by_host.values()), one)
+            return await _each(hosts, one)
 
-        failed = await phase(ready=True)
+        failed = await phase("ready")
         if failed:
             # Nothing switched: every host as it was (cold starts stopped, warm ones retired).
             await _each(hosts, self._as_it_was)
@@ -170,9 +169,14 @@ class Rollback:
             how = "warm" if host.warm else "started cold and healthy"
             to = Serve.previous(host.before)
             self._say(host.target, f"{to.colour} colour runs {to.release} ({how})")
-        failed = await phase(ready=False)
+        failed = await phase("switch")
         if not failed:
-            return [self._rolled_back(h, began) for h in hosts]
+            done = [self._rolled_back(h, began) for h in hosts]
+            # The colour each host left stays warm for keep_previous_warm, then stops; a host
+            # where that cannot be arranged is reported, not rolled forward.
+            for spec, why in (await phase("retire")).items():
+                self.emit(Event(spec, "retire", "fail", f"the colour it left keeps running: {why}"))
+            return done
         # All or nothing: the hosts that went back go forward again.
         undo = [h for h in hosts if h.touched]
         for host in undo:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from conveyor.deploy.plan import Plan, Step
-from conveyor.deploy.serve import BEFORE, DURING, Serve, host_steps
+from conveyor.deploy.serve import BEFORE, DURING, Serve, host_steps, retire_steps
 from conveyor.deploy.state import HostState
 from conveyor.project.model import ConveyorConfig
 
@@ -42,6 +42,8 @@ def build_rollback_plan(
     environment: str,
     roles: Mapping[str, Sequence[str]],
     hosts: Sequence[BackView],
+    *,
+    keep_warm: float = 900.0,
 ) -> Plan:
     """Every step of a rollback of `hosts` to each one's previous release."""
     steps = [Step(h.spec, "connect", "connect, verify the host key") for h in hosts]
@@ -63,6 +65,9 @@ def build_rollback_plan(
         steps += [replace(s, phase="ready") for s in plans[host.spec] if s.action == "ready"]
     for host in hosts:
         steps += [replace(s, phase="switch") for s in plans[host.spec] if s.action != "ready"]
+    for host in hosts:
+        left = host.state.colour
+        steps += retire_steps(config, roles, host.spec, left, keep_warm) if left else []
     steps += [Step(h.spec, "unlock", "release the deploy lock") for h in in_order]
     targets = sorted({h.state.previous_version or h.state.previous_release or "" for h in hosts})
     header = f"plan: roll {environment} back to {', '.join(targets)} on {len(hosts)} host(s)"

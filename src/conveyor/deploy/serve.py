@@ -144,3 +144,23 @@ def host_steps(
     what = f"record {release} on {colour} in state.json"
     steps.append(Step(spec, "state", what, (), on_failure, op=to.op("record", how=record)))
     return steps
+
+
+def retire_steps(
+    config: ConveyorConfig,
+    roles: Mapping[str, Sequence[str]],
+    spec: str,
+    old: Colour,
+    keep_warm: float,
+) -> list[Step]:
+    """The colour a host left stays warm for a rollback, then stops (a program on the host
+    does it); nothing when the host serves no web service."""
+    http = services_by_kind(config, roles, spec).http
+    if not http:
+        return []
+    names = ", ".join(program_name(name, old) for name in http)
+    if keep_warm <= 0:
+        what = f"stop {names} now (keep_previous_warm = 0)"
+    else:
+        what = f"keep {names} warm for {keep_warm / 60:g} min, then stop them"
+    return [Step(spec, "retire", what, op=Op("retire", colour=old), phase="retire")]

@@ -53,13 +53,16 @@ def test_a_host_switches_traffic_then_its_workers_then_records_the_release() -> 
     steps = [s for s in plan.steps if s.host == "deploy@app-1"]
     assert [s.action for s in steps] == [
         "connect", "lock", "ready", "ready", "state", "switch", "start", "stop", "link", "state",
-        "unlock",
+        "retire", "unlock",
     ]  # fmt: skip
     assert steps[5].description == "Caddy on :80 -> port 9000 (blue)"
     assert steps[6].description == "worker-blue on r1"
     assert steps[7].description == "worker-green: graceful stop"
     assert steps[5].on_failure == DURING
-    ops = [s.op for s in steps if s.op is not None]
+    retire = steps[-2]  # the colour it left stays warm, then stops, as after a deploy
+    assert retire.description == "keep web-green warm for 15 min, then stop them"
+    assert retire.op is not None and (retire.op.kind, retire.op.colour) == ("retire", "green")
+    ops = [s.op for s in steps if s.op is not None and s is not retire]
     assert [(o.kind, o.program or o.service) for o in ops] == [
         ("cancel_retire", ""), ("ready", "web"), ("mark", ""), ("route", "web"),
         ("start", "worker"), ("stop", "worker-green"), ("link", ""), ("record", ""),
