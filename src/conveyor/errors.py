@@ -16,7 +16,8 @@ done about it, and what to do next.
      +-- CommandFailed          a command on a host exited non-zero
      |    +-- CommandTimeout    ... or did not finish in time
      |    +-- StartFailed       ... a program supervisor was asked to start did not stay up
-     +-- RollbackFailed         a rollback could not finish (`left`: hosts it could not put right)
+     +-- DeployFailed           a deploy step failed (`cause`: probe timeline, log tail)
+ +-- RollbackFailed         a rollback could not finish (`left`: hosts it could not put right)
      +-- BuildError             a release cannot be built (git, dirty tree, unpinned requirements)
      +-- ExportError            generated files cannot be written, or the committed ones are stale
 """
@@ -124,3 +125,11 @@ class ExportError(ConveyorError):
 
 class LockHeld(ConveyorError):
     """Another deploy of the same environment holds the lock."""
+
+
+class DeployFailed(ConveyorError):
+    """A deploy step failed; carries the cause for the record (health timeline, log tail)."""
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause

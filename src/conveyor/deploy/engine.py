@@ -13,70 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conveyor.deploy import hostops, startgate
 from conveyor.deploy.events import Emit, Event
-from conveyor.deploy.health import HealthResult, wait_healthy
+from conveyor.deploy.health import HealthResult, Settings, gate, wait_healthy
 from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.journal import FILES, PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo, play_back
 from conveyor.deploy.layout import loopback_port, ports, services_by_kind, services_on
 from conveyor.deploy.plan import Op, Step
 from conveyor.deploy.serve import Serve
-from conveyor.deploy.state import HostState
-from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable, StartFailed
+from conveyor.errors import CommandFailed, ConveyorError, DeployFailed, StartFailed
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.base import Program
-
-# Undo order: traffic goes back first, then programs, files, and the host's records last.
-TRAFFIC, PROGRAMS, FILES, RECORDS = range(4)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How the deploy behaves, from the environment's strategy."""
-
-    healthy_threshold: int = 3
-    unhealthy_threshold: int = 10
-    health_timeout: float = 60.0
-    watch: float = 30.0
-    keep_warm: float = 900.0
-    probe_interval: float = 0.15
-    batch: int | str = 1  # hosts switched at once: a number or a share, "25%"
-    max_failures: int = 0  # hosts that may fail (and stay on the old release) before all go back
-    concurrency: int = 16  # hosts prepared (upload, venv) at once
-
-
-class DeployFailed(ConveyorError):
-    """A step failed; carries the cause for the record (health timeline, log tail)."""
-
-    def __init__(self, message: str, *, cause: str) -> None:
-        super().__init__(message)
-        self.cause = cause
-
-
-@dataclass(frozen=True)
-class Undo:
-    """The inverse of a completed step, in the host's journal."""
-
-    stage: int  # TRAFFIC, PROGRAMS, FILES or RECORDS: the order undo goes in
-    op: Op
-
-
-@dataclass
-class HostRun:
-    """One host's part in a run: what it served before, and the journal of what changed."""
-
-    target: Target
-    before: HostState
-    journal: list[Undo] = field(default_factory=list)
-    warm: bool = True  # every web colour a ready step asked for was already running
-    cold: list[str] = field(default_factory=list)  # programs a ready step had to start
-    touched: bool = False  # its pending mark was written: the switch began here
-    routed: bool = False  # its Caddy was pointed at the new colour
-    after: HostState | None = None  # its record once the switch finished
-    back_at: float | None = None  # when its traffic moved (monotonic)
-    done: list[Step] = field(default_factory=list)  # the steps carried out here, in order
 
 
 @dataclass
@@ -373,67 +323,9 @@ class Engine:
         )
 
     async def undo(self, host: HostRun) -> bool:
-        """Play the host's journal back; True when its traffic went back to a colour that
-        served before. Every entry is tried; the failures are raised together at the end
-        (a host that cannot be reached raises at once)."""
-        target, before = host.target, host.before
-        problems: list[str] = []
-        routed_back, restore, pending = True, False, ""
-        journal = sorted(enumerate(host.journal), key=lambda e: (e[1].stage, -e[0]))
-        host.journal = []
-        for _, entry in journal:
-            op = entry.op
-            if op.kind == "restore":
-                restore, pending = True, pending or op.release
-                continue
-            try:
-                await self._inverse(host, op)
-            except HostUnreachable:
-                raise
-            except ConveyorError as error:
-                problems.append(
-                    f"{op.kind} {op.program or op.service}: {error.message.splitlines()[0]}"
-                )
-                routed_back = routed_back and op.kind != "route"
-        if restore:
-            try:
-                if not routed_back:
-                    # Traffic is still on the new colour: recover finds the host by this mark.
-                    mark = replace(before, pending_release=pending, deploy_id=self.deploy_id)
-                    await hostops.write_state(target, mark)
-                else:
-                    await hostops.write_state(target, before)
-                    if before.release:
-                        await hostops.link_current(target, before.release)
-            except HostUnreachable:
-                raise
-            except ConveyorError as error:
-                problems.append(f"state.json: {error.message.splitlines()[0]}")
-        if problems:
-            raise ConveyorError(f"{target.spec}: put back only in part: {'; '.join(problems)}")
-        return host.routed and before.colour is not None
-
-    async def _inverse(self, host: HostRun, op: Op) -> None:
-        target = host.target
-        if op.kind == "route":
-            colour = Serve.of(op).colour
-            await hostops.switch(target, op.service, ports(self.config, op.service)[colour])
-            self.say(target, "rollback", "ok", f"Caddy routes to {colour} again")
-        elif op.kind == "stop":
-            await hostops.stop(target, op.program)
-        elif op.kind == "start":
-            await target.conn.run(target.runtime.start_argv(op.program))
-        elif op.kind == "sync":
-            if not op.release or not op.venv:
-                self.say(target, "rollback", "info", f"{op.service}: no earlier files to put back")
-                return
-            await hostops.put_files(
-                target,
-                self.config.services[op.service],
-                release_id=op.release,
-                venv_key=op.venv,
-                missing_ok=True,
-            )
+        """Play the host's journal back (`deploy/journal.py`); True when its traffic went
+        back to a colour that served before."""
+        return await play_back(self, host)
 
     def program(self, target: Target, name: str, to: Serve) -> Program:
         """Service `name`'s program on `to.colour`, running `to.release`."""
@@ -462,32 +354,3 @@ class Engine:
         """An event of this run."""
         spec = target.spec if target is not None else None
         self.emit(Event(spec, self.voice or step, status, message))
-
-
-async def gate(
-    target: Target,
-    program: str,
-    port: int,
-    path: str,
-    settings: Settings,
-    spawned: asyncio.Future[dict[str, int]] | None = None,
-) -> HealthResult:
-    """Probe a colour directly (over SSH: tunnelled) until healthy, broken, or its process died.
-
-    `spawned`: while it is not done, the process is still being started and is not asked after.
-    """
-    address, local_port = await target.conn.forward("127.0.0.1", port)
-
-    async def crashed() -> str | None:
-        if spawned is not None and not spawned.done():
-            return None
-        return await hostops.running(target, program)
-
-    return await wait_healthy(
-        f"http://{address}:{local_port}{path}",
-        threshold=settings.healthy_threshold,
-        unhealthy_threshold=settings.unhealthy_threshold,
-        deadline=settings.health_timeout,
-        interval=settings.probe_interval,
-        abort=crashed,
-    )

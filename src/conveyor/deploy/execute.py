@@ -19,15 +19,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from conveyor.deploy import hostops
-from conveyor.deploy.engine import DeployFailed, Engine, HostRun, Settings
+from conveyor.deploy.engine import Engine
 from conveyor.deploy.events import Emit, Event
-from conveyor.deploy.health import watch
+from conveyor.deploy.health import Settings, watch
 from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.journal import HostRun
 from conveyor.deploy.layout import loopback_port, services_on
 from conveyor.deploy.lock import LockLost, LockOwner, acquire, heartbeats, release
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.state import HostState
-from conveyor.errors import ConveyorError, LockHeld
+from conveyor.errors import ConveyorError, DeployFailed, LockHeld
 from conveyor.hosts.base import Connector
 from conveyor.project.model import ConveyorConfig
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from conveyor.deploy import hostops
+from conveyor.deploy.hostops import Target
+
 BODY_EXCERPT = 200
 
 
@@ -151,3 +154,47 @@ def _short(error: httpx.HTTPError) -> str:
     if isinstance(error, httpx.TimeoutException):
         return "timed out"
     return type(error).__name__
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the deploy behaves, from the environment's strategy."""
+
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 10
+    health_timeout: float = 60.0
+    watch: float = 30.0
+    keep_warm: float = 900.0
+    probe_interval: float = 0.15
+    batch: int | str = 1  # hosts switched at once: a number or a share, "25%"
+    max_failures: int = 0  # hosts that may fail (and stay on the old release) before all go back
+    concurrency: int = 16  # hosts prepared (upload, venv) at once
+
+
+async def gate(
+    target: Target,
+    program: str,
+    port: int,
+    path: str,
+    settings: Settings,
+    spawned: asyncio.Future[dict[str, int]] | None = None,
+) -> HealthResult:
+    """Probe a colour directly (over SSH: tunnelled) until healthy, broken, or its process died.
+
+    `spawned`: while it is not done, the process is still being started and is not asked after.
+    """
+    address, local_port = await target.conn.forward("127.0.0.1", port)
+
+    async def crashed() -> str | None:
+        if spawned is not None and not spawned.done():
+            return None
+        return await hostops.running(target, program)
+
+    return await wait_healthy(
+        f"http://{address}:{local_port}{path}",
+        threshold=settings.healthy_threshold,
+        unhealthy_threshold=settings.unhealthy_threshold,
+        deadline=settings.health_timeout,
+        interval=settings.probe_interval,
+        abort=crashed,
+    )

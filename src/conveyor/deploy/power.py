@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from conveyor.deploy import hostops
-from conveyor.deploy.engine import gate
 from conveyor.deploy.events import Emit, Event
+from conveyor.deploy.health import gate
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.layout import ports, services_by_kind
 from conveyor.deploy.lock import LockOwner, acquire, inspect, release

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from conveyor.deploy import hostops
-from conveyor.deploy.engine import Settings, gate
 from conveyor.deploy.events import Emit, Event
+from conveyor.deploy.health import Settings, gate
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.interrupted import (
     Interrupted,

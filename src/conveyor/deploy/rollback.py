@@ -26,9 +26,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from conveyor.deploy import hostops
-from conveyor.deploy.engine import Engine, HostRun, Settings
+from conveyor.deploy.engine import Engine
 from conveyor.deploy.events import Emit, Event
+from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.journal import HostRun
 from conveyor.deploy.layout import services_by_kind
 from conveyor.deploy.lock import LockOwner, acquire, held, inspect, release
 from conveyor.deploy.plan import Plan, Step

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from conveyor.build import Prepared, load_release, prepare_release, write_release
 from conveyor.build import Release as Built
-from conveyor.deploy.engine import Settings
 from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.execute import Executor, Outcome, Planner, Release, stops_deploy
+from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target, check_python, closing, read_state
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work, idle_reason
 from conveyor.deploy.plan import Inputs, Plan, views
@@ -365,7 +365,7 @@ def recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Callabl
     which step was running), then to `emit`."""
 
     def record(event: Event) -> None:
-        store.event(
+        store.event_later(
             deploy_id,
             kind=f"{event.step}:{event.status}",
             message=event.message,

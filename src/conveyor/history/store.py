@@ -22,6 +22,7 @@ from conveyor.history.records import (
     default_path,
     utcnow,
 )
+from conveyor.history.writer import EventWriter
 
 __all__ = ["URL_VARIABLE", "DeployEvent", "DeployRecord", "HistoryStore", "default_path", "utcnow"]
 
@@ -33,6 +34,11 @@ class HistoryStore:
         """Open (and migrate) the database at `url`; `clock` is for tests."""
         self._engine, self.shown = open_engine(url)
         self._clock = clock
+        self._writer = EventWriter(
+            lambda deploy_id, kind, message, host: self.event(
+                deploy_id, kind=kind, message=message, host=host
+            )
+        )
 
     @classmethod
     def for_project(cls, root: Path) -> HistoryStore:
@@ -103,6 +109,10 @@ class HistoryStore:
 
         `release` / `version`: what it turned out to deploy, when that was known only at
         the end (a rollback learns it from the hosts)."""
+        # Its events first: a finished record has every one, or says which it lacks.
+        lost = self._writer.flush()
+        if lost:
+            message += f" (the history could not record {len(lost)} event(s): {lost[0]})"
         _check("status", status, FINAL_STATUSES)
         with self._session() as session, session.begin():
             row = session.get(DeployRow, deploy_id, with_for_update=True)
@@ -191,9 +201,19 @@ class HistoryStore:
             row = session.scalars(query).first()
             return None if row is None else _record(row)
 
+    def event_later(
+        self, deploy_id: str, *, kind: str, message: str, host: str | None = None
+    ) -> None:
+        """Queue one event for the writer thread (`history/writer.py`): the caller, an event
+        loop, never waits on the database; `finish` and `close` write the queue first."""
+        self._writer.put(deploy_id, kind, message, host)
+
     def close(self) -> None:
-        """Release the database connections."""
-        self._engine.dispose()
+        """Write what is queued, then release the database connections."""
+        try:
+            self._writer.stop()
+        finally:
+            self._engine.dispose()
 
     def __enter__(self) -> HistoryStore:
         return self
