@@ -20,7 +20,7 @@ from conveyor.project.load import load_project
 from conveyor.settings.resolve import parse_overrides
 
 if TYPE_CHECKING:  # the deploy engine (asyncssh, SQLAlchemy) loads only when a command runs
-    from conveyor.deploy.run import Access
+    from conveyor.deploy.preflight import Access
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +42,7 @@ def failure_lines(message: str, cause: str | None) -> list[str]:
 
 def access_options(known_hosts: Path | None, identity: Path | None) -> Access:
     """SSH access from the command line."""
-    from conveyor.deploy.run import Access
+    from conveyor.deploy.preflight import Access
 
     return Access(known_hosts=known_hosts, identity=identity)
 
@@ -87,7 +87,8 @@ def deploy_command(
     ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
-    from conveyor.deploy.run import Limit, check_saved, deploy, plan_deploy
+    from conveyor.deploy.preflight import Limit
+    from conveyor.deploy.run import check_saved, deploy, plan_deploy
 
     project = load_project(project_dir(ctx))
     limit = Limit(tuple(role), tuple(host))

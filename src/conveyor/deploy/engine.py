@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from conveyor.deploy import hostops, startgate
+from conveyor.deploy import files, hostops, programs, startgate
 from conveyor.deploy.events import Emit, Event
-from conveyor.deploy.health import HealthResult, Settings, gate, wait_healthy
+from conveyor.deploy.health import HealthResult, Settings, gate, wait_healthy, watch
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.journal import FILES, PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo, play_back
 from conveyor.deploy.layout import loopback_port, ports, services_by_kind, services_on
@@ -65,7 +65,7 @@ class Engine:
         elif kind == "launch":
             await self._launch(host, to)
         elif kind == "cancel_retire":
-            await hostops.cancel_retire(target, to.colour)
+            await programs.cancel_retire(target, to.colour)
         elif kind in ("ready", "start"):
             await self._start(host, op, to)
         elif kind == "mark":
@@ -151,11 +151,11 @@ class Engine:
             where = f" on port {ports(self.config, name)[to.colour]}" if name in found.http else ""
             self.say(target, "start", "start", f"starting {prog.name}{where}")
         # A stop scheduled for this colour by the previous deploy must not hit the new release.
-        await hostops.cancel_retire(target, to.colour)
+        await programs.cancel_retire(target, to.colour)
         for prog in progs:
             host.journal.append(Undo(PROGRAMS, Op("stop", program=prog.name)))
-        await hostops.define(target, *progs)  # a warm old process on these ports stops here
-        spawned = asyncio.ensure_future(hostops.spawn(target, *progs))
+        await programs.define(target, *progs)  # a warm old process on these ports stops here
+        spawned = asyncio.ensure_future(programs.spawn(target, *progs))
 
         async def gates() -> None:
             for name, service in found.http.items():
@@ -188,7 +188,7 @@ class Engine:
         (a web one probed directly; a singleton of a deploy watched past its startsecs)."""
         target, service = host.target, self.config.services[op.service]
         prog = self.program(target, op.service, to)
-        if await hostops.defined_and_running(target, prog):
+        if await programs.defined_and_running(target, prog):
             return
         single = service.resolved_kind == "singleton"
         self.say(
@@ -199,8 +199,8 @@ class Engine:
             host.cold.append(prog.name)
             host.warm = False
         try:
-            await hostops.define(target, prog)
-            pids = await hostops.spawn(target, prog)
+            await programs.define(target, prog)
+            pids = await programs.spawn(target, prog)
         except StartFailed as error:
             message, cause = await startgate.failed_start(target, error)
             raise DeployFailed(message, cause=cause) from None
@@ -208,7 +208,7 @@ class Engine:
             port = ports(self.config, op.service)[to.colour]
             result = await gate(target, prog.name, port, service.health, self.settings)
             if not result.healthy:
-                await hostops.stop(target, prog.name)
+                await programs.stop(target, prog.name)
                 raise ConveyorError(f"{prog.name} ({to.release}) is not healthy: {result.reason}")
         elif single and not self.voice:
             # Its start gate: it must stay up a moment longer than supervisor's startsecs.
@@ -236,6 +236,16 @@ class Engine:
         host.back_at = time.monotonic()
         self.say(target, "switch", "ok", f"Caddy on {listen} now routes to port {port}")
 
+    async def watch(self, target: Target) -> None:
+        """Probe the host's web services through its Caddy for the watch window."""
+        window, interval = self.settings.watch, self.settings.probe_interval
+        for name in services_by_kind(self.config, self.roles, target.spec).http:
+            service = self.config.services[name]
+            host, public = loopback_port(target.listen_for(name, service))
+            address, port = await target.conn.forward(host, public)
+            url = f"http://{address}:{port}{service.health}"
+            self.health(target, "watch", await watch(url, window=window, interval=interval))
+
     async def _verify(self, target: Target, name: str) -> None:
         """The service answers through the host's Caddy."""
         service = self.config.services[name]
@@ -255,7 +265,7 @@ class Engine:
         target = host.target
         seconds = self.config.services[op.service].drain.total_seconds()
         self.say(target, "stop", "start", f"stopping {op.program} (drain {seconds:g}s)")
-        drained = await hostops.drain(target, op.program, seconds=seconds)
+        drained = await programs.drain(target, op.program, seconds=seconds)
         if drained.how != "absent":
             host.journal.append(Undo(PROGRAMS, Op("start", program=op.program)))
         self.say(target, "stop", "info" if drained.how == "killed" else "ok", drained.message)
@@ -267,7 +277,7 @@ class Engine:
         host.journal.append(Undo(FILES, back))
         missing_ok = op.how == "missing_ok"
         try:
-            done = await hostops.put_files(
+            done = await files.put_files(
                 target,
                 self.config.services[op.service],
                 release_id=to.release,
@@ -311,10 +321,10 @@ class Engine:
         keep_warm = self.settings.keep_warm
         if keep_warm <= 0:
             for name in names:
-                await hostops.stop(target, name)
+                await programs.stop(target, name)
             self.say(target, "retire", "ok", f"stopped {', '.join(names)}")
             return
-        await hostops.schedule_retire(target, old.colour, names, keep_warm)
+        await programs.schedule_retire(target, old.colour, names, keep_warm)
         self.say(
             target,
             "retire",
@@ -329,7 +339,7 @@ class Engine:
 
     def program(self, target: Target, name: str, to: Serve) -> Program:
         """Service `name`'s program on `to.colour`, running `to.release`."""
-        return hostops.release_program(
+        return programs.release_program(
             target,
             self.config,
             name,

@@ -21,11 +21,11 @@ from pathlib import Path
 from conveyor.deploy import hostops
 from conveyor.deploy.engine import Engine
 from conveyor.deploy.events import Emit, Event
-from conveyor.deploy.health import Settings, watch
-from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.health import Settings
+from conveyor.deploy.hostops import Target
 from conveyor.deploy.journal import HostRun
-from conveyor.deploy.layout import loopback_port, services_on
 from conveyor.deploy.lock import LockLost, LockOwner, acquire, heartbeats, release
+from conveyor.deploy.observe import already_live
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, DeployFailed, LockHeld
@@ -151,7 +151,15 @@ class Executor:
                 if phase in REPORTED:
                     continue
                 if phase == "live":
-                    if not self._failed and await self._already_live(states):
+                    unchanged = await already_live(
+                        self.config,
+                        self.roles,
+                        self._active,
+                        states,
+                        self.release.id,
+                        self.env_text,
+                    )
+                    if not self._failed and unchanged:
                         return self._nothing_to_do(plan, states)
                     continue
                 if phase == "start":  # from here on, undo knows what each host started
@@ -198,7 +206,8 @@ class Executor:
                     raise self._lost[0]  # another deploy or a recovery owns a host now
                 self._say(None, "batch", "info", step.description.split(" (")[0])
             elif step.action == "watch":
-                await self._watch()
+                self._say(None, "watch", "start", f"watching for {self.settings.watch:g}s")
+                await self._each("watch", engine.watch)
             self._ran.append(step)
         active = {t.spec for t in self._active}
         # A host max_failures let go is on its previous release: it gets no more steps.
@@ -253,44 +262,6 @@ class Executor:
         )
         self._say(None, "deploy", "ok", message)
         return Outcome("succeeded", message, states=dict(states), plan=plan)
-
-    async def _already_live(self, states: Mapping[str, HostState]) -> bool:
-        """True when every host serves this release, with the same .env, and its web runs."""
-        for target in self._active:
-            state = states[target.spec]
-            if state.release != self.release.id or state.colour is None:
-                return False
-            try:
-                env = await target.conn.get(target.paths.env_file)
-            except FileNotFoundError:
-                return False
-            if env != self.env_text.encode():
-                return False
-            for name, service in services_on(self.config, self.roles, target.spec).items():
-                prog = program_name(name, state.colour)
-                if service.resolved_kind == "http" and await hostops.running(target, prog):
-                    return False
-        return True
-
-    async def _watch(self) -> None:
-        """Probe every switched host through its Caddy for the watch window, all at once."""
-        if self.settings.watch <= 0:
-            return
-        self._say(None, "watch", "start", f"watching for {self.settings.watch:g}s")
-        engine = Engine(self.config, self.roles, self.deploy_id, self.settings, self.emit)
-
-        async def one(target: Target) -> None:
-            for name, service in services_on(self.config, self.roles, target.spec).items():
-                if service.resolved_kind == "http" and service.health:
-                    host, public = loopback_port(target.listen_for(name, service))
-                    address, port = await target.conn.forward(host, public)
-                    url = f"http://{address}:{port}{service.health}"
-                    window, interval = self.settings.watch, self.settings.probe_interval
-                    engine.health(
-                        target, "watch", await watch(url, window=window, interval=interval)
-                    )
-
-        await self._each("watch", one)
 
     async def _undo(self, engine: Engine, plan: Plan, message: str, cause: str) -> Outcome:
         """Every host this deploy touched plays its journal back, all at once."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from conveyor.deploy import hostops
+from conveyor.deploy import programs
 from conveyor.deploy.hostops import Target
 
 BODY_EXCERPT = 200
@@ -188,7 +188,7 @@ async def gate(
     async def crashed() -> str | None:
         if spawned is not None and not spawned.done():
             return None
-        return await hostops.running(target, program)
+        return await programs.running(target, program)
 
     return await wait_healthy(
         f"http://{address}:{local_port}{path}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from conveyor.deploy import hostops
+from conveyor.deploy import files, hostops, programs
 from conveyor.deploy.hostops import Target
 from conveyor.deploy.layout import ports
 from conveyor.deploy.plan import Op, Step
@@ -101,14 +101,14 @@ async def _inverse(engine: Engine, host: HostRun, op: Op) -> None:
         await hostops.switch(target, op.service, ports(engine.config, op.service)[colour])
         engine.say(target, "rollback", "ok", f"Caddy routes to {colour} again")
     elif op.kind == "stop":
-        await hostops.stop(target, op.program)
+        await programs.stop(target, op.program)
     elif op.kind == "start":
         await target.conn.run(target.runtime.start_argv(op.program))
     elif op.kind == "sync":
         if not op.release or not op.venv:
             engine.say(target, "rollback", "info", f"{op.service}: no earlier files to put back")
             return
-        await hostops.put_files(
+        await files.put_files(
             target,
             engine.config.services[op.service],
             release_id=op.release,

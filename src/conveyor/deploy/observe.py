@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from conveyor.deploy import hostops
+from conveyor.deploy import hostops, programs
 from conveyor.deploy.health import wait_healthy
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.layout import loopback_port, ports, services_by_kind
@@ -116,3 +116,29 @@ async def observe_all(
 
     results = await asyncio.gather(*(one(t) for t in targets))
     return {t.spec: r for t, r in zip(targets, results, strict=True)}
+
+
+async def already_live(
+    config: ConveyorConfig,
+    roles: Mapping[str, Sequence[str]],
+    targets: Sequence[Target],
+    states: Mapping[str, HostState],
+    release_id: str,
+    env_text: str,
+) -> bool:
+    """True when every host serves `release_id` with this `.env` and its web colour runs:
+    a deploy then has nothing to do."""
+    for target in targets:
+        state = states[target.spec]
+        if state.release != release_id or state.colour is None:
+            return False
+        try:
+            env = await target.conn.get(target.paths.env_file)
+        except FileNotFoundError:
+            return False
+        if env != env_text.encode():
+            return False
+        for name in services_by_kind(config, roles, target.spec).http:
+            if await programs.running(target, program_name(name, state.colour)):
+                return False
+    return True

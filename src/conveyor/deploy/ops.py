@@ -13,15 +13,9 @@ from conveyor.deploy.execute import Outcome
 from conveyor.deploy.layout import services_on
 from conveyor.deploy.lock import LockInfo, heartbeats, inspect, release
 from conveyor.deploy.plan import Plan
+from conveyor.deploy.preflight import Access, settings_for, targets_for
 from conveyor.deploy.rollback import Rollback, RolledBack
-from conveyor.deploy.run import (
-    Access,
-    deploy,
-    open_record,
-    recording,
-    settings_for,
-    targets_for,
-)
+from conveyor.deploy.run import deploy, open_record, recording
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, LockHeld, RollbackFailed
 from conveyor.project.load import Project

@@ -15,14 +15,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from conveyor.deploy import hostops
+from conveyor.deploy import hostops, programs
 from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.health import gate
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.layout import ports, services_by_kind
 from conveyor.deploy.lock import LockOwner, acquire, inspect, release
 from conveyor.deploy.observe import observe
-from conveyor.deploy.run import Access, open_record, recording, settings_for, targets_for
+from conveyor.deploy.preflight import Access, settings_for, targets_for
+from conveyor.deploy.run import open_record, recording
 from conveyor.errors import ConveyorError, LockHeld
 from conveyor.project.load import Project
 
@@ -73,7 +74,7 @@ def power(
             return f"would start supervisord, {', '.join(names)} ({state.release}) and Caddy"
         await _boot(target)
         for name, service in {**found.http, **found.workers, **found.singletons}.items():
-            prog = await hostops.ensure_started(
+            prog = await programs.ensure_started(
                 target,
                 project.config,
                 name,

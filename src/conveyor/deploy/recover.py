@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from conveyor.deploy import hostops
+from conveyor.deploy import files, hostops, programs
 from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.health import Settings, gate
 from conveyor.deploy.hostops import Target, program_name
@@ -52,7 +52,7 @@ from conveyor.errors import ConveyorError, LockHeld
 from conveyor.project.model import ConveyorConfig, ServiceConfig
 
 if TYPE_CHECKING:
-    from conveyor.deploy.run import Access
+    from conveyor.deploy.preflight import Access
     from conveyor.history.store import HistoryStore
     from conveyor.project.load import Project
 
@@ -92,10 +92,10 @@ class Recovery:
         http = services_by_kind(self.config, self.roles, target.spec).http
         names = [program_name(name, old) for name in http] if old else []
         if old and names and self.settings.keep_warm > 0:
-            await hostops.schedule_retire(target, old, names, self.settings.keep_warm)
+            await programs.schedule_retire(target, old, names, self.settings.keep_warm)
         else:
             for name in names:
-                await hostops.stop(target, name)
+                await programs.stop(target, name)
         self._say(target, "ok", f"finished forward: serves {state.release} on {state.colour}")
         return state.release
 
@@ -164,17 +164,17 @@ class Recovery:
                     self._say(target, "ok", f"Caddy on {listen} routes to {state.colour} ({port})")
             # A singleton may already have changed over: the new one stops before the old starts.
             for name in found.singletons:
-                await hostops.stop(target, program_name(name, state.idle_colour))
+                await programs.stop(target, program_name(name, state.idle_colour))
             for name, service in {**found.workers, **found.singletons}.items():
                 await attempt(name, self._ensure(target, state, name, service))
         # The interrupted switch may have synced the new release's files already.
         if state.release is not None and state.venv is not None:
             for name, service in syncs_on(self.config, self.roles, target.spec).items():
-                files = hostops.put_files(
+                putting = files.put_files(
                     target, service, release_id=state.release, venv_key=state.venv, missing_ok=True
                 )
                 try:
-                    for said in await files:
+                    for said in await putting:
                         self._say(target, "ok", f"{name}: {said}")
                 except ConveyorError as error:
                     problems.append(f"files of {name}: {error.message.splitlines()[0]}")
@@ -195,11 +195,11 @@ class Recovery:
             return
         port = ports(self.config, name)[state.colour]
         current = program_name(name, state.colour)
-        if await hostops.running(target, current) is not None:
+        if await programs.running(target, current) is not None:
             # One that an earlier recovery left crash-looping (backoff, fatal) starts afresh,
             # not beside supervisor's own retries.
-            await hostops.stop(target, current)
-        prog = await hostops.ensure_started(
+            await programs.stop(target, current)
+        prog = await programs.ensure_started(
             target,
             self.config,
             name,
@@ -235,7 +235,7 @@ class Recovery:
                     continue
                 runs = program_release(text.decode("utf-8", "replace"))
                 if should_stop_idle(runs, interrupted_release=release, keep=keep):
-                    await hostops.stop(target, prog)
+                    await programs.stop(target, prog)
                     self._say(target, "ok", f"stopped {prog} (it ran {runs})")
 
     def _say(self, target: Target, status: str, message: str) -> None:
@@ -256,7 +256,7 @@ def recover(
 
     Raises LockHeld while a deploy is running (its lock is live): nothing is changed then.
     """
-    from conveyor.deploy.run import Access, targets_for
+    from conveyor.deploy.preflight import Access, targets_for
 
     targets, roles = targets_for(project, environment, access or Access())
     work = _recover(project, environment, targets, roles, emit)
@@ -320,7 +320,8 @@ async def _recover(
     act: bool = True,
 ) -> Recovered | None:
     """Find what an interrupted deploy left on `targets` and (`act`) put it right, recorded."""
-    from conveyor.deploy.run import open_record, recording, settings_for
+    from conveyor.deploy.preflight import settings_for
+    from conveyor.deploy.run import open_record, recording
     from conveyor.history.store import HistoryStore
 
     await asyncio.gather(*(t.conn.connect() for t in targets))

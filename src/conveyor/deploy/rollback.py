@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from conveyor.deploy import hostops
+from conveyor.deploy import hostops, programs
 from conveyor.deploy.engine import Engine
 from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.health import Settings
@@ -95,7 +95,7 @@ class Rollback:
             warm = {}
             for name in services_by_kind(self.config, self.roles, target.spec).http:
                 prog = self._engine().program(target, name, to)
-                warm[name] = await hostops.defined_and_running(target, prog)
+                warm[name] = await programs.defined_and_running(target, prog)
             views.append(BackView(target.spec, host.before, warm, target.listen))
         keep_warm = self.settings.keep_warm
         return build_rollback_plan(
@@ -216,12 +216,12 @@ class Rollback:
         that off)."""
         target, before = host.target, host.before
         for name in host.cold:
-            await hostops.stop(target, name)
+            await programs.stop(target, name)
         colour, until = before.previous_colour, before.warm_until
         http = services_by_kind(self.config, self.roles, target.spec).http
         if colour is not None and until is not None and until > time.time() and http:
             names = [program_name(name, colour) for name in http]
-            await hostops.schedule_retire(target, colour, names, until - time.time())
+            await programs.schedule_retire(target, colour, names, until - time.time())
 
     async def _forward_again(self, host: HostRun) -> None:
         """Undo one host's rollback: the plan of what it served before, then that state."""

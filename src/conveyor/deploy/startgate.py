@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from conveyor.deploy.hostops import Target, log_tail
+from conveyor.deploy.hostops import Target
+from conveyor.deploy.programs import log_tail
 from conveyor.errors import ConveyorError, StartFailed
 from conveyor.runtime.supervisor import watch_argv
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.deploy.run import Limit, select_hosts
+from conveyor.deploy.preflight import Limit, select_hosts
 from conveyor.errors import ConfigError
 from conveyor.project.load import Project, load_project
 

@@ -25,8 +25,8 @@ from conveyor.deploy import engine, execute
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work
 from conveyor.deploy.plan import Inputs, Op, Plan, Step, views
 from conveyor.deploy.planner import build_plan
+from conveyor.deploy.preflight import Limit, host_roles, idle_hosts, select_hosts, settings_for
 from conveyor.deploy.rollback_plan import BackView, build_rollback_plan
-from conveyor.deploy.run import Limit, host_roles, idle_hosts, select_hosts, settings_for
 from conveyor.deploy.saved import differences, digest, document, read, write
 from conveyor.deploy.serve import Serve, host_steps
 from conveyor.deploy.state import HostState
