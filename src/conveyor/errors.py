@@ -18,6 +18,7 @@ done about it, and what to do next.
      |    +-- StartFailed       ... a program supervisor was asked to start did not stay up
      +-- DeployFailed           a deploy step failed (`cause`: probe timeline, log tail)
  +-- RollbackFailed         a rollback could not finish (`left`: hosts it could not put right)
+ +-- RecoveryFailed         a host could not be brought to the environment's one release
      +-- BuildError             a release cannot be built (git, dirty tree, unpinned requirements)
      +-- ExportError            generated files cannot be written, or the committed ones are stale
 """
@@ -133,3 +134,7 @@ class DeployFailed(ConveyorError):
     def __init__(self, message: str, *, cause: str) -> None:
         super().__init__(message)
         self.cause = cause
+
+
+class RecoveryFailed(ConveyorError):
+    """A host could not be brought to the environment's consistent release."""

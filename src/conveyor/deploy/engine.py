@@ -190,6 +190,10 @@ class Engine:
         prog = self.program(target, op.service, to)
         if await programs.defined_and_running(target, prog):
             return
+        if op.how == "afresh" and await programs.running(target, prog.name) is not None:
+            # One an earlier attempt left crash-looping (backoff, fatal) starts afresh, not
+            # beside supervisor's own retries.
+            await programs.stop(target, prog.name)
         single = service.resolved_kind == "singleton"
         self.say(
             target, "start", "start", f"starting {prog.name}" + (" (singleton)" if single else "")
@@ -307,6 +311,8 @@ class Engine:
             self.say(target, "state", "ok", f"serving {to.version} on {to.colour}")
         elif op.how == "rolled_back":
             after = replace(before.rolled_back(at=time.time()), deploy_id=self.deploy_id)
+        elif op.how == "cleared":
+            after = replace(before, pending_release=None)
         else:
             after = before
         host.journal.append(Undo(RECORDS, Op("restore")))

@@ -15,11 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from conveyor.deploy.lock import LockInfo, LockOwner, ago
 from conveyor.deploy.state import HostState
+from conveyor.errors import ConveyorError
 from conveyor.history.records import DeployEvent
+
+if TYPE_CHECKING:
+    from conveyor.history.store import HistoryStore
 
 Direction = Literal["forward", "back"]
 
@@ -215,3 +219,43 @@ def interrupted_message(step: str | None, recover_id: str) -> str:
     """What the interrupted deploy's own record says once recovery has finished it."""
     when = step or "during its start (no step recorded)"
     return f"interrupted: conveyor stopped {when}; recovered by {recover_id}"
+
+
+def interrupted_in(seen: Sequence[Seen], history: HistoryStore) -> Interrupted | None:
+    """The interrupted deploy the hosts show, its record read from the history: a deploy is
+    unfinished while its record says "running"."""
+
+    def record(deploy_id: str) -> tuple[str, tuple[str, ...]] | None:
+        try:
+            found = history.get(deploy_id)
+        except ConveyorError:
+            return None
+        return found.status, found.hosts
+
+    def unfinished(deploy_id: str) -> bool:
+        found = record(deploy_id)
+        return found is not None and found[0] == "running"
+
+    first = find_interrupted(seen, unfinished=unfinished)
+    if first is None or first.deploy_id is None:
+        return first
+    known = record(first.deploy_id)
+    planned = {first.deploy_id: known[1]} if known else {}
+    return find_interrupted(seen, unfinished=unfinished, planned=planned)
+
+
+def finish_interrupted(store: HistoryStore, interrupted: Interrupted, recover_id: str) -> None:
+    """The interrupted deploy's own record, still "running" here, is finished as failed."""
+    if interrupted.deploy_id is None:
+        return
+    try:
+        record = store.get(interrupted.deploy_id)
+    except ConveyorError:
+        return  # started on another machine: its record is in that machine's history
+    if record.status != "running":
+        return
+    store.finish(
+        record.id,
+        status="failed",
+        message=interrupted_message(running_step(store.events(record.id)), recover_id),
+    )

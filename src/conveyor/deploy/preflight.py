@@ -89,7 +89,9 @@ def select_hosts(project: Project, environment: str, limit: Limit) -> tuple[list
                 hint=f"the hosts are listed in [environments.{environment}.hosts]",
             )
         chosen.update(found)
-    return [h for h in everyone if h in chosen], [h for h in everyone if h not in chosen]
+    idle = idle_hosts(project, environment)  # they run nothing: not "left out"
+    left_out = [h for h in everyone if h not in chosen and h not in idle]
+    return [h for h in everyone if h in chosen], left_out
 
 
 def host_roles(project: Project, environment: str) -> dict[str, list[str]]:

@@ -91,9 +91,13 @@ def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     for host in sorted(set(was["hosts"]) | set(new["hosts"])):
         before, after = was["hosts"].get(host), new["hosts"].get(host)
         if before != after:
-            found.append(
-                f"{host} is not as the plan saw it ({_host(before)} then, {_host(after)} now)"
-            )
+            then, now_ = _host(before), _host(after)
+            if then == now_ and isinstance(before, dict) and isinstance(after, dict):
+                keys = sorted(
+                    k for k in before.keys() | after.keys() if before.get(k) != after.get(k)
+                )
+                now_ += f"; its state.json's {', '.join(keys)} changed"
+            found.append(f"{host} is not as the plan saw it ({then} then, {now_} now)")
     if not found and saved["steps"] != now["steps"]:
         found.append("its steps differ")
     return found
@@ -105,7 +109,9 @@ def _host(seen: Any) -> str:
     if isinstance(seen, str):
         return seen
     pending = f", pending {seen['pending_release']}" if seen.get("pending_release") else ""
-    return f"serves {seen.get('release') or 'nothing'} on {seen.get('colour') or '-'}{pending}"
+    stopped = ", stopped by conveyor stop" if seen.get("stopped_at") else ""
+    release, colour = seen.get("release") or "nothing", seen.get("colour") or "-"
+    return f"serves {release} on {colour}{pending}{stopped}"
 
 
 def _canonical(body: Mapping[str, Any]) -> str:

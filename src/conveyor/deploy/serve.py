@@ -66,11 +66,14 @@ def host_steps(
     mark: bool = True,
     new: bool = False,
     record: str = "rolled_back",
+    afresh: bool = False,
 ) -> list[Step]:
     """The steps that make host `spec` serve `to`, in order: its web colours ready (phase
     "ready"), then (`mark`: under a pending mark) traffic, workers (the new one starts before
     the one of `away` stops; a singleton the other way round), synced files, `current`, the
-    record (`record`: how the state changes, "switched", "rolled_back" or "restored").
+    record (`record`: how the state changes, "switched", "rolled_back", "restored" or
+    "cleared": the pending mark taken off). `afresh`: a program defined but not running (a
+    crash loop an earlier attempt left) is stopped before it starts again.
 
     `new`: the deploy's new release, whose web and worker programs the start phase already
     started and gated: no ready steps, traffic is verified through Caddy after each switch,
@@ -95,14 +98,16 @@ def host_steps(
             what = f"{prog} runs {release} (warm: nothing to start)"
         else:
             what = f"{prog} has gone cold: start it on {release}, probe {service.health} directly"
-        steps.append(Step(spec, "ready", what, (), BEFORE, op=to.op("ready", service=name)))
+        ready = to.op("ready", service=name, how="afresh" if afresh else "")
+        steps.append(Step(spec, "ready", what, (), BEFORE, op=ready))
     if mark:
         what = f"mark the switch to {release} pending in state.json"
         steps.append(Step(spec, "state", what, (), on_failure, op=to.op("mark")))
     for name, service in found.http.items():
         where = listen_address(service, (listen or {}).get(name))
         what = f"Caddy on {where} -> port {ports(config, name)[colour]} ({colour})"
-        route = to.op("route", service=name, how="proxy" if new else "")
+        # Started first if it is not running (a first deploy, a host rebooted since).
+        route = to.op("route", service=name, how="proxy")
         steps.append(Step(spec, "switch", what, (), on_failure, op=route))
         if new:
             what = f"verify {service.health} through Caddy"
@@ -120,7 +125,7 @@ def host_steps(
             f"{new_prog} on {release}" + (" (singleton)" if single else ""),
             (),
             on_failure,
-            op=to.op("start", service=name),
+            op=to.op("start", service=name, how="afresh" if afresh else ""),
         )
         stopping = to.op("stop", program=old, service=name)
         if single:
