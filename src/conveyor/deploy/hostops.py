@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from packaging.specifiers import SpecifierSet
 
+from conveyor.deploy.batch import Put, Run, batch
 from conveyor.deploy.launcher import SCRIPT as LAUNCHER
 from conveyor.deploy.layout import HostPaths, listen_address
 from conveyor.deploy.state import Colour, HostState, dumps, loads
@@ -95,20 +96,27 @@ async def write_state(target: Target, state: HostState) -> None:
 
 async def prepare(target: Target) -> str:
     """Tools venv, directories, supervisord running, launcher in place; returns what it did."""
-    paths, conn = target.paths, target.conn
+    paths, conn, runtime = target.paths, target.conn, target.runtime
     dirs = [posixpath.dirname(paths.launcher), posixpath.dirname(paths.log("x"))]
-    await conn.run(["mkdir", "-p", "-m", "0700", *dirs, posixpath.dirname(paths.env_file)])
-    await conn.run(socket_dir_argv(paths.app_dir, target.python))
-    installed = await conn.run(install_tools_argv(paths.app_dir, target.python), timeout=600)
-    for path, text in target.runtime.files().items():
-        await conn.put(text.encode(), path, mode=0o600)
-    await conn.put(LAUNCHER.encode(), paths.launcher, mode=0o644)
-    # A supervisor command is one line: the retire script lives in a file.
-    await conn.put(RETIRE.encode(), paths.retirer, mode=0o644)
-    status = await conn.run(target.runtime.status_argv(), check=False)
-    if target.runtime.unreachable(status.exit_code):
-        await conn.run(target.runtime.boot_argv())
-        await _until_ok(conn, target.runtime.status_argv(), accept=(0, 3))
+    files = [Put(path, text.encode(), 0o600) for path, text in runtime.files().items()]
+    # One round trip: directories, the tools, their files, then whether supervisord runs.
+    _, installed, status = await batch(
+        conn,
+        target.python,
+        [
+            Run(["mkdir", "-p", "-m", "0700", *dirs, posixpath.dirname(paths.env_file)]),
+            Run(socket_dir_argv(paths.app_dir, target.python)),
+            Run(install_tools_argv(paths.app_dir, target.python)),
+            *files,
+            Put(paths.launcher, LAUNCHER.encode()),
+            # A supervisor command is one line: the retire script lives in a file.
+            Put(paths.retirer, RETIRE.encode()),
+            Run(runtime.status_argv(), check=False),
+        ],
+    )
+    if runtime.unreachable(status.exit_code):
+        await conn.run(runtime.boot_argv())
+        await _until_ok(conn, runtime.status_argv(), accept=(0, 3))
     return installed.stdout.strip().splitlines()[-1] if installed.stdout.strip() else "tools ready"
 
 
@@ -128,9 +136,11 @@ async def upload(target: Target, release_dir: Path, release_id: str) -> str:
 
 async def write_env(target: Target, text: str, release_id: str) -> str:
     """shared/.env with mode 0600, linked into the release's app directory."""
-    await target.conn.put(text.encode(), target.paths.env_file, mode=0o600)
     link = posixpath.join(target.paths.release(release_id), "app", ".env")
-    await target.conn.run(["ln", "-sfn", target.paths.env_file, link])
+    env = target.paths.env_file
+    await batch(
+        target.conn, target.python, [Put(env, text.encode(), 0o600), Run(["ln", "-sfn", env, link])]
+    )
     return f"wrote {target.paths.env_file} (mode 0600)"
 
 

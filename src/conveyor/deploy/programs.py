@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from conveyor.deploy.batch import Put, Run, batch
 from conveyor.deploy.hostops import Target, command_argv, program_name
 from conveyor.deploy.layout import ports
 from conveyor.deploy.state import Colour
@@ -142,12 +143,13 @@ async def start(target: Target, *progs: Program) -> None:
 async def define(target: Target, *progs: Program) -> None:
     """Write the programs' definitions and apply them in one `update`: supervisor stops a
     program whose definition changed (its port is free afterwards) and starts nothing."""
-    runtime, conn = target.runtime, target.conn
+    runtime = target.runtime
+    actions: list[Put | Run] = []
     for prog in progs:
-        await conn.put(runtime.render_program(prog).encode(), runtime.program_path(prog.name))
+        actions.append(Put(runtime.program_path(prog.name), runtime.render_program(prog).encode()))
         # The log starts afresh so a failure shows this start's output, not an earlier one's.
-        await conn.put(b"", prog.stdout_log)
-    await conn.run(runtime.apply_argv())
+        actions.append(Put(prog.stdout_log, b""))
+    await batch(target.conn, target.python, [*actions, Run(runtime.apply_argv())])
 
 
 async def spawn(target: Target, *progs: Program) -> dict[str, int]:

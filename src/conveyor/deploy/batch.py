@@ -1,0 +1,108 @@
+"""Several file writes and commands on a host in one round trip.
+
+Each `put` over SFTP is several requests one after the other (directories, open,
+write, mode, rename) and each command its own channel; a phase that writes a few
+files and then runs a command pays for each. `batch` sends them to the host's `python` as
+one small script on stdin: the files are written atomically (a temp file, its mode, then a
+rename) and the commands run in order; the first command that fails (when it is
+checked) stops the batch and raises CommandFailed, as `conn.run` would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from conveyor.errors import CommandFailed, HostError
+from conveyor.hosts.base import Connector, RunResult
+
+# Runs on the host: the actions come as JSON on stdin, the results go back as JSON.
+_BATCH = r"""
+import base64, json, os, subprocess, sys
+results = []
+for action in json.load(sys.stdin):
+    if "put" in action:
+        path = action["put"]
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            temp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, action["mode"])
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(base64.b64decode(action["data"]))
+            os.chmod(temp, action["mode"])
+            os.replace(temp, path)
+        except OSError as error:
+            results.append({"put": path, "error": error.strerror or str(error)})
+            break
+        results.append({"put": path})
+        continue
+    done = subprocess.run(action["run"], capture_output=True, text=True, cwd=action["cwd"])
+    results.append({"exit": done.returncode, "stdout": done.stdout, "stderr": done.stderr})
+    if done.returncode != 0 and action["check"]:
+        break
+print(json.dumps(results))
+"""
+
+
+@dataclass(frozen=True)
+class Put:
+    """Write `data` to `path` with `mode`, atomically."""
+
+    path: str
+    data: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Run:
+    """Run `argv` (in `cwd`); `check`: a non-zero exit stops the batch and raises."""
+
+    argv: Sequence[str]
+    check: bool = True
+    cwd: str | None = None
+
+
+async def batch(
+    conn: Connector, python: str, actions: Sequence[Put | Run], *, timeout: float = 600
+) -> list[RunResult]:
+    """Carry out `actions` in order in one round trip; the results of the commands, in order.
+
+    A write that fails raises HostError naming the file; a checked command that exits
+    non-zero raises CommandFailed with its output (nothing after it runs).
+    """
+    sent = [
+        {"put": a.path, "data": base64.b64encode(a.data).decode(), "mode": a.mode}
+        if isinstance(a, Put)
+        else {"run": list(a.argv), "check": a.check, "cwd": a.cwd}
+        for a in actions
+    ]
+    done = await conn.run([python, "-c", _BATCH], stdin=json.dumps(sent).encode(), timeout=timeout)
+    try:
+        answers = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise HostError(
+            f"{conn.name}: a batch of {len(actions)} step(s) gave no answer: "
+            f"{(done.stdout + done.stderr).strip()[-300:]}"
+        ) from None
+    results = []
+    for action, answer in zip(actions, answers, strict=False):
+        if isinstance(action, Put):
+            if "error" in answer:
+                raise HostError(f"cannot write {action.path} on {conn.name}: {answer['error']}")
+            continue
+        argv = tuple(action.argv)
+        result = RunResult(conn.name, argv, answer["exit"], answer["stdout"], answer["stderr"])
+        if not result.ok and action.check:
+            raise CommandFailed(
+                f"{shlex.join(action.argv)} failed on {conn.name} (exit {result.exit_code}): "
+                f"{(result.stderr or result.stdout).strip()[-300:]}",
+                host=conn.name,
+                argv=argv,
+                exit_code=result.exit_code,
+                output=result.stdout + result.stderr,
+            )
+        results.append(result)
+    return results
