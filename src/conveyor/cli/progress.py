@@ -51,8 +51,17 @@ class Progress:
             self._status = Status(_Running(self._running), console=console)
 
     def __call__(self, event: Event) -> None:
-        """Print one event."""
+        """Print one event; a plan step's start and finish are not printed, they time the
+        lines its operation prints and name what runs in the status line."""
         key = (event.host, event.step)
+        if event.kind == "step":
+            if event.status == "start":
+                self._started[key] = event.at
+                self._running[key] = (event.at, f"{event.host or 'all'}: {event.step}")
+            else:
+                self._running.pop(key, None)
+            self._tick()
+            return
         took = None
         if event.status == "start":
             self._started[key] = event.at

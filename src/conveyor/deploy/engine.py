@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conveyor.deploy import files, hostops, programs, startgate
-from conveyor.deploy.events import Emit, Event
+from conveyor.deploy.events import Emit, Event, Kind, Value
 from conveyor.deploy.health import HealthResult, Settings, gate, wait_healthy, watch
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.journal import FILES, PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo, play_back
@@ -46,8 +46,52 @@ class Engine:
         """One step's operation on its host; its inverse goes into the host's journal."""
         op, target = step.op, host.target
         assert op is not None
-        to = Serve.of(op)
-        kind = op.kind
+        to, kind, began = Serve.of(op), op.kind, time.monotonic()
+        facts: dict[str, Value] = {"op": kind, "phase": step.phase}
+        self.emit(
+            Event(
+                target.spec,
+                step.action,
+                "start",
+                step.description.splitlines()[0],
+                kind="step",
+                fields=facts,
+            )
+        )
+        try:
+            await self._do(host, step, op, to)
+        except BaseException as error:
+            took = time.monotonic() - began
+            said = error.message if isinstance(error, ConveyorError) else type(error).__name__
+            self.emit(
+                Event(
+                    target.spec,
+                    step.action,
+                    "fail",
+                    said.splitlines()[0],
+                    kind="step",
+                    seconds=took,
+                    fields=facts,
+                )
+            )
+            raise
+        took = time.monotonic() - began
+        self.emit(
+            Event(
+                target.spec,
+                step.action,
+                "ok",
+                step.description.splitlines()[0],
+                kind="step",
+                seconds=took,
+                fields=facts,
+            )
+        )
+        host.done.append(step)
+
+    async def _do(self, host: HostRun, step: Step, op: Op, to: Serve) -> None:
+        """The operation itself."""
+        target, kind = host.target, op.kind
         if kind == "prepare":
             self.say(target, step.action, "ok", await hostops.prepare(target))
         elif kind == "upload":
@@ -91,7 +135,6 @@ class Engine:
             await self._retire(target, to)
         else:  # pragma: no cover - the planners make no other kind
             raise AssertionError(f"no operation {kind!r}")
-        host.done.append(step)
 
     async def _command(self, target: Target, step: Step, to: Serve) -> None:
         """A command of the new release (its venv, values, app directory): the migrations, the
@@ -230,7 +273,17 @@ class Engine:
         listen = target.listen_for(name, self.config.services[name])
         host.routed = True  # from here on, undo must route back
         if op.how == "proxy" and await hostops.ensure_proxy(target, name, listen=listen, port=port):
-            self.say(target, "switch", "ok", f"Caddy on {listen} started, routing to port {port}")
+            said = f"Caddy on {listen} started, routing to port {port}"
+            self.say(
+                target,
+                "switch",
+                "ok",
+                said,
+                kind="switched",
+                service=name,
+                port=port,
+                colour=to.colour,
+            )
             host.back_at = time.monotonic()
             return
         before = host.before.colour
@@ -238,7 +291,10 @@ class Engine:
             host.journal.append(Undo(TRAFFIC, Op("route", service=name, colour=before)))
         await hostops.switch(target, name, port)
         host.back_at = time.monotonic()
-        self.say(target, "switch", "ok", f"Caddy on {listen} now routes to port {port}")
+        said = f"Caddy on {listen} now routes to port {port}"
+        self.say(
+            target, "switch", "ok", said, kind="switched", service=name, port=port, colour=to.colour
+        )
 
     async def watch(self, target: Target) -> None:
         """Probe the host's web services through its Caddy for the watch window."""
@@ -358,15 +414,24 @@ class Engine:
     def health(self, target: Target, what: str, result: HealthResult) -> None:
         """Say how a probe ended; DeployFailed, with the probes' timeline, when unhealthy."""
         if result.healthy:
-            self.say(target, "health", "ok", f"{what}: {result.reason}")
+            self.say(target, "health", "ok", f"{what}: {result.reason}", kind="probe", healthy=True)
             return
-        self.say(target, "health", "fail", f"{what}: {result.reason}")
+        self.say(target, "health", "fail", f"{what}: {result.reason}", kind="probe", healthy=False)
         raise DeployFailed(
             f"{what} on {target.spec} is not healthy: {result.reason.splitlines()[0]}",
             cause=f"{result.reason}\nprobes:\n{result.timeline()}",
         )
 
-    def say(self, target: Target | None, step: str, status: str, message: str) -> None:
+    def say(
+        self,
+        target: Target | None,
+        step: str,
+        status: str,
+        message: str,
+        *,
+        kind: Kind = "note",
+        **facts: Value,
+    ) -> None:
         """An event of this run."""
         spec = target.spec if target is not None else None
-        self.emit(Event(spec, self.voice or step, status, message))
+        self.emit(Event(spec, self.voice or step, status, message, kind=kind, fields=facts))

@@ -379,10 +379,10 @@ class Executor:
             except (ConveyorError, OSError):
                 where = f"could not be put back: run conveyor recover {self.environment}"
                 self._failed[target.spec] += f"; {where}"
-        tolerated = f"{len(self._failed)} of max_failures = {self.settings.max_failures}"
-        self._say(
-            target.spec, step, "fail", f"{error.message.splitlines()[0]}; {where} ({tolerated})"
-        )
+        failures, allowed = len(self._failed), self.settings.max_failures
+        said = f"{error.message.splitlines()[0]}; {where} ({failures} of max_failures = {allowed})"
+        facts = {"failures": failures, "max_failures": allowed}
+        self.emit(Event(target.spec, step, "fail", said, kind="dropped", fields=facts))
 
     def _say(self, host: str | None, step: str, status: str, message: str) -> None:
         self.emit(Event(host, step, status, message))

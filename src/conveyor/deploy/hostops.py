@@ -100,7 +100,7 @@ async def prepare(target: Target) -> str:
     dirs = [posixpath.dirname(paths.launcher), posixpath.dirname(paths.log("x"))]
     files = [Put(path, text.encode(), 0o600) for path, text in runtime.files().items()]
     # One round trip: directories, the tools, their files, then whether supervisord runs.
-    _, installed, status = await batch(
+    _, _, installed, status = await batch(
         conn,
         target.python,
         [

@@ -99,9 +99,11 @@ async def _inverse(engine: Engine, host: HostRun, op: Op) -> None:
     if op.kind == "route":
         colour = Serve.of(op).colour
         await hostops.switch(target, op.service, ports(engine.config, op.service)[colour])
-        engine.say(target, "rollback", "ok", f"Caddy routes to {colour} again")
+        said = f"Caddy routes to {colour} again"
+        engine.say(target, "rollback", "ok", said, kind="undone", op="route", colour=colour)
     elif op.kind == "stop":
         await programs.stop(target, op.program)
+        engine.say(target, "rollback", "info", f"stopped {op.program}", kind="undone", op="stop")
     elif op.kind == "start":
         await target.conn.run(target.runtime.start_argv(op.program))
     elif op.kind == "sync":

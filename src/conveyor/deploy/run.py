@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import getpass
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from conveyor.build import Prepared, write_release
-from conveyor.deploy.events import Emit, Event
+from conveyor.deploy.events import Bus, Emit, Event
 from conveyor.deploy.execute import Executor, Outcome, Planner, Release, stops_deploy
 from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target, check_python, closing, read_state
@@ -184,21 +184,16 @@ async def _recover_then_deploy(
     return await executor.run()
 
 
-def recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Callable[[Event], None]:
-    """Every event into the deploy's history (starts too: a deploy killed mid-step shows
-    which step was running), then to `emit`."""
+def recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Bus:
+    """The run's event bus: every event into the deploy's history (starts too: a deploy
+    killed mid-step shows which step was running; written off the event loop), then `emit`."""
 
     def record(event: Event) -> None:
         store.event_later(
-            deploy_id,
-            kind=f"{event.step}:{event.status}",
-            message=event.message,
-            host=event.host,
+            deploy_id, kind=f"{event.step}:{event.status}", message=event.message, host=event.host
         )
-        if emit is not None:
-            emit(event)
 
-    return record
+    return Bus(record, *([emit] if emit is not None else []))
 
 
 def plan_deploy(

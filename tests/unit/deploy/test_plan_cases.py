@@ -313,13 +313,14 @@ def _compared_strings(tree: ast.AST, names: set[str]) -> set[str]:
 
 
 def engine_kinds() -> set[str]:
-    """The op kinds `Engine.do` carries out, read from its source."""
+    """The op kinds `Engine._do` carries out (`Engine.do` times and reports them), read from
+    its source."""
     tree = ast.parse(Path(engine.__file__).read_text(encoding="utf-8"))
     engine_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Engine")
     do = next(
         n
         for n in engine_class.body
-        if isinstance(n, ast.AsyncFunctionDef | ast.FunctionDef) and n.name == "do"
+        if isinstance(n, ast.AsyncFunctionDef | ast.FunctionDef) and n.name == "_do"
     )
     return _compared_strings(do, {"kind"})
 
