@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from conveyor.deploy.hostops import command_argv, program_name
-from conveyor.deploy.layout import idle_reason, ports, services_by_kind
+from conveyor.deploy.layout import idle_reason, ports, services_by_kind, syncs_on
 from conveyor.deploy.plan import (
     AFTER_SWITCH,
     BEFORE_SWITCH,
@@ -93,9 +93,9 @@ def build_plan(
             "its web colour runs (--force redeploys)"
         )
         steps.append(Step("*", "live", what, op=new.op("live"), phase="live"))
-    shipped = [_ship(host, new, env_keys) for host in hosts]
-    for number in range(4):  # every host prepares, then every host uploads, ...
-        steps += [ship[number] for ship in shipped]
+    shipped = [_ship(host, new, env_keys, _runs_code(config, host)) for host in hosts]
+    for action in ("prepare", "upload", "env", "venv"):  # every host prepares, then uploads, ...
+        steps += [step for ship in shipped for step in ship if step.action == action]
     steps += _once(config, hosts, new)
     for host in hosts:
         steps += _start(config, host, new)
@@ -133,7 +133,23 @@ def build_plan(
     return Plan(environment, release, tuple(steps), max_failures, inputs=inputs)
 
 
-def _ship(host: HostView, new: Serve, env_keys: int) -> list[Step]:
+def _runs_code(config: ConveyorConfig, host: HostView) -> bool:
+    """Whether anything runs the release's code on the host (with its venv and values): a
+    service, a sync's `after`, the migrations or the release command. A host that only
+    receives synced files gets neither a venv nor the secret values."""
+    found = services_by_kind(config, host.all_roles, host.spec)
+    syncs = syncs_on(config, host.all_roles, host.spec)
+    once = [p.run_on for p in (config.migrations, config.release) if p is not None]
+    return bool(
+        found.http
+        or found.workers
+        or found.singletons
+        or any(service.after for service in syncs.values())
+        or any(role in host.roles for role in once)
+    )
+
+
+def _ship(host: HostView, new: Serve, env_keys: int, runs_code: bool = True) -> list[Step]:
     paths, spec = host.paths, host.spec
     tools = "tools venv (supervisor, caddy), supervisord running"
     upload = f"send the files it lacks -> {paths.release(new.release)}"
@@ -142,9 +158,10 @@ def _ship(host: HostView, new: Serve, env_keys: int) -> list[Step]:
     steps = [
         Step(spec, "prepare", tools, op=Op("prepare")),
         Step(spec, "upload", upload, op=new.op("upload")),
-        Step(spec, "env", env, secret=True, op=new.op("env")),
-        Step(spec, "venv", venv, op=new.op("venv")),
     ]
+    if runs_code:
+        steps.append(Step(spec, "env", env, secret=True, op=new.op("env")))
+        steps.append(Step(spec, "venv", venv, op=new.op("venv")))
     return [replace(s, phase=s.action) for s in steps]
 
 
