@@ -10,7 +10,6 @@ mark in its `state.json`, so `conveyor recover` finds it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from conveyor.deploy.events import Emit, Event, Kind, Value
 from conveyor.deploy.health import HealthResult, Settings, gate, wait_healthy, watch
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.journal import FILES, PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo, play_back
+from conveyor.deploy.launch import launch
 from conveyor.deploy.layout import loopback_port, ports, services_by_kind, services_on
 from conveyor.deploy.plan import Op, Step
 from conveyor.deploy.serve import Serve
@@ -107,7 +107,7 @@ class Engine:
         elif kind in ("migrate", "release", "pre_start"):
             await self._command(target, step, to)
         elif kind == "launch":
-            await self._launch(host, to)
+            await launch(self, host, to)
         elif kind == "cancel_retire":
             await programs.cancel_retire(target, to.colour)
         elif kind in ("ready", "start"):
@@ -181,49 +181,6 @@ class Engine:
         return f"{op.service}: {self.config.services[op.service].pre_start}", (
             f"{op.service}: pre_start done"
         )
-
-    async def _launch(self, host: HostRun, to: Serve) -> None:
-        """Start every web and worker program of the new colour at once, then gate them: the
-        web ones probed directly while supervisor waits out `startsecs`, every one watched
-        until the gates pass (one that exits, restarts or loses its workers ends it)."""
-        target = host.target
-        found = services_by_kind(self.config, self.roles, target.spec)
-        progs = [self.program(target, name, to) for name in [*found.http, *found.workers]]
-        for prog, name in zip(progs, [*found.http, *found.workers], strict=True):
-            # A worker listens on nothing: its $PORT is reserved, not served.
-            where = f" on port {ports(self.config, name)[to.colour]}" if name in found.http else ""
-            self.say(target, "start", "start", f"starting {prog.name}{where}")
-        # A stop scheduled for this colour by the previous deploy must not hit the new release.
-        await programs.cancel_retire(target, to.colour)
-        for prog in progs:
-            host.journal.append(Undo(PROGRAMS, Op("stop", program=prog.name)))
-        await programs.define(target, *progs)  # a warm old process on these ports stops here
-        spawned = asyncio.ensure_future(programs.spawn(target, *progs))
-
-        async def gates() -> None:
-            for name, service in found.http.items():
-                assert service.health is not None
-                port = ports(self.config, name)[to.colour]
-                prog = program_name(name, to.colour)
-                result = await gate(target, prog, port, service.health, self.settings, spawned)
-                self.health(target, prog, result)
-
-        gating = asyncio.ensure_future(gates())
-        try:
-            # Shielded: a start cut short could still start a program after the undo stopped it.
-            pids = await asyncio.shield(spawned)
-        except BaseException as error:
-            gating.cancel()
-            await asyncio.gather(spawned, gating, return_exceptions=True)
-            if not isinstance(error, StartFailed):
-                raise
-            message, cause = await startgate.failed_start(target, error)
-            raise DeployFailed(message, cause=cause) from None
-        deadline = self.settings.health_timeout + 5
-        crash = await startgate.watch_while(target, pids, gating, deadline=deadline)
-        if crash is not None:
-            self.say(target, "health", "fail", crash.reason())
-            raise DeployFailed(crash.message(target.spec), cause=f"{crash.reason()}\n{crash.log}")
 
     async def _start(self, host: HostRun, op: Op, to: Serve) -> None:
         """Make `to.colour` of a service run `to.release`: kept when it already runs exactly
