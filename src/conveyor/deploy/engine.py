@@ -46,47 +46,31 @@ class Engine:
         """One step's operation on its host; its inverse goes into the host's journal."""
         op, target = step.op, host.target
         assert op is not None
-        to, kind, began = Serve.of(op), op.kind, time.monotonic()
-        facts: dict[str, Value] = {"op": kind, "phase": step.phase}
-        self.emit(
-            Event(
-                target.spec,
-                step.action,
-                "start",
-                step.description.splitlines()[0],
-                kind="step",
-                fields=facts,
-            )
-        )
-        try:
-            await self._do(host, step, op, to)
-        except BaseException as error:
-            took = time.monotonic() - began
-            said = error.message if isinstance(error, ConveyorError) else type(error).__name__
+        to, began = Serve.of(op), time.monotonic()
+        facts: dict[str, Value] = {"op": op.kind, "phase": step.phase}
+
+        def said(status: str, message: str, seconds: float | None = None) -> None:
+            line = (message.splitlines() or [""])[0]
             self.emit(
                 Event(
                     target.spec,
                     step.action,
-                    "fail",
-                    said.splitlines()[0],
+                    status,
+                    line,
                     kind="step",
-                    seconds=took,
+                    seconds=seconds,
                     fields=facts,
                 )
             )
+
+        said("start", step.description)
+        try:
+            await self._do(host, step, op, to)
+        except BaseException as error:
+            why = error.message if isinstance(error, ConveyorError) else type(error).__name__
+            said("fail", why, time.monotonic() - began)
             raise
-        took = time.monotonic() - began
-        self.emit(
-            Event(
-                target.spec,
-                step.action,
-                "ok",
-                step.description.splitlines()[0],
-                kind="step",
-                seconds=took,
-                fields=facts,
-            )
-        )
+        said("ok", step.description, time.monotonic() - began)
         host.done.append(step)
 
     async def _do(self, host: HostRun, step: Step, op: Op, to: Serve) -> None:
