@@ -186,9 +186,9 @@ class Engine:
         if op.kind == "ready":
             host.cold.append(prog.name)
             host.warm = False
+        started = time.monotonic()
         try:
-            await programs.define(target, prog)
-            pids = await programs.spawn(target, prog)
+            pids = await programs.start(target, prog)
         except StartFailed as error:
             message, cause = await startgate.failed_start(target, error)
             raise DeployFailed(message, cause=cause) from None
@@ -199,8 +199,9 @@ class Engine:
                 await programs.stop(target, prog.name)
                 raise ConveyorError(f"{prog.name} ({to.release}) is not healthy: {result.reason}")
         elif single and not self.voice:
-            # Its start gate: it must stay up a moment longer than supervisor's startsecs.
-            crash = await startgate.watch(target, pids, seconds=startgate.SETTLE)
+            # Its start gate: it must stay up SETTLE seconds from its start.
+            left = max(0.0, startgate.SETTLE - (time.monotonic() - started))
+            crash = await startgate.watch(target, pids, seconds=left)
             if crash is not None:
                 raise DeployFailed(
                     crash.message(target.spec), cause=f"{crash.reason()}\n{crash.log}"

@@ -29,11 +29,12 @@ async def launch(engine: Engine, host: HostRun, to: Serve) -> None:
         # A worker listens on nothing: its $PORT is reserved, not served.
         where = f" on port {ports(engine.config, name)[to.colour]}" if name in found.http else ""
         engine.say(target, "start", "start", f"starting {prog.name}{where}")
-    # A stop scheduled for this colour by the previous deploy must not hit the new release.
-    await programs.cancel_retire(target, to.colour)
     for prog in progs:
         host.journal.append(Undo(PROGRAMS, Op("stop", program=prog.name)))
-    await programs.define(target, *progs)  # a warm old process on these ports stops here
+    # A stop scheduled for this colour by the previous deploy must not hit the new release;
+    # a warm old process on these ports stops here.
+    await programs.define(target, *progs, first=[programs.cancel_retire_run(target, to.colour)])
+    since = asyncio.get_running_loop().time()
     spawned = asyncio.ensure_future(programs.spawn(target, *progs))
 
     async def gates() -> None:
@@ -56,7 +57,7 @@ async def launch(engine: Engine, host: HostRun, to: Serve) -> None:
         message, cause = await startgate.failed_start(target, error)
         raise DeployFailed(message, cause=cause) from None
     deadline = engine.settings.health_timeout + 5
-    crash = await startgate.watch_while(target, pids, gating, deadline=deadline)
+    crash = await startgate.watch_while(target, pids, gating, deadline=deadline, since=since)
     if crash is not None:
         engine.say(target, "health", "fail", crash.reason())
         raise DeployFailed(crash.message(target.spec), cause=f"{crash.reason()}\n{crash.log}")

@@ -14,6 +14,7 @@ from conveyor.deploy.hostops import Target, command_argv, program_name
 from conveyor.deploy.layout import ports
 from conveyor.deploy.state import Colour
 from conveyor.errors import StartFailed
+from conveyor.hosts.base import RunResult
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.base import Program
 from conveyor.runtime.supervisor import (
@@ -134,22 +135,32 @@ async def ensure_started(
     return prog
 
 
-async def start(target: Target, *progs: Program) -> None:
-    """Define (or redefine) the programs and start them together; CommandFailed has log tails."""
-    await define(target, *progs)
-    await spawn(target, *progs)
+async def start(target: Target, *progs: Program) -> dict[str, int]:
+    """Define (or redefine) the programs and start them together, in one round trip; returns
+    their pids; StartFailed, with each failed program's log tail, when one does not stay up."""
+    runtime = target.runtime
+    names = [prog.name for prog in progs]
+    starting = Run(start_all_argv(runtime.app_dir, runtime.tools, names), check=False)
+    *_, result = await batch(target.conn, target.python, [*_definitions(target, progs), starting])
+    return await _started(target, names, result)
 
 
-async def define(target: Target, *progs: Program) -> None:
+async def define(target: Target, *progs: Program, first: Sequence[Run] = ()) -> None:
     """Write the programs' definitions and apply them in one `update`: supervisor stops a
-    program whose definition changed (its port is free afterwards) and starts nothing."""
+    program whose definition changed (its port is free afterwards) and starts nothing.
+    `first`: commands run before, in the same round trip."""
+    await batch(target.conn, target.python, [*first, *_definitions(target, progs)])
+
+
+def _definitions(target: Target, progs: Sequence[Program]) -> list[Put | Run]:
+    """The programs' definition files and fresh logs, then supervisor's `update`."""
     runtime = target.runtime
     actions: list[Put | Run] = []
     for prog in progs:
         actions.append(Put(runtime.program_path(prog.name), runtime.render_program(prog).encode()))
         # The log starts afresh so a failure shows this start's output, not an earlier one's.
         actions.append(Put(prog.stdout_log, b""))
-    await batch(target.conn, target.python, [*actions, Run(runtime.apply_argv())])
+    return [*actions, Run(runtime.apply_argv())]
 
 
 async def spawn(target: Target, *progs: Program) -> dict[str, int]:
@@ -159,7 +170,11 @@ async def spawn(target: Target, *progs: Program) -> dict[str, int]:
     runtime, conn = target.runtime, target.conn
     names = [prog.name for prog in progs]
     argv = start_all_argv(runtime.app_dir, runtime.tools, names)
-    result = await conn.run(argv, check=False, timeout=60)
+    return await _started(target, names, await conn.run(argv, check=False, timeout=60))
+
+
+async def _started(target: Target, names: Sequence[str], result: RunResult) -> dict[str, int]:
+    """The pids the start script printed; StartFailed with the failed programs' log tails."""
     # "already started": the same definition is running (a redeploy of a warm release).
     failed = []
     for line in result.stdout.splitlines():
@@ -168,13 +183,13 @@ async def spawn(target: Target, *progs: Program) -> dict[str, int]:
             failed.append(name)
     if not failed and (result.ok or "already started" in result.stdout):
         return parse_started(result.stdout)
-    failed = failed or names
+    failed = failed or list(names)
     tails = [f"{name}:\n{await log_tail(target, name)}" for name in failed]
     raise StartFailed(
         f"{', '.join(failed)} did not start on {target.spec}: {result.stdout.strip()}\n"
         + "\n".join(tails),
         host=target.spec,
-        argv=tuple(argv),
+        argv=result.argv,
         exit_code=result.exit_code,
         output="\n".join(tails),
         programs=tuple(failed),
@@ -207,7 +222,12 @@ async def schedule_retire(
 
 async def cancel_retire(target: Target, colour: Colour) -> None:
     """Call off a pending stop of `colour` (it is about to serve, or to run something new)."""
-    await target.conn.run(target.runtime.stop_argv(retire_name(colour)), check=False)
+    await target.conn.run(cancel_retire_run(target, colour).argv, check=False)
+
+
+def cancel_retire_run(target: Target, colour: Colour) -> Run:
+    """The command that calls off a pending stop of `colour`, to run in a batch."""
+    return Run(target.runtime.stop_argv(retire_name(colour)), check=False)
 
 
 async def defined_and_running(target: Target, prog: Program) -> bool:

@@ -20,9 +20,10 @@ from conveyor.deploy.programs import log_tail
 from conveyor.errors import ConveyorError, StartFailed
 from conveyor.runtime.supervisor import watch_argv
 
-# After its programs are up, the gate watches them at least this long (and as long as
-# their health probes take): a service that exits within it is not a long-running one.
-SETTLE = 1.0
+# The gate watches a colour's programs until at least this long after their start (and as
+# long as their health probes take): twice supervisor's `startsecs`. A service that exits
+# within it is not a long-running one.
+SETTLE = 2.0
 WATCH_FAILED = 8
 
 
@@ -126,12 +127,14 @@ async def watch_while(
     probes: asyncio.Future[None],
     *,
     deadline: float,
+    since: float,
     settle: float = SETTLE,
 ) -> Crash | None:
-    """Watch the started programs while `probes` (their health gates) run, and at least
-    `settle` seconds; a crash cancels the probes at once. `probes`' failure is raised."""
+    """Watch the started programs while `probes` (their health gates) run, and until at least
+    `settle` seconds after `since` (the event loop's time when they were started); a crash
+    cancels the probes at once. `probes`' failure is raised."""
     loop = asyncio.get_running_loop()
-    began = loop.time()
+    began = since
     watcher = asyncio.ensure_future(watch(target, pids, seconds=deadline))
     try:
         both: list[asyncio.Future[Any]] = [watcher, probes]
