@@ -90,9 +90,11 @@ class Executor:
     _lost: list[LockLost] = field(default_factory=list)  # locks someone else took meanwhile
     _ran: list[Step] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._active = list(self.targets)
+
     async def run(self) -> Outcome:
         """The whole deploy; never leaves a host half-switched."""
-        self._active = list(self.targets)
         await self._each("connect", lambda t: t.conn.connect())
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
@@ -144,6 +146,10 @@ class Executor:
             release_path=self.release.path,
             env_text=self.env_text,
         )
+        return await self.play(plan, states, engine)
+
+    async def play(self, plan: Plan, states: Mapping[str, HostState], engine: Engine) -> Outcome:
+        """Run `plan`'s phases, each step through `engine`; a failure acts as its phase says."""
         runs = {t.spec: HostRun(t, states[t.spec]) for t in self._active}
         phases = plan.phases()
         try:

@@ -1,0 +1,139 @@
+"""The undo journal played back by the real engine, on a host kept in memory.
+
+A fake is used here on purpose: `Memory` (tests/unit/deploy/test_executor.py)
+keeps the host's files in a dict and answers its commands; it carries out the
+one host script whose answer the engine reads (Caddy's upstream rewrite, which
+prints the upstream it wrote). What is tested is the journal's own logic: the
+order it undoes in, that every entry is tried, and what it leaves for `conveyor
+recover` when traffic could not go back. The same playback on real supervisor
+and Caddy is in tests/integration/test_faults.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from conveyor.deploy.engine import Engine
+from conveyor.deploy.events import Event
+from conveyor.deploy.health import Settings
+from conveyor.deploy.hostops import Target
+from conveyor.deploy.journal import FILES, PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo
+from conveyor.deploy.layout import HostPaths, ports
+from conveyor.deploy.plan import Op
+from conveyor.deploy.state import HostState
+from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable
+from conveyor.hosts.base import RunResult
+from tests.unit.deploy.test_executor import LIVE, Memory, config
+from tests.unit.deploy.test_plan_cases import project_of
+
+SPEC = "deploy@app-1"
+
+
+class Host(Memory):
+    """`Memory`, logging writes and commands in one order, failing the commands `refuse`
+    picks (or raising `down` for every one)."""
+
+    def __init__(self, refuse: str = "", down: bool = False) -> None:
+        super().__init__(SPEC)
+        self.log: list[str] = []
+        self.refuse, self.down = refuse, down
+
+    async def run(self, argv: Sequence[str], *, check: bool = True, **_: Any) -> RunResult:
+        if self.down:
+            raise HostUnreachable(f"{SPEC}: connection refused")
+        text = " ".join(argv)
+        self.log.append(_label(argv))
+        code, out = (1, "refused") if self.refuse and self.refuse in text else (0, "")
+        if code == 0 and len(argv) == 5 and argv[1] == "-c" and "upstream" in argv[3]:
+            out = argv[4]  # Caddy's upstream rewrite prints what it wrote
+        if code and check:
+            raise CommandFailed(
+                f"{text[:40]} failed", host=SPEC, argv=tuple(argv), exit_code=1, output=out
+            )
+        return RunResult(SPEC, tuple(argv), code, out, "")
+
+    async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        await super().put(data, path, mode=mode)
+        self.log.append(f"put {path.rsplit('/', 1)[-1]}")
+
+
+def _label(argv: Sequence[str]) -> str:
+    if "upstream" in " ".join(argv):
+        return f"route {argv[-1].strip()}"
+    if "supervisorctl" in argv[0]:
+        return " ".join(argv[-2:])
+    return f"link {argv[-2].rsplit('/', 1)[-1]}" if "symlink" in " ".join(argv) else argv[0]
+
+
+def engine(events: list[Event]) -> Engine:
+    project = project_of(config(hosts=[SPEC]))
+    return Engine(project.config, {SPEC: ["backend"]}, "d-2", Settings(), events.append)
+
+
+def run_of(host: Host, journal: list[Undo]) -> HostRun:
+    target = Target(SPEC, host, HostPaths("/srv/shop"), "python3")
+    run = HostRun(target, HostState(**LIVE), journal=journal)  # type: ignore[arg-type]
+    run.routed = True
+    return run
+
+
+# What a deploy that switched app-1 to blue had journalled, in the order it did it.
+JOURNAL = [
+    Undo(PROGRAMS, Op("stop", program="web-blue")),
+    Undo(RECORDS, Op("restore", release="r2")),  # the pending mark
+    Undo(TRAFFIC, Op("route", service="web", colour="green")),
+    Undo(PROGRAMS, Op("start", program="worker-green")),  # it drained the old worker
+    Undo(FILES, Op("sync", "dags", release="", venv="")),
+    Undo(RECORDS, Op("restore")),  # its link and record
+]
+
+
+def test_playback_puts_traffic_back_first_then_programs_files_and_the_record() -> None:
+    host, events = Host(), []
+    run = run_of(host, list(JOURNAL))
+    back = asyncio.run(engine(events).undo(run))
+    assert back is True  # traffic went back to a colour that served before
+    green = ports(engine([]).config, "web")["green"]
+    assert host.log == [
+        f"route 127.0.0.1:{green}",
+        "start worker-green",  # of two program entries, the later one goes back first
+        "stop web-blue",
+        "put state.json",  # as it was before the deploy
+        "link r1",
+    ]
+    assert json.loads(host.files["/srv/shop/state.json"])["release"] == "r1"
+    assert run.journal == []  # played back once, never twice
+    undone = [e for e in events if e.kind == "undone"]
+    assert [e.fields["op"] for e in undone] == ["route", "stop"]
+
+
+def test_every_entry_is_tried_when_routing_back_fails_and_the_pending_mark_stays() -> None:
+    host, events = Host(refuse="upstream"), []
+    run = run_of(host, list(JOURNAL))
+    with pytest.raises(ConveyorError, match=r"put back only in part: route web: "):
+        asyncio.run(engine(events).undo(run))
+    assert "stop web-blue" in host.log  # tried although the route back failed
+    state = json.loads(host.files["/srv/shop/state.json"])
+    assert state["pending_release"] == "r2"  # `conveyor recover` finds the host by it
+    assert state["deploy_id"] == "d-2"
+    assert not [line for line in host.log if line.startswith("link")]
+
+
+def test_a_host_that_cannot_be_reached_stops_the_playback_at_once() -> None:
+    host = Host(down=True)
+    with pytest.raises(HostUnreachable):
+        asyncio.run(engine([]).undo(run_of(host, list(JOURNAL))))
+    assert host.files == {}
+
+
+def test_a_host_that_never_routed_plays_back_without_claiming_traffic_went_back() -> None:
+    host = Host()
+    run = run_of(host, [Undo(PROGRAMS, Op("stop", program="web-blue"))])
+    run.routed = False
+    assert asyncio.run(engine([]).undo(run)) is False
+    assert host.log == ["stop web-blue"]
