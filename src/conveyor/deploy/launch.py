@@ -33,7 +33,7 @@ async def launch(engine: Engine, host: HostRun, to: Serve) -> None:
         host.journal.append(Undo(PROGRAMS, Op("stop", program=prog.name)))
     # A stop scheduled for this colour by the previous deploy must not hit the new release;
     # a warm old process on these ports stops here.
-    await programs.define(target, *progs, first=[programs.cancel_retire_run(target, to.colour)])
+    await programs.define(target, *progs, cancel=[programs.retire_name(to.colour)])
     since = asyncio.get_running_loop().time()
     spawned = asyncio.ensure_future(programs.spawn(target, *progs))
 

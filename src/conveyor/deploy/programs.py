@@ -140,27 +140,30 @@ async def start(target: Target, *progs: Program) -> dict[str, int]:
     their pids; StartFailed, with each failed program's log tail, when one does not stay up."""
     runtime = target.runtime
     names = [prog.name for prog in progs]
-    starting = Run(start_all_argv(runtime.app_dir, runtime.tools, names), check=False)
-    *_, result = await batch(target.conn, target.python, [*_definitions(target, progs), starting])
+    starting = start_all_argv(runtime.app_dir, runtime.tools, names, update=True)
+    actions = [*_definitions(target, progs), Run(starting, check=False)]
+    *_, result = await batch(target.conn, target.python, actions)
     return await _started(target, names, result)
 
 
-async def define(target: Target, *progs: Program, first: Sequence[Run] = ()) -> None:
+async def define(target: Target, *progs: Program, cancel: Sequence[str] = ()) -> None:
     """Write the programs' definitions and apply them in one `update`: supervisor stops a
     program whose definition changed (its port is free afterwards) and starts nothing.
-    `first`: commands run before, in the same round trip."""
-    await batch(target.conn, target.python, [*first, *_definitions(target, progs)])
+    `cancel`: programs stopped first (when running), in the same round trip."""
+    runtime = target.runtime
+    applying = start_all_argv(runtime.app_dir, runtime.tools, [], cancel=cancel, update=True)
+    await batch(target.conn, target.python, [*_definitions(target, progs), Run(applying)])
 
 
 def _definitions(target: Target, progs: Sequence[Program]) -> list[Put | Run]:
-    """The programs' definition files and fresh logs, then supervisor's `update`."""
+    """The programs' definition files, and their logs started afresh."""
     runtime = target.runtime
     actions: list[Put | Run] = []
     for prog in progs:
         actions.append(Put(runtime.program_path(prog.name), runtime.render_program(prog).encode()))
         # The log starts afresh so a failure shows this start's output, not an earlier one's.
         actions.append(Put(prog.stdout_log, b""))
-    return [*actions, Run(runtime.apply_argv())]
+    return actions
 
 
 async def spawn(target: Target, *progs: Program) -> dict[str, int]:
@@ -222,12 +225,7 @@ async def schedule_retire(
 
 async def cancel_retire(target: Target, colour: Colour) -> None:
     """Call off a pending stop of `colour` (it is about to serve, or to run something new)."""
-    await target.conn.run(cancel_retire_run(target, colour).argv, check=False)
-
-
-def cancel_retire_run(target: Target, colour: Colour) -> Run:
-    """The command that calls off a pending stop of `colour`, to run in a batch."""
-    return Run(target.runtime.stop_argv(retire_name(colour)), check=False)
+    await target.conn.run(target.runtime.stop_argv(retire_name(colour)), check=False)
 
 
 async def defined_and_running(target: Target, prog: Program) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import get_args
 
@@ -134,16 +135,42 @@ def supervisorctl_start(app_dir: str, tools: str, name: str) -> list[str]:
     return supervisorctl(app_dir, tools, "start", name)
 
 
-# Runs on the host with the tools venv's Python: start programs without waiting for each in
-# turn (supervisorctl waits `startsecs` per program), then wait for all of them at once.
-# Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any error.
-_START_ALL = r"""
+# Runs on the host with the tools venv's Python, in one process (a supervisorctl call costs a
+# Python start-up and its imports each): call off programs (`cancel=NAME`: stopped if running),
+# then `update` (as supervisorctl's: reread the program files, stop and drop removed programs,
+# restart changed ones, add new ones), then start the other NAMEs without waiting for each in
+# turn (supervisorctl waits `startsecs` per program) and wait for all of them at once.
+# Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any
+# error, 9 when `update` failed (nothing is started then).
+_CONTROL = r"""
 import sys, time, xmlrpc.client
 from supervisor.xmlrpc import SupervisorTransport
-sock, deadline, names = sys.argv[1], time.time() + float(sys.argv[2]), sys.argv[3:]
+sock, deadline, words = sys.argv[1], time.time() + float(sys.argv[2]), sys.argv[3:]
 rpc = xmlrpc.client.ServerProxy(
     "http://localhost", transport=SupervisorTransport(None, None, "unix://" + sock)
 ).supervisor
+for word in words:
+    if word.startswith("cancel="):
+        try:
+            rpc.stopProcess(word[len("cancel="):])
+        except xmlrpc.client.Fault:
+            pass  # not running, or no such program: nothing to call off
+if "update" in words:
+    try:
+        added, changed, removed = rpc.reloadConfig()[0]
+        for group in removed:
+            rpc.stopProcessGroup(group)
+            rpc.removeProcessGroup(group)
+        for group in changed:
+            rpc.stopProcessGroup(group)
+            rpc.removeProcessGroup(group)
+            rpc.addProcessGroup(group)
+        for group in added:
+            rpc.addProcessGroup(group)
+    except xmlrpc.client.Fault as fault:
+        print(f"update: ERROR ({fault.faultString})")
+        sys.exit(9)
+names = [word for word in words if word != "update" and "=" not in word]
 failed, pending = False, set(names)
 for name in names:
     try:
@@ -172,11 +199,21 @@ sys.exit(7 if failed else 0)
 """
 
 
-def start_all_argv(app_dir: str, tools: str, names: list[str], *, timeout: float = 30) -> list[str]:
-    """Start `names` together: each must reach RUNNING (stay up `startsecs`) within `timeout`."""
+def start_all_argv(
+    app_dir: str,
+    tools: str,
+    names: Sequence[str],
+    *,
+    timeout: float = 30,
+    cancel: Sequence[str] = (),
+    update: bool = False,
+) -> list[str]:
+    """Start `names` together: each must reach RUNNING (stay up `startsecs`) within `timeout`.
+    First, in the same process: stop `cancel` (when running), then `update` (supervisorctl's)."""
     python = posixpath.join(tools, "bin", "python")
     socket = supervisor_socket_path(app_dir)
-    return [python, "-c", _START_ALL, socket, f"{timeout:g}", *names]
+    words = [*(f"cancel={name}" for name in cancel), *(["update"] if update else []), *names]
+    return [python, "-c", _CONTROL, socket, f"{timeout:g}", *words]
 
 
 # Runs on the host with the tools venv's Python: watch started programs (NAME=PID ...) for
