@@ -377,6 +377,11 @@ async def test_programs_start_stop_and_report_their_state(stack: Stack) -> None:
     done = await stack.host.run(stack.runtime.stop_argv("web-blue"))
     assert time.monotonic() - started < 2
     assert done.stdout == "web-blue: stopped\n"
+    # supervisorctl's words for a stop that had nothing to do, which drains read.
+    again = await stack.host.run(stack.runtime.stop_argv("web-blue"), check=False)
+    assert (again.exit_code, again.stdout) == (1, "web-blue: ERROR (not running)\n")
+    absent = await stack.host.run(stack.runtime.stop_argv("nope"), check=False)
+    assert absent.stdout == "nope: ERROR (no such process)\n"
     assert stack.log("web-blue").splitlines() == ["serving blue", "stopped gracefully"]
     done = await stack.host.run(stack.runtime.status_argv(), check=False)
     assert done.exit_code == STATUS_NOT_RUNNING

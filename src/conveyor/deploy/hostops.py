@@ -111,7 +111,7 @@ async def prepare(target: Target) -> str:
             Put(paths.launcher, LAUNCHER.encode()),
             # A supervisor command is one line: the retire script lives in a file.
             Put(paths.retirer, RETIRE.encode()),
-            Run(runtime.status_argv(), check=False),
+            Run(runtime.alive_argv(target.python), check=False),
         ],
     )
     if runtime.unreachable(status.exit_code):

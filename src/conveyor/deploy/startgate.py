@@ -134,19 +134,30 @@ async def watch_while(
     `settle` seconds after `since` (the event loop's time when they were started); a crash
     cancels the probes at once. `probes`' failure is raised."""
     loop = asyncio.get_running_loop()
-    began = since
-    watcher = asyncio.ensure_future(watch(target, pids, seconds=deadline))
+    # A first watch that ends with the settle time: when the probes pass before then, its own
+    # end is the last look, and no second watch is needed.
+    watcher = asyncio.ensure_future(
+        watch(target, pids, seconds=max(0.0, since + settle - loop.time()))
+    )
+    both: list[asyncio.Future[Any]] = [watcher, probes]
     try:
-        both: list[asyncio.Future[Any]] = [watcher, probes]
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        if not watcher.done():
+            await probes
+            return await watcher
+        crash = watcher.result()
+        if crash is not None:
+            return crash
+        if probes.done():
+            await probes
+            return None
+        # Settled, the probes still running: watch on until they end.
+        watcher = asyncio.ensure_future(watch(target, pids, seconds=deadline))
+        both = [watcher, probes]
         await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
         if watcher.done() and (crash := watcher.result()) is not None:
             return crash
         await probes
-        remaining = settle - (loop.time() - began)
-        if remaining > 0 and not watcher.done():
-            done, _ = await asyncio.wait({watcher}, timeout=remaining)
-            if done and (crash := watcher.result()) is not None:
-                return crash
     finally:
         for task in (watcher, probes):
             task.cancel()

@@ -81,6 +81,11 @@ class Runtime(Protocol):
         """True when `status_argv` exited this way because the runtime is not running."""
         ...
 
+    def alive_argv(self, python: str) -> list[str]:
+        """Argv run with the host's `python` that exits as `status_argv` does when the runtime
+        is not running, without asking it anything (no program of the runtime's starts)."""
+        ...
+
     def program_path(self, name: str) -> str:
         """Where the definition of program `name` is written on the host."""
         ...

@@ -140,8 +140,9 @@ def supervisorctl_start(app_dir: str, tools: str, name: str) -> list[str]:
 # then `update` (as supervisorctl's: reread the program files, stop and drop removed programs,
 # restart changed ones, add new ones), then start the other NAMEs without waiting for each in
 # turn (supervisorctl waits `startsecs` per program) and wait for all of them at once.
+# `stop=NAME` stops a program as `supervisorctl stop` does, and says so in its words.
 # Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any
-# error, 9 when `update` failed (nothing is started then).
+# error starting, 9 when `update` failed (nothing is started then), 1 when a stop failed.
 _CONTROL = r"""
 import sys, time, xmlrpc.client
 from supervisor.xmlrpc import SupervisorTransport
@@ -149,12 +150,23 @@ sock, deadline, words = sys.argv[1], time.time() + float(sys.argv[2]), sys.argv[
 rpc = xmlrpc.client.ServerProxy(
     "http://localhost", transport=SupervisorTransport(None, None, "unix://" + sock)
 ).supervisor
+stop_failed = False
 for word in words:
     if word.startswith("cancel="):
         try:
             rpc.stopProcess(word[len("cancel="):])
         except xmlrpc.client.Fault:
             pass  # not running, or no such program: nothing to call off
+    elif word.startswith("stop="):
+        name = word[len("stop="):]
+        try:
+            rpc.stopProcess(name)
+            print(f"{name}: stopped")
+        except xmlrpc.client.Fault as fault:
+            said = {"NOT_RUNNING": "not running", "BAD_NAME": "no such process"}
+            why = fault.faultString.split(":")[0]
+            print(f"{name}: ERROR ({said.get(why, fault.faultString)})")
+            stop_failed = True
 if "update" in words:
     try:
         added, changed, removed = rpc.reloadConfig()[0]
@@ -195,7 +207,7 @@ while pending and time.time() < deadline:
 for name in sorted(pending):
     print(f"{name}: ERROR (still starting)")
     failed = True
-sys.exit(7 if failed else 0)
+sys.exit(7 if failed else 1 if stop_failed else 0)
 """
 
 
@@ -207,12 +219,19 @@ def start_all_argv(
     timeout: float = 30,
     cancel: Sequence[str] = (),
     update: bool = False,
+    stop: Sequence[str] = (),
 ) -> list[str]:
     """Start `names` together: each must reach RUNNING (stay up `startsecs`) within `timeout`.
-    First, in the same process: stop `cancel` (when running), then `update` (supervisorctl's)."""
+    First, in the same process: stop `cancel` (when running) and `stop` (saying how each went),
+    then `update` (supervisorctl's)."""
     python = posixpath.join(tools, "bin", "python")
     socket = supervisor_socket_path(app_dir)
-    words = [*(f"cancel={name}" for name in cancel), *(["update"] if update else []), *names]
+    words = [
+        *(f"cancel={name}" for name in cancel),
+        *(f"stop={name}" for name in stop),
+        *(["update"] if update else []),
+        *names,
+    ]
     return [python, "-c", _CONTROL, socket, f"{timeout:g}", *words]
 
 
@@ -305,9 +324,14 @@ def parse_started(output: str) -> dict[str, int]:
     return found
 
 
-def supervisorctl_stop(app_dir: str, tools: str, name: str) -> list[str]:
-    """Stop a program (its stop signal, SIGKILL after `stopwaitsecs`); returns once it is down."""
-    return supervisorctl(app_dir, tools, "stop", name)
+_ALIVE = f"""
+import socket, sys
+client = socket.socket(socket.AF_UNIX)
+try:
+    client.connect(sys.argv[1])
+except OSError:
+    sys.exit({STATUS_UNREACHABLE})
+"""
 
 
 def supervisorctl_status(app_dir: str, tools: str) -> list[str]:
@@ -356,6 +380,11 @@ class Supervisor:
         """supervisorctl exits 4 when it cannot reach supervisord."""
         return status_exit_code == STATUS_UNREACHABLE
 
+    def alive_argv(self, python: str) -> list[str]:
+        """Exits 4, as `supervisorctl status` does, when nothing answers on supervisord's
+        socket; the host's Python and one connect, not supervisorctl's start-up."""
+        return [python, "-c", _ALIVE, supervisor_socket_path(self.app_dir)]
+
     def program_path(self, name: str) -> str:
         """Where program `name`'s config file goes."""
         return program_conf_path(self.app_dir, name)
@@ -373,8 +402,8 @@ class Supervisor:
         return supervisorctl_start(self.app_dir, self.tools, name)
 
     def stop_argv(self, name: str) -> list[str]:
-        """`supervisorctl stop NAME`."""
-        return supervisorctl_stop(self.app_dir, self.tools, name)
+        """`supervisorctl stop NAME`, its words included, without supervisorctl's start-up."""
+        return start_all_argv(self.app_dir, self.tools, [], stop=[name])
 
     def shutdown_argv(self) -> list[str]:
         """`supervisorctl shutdown`: every program stops gracefully, then supervisord exits."""

@@ -67,6 +67,8 @@ def _label(argv: Sequence[str]) -> str:
         return f"route {argv[-1].strip()}"
     if "supervisorctl" in argv[0]:
         return " ".join(argv[-2:])
+    if argv[-1].startswith("stop="):  # supervisor's control script (runtime/supervisor.py)
+        return argv[-1].replace("=", " ")
     return f"link {argv[-2].rsplit('/', 1)[-1]}" if "symlink" in " ".join(argv) else argv[0]
 
 

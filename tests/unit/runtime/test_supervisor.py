@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -14,16 +15,17 @@ import pytest
 from conveyor.errors import ConfigError
 from conveyor.runtime.base import Program, ProgramStatus, socket_dir, socket_dir_argv
 from conveyor.runtime.supervisor import (
+    STATUS_UNREACHABLE,
     Supervisor,
     parse_status,
     program_conf_path,
     render_program,
     render_supervisord_conf,
+    supervisor_socket_path,
     supervisorctl,
     supervisorctl_shutdown,
     supervisorctl_start,
     supervisorctl_status,
-    supervisorctl_stop,
     supervisorctl_update,
     supervisord_start,
 )
@@ -201,7 +203,6 @@ def test_argv_builders() -> None:
     assert supervisorctl(APP, TOOLS, "tail", "web-blue") == [*CTL, "tail", "web-blue"]
     assert supervisorctl_update(APP, TOOLS) == [*CTL, "update"]
     assert supervisorctl_start(APP, TOOLS, "web-green") == [*CTL, "start", "web-green"]
-    assert supervisorctl_stop(APP, TOOLS, "web-blue") == [*CTL, "stop", "web-blue"]
     assert supervisorctl_status(APP, TOOLS) == [*CTL, "status"]
     assert supervisorctl_shutdown(APP, TOOLS) == [*CTL, "shutdown"]
     assert program_conf_path(APP, "web-blue") == "/srv/movies/runtime/programs/web-blue.conf"
@@ -216,9 +217,27 @@ def test_supervisor_runtime_delegates_to_the_builders() -> None:
     assert runtime.render_program(web_blue()) == render_program(web_blue())
     assert runtime.apply_argv() == [*CTL, "update"]
     assert runtime.start_argv("web-blue") == [*CTL, "start", "web-blue"]
-    assert runtime.stop_argv("web-blue") == [*CTL, "stop", "web-blue"]
+    # A stop, as supervisorctl's, in the one-process control script (start_all_argv).
+    assert runtime.stop_argv("web-blue")[-3:] == [
+        supervisor_socket_path(APP),
+        "30",
+        "stop=web-blue",
+    ]
     assert runtime.status_argv() == [*CTL, "status"]
     assert runtime.parse_status("") == {}
+
+
+def test_alive_says_4_as_supervisorctl_status_does_when_nothing_answers(tmp_path: Path) -> None:
+    """Run for real with this Python: no socket, and a socket file nobody listens on."""
+    absent = subprocess.run(Supervisor(str(tmp_path), TOOLS).alive_argv(sys.executable))
+    assert absent.returncode == STATUS_UNREACHABLE
+    stale = socket.socket(socket.AF_UNIX)
+    path = supervisor_socket_path(str(tmp_path))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    stale.bind(path)
+    stale.close()  # the file stays; nothing listens (a supervisord that died)
+    refused = subprocess.run(Supervisor(str(tmp_path), TOOLS).alive_argv(sys.executable))
+    assert refused.returncode == STATUS_UNREACHABLE
 
 
 STATUS = """\
