@@ -129,3 +129,20 @@ def test_stop_and_start_over_ssh(
     assert project.get()["color"] == "blue"
     up = project.run("status", "staging", *args, "--json")
     assert json.loads(up.out)[0]["services"] == {"web": "running", "worker": "running"}
+
+
+def test_a_deploy_after_stop_serves_and_status_says_up(local: DeployProject) -> None:
+    """`conveyor stop`, then a deploy of a new commit: the host serves it, and neither its
+    state nor `status` still says "stopped", nor claims the stopped colour is warm."""
+    assert local.deploy().code == 0
+    assert local.run("stop", "staging").code == 0
+    local.commit("ok")
+    again = local.deploy()
+    assert again.code == 0, again.out + again.err
+    assert local.get()["color"] == "green"
+    state = json.loads((local.app_dir("localhost") / "state.json").read_text())
+    assert (state["stopped_at"], state["warm_until"]) == (None, None)
+    up = local.run("status", "staging", "--check")
+    assert up.code == 0, up.out
+    row = [cell.strip() for cell in up.out.splitlines()[3].split("│")[1:-1]]
+    assert row[5] == "up", row

@@ -61,7 +61,9 @@ class HostState:
             pending_release=None,
             deploy_id=deploy_id,
             switched_at=at,
-            warm_until=at + warm_for if self.release else None,
+            # After `conveyor stop` the colour it leaves is not running: nothing stays warm.
+            warm_until=at + warm_for if self.release and self.stopped_at is None else None,
+            stopped_at=None,  # it serves again
         )
 
     def rolled_back(self, *, at: float) -> HostState:
@@ -80,6 +82,7 @@ class HostState:
             previous_venv=self.venv,
             pending_release=None,
             switched_at=at,
+            stopped_at=None,
         )
 
 

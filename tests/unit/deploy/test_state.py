@@ -49,3 +49,11 @@ def test_round_trip_is_stable() -> None:
 def test_damaged_files_name_the_place(text: str) -> None:
     with pytest.raises(ConveyorError, match=r"^app-1:/srv/x/state.json: the host's state file"):
         loads(text, where="app-1:/srv/x/state.json")
+
+
+def test_a_switch_after_conveyor_stop_serves_again_with_nothing_warm() -> None:
+    stopped = HostState(release="r1", version="1.0", colour="blue", venv="v1", stopped_at=5.0)
+    after = stopped.switched("r2", version="2.0", venv="v2", at=9.0, deploy_id="d", warm_for=60)
+    assert (after.stopped_at, after.warm_until, after.colour) == (None, None, "green")
+    back = HostState(**{**after.__dict__, "stopped_at": 10.0}).rolled_back(at=11.0)
+    assert back.stopped_at is None
