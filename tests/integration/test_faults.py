@@ -224,6 +224,32 @@ def test_a_rollback_whose_second_host_cannot_go_back_leaves_every_host_on_one_re
     assert (record["kind"], record["status"]) == ("rollback", "failed")
 
 
+def test_a_deploy_after_a_limited_one_leaves_the_host_that_runs_it_and_rollback_is_whole(
+    fleet: FaultFleet,
+) -> None:
+    """`deploy --host` to one host, then the whole environment: the host that already runs
+    the release with these values is left as it is (its previous release stays its
+    rollback), so a rollback afterwards puts every host on one release."""
+    first = fleet.hosts[0]
+    old = fleet.release_of(first)
+    fleet.commit()
+    limited = fleet.deploy("--host", first.spec)
+    assert limited.code == 0, limited.text
+    new = fleet.release_of(first)
+    with fleet.load() as loads:
+        whole = fleet.deploy()
+    assert whole.code == 0, whole.text
+    assert f"{first.spec}" in whole.out and "left as it is" in whole.out, whole.out
+    assert "(1 already ran it with these values)" in whole.out
+    fleet.assert_one_release(new)
+    rows = {row["host"]: row["state"] for row in fleet.status()}
+    assert {rows[h.spec]["previous_release"] for h in fleet.hosts} == {old}
+    back = fleet.run("rollback", "staging", *fleet.ssh_args)
+    assert back.code == 0, back.text
+    no_failed_requests(loads)
+    fleet.assert_one_release(old)
+
+
 def test_a_rollback_that_fails_during_one_hosts_switch_puts_the_others_forward_again(
     fleet: FaultFleet,
 ) -> None:

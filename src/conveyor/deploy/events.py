@@ -3,7 +3,8 @@
 An event is typed by `kind`: "step" (a plan step started, or finished with its
 duration), "switched" (a host's traffic moved: service, port, colour), "probe"
 (a health verdict), "undone" (an inverse from the undo journal), "dropped" (a
-host `max_failures` let go), or "note" (anything else, for a person). Its
+host `max_failures` let go), "skipped" (a host that already serves the release,
+left as it is), or "note" (anything else, for a person). Its
 `fields` carry the structured values; `message` is for a person only, and no
 code decides anything by reading it. The terminal renderer and the history
 writer subscribe to the `Bus`; a dashboard's live stream and notifications will.
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["step", "switched", "probe", "undone", "dropped", "note"]
+Kind = Literal["step", "switched", "probe", "undone", "dropped", "skipped", "note"]
 Value = str | int | float | bool
 
 

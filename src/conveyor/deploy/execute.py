@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from conveyor.deploy import hostops
 from conveyor.deploy.engine import Engine
@@ -26,6 +25,7 @@ from conveyor.deploy.hostops import Target
 from conveyor.deploy.journal import HostRun
 from conveyor.deploy.lock import LockLost, LockOwner, acquire, heartbeats, release
 from conveyor.deploy.observe import already_live
+from conveyor.deploy.outcome import Outcome, Release, stops_deploy
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, DeployFailed, LockHeld
@@ -42,30 +42,7 @@ FAIL_FAST = frozenset({"start"})
 REPORTED = frozenset({"retire"})
 
 Planner = Callable[[Mapping[str, HostState | str]], Plan]
-
-
-@dataclass(frozen=True)
-class Release:
-    """What is deployed: the release directory built by `conveyor build`."""
-
-    id: str
-    version: str
-    path: Path
-    venv_key: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How the deploy ended; `message` says what happened and what serves now."""
-
-    status: str  # "succeeded", "failed", "rolled_back"
-    message: str
-    cause: str | None = None
-    states: dict[str, HostState] = field(default_factory=dict)
-    # Hosts that failed and were left on their previous release (within max_failures): why.
-    left_out: dict[str, str] = field(default_factory=dict)
-    plan: Plan | None = None  # the plan it ran
-    ran: tuple[Step, ...] = ()  # the steps carried out, in the order they finished
+__all__ = ["Executor", "Outcome", "Planner", "Release", "stops_deploy"]
 
 
 @dataclass
@@ -89,6 +66,7 @@ class Executor:
     _failed: dict[str, str] = field(default_factory=dict)  # hosts left out (tolerated): why
     _lost: list[LockLost] = field(default_factory=list)  # locks someone else took meanwhile
     _ran: list[Step] = field(default_factory=list)
+    _skipped: dict[str, HostState] = field(default_factory=dict)  # already live: left as is
 
     def __post_init__(self) -> None:
         self._active = list(self.targets)
@@ -165,11 +143,12 @@ class Executor:
                         self.release.id,
                         self.env_text,
                     )
-                    if not self._failed and unchanged:
+                    if not self._failed and unchanged == {t.spec for t in self._active}:
                         return self._nothing_to_do(plan, states)
+                    self._skip(unchanged, states)
                     continue
                 if phase == "start":  # from here on, undo knows what each host started
-                    self._runs = runs
+                    self._runs = {s: r for s, r in runs.items() if s not in self._skipped}
                 await self._phase(engine, phase, steps, runs)
         except (DeployFailed, ConveyorError) as error:
             cause = error.cause if isinstance(error, DeployFailed) else str(error)
@@ -184,11 +163,13 @@ class Executor:
         for phase, steps in phases:
             if phase in REPORTED:
                 await self._phase(engine, phase, steps, runs)
-        live = {spec: r.after for spec, r in self._runs.items() if r.after}
+        live = {**self._skipped, **{s: r.after for s, r in self._runs.items() if r.after}}
         message = (
             f"{self.environment} now runs {self.release.version} ({self.release.id}) "
             f"on {len(live)} host(s)"
         )
+        if self._skipped:
+            message += f" ({len(self._skipped)} already ran it with these values)"
         if self._failed:
             message += f"; {len(self._failed)} host(s) failed and stay on their previous release: "
             message += ", ".join(sorted(self._failed))
@@ -220,8 +201,8 @@ class Executor:
         mine = [s for s in steps if s.host != "*" and s.host in active]
         if phase == "once":  # migrations, then the release command: one after the other
             planned = [s for s in steps if s.host != "*"]
-            for step in planned:
-                if step.host not in active:
+            for step in planned:  # a host left as it is (already live) runs its part too
+                if step.host not in active and step.host not in self._skipped:
                     raise ConveyorError(
                         f"{step.host} left the deploy before its {step.action} step; "
                         "nothing was switched"
@@ -260,6 +241,14 @@ class Executor:
             self._say(
                 step.host, step.action, "fail", f"the old colour keeps running: {error.message}"
             )
+
+    def _skip(self, live: set[str], states: Mapping[str, HostState]) -> None:
+        """Hosts that already serve the release with these values are left as they are."""
+        for target in [t for t in self._active if t.spec in live]:
+            self._active.remove(target)
+            self._skipped[target.spec] = states[target.spec]
+            said = f"already runs {self.release.version} with these values: left as it is"
+            self.emit(Event(target.spec, "live", "ok", said, kind="skipped"))
 
     def _nothing_to_do(self, plan: Plan, states: Mapping[str, HostState]) -> Outcome:
         message = (
@@ -392,9 +381,3 @@ class Executor:
 
     def _say(self, host: str | None, step: str, status: str, message: str) -> None:
         self.emit(Event(host, step, status, message))
-
-
-def stops_deploy(failed: int, left: int, max_failures: int) -> bool:
-    """The deploy's failure rule, which its dry run applies too: more hosts failed than
-    `max_failures` allows, or none would be left."""
-    return failed > max_failures or left == 0

@@ -125,10 +125,11 @@ async def already_live(
     states: Mapping[str, HostState],
     release_id: str,
     env_text: str,
-) -> bool:
-    """True when every host serves `release_id` with this `.env` and its web colour runs:
-    a deploy then has nothing to do."""
-    for target in targets:
+) -> set[str]:
+    """The hosts that serve `release_id` with this `.env` and whose web colour runs: a
+    deploy has nothing to do there."""
+
+    async def live(target: Target) -> bool:
         state = states[target.spec]
         if state.release != release_id or state.colour is None:
             return False
@@ -141,4 +142,7 @@ async def already_live(
         for name in services_by_kind(config, roles, target.spec).http:
             if await programs.running(target, program_name(name, state.colour)):
                 return False
-    return True
+        return True
+
+    found = await asyncio.gather(*(live(t) for t in targets))
+    return {t.spec for t, ok in zip(targets, found, strict=True) if ok}

@@ -87,10 +87,12 @@ def build_plan(
     hosts = [h for h in hosts if not h.reachable]
     for host in sorted(hosts, key=lambda h: h.spec):
         steps.append(Step(host.spec, "lock", f"take the {environment} deploy lock"))
-    if not force and hosts and all(h.state.release == rid for h in hosts):
+    running = [h.spec for h in hosts if h.state.release == rid]
+    if not force and running:
         what = (
-            f"every host runs {rid}: nothing to do when each one's .env is these values and "
-            "its web colour runs (--force redeploys)"
+            f"{', '.join(running)} run{'s' if len(running) == 1 else ''} {rid}: a host whose "
+            ".env is these values and whose web colour runs is left as it is (--force "
+            "redeploys)"
         )
         steps.append(Step("*", "live", what, op=new.op("live"), phase="live"))
     shipped = [_ship(host, new, env_keys, _runs_code(config, host)) for host in hosts]

@@ -1,0 +1,39 @@
+"""How a deploy ended, and the rule that decides when a failure ends it for every host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conveyor.deploy.plan import Plan, Step
+from conveyor.deploy.state import HostState
+
+
+@dataclass(frozen=True)
+class Release:
+    """What is deployed: the release directory built by `conveyor build`."""
+
+    id: str
+    version: str
+    path: Path
+    venv_key: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the deploy ended; `message` says what happened and what serves now."""
+
+    status: str  # "succeeded", "failed", "rolled_back"
+    message: str
+    cause: str | None = None
+    states: dict[str, HostState] = field(default_factory=dict)
+    # Hosts that failed and were left on their previous release (within max_failures): why.
+    left_out: dict[str, str] = field(default_factory=dict)
+    plan: Plan | None = None  # the plan it ran
+    ran: tuple[Step, ...] = ()  # the steps carried out, in the order they finished
+
+
+def stops_deploy(failed: int, left: int, max_failures: int) -> bool:
+    """The deploy's failure rule, which its dry run applies too: more hosts failed than
+    `max_failures` allows, or none would be left."""
+    return failed > max_failures or left == 0
