@@ -18,7 +18,6 @@ from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target, check_python, closing, read_state
 from conveyor.deploy.layout import idle_reason
 from conveyor.deploy.plan import Inputs, Plan, views
-from conveyor.deploy.planner import build_plan
 from conveyor.deploy.preflight import (
     Access,
     Limit,
@@ -31,6 +30,7 @@ from conveyor.deploy.preflight import (
 from conveyor.deploy.saved import differences, digest, document
 from conveyor.deploy.saved import read as read_plan
 from conveyor.deploy.state import HostState
+from conveyor.deploy.strategy import strategy
 from conveyor.errors import ConveyorError
 from conveyor.history.store import HistoryStore
 from conveyor.project.load import Project
@@ -273,7 +273,8 @@ def planner_for(
             states,
             listens={t.spec: t.listen for t in targets},
         )
-        return build_plan(
+        planner = strategy(project.config.environment(environment).strategy.kind)
+        return planner(
             project.config,
             environment,
             release=label,

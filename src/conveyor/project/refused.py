@@ -56,11 +56,14 @@ def _environments(config: ConveyorConfig) -> Iterator[Problem]:
             yield Problem(
                 (*where, "notify"), f"notifications are {NOT_AVAILABLE} — remove `notify`"
             )
-        if env.strategy.kind != "blue-green":
+        from conveyor.deploy.strategy import STRATEGIES  # it plans with the project's model
+
+        if env.strategy.kind not in STRATEGIES:
             yield Problem(
                 (*where, "strategy", "kind"),
-                f'the "{env.strategy.kind}" strategy is {NOT_AVAILABLE}; deploys are blue-green '
-                '— remove `kind` or set it to "blue-green"',
+                f'the "{env.strategy.kind}" strategy is {NOT_AVAILABLE}; deploys are '
+                f"{' or '.join(STRATEGIES)} — remove `kind` or set it to "
+                + " or ".join(f'"{kind}"' for kind in STRATEGIES),
             )
 
 
