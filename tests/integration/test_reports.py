@@ -87,3 +87,27 @@ def test_a_host_with_nothing_to_run_gets_nothing(local: DeployProject) -> None:
     assert "db-1" not in back.out
     with HistoryStore.for_project(local.root) as store:
         assert all(r.hosts == ("local",) for r in store.deploys("staging"))
+
+
+def test_the_history_keeps_each_events_values_and_each_steps_duration(
+    local: DeployProject,
+) -> None:
+    """`history show --json` gives what a dashboard or a notification needs without reading
+    a sentence: where traffic went, and how long each step took."""
+    import json
+
+    assert local.deploy().code == 0
+    with HistoryStore.for_project(local.root) as store:
+        (record,) = store.deploys("staging")
+    shown = json.loads(local.run("history", "show", record.id, "--json").out)
+    events = shown["events"]
+    switched = [e for e in events if e["fields"].get("event") == "switched"]
+    assert [(e["host"], e["fields"]["service"], e["fields"]["colour"]) for e in switched] == [
+        ("local", "web", "blue")
+    ]
+    assert isinstance(switched[0]["fields"]["port"], int)
+    finished = [
+        e for e in events if e["fields"].get("event") == "step" and e["kind"].endswith(":ok")
+    ]
+    assert {e["fields"]["op"] for e in finished} >= {"prepare", "upload", "launch", "route"}
+    assert all(e["seconds"] is not None and e["seconds"] >= 0 for e in finished)

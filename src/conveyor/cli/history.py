@@ -152,6 +152,8 @@ def event_dict(event: DeployEvent) -> dict[str, object]:
         "host": event.host,
         "kind": event.kind,
         "message": event.message,
+        "fields": event.fields,
+        "seconds": event.seconds,
     }
 
 

@@ -190,7 +190,12 @@ def recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Bus:
 
     def record(event: Event) -> None:
         store.event_later(
-            deploy_id, kind=f"{event.step}:{event.status}", message=event.message, host=event.host
+            deploy_id,
+            kind=f"{event.step}:{event.status}",
+            message=event.message,
+            host=event.host,
+            fields={"event": event.kind, **event.fields},
+            seconds=event.seconds,
         )
 
     return Bus(record, *([emit] if emit is not None else []))

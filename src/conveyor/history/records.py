@@ -6,7 +6,7 @@ load SQLAlchemy until a database is opened.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,6 +49,8 @@ class DeployEvent:
     host: str | None
     kind: str
     message: str
+    fields: dict[str, str | int | float | bool] = field(default_factory=dict)
+    seconds: float | None = None  # a finished step's duration
 
 
 def default_path(root: Path) -> Path:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from conveyor.history.records import (
     default_path,
     utcnow,
 )
-from conveyor.history.writer import EventWriter
+from conveyor.history.writer import EventWriter, Queued
+
+Value = str | int | float | bool
 
 __all__ = ["URL_VARIABLE", "DeployEvent", "DeployRecord", "HistoryStore", "default_path", "utcnow"]
 
@@ -35,8 +38,13 @@ class HistoryStore:
         self._engine, self.shown = open_engine(url)
         self._clock = clock
         self._writer = EventWriter(
-            lambda deploy_id, kind, message, host: self.event(
-                deploy_id, kind=kind, message=message, host=host
+            lambda q: self.event(
+                q.deploy_id,
+                kind=q.kind,
+                message=q.message,
+                host=q.host,
+                fields=q.fields,
+                seconds=q.seconds,
             )
         )
 
@@ -132,8 +140,18 @@ class HistoryStore:
             if version is not None:
                 row.version = version
 
-    def event(self, deploy_id: str, *, kind: str, message: str, host: str | None = None) -> None:
-        """Append one event to a deploy's timeline."""
+    def event(
+        self,
+        deploy_id: str,
+        *,
+        kind: str,
+        message: str,
+        host: str | None = None,
+        fields: Mapping[str, Value] | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Append one event to a deploy's timeline, with its structured values (`fields`,
+        kept as JSON) and, for a finished step, how long it took."""
         if not kind or len(kind) > 64:
             raise ConveyorError(f"event kind must be 1 to 64 characters, got {kind!r}")
         with self._session() as session, session.begin():
@@ -146,6 +164,8 @@ class HistoryStore:
                     host=host,
                     kind=kind,
                     message=trim(message),
+                    fields=json.dumps(dict(fields), sort_keys=True) if fields else None,
+                    seconds=seconds,
                 )
             )
 
@@ -186,7 +206,18 @@ class HistoryStore:
             if session.get(DeployRow, deploy_id) is None:
                 raise self._unknown(deploy_id)
             rows = session.scalars(query.order_by(EventRow.at, EventRow.id))
-            return [DeployEvent(r.deploy_id, r.at, r.host, r.kind, r.message) for r in rows]
+            return [
+                DeployEvent(
+                    r.deploy_id,
+                    r.at,
+                    r.host,
+                    r.kind,
+                    r.message,
+                    json.loads(r.fields) if r.fields else {},
+                    r.seconds,
+                )
+                for r in rows
+            ]
 
     def last(self, environment: str, *, status: str = "succeeded") -> DeployRecord | None:
         """The newest deploy of an environment with this status, or None."""
@@ -202,11 +233,18 @@ class HistoryStore:
             return None if row is None else _record(row)
 
     def event_later(
-        self, deploy_id: str, *, kind: str, message: str, host: str | None = None
+        self,
+        deploy_id: str,
+        *,
+        kind: str,
+        message: str,
+        host: str | None = None,
+        fields: Mapping[str, Value] | None = None,
+        seconds: float | None = None,
     ) -> None:
         """Queue one event for the writer thread (`history/writer.py`): the caller, an event
         loop, never waits on the database; `finish` and `close` write the queue first."""
-        self._writer.put(deploy_id, kind, message, host)
+        self._writer.put(Queued(deploy_id, kind, message, host, fields, seconds))
 
     def close(self) -> None:
         """Write what is queued, then release the database connections."""

@@ -12,10 +12,23 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-Write = Callable[[str, str, str, "str | None"], None]  # deploy id, kind, message, host
+
+@dataclass(frozen=True)
+class Queued:
+    """One event waiting to be written (`HistoryStore.event`'s arguments)."""
+
+    deploy_id: str
+    kind: str
+    message: str
+    host: str | None
+    fields: Mapping[str, str | int | float | bool] | None = None
+    seconds: float | None = None
+
+
+Write = Callable[[Queued], None]
 
 
 @dataclass
@@ -23,18 +36,16 @@ class EventWriter:
     """A thread that writes queued events with `write`, one at a time, in order."""
 
     write: Write
-    _queue: queue.Queue[tuple[str, str, str, str | None] | None] = field(
-        default_factory=queue.Queue
-    )
+    _queue: queue.Queue[Queued | None] = field(default_factory=queue.Queue)
     _thread: threading.Thread | None = None
-    _failed: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    _failed: list[Queued] = field(default_factory=list)
 
-    def put(self, deploy_id: str, kind: str, message: str, host: str | None) -> None:
+    def put(self, item: Queued) -> None:
         """Queue one event; returns at once."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
             self._thread.start()
-        self._queue.put((deploy_id, kind, message, host))
+        self._queue.put(item)
 
     def flush(self) -> list[str]:
         """Wait until every queued event is written; why each one that could not be was not."""
@@ -45,7 +56,7 @@ class EventWriter:
         errors = []
         for item in failed:
             try:
-                self.write(*item)
+                self.write(item)
             except Exception as error:
                 errors.append(str(error))
         return errors
@@ -67,7 +78,7 @@ class EventWriter:
                 if item is None:
                     return
                 try:
-                    self.write(*item)
+                    self.write(item)
                 except Exception:
                     self._failed.append(item)
             finally:

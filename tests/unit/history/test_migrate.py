@@ -81,6 +81,7 @@ def test_migration_scripts_are_plain_files_in_the_package() -> None:
         "v0001_deploys_and_events.py",
         "v0002_recover_kind.py",
         "v0003_stop_start_kinds.py",
+        "v0004_event_fields.py",
     ]
     assert not (SCRIPTS.parent / "alembic.ini").exists()
 
@@ -141,3 +142,36 @@ def test_a_history_from_before_stop_and_start_records_is_upgraded_with_its_rows(
                 hosts=["local"], user="u", machine="m",
             )  # fmt: skip
         assert [r.kind for r in store.deploys("staging")] == ["start", "stop", "recover"]
+
+
+def test_a_history_from_before_event_fields_keeps_its_events(tmp_path: Path) -> None:
+    """Events written at revision 0003 are read back with no fields and no duration; new
+    ones keep theirs."""
+    from alembic import command
+
+    from conveyor.history.migrate import config
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(config(connection), "0003")
+        connection.execute(
+            text(
+                "INSERT INTO conveyor_deploys (id, environment, kind, release, version, "
+                "\"commit\", status, message, user, machine, hosts, started_at) VALUES ('d-1', "
+                "'staging', 'deploy', 'r', '1', 'c', 'running', '', 'u', 'm', '[]', "
+                "'2026-11-01 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO conveyor_deploy_events (deploy_id, at, host, kind, message) "
+                "VALUES ('d-1', '2026-11-01 10:00:01', 'app-1', 'lock:ok', 'locked')"
+            )
+        )
+    engine.dispose()
+    with HistoryStore(url) as store:
+        store.event("d-1", kind="switch:ok", message="m", fields={"port": 8101}, seconds=0.5)
+        old, new = store.events("d-1")
+        assert (old.kind, old.fields, old.seconds) == ("lock:ok", {}, None)
+        assert (new.fields, new.seconds) == ({"port": 8101}, 0.5)

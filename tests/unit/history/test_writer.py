@@ -6,7 +6,7 @@ import re
 import threading
 
 from conveyor.history import HistoryStore
-from conveyor.history.writer import EventWriter
+from conveyor.history.writer import EventWriter, Queued
 from tests.unit.history.conftest import deploy
 
 
@@ -29,14 +29,14 @@ def test_the_caller_never_waits_on_the_database() -> None:
     release, written = threading.Event(), []
     callers = set()
 
-    def slow(deploy_id: str, kind: str, message: str, host: str | None) -> None:
+    def slow(item: Queued) -> None:
         callers.add(threading.get_ident())
         release.wait(10)
-        written.append(message)
+        written.append(item.message)
 
     writer = EventWriter(slow)
     for number in range(3):
-        writer.put("d-1", "start:start", f"event {number}", None)  # returns while blocked
+        writer.put(Queued("d-1", "start:start", f"event {number}", None))  # returns while blocked
     assert written == []
     release.set()
     writer.stop()
@@ -55,3 +55,17 @@ def test_an_event_that_cannot_be_written_is_said_in_the_finished_record(
     assert re.fullmatch(
         r"done \(the history could not record 1 event\(s\): .*d-20990101.*\)", record.message, re.S
     )
+
+
+def test_an_events_structured_values_and_duration_are_kept(store: HistoryStore) -> None:
+    deploy_id = deploy(store)
+    facts = {"event": "switched", "service": "web", "port": 8101, "colour": "green"}
+    store.event_later(
+        deploy_id, kind="switch:ok", message="Caddy routes to 8101", host="app-1",
+        fields=facts, seconds=0.25,
+    )  # fmt: skip
+    store.event_later(deploy_id, kind="deploy:ok", message="done")
+    store.finish(deploy_id, status="succeeded", message="done")
+    switched, done = store.events(deploy_id)
+    assert (switched.fields, switched.seconds) == (facts, 0.25)
+    assert (done.fields, done.seconds) == ({}, None)
