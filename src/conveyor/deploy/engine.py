@@ -268,7 +268,7 @@ class Engine:
         seconds = self.config.services[op.service].drain.total_seconds()
         self.say(target, "stop", "start", f"stopping {op.program} (drain {seconds:g}s)")
         drained = await programs.drain(target, op.program, seconds=seconds)
-        if drained.how != "absent":
+        if drained.how not in ("absent", "not running"):  # undo starts only what ran before
             host.journal.append(Undo(PROGRAMS, Op("start", program=op.program)))
         self.say(target, "stop", "info" if drained.how == "killed" else "ok", drained.message)
 

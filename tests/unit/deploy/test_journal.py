@@ -1,9 +1,7 @@
 """The undo journal played back by the real engine, on a host kept in memory.
 
-A fake is used here on purpose: `Memory` (tests/unit/deploy/test_executor.py)
-keeps the host's files in a dict and answers its commands; it carries out the
-one host script whose answer the engine reads (Caddy's upstream rewrite, which
-prints the upstream it wrote). What is tested is the journal's own logic: the
+A fake is used here on purpose: `MemoryHost` (tests/unit/deploy/memhost.py) keeps
+the host's files in a dict and carries out only what the engine reads back. What is tested is the journal's own logic: the
 order it undoes in, that every entry is tried, and what it leaves for `conveyor
 recover` when traffic could not go back. The same playback on real supervisor
 and Caddy is in tests/integration/test_faults.py.
@@ -13,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
@@ -26,50 +22,12 @@ from conveyor.deploy.journal import FILES, PROGRAMS, RECORDS, TRAFFIC, HostRun, 
 from conveyor.deploy.layout import HostPaths, ports
 from conveyor.deploy.plan import Op
 from conveyor.deploy.state import HostState
-from conveyor.errors import CommandFailed, ConveyorError, HostUnreachable
-from conveyor.hosts.base import RunResult
-from tests.unit.deploy.test_executor import LIVE, Memory, config
+from conveyor.errors import ConveyorError, HostUnreachable
+from tests.unit.deploy.memhost import MemoryHost
+from tests.unit.deploy.test_executor import LIVE, config
 from tests.unit.deploy.test_plan_cases import project_of
 
 SPEC = "deploy@app-1"
-
-
-class Host(Memory):
-    """`Memory`, logging writes and commands in one order, failing the commands `refuse`
-    picks (or raising `down` for every one)."""
-
-    def __init__(self, refuse: str = "", down: bool = False) -> None:
-        super().__init__(SPEC)
-        self.log: list[str] = []
-        self.refuse, self.down = refuse, down
-
-    async def run(self, argv: Sequence[str], *, check: bool = True, **_: Any) -> RunResult:
-        if self.down:
-            raise HostUnreachable(f"{SPEC}: connection refused")
-        text = " ".join(argv)
-        self.log.append(_label(argv))
-        code, out = (1, "refused") if self.refuse and self.refuse in text else (0, "")
-        if code == 0 and len(argv) == 5 and argv[1] == "-c" and "upstream" in argv[3]:
-            out = argv[4]  # Caddy's upstream rewrite prints what it wrote
-        if code and check:
-            raise CommandFailed(
-                f"{text[:40]} failed", host=SPEC, argv=tuple(argv), exit_code=1, output=out
-            )
-        return RunResult(SPEC, tuple(argv), code, out, "")
-
-    async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
-        await super().put(data, path, mode=mode)
-        self.log.append(f"put {path.rsplit('/', 1)[-1]}")
-
-
-def _label(argv: Sequence[str]) -> str:
-    if "upstream" in " ".join(argv):
-        return f"route {argv[-1].strip()}"
-    if "supervisorctl" in argv[0]:
-        return " ".join(argv[-2:])
-    if argv[-1].startswith("stop="):  # supervisor's control script (runtime/supervisor.py)
-        return argv[-1].replace("=", " ")
-    return f"link {argv[-2].rsplit('/', 1)[-1]}" if "symlink" in " ".join(argv) else argv[0]
 
 
 def engine(events: list[Event]) -> Engine:
@@ -77,7 +35,7 @@ def engine(events: list[Event]) -> Engine:
     return Engine(project.config, {SPEC: ["backend"]}, "d-2", Settings(), events.append)
 
 
-def run_of(host: Host, journal: list[Undo]) -> HostRun:
+def run_of(host: MemoryHost, journal: list[Undo]) -> HostRun:
     target = Target(SPEC, host, HostPaths("/srv/shop"), "python3")
     run = HostRun(target, HostState(**LIVE), journal=journal)  # type: ignore[arg-type]
     run.routed = True
@@ -96,7 +54,7 @@ JOURNAL = [
 
 
 def test_playback_puts_traffic_back_first_then_programs_files_and_the_record() -> None:
-    host, events = Host(), []
+    host, events = MemoryHost(SPEC), []
     run = run_of(host, list(JOURNAL))
     back = asyncio.run(engine(events).undo(run))
     assert back is True  # traffic went back to a colour that served before
@@ -104,7 +62,7 @@ def test_playback_puts_traffic_back_first_then_programs_files_and_the_record() -
     assert host.log == [
         f"route 127.0.0.1:{green}",
         "start worker-green",  # of two program entries, the later one goes back first
-        "stop web-blue",
+        "supervisor stop web-blue",
         "put state.json",  # as it was before the deploy
         "link r1",
     ]
@@ -115,11 +73,11 @@ def test_playback_puts_traffic_back_first_then_programs_files_and_the_record() -
 
 
 def test_every_entry_is_tried_when_routing_back_fails_and_the_pending_mark_stays() -> None:
-    host, events = Host(refuse="upstream"), []
+    host, events = MemoryHost(SPEC, refuse="upstream"), []
     run = run_of(host, list(JOURNAL))
     with pytest.raises(ConveyorError, match=r"put back only in part: route web: "):
         asyncio.run(engine(events).undo(run))
-    assert "stop web-blue" in host.log  # tried although the route back failed
+    assert "supervisor stop web-blue" in host.log  # tried although the route back failed
     state = json.loads(host.files["/srv/shop/state.json"])
     assert state["pending_release"] == "r2"  # `conveyor recover` finds the host by it
     assert state["deploy_id"] == "d-2"
@@ -127,15 +85,15 @@ def test_every_entry_is_tried_when_routing_back_fails_and_the_pending_mark_stays
 
 
 def test_a_host_that_cannot_be_reached_stops_the_playback_at_once() -> None:
-    host = Host(down=True)
+    host = MemoryHost(SPEC, down=True)
     with pytest.raises(HostUnreachable):
         asyncio.run(engine([]).undo(run_of(host, list(JOURNAL))))
     assert host.files == {}
 
 
 def test_a_host_that_never_routed_plays_back_without_claiming_traffic_went_back() -> None:
-    host = Host()
+    host = MemoryHost(SPEC)
     run = run_of(host, [Undo(PROGRAMS, Op("stop", program="web-blue"))])
     run.routed = False
     assert asyncio.run(engine([]).undo(run)) is False
-    assert host.log == ["stop web-blue"]
+    assert host.log == ["supervisor stop web-blue"]
