@@ -181,6 +181,8 @@ class FaultFleet:
         self.root = self.base / "project"
         self.mounts: list[tuple[int, Path]] = []  # (pid in its mount namespace, path)
         self.good = ""  # the release every host serves between tests
+        # Its commit: a reset builds it again when ten later builds have pruned it locally.
+        self.good_ref = ""
         self.env = _clean_env(self.base / "home")
         _remove_namespaces(self.prefix, count)
         self.created_user = ensure_user(self.user)
@@ -407,7 +409,7 @@ class FaultFleet:
             assert unlocked.code == 0, unlocked.text
         if self._settled():
             return
-        result = self.deploy("--release", self.good)
+        result = self.deploy("--ref", self.good_ref)
         assert result.code == 0, result.text
         self.assert_one_release(self.good)
 

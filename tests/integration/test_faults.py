@@ -31,6 +31,10 @@ def module_fleet() -> Iterator[FaultFleet]:
         first = fleet.deploy()
         assert first.code == 0, first.text
         fleet.good = fleet.release_of(fleet.hosts[0])
+        head = ["git", "rev-parse", "HEAD"]
+        fleet.good_ref = subprocess.run(
+            head, cwd=fleet.root, capture_output=True, text=True, check=True
+        ).stdout.strip()
         fleet.assert_one_release(fleet.good)
         yield fleet
     finally:

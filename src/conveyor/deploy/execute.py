@@ -67,6 +67,7 @@ class Executor:
     _lost: list[LockLost] = field(default_factory=list)  # locks someone else took meanwhile
     _ran: list[Step] = field(default_factory=list)
     _skipped: dict[str, HostState] = field(default_factory=dict)  # already live: left as is
+    _read: dict[str, str | None] = field(default_factory=dict)  # state.json read when locked
 
     def __post_init__(self) -> None:
         self._active = list(self.targets)
@@ -83,8 +84,12 @@ class Executor:
                 # first host.
                 for target in sorted(self._active, key=lambda t: t.spec):
                     try:
-                        await acquire(
-                            target.conn, target.paths.app_dir, owner, environment=self.environment
+                        self._read[target.spec] = await acquire(
+                            target.conn,
+                            target.paths.app_dir,
+                            owner,
+                            environment=self.environment,
+                            read=target.paths.state,  # once locked, in the same round trip
                         )
                     except LockHeld:
                         raise
@@ -104,8 +109,7 @@ class Executor:
                     self._say(target.spec, "unlock", "fail", f"lock left in place: {error.message}")
 
     async def _deploy(self) -> Outcome:
-        read = await asyncio.gather(*(hostops.read_state(t) for t in self._active))
-        states = {t.spec: state for t, state in zip(self._active, read, strict=True)}
+        states = {t.spec: hostops.state_from(t, self._read.get(t.spec)) for t in self._active}
         if self.expect is not None:
             changed = [t for t in self._active if asdict(states[t.spec]) != self.expect.get(t.spec)]
             if changed:

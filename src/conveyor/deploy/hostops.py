@@ -86,6 +86,13 @@ async def read_state(target: Target) -> HostState:
         text = (await target.conn.get(target.paths.state)).decode("utf-8", "replace")
     except FileNotFoundError:
         return HostState()
+    return state_from(target, text)
+
+
+def state_from(target: Target, text: str | None) -> HostState:
+    """The host's state from its state.json's text (None: there is none yet)."""
+    if text is None:
+        return HostState()
     return loads(text, where=f"{target.spec}:{target.paths.state}")
 
 

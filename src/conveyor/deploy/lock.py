@@ -51,6 +51,15 @@ def look(path):
     found["token"] = f"{st.st_ino}:{beat}:{json.dumps(found['owner'], sort_keys=True)}"
     return found
 """
+# A file read in the same round trip (a host's state.json): its text, or None when absent.
+_READ = r"""
+def read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+"""
 _TAKE = (
     _LOOK
     + r"""
@@ -78,8 +87,22 @@ with open(path + ".guard", "a") as guard:
         f.write(owner)
     os.replace(tmp, os.path.join(path, "owner.json"))
 """
+    + _READ
+    + """
+print(json.dumps({"read": read(sys.argv[4]) if len(sys.argv) > 4 else None}))
+"""
 )
-_SHOW = _LOOK + "\nimport sys\nprint(json.dumps(look(sys.argv[1])))\n"
+_SHOW = (
+    _LOOK
+    + _READ
+    + """
+import sys
+found = look(sys.argv[1])
+if len(sys.argv) > 2:
+    found = {"lock": found, "read": read(sys.argv[2])}
+print(json.dumps(found))
+"""
+)
 _BEAT = r"""
 import json, os, sys
 path, deploy_id = sys.argv[1], sys.argv[2]
@@ -196,6 +219,15 @@ async def inspect(conn: Connector, app_dir: str) -> LockInfo | None:
     return _info(result.stdout)
 
 
+async def inspect_reading(
+    conn: Connector, app_dir: str, path: str
+) -> tuple[LockInfo | None, str | None]:
+    """`inspect`, and the text of the file at `path` (None when absent), in one round trip."""
+    result = await conn.run(["python3", "-c", _SHOW, lock_path(app_dir), path], timeout=30)
+    found = json.loads(result.stdout)
+    return _info(json.dumps(found["lock"])), found["read"]
+
+
 async def acquire(
     conn: Connector,
     app_dir: str,
@@ -203,18 +235,21 @@ async def acquire(
     *,
     environment: str,
     take_stale: LockInfo | None = None,
-) -> None:
+    read: str | None = None,
+) -> str | None:
     """Take the environment's lock on this host, or raise LockHeld (StaleLock) naming the holder.
 
     `take_stale` is a stale lock found earlier by `inspect`: it is taken over only if it
     is still that very lock (not a newer one, and no heartbeat since); a live lock is never
-    taken.
+    taken. `read`: a file read once the lock is held, in the same round trip; returns its
+    text (None when it is absent, or nothing was to be read).
     """
     expected = take_stale.token if take_stale and take_stale.stale else ""
     argv = ["python3", "-c", _TAKE, lock_path(app_dir), json.dumps(asdict(owner)), expected]
-    result = await conn.run(argv, check=False, timeout=30)
+    result = await conn.run([*argv, *([read] if read else [])], check=False, timeout=30)
     if result.exit_code == 0:
-        return
+        text: str | None = json.loads(result.stdout.strip().splitlines()[-1])["read"]
+        return text
     if result.exit_code != HELD:
         raise ConveyorError(f"{conn.name}: cannot take the deploy lock: {result.stderr.strip()}")
     raise held(environment, conn.name, _info(result.stdout) or LockInfo(None, 0.0))

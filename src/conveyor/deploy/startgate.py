@@ -79,6 +79,14 @@ def parse_crash(output: str) -> Crash:
     )
 
 
+class Crashed(Exception):
+    """The probes failed because a program crashed (`watch_while` tells the crash)."""
+
+    def __init__(self, crash: Crash) -> None:
+        super().__init__(crash.program)
+        self.crash = crash
+
+
 async def watch(target: Target, pids: Mapping[str, int], *, seconds: float) -> Crash | None:
     """Watch `pids` (program -> the pid it started with) for `seconds` (0: look once)."""
     if not pids:
@@ -132,8 +140,18 @@ async def watch_while(
 ) -> Crash | None:
     """Watch the started programs while `probes` (their health gates) run, and until at least
     `settle` seconds after `since` (the event loop's time when they were started); a crash
-    cancels the probes at once. `probes`' failure is raised."""
+    cancels the probes at once. `probes`' failure is raised, unless a crash explains it (a
+    probe that saw its program gone between two watches): the crash is told instead."""
     loop = asyncio.get_running_loop()
+
+    async def passed() -> None:
+        try:
+            await probes
+        except ConveyorError:
+            if (crash := await watch(target, pids, seconds=0)) is not None:
+                raise Crashed(crash) from None
+            raise
+
     # A first watch that ends with the settle time: when the probes pass before then, its own
     # end is the last look, and no second watch is needed.
     watcher = asyncio.ensure_future(
@@ -143,13 +161,13 @@ async def watch_while(
     try:
         await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
         if not watcher.done():
-            await probes
+            await passed()
             return await watcher
         crash = watcher.result()
         if crash is not None:
             return crash
         if probes.done():
-            await probes
+            await passed()
             return None
         # Settled, the probes still running: watch on until they end.
         watcher = asyncio.ensure_future(watch(target, pids, seconds=deadline))
@@ -157,7 +175,9 @@ async def watch_while(
         await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
         if watcher.done() and (crash := watcher.result()) is not None:
             return crash
-        await probes
+        await passed()
+    except Crashed as crashed:
+        return crashed.crash
     finally:
         for task in (watcher, probes):
             task.cancel()

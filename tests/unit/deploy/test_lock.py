@@ -20,6 +20,7 @@ from conveyor.deploy.lock import (
     acquire,
     heartbeat,
     inspect,
+    inspect_reading,
     is_stale,
     lock_path,
     release,
@@ -208,3 +209,21 @@ def test_the_background_heartbeat_reports_a_lock_taken_by_someone_else(tmp_path:
     assert any(
         "held by bob on laptop" in error.message or "nobody" in error.message for error in lost
     )
+
+
+def test_taking_the_lock_reads_the_state_in_the_same_round_trip(tmp_path: Path) -> None:
+    """The deploy reads each host's state.json once it holds the lock, with the lock's own
+    command; before the first deploy there is none."""
+    conn, app_dir = LocalConnector(), str(tmp_path / "app")
+    state = tmp_path / "app" / "state.json"
+    read = asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="e", read=str(state)))
+    assert read is None
+    asyncio.run(release(conn, app_dir, "d-1"))
+    state.write_text('{"release": "r1"}\n')
+    read = asyncio.run(acquire(conn, app_dir, owner("d-2"), environment="e", read=str(state)))
+    assert read == '{"release": "r1"}\n'
+    lock, text = asyncio.run(inspect_reading(conn, app_dir, str(state)))
+    assert lock is not None and lock.owner == owner("d-2")
+    assert text == '{"release": "r1"}\n'
+    asyncio.run(release(conn, app_dir, "d-2"))
+    assert asyncio.run(inspect_reading(conn, app_dir, str(state)))[0] is None
