@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -134,18 +134,26 @@ def prepare_release(
 
 
 def build_release(
-    project: Project, *, ref: str = "HEAD", environment: str | None = None, keep: int = 10
+    project: Project,
+    *,
+    ref: str = "HEAD",
+    environment: str | None = None,
+    keep: int = 10,
+    protect: Collection[str] = (),
 ) -> Release:
-    """Build (or find already built) the release of `ref` for `environment`; keep `keep`."""
+    """Build (or find already built) the release of `ref` for `environment`; keep `keep`
+    (and every release in `protect`)."""
     if keep < 1:
         raise BuildError(f"keep must be at least 1, got {keep}", hint="nothing was built")
-    return write_release(
-        project, prepare_release(project, ref=ref, environment=environment), keep=keep
-    )
+    prepared = prepare_release(project, ref=ref, environment=environment)
+    return write_release(project, prepared, keep=keep, protect=protect)
 
 
-def write_release(project: Project, prepared: Prepared, *, keep: int = 10) -> Release:
-    """Write a prepared release (or find it already written), then keep the newest `keep`."""
+def write_release(
+    project: Project, prepared: Prepared, *, keep: int = 10, protect: Collection[str] = ()
+) -> Release:
+    """Write a prepared release (or find it already written), then keep the newest `keep`
+    and every release in `protect` (those hosts serve or would roll back to)."""
     notes = list(prepared.notes)
     releases = project.root / RELEASES
     releases.mkdir(parents=True, exist_ok=True)
@@ -157,7 +165,7 @@ def write_release(project: Project, prepared: Prepared, *, keep: int = 10) -> Re
         else:
             built = replace(prepared.manifest, built_at=datetime.now(timezone.utc).isoformat())
             release = _write(releases, prepared.id, built, prepared.files, prepared.lock.text)
-        removed = prune_releases(project, keep=keep, protect=release.id)
+        removed = prune_releases(project, keep=keep, protect={release.id, *protect})
     if removed:
         notes.append(f"removed {len(removed)} old release(s), keeping {keep}: {', '.join(removed)}")
     return replace(release, notes=tuple(notes), warnings=prepared.lock.warnings)
@@ -255,9 +263,11 @@ def load_release(project: Project, wanted: str) -> Release:
     raise BuildError(f'no release "{wanted}" in {RELEASES}', hint=hint)
 
 
-def prune_releases(project: Project, *, keep: int, protect: str | None = None) -> tuple[str, ...]:
-    """Delete all but the newest `keep` releases (never `protect`); return the ids removed."""
-    old = [r for r in list_releases(project)[keep:] if r.id != protect]
+def prune_releases(
+    project: Project, *, keep: int, protect: Collection[str] = ()
+) -> tuple[str, ...]:
+    """Delete all but the newest `keep` releases (never one in `protect`); the ids removed."""
+    old = [r for r in list_releases(project)[keep:] if r.id not in protect]
     for release in old:
         shutil.rmtree(release.path)
     return tuple(r.id for r in old)

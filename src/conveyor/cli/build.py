@@ -33,7 +33,11 @@ def build(
 ) -> None:
     """Build an immutable release from a git commit."""
     project = load_project(project_dir(ctx))
-    release = build_release(project, ref=ref, environment=environment, keep=keep)
+    from conveyor.history.store import releases_in_use  # SQLAlchemy loads only here
+
+    # What hosts serve or would roll back to is never pruned, however old.
+    in_use = releases_in_use(project.root)
+    release = build_release(project, ref=ref, environment=environment, keep=keep, protect=in_use)
     if as_json:
         out().print_json(json.dumps(summary(release)))
         return

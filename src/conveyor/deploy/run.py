@@ -32,7 +32,7 @@ from conveyor.deploy.saved import read as read_plan
 from conveyor.deploy.state import HostState
 from conveyor.deploy.strategy import strategy
 from conveyor.errors import ConveyorError
-from conveyor.history.store import HistoryStore
+from conveyor.history.store import HistoryStore, releases_in_use
 from conveyor.project.load import Project
 
 
@@ -75,7 +75,7 @@ def deploy(
     only, left_out, env_text = checked.only, checked.left_out, checked.rendered.text
     built = checked.release
     if isinstance(built, Prepared):
-        built = write_release(project, built)
+        built = write_release(project, built, protect=releases_in_use(project.root))
     release = Release(
         id=built.id, version=built.version, path=built.path, venv_key=venv_key(project, built)
     )

@@ -188,6 +188,26 @@ class HistoryStore:
         with self._session() as session, session.begin():
             return [_record(row) for row in session.scalars(query)]
 
+    def in_use(self, *, scanned: int = 200) -> set[str]:
+        """The releases hosts may serve or go back to: in each environment, the two newest
+        distinct releases that a succeeded deploy or rollback made live (among the newest
+        `scanned` records)."""
+        query = (
+            select(DeployRow)
+            .where(DeployRow.status == "succeeded", DeployRow.kind.in_(("deploy", "rollback")))
+            .order_by(DeployRow.started_at.desc(), DeployRow.id.desc())
+            .limit(scanned)
+        )
+        found: dict[str, list[str]] = {}
+        with self._session() as session, session.begin():
+            for row in session.scalars(query):
+                seen = found.setdefault(row.environment, [])
+                # A rollback whose hosts went back to different releases names them all.
+                for release in filter(None, row.release.split(", ")):
+                    if release not in seen and len(seen) < 2:
+                        seen.append(release)
+        return {release for releases in found.values() for release in releases}
+
     def between(
         self, environment: str | None, *, since: datetime, until: datetime
     ) -> list[DeployRecord]:
@@ -291,3 +311,12 @@ def _record(row: DeployRow) -> DeployRecord:
         cause=row.cause,
         hosts=tuple(row.hosts),
     )
+
+
+def releases_in_use(root: Path) -> set[str]:
+    """`HistoryStore.in_use` of a project's history; none when nothing was recorded yet
+    (no history is made for asking)."""
+    if not os.environ.get(URL_VARIABLE) and not default_path(root).exists():
+        return set()
+    with HistoryStore.for_project(root) as store:
+        return store.in_use()

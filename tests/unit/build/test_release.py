@@ -269,3 +269,12 @@ def test_a_build_waits_for_one_under_way_and_reuses_its_release(repo: Repo) -> N
     waiting.join(timeout=60)
     assert [(r.id, r.reused) for r in results] == [(first.id, True)]
     assert sorted(p.name for p in releases.iterdir()) == [".build.lock", first.id]
+
+
+def test_a_release_in_use_is_never_pruned(repo: Repo) -> None:
+    """The oldest release, still served by a host (the history says so), outlives `keep`."""
+    ids = []
+    for n in range(3):
+        repo.commit({**PINNED, "shop/__init__.py": f"VERSION = {n}\n"})
+        ids.append(build_release(repo.project(), keep=1, protect={ids[0]} if ids else ()).id)
+    assert {r.id for r in list_releases(repo.project())} == {ids[0], ids[2]}

@@ -197,3 +197,25 @@ def test_unusable_urls_are_errors_for_a_person(tmp_path: Path) -> None:
         f"cannot open history database sqlite:///{tmp_path / 'missing' / 'h.db'}: "
         "unable to open database file"
     )
+
+
+def test_the_releases_in_use_are_each_environments_two_newest_made_live(
+    store: HistoryStore, clock: Clock
+) -> None:
+    """What hosts serve or would roll back to, which local pruning must keep: failed deploys
+    and other kinds never count; a rollback counts with the release it went back to."""
+    ended = [
+        ("production", "deploy", "r1", "succeeded"),
+        ("production", "deploy", "r2", "succeeded"),
+        ("production", "deploy", "r3", "failed"),
+        ("staging", "deploy", "s1", "succeeded"),
+        ("production", "deploy", "r4", "succeeded"),
+        ("production", "rollback", "", "succeeded"),  # went back to r2
+        ("production", "stop", "", "succeeded"),
+    ]
+    for environment, kind, release, status in ended:
+        clock.advance(60)
+        deploy_id = deploy(store, environment, kind=kind, release=release)
+        back = "r2" if kind == "rollback" else None
+        store.finish(deploy_id, status=status, message="-", release=back)
+    assert store.in_use() == {"r2", "r4", "s1"}
