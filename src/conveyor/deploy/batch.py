@@ -5,7 +5,10 @@ write, mode, rename) and each command its own channel; a phase that writes a few
 files and then runs a command pays for each. `batch` sends them to the host's `python` as
 one small script on stdin: the files are written atomically (a temp file, its mode, then a
 rename) and the commands run in order; the first command that fails (when it is
-checked) stops the batch and raises CommandFailed, as `conn.run` would.
+checked) stops the batch and raises CommandFailed, as `conn.run` would. A command that is
+a script for the batch's own interpreter (`python -c CODE ARGS`) runs inside it, with its
+output (and that of anything it starts) caught in files: on a busy host a Python start-up
+costs more than the round trip it shares.
 """
 
 from __future__ import annotations
@@ -21,7 +24,47 @@ from conveyor.hosts.base import Connector, RunResult
 
 # Runs on the host: the actions come as JSON on stdin, the results go back as JSON.
 _BATCH = r"""
-import base64, json, os, subprocess, sys
+import base64, json, os, subprocess, sys, tempfile, traceback
+
+
+def inline(code, argv, cwd):
+    # A script for this very interpreter runs here, not in a Python started for it: its
+    # stdout and stderr (and any process it starts) go to files, sys.exit is its exit code.
+    saved = [os.dup(1), os.dup(2)]
+    here, argv0 = os.getcwd(), sys.argv
+    outs = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+    os.dup2(outs[0].fileno(), 1)
+    os.dup2(outs[1].fileno(), 2)
+    code_exit = 0
+    try:
+        if cwd:
+            os.chdir(cwd)
+        sys.argv = ["-c", *argv]
+        exec(compile(code, "<conveyor>", "exec"), {"__name__": "__main__"})
+    except SystemExit as done:
+        code_exit = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if not isinstance(done.code, (int, type(None))):
+            print(done.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code_exit = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        sys.argv = argv0
+        os.chdir(here)
+    texts = []
+    for out in outs:
+        out.seek(0)
+        texts.append(out.read().decode("utf-8", "replace"))
+        out.close()
+    return {"exit": code_exit, "stdout": texts[0], "stderr": texts[1]}
+
+
 results = []
 for action in json.load(sys.stdin):
     if "put" in action:
@@ -39,12 +82,22 @@ for action in json.load(sys.stdin):
             break
         results.append({"put": path})
         continue
-    done = subprocess.run(action["run"], capture_output=True, text=True, cwd=action["cwd"])
-    results.append({"exit": done.returncode, "stdout": done.stdout, "stderr": done.stderr})
-    if done.returncode != 0 and action["check"]:
+    if action.get("inline"):
+        results.append(inline(action["run"][2], action["run"][3:], action["cwd"]))
+    else:
+        done = subprocess.run(action["run"], capture_output=True, text=True, cwd=action["cwd"])
+        results.append({"exit": done.returncode, "stdout": done.stdout, "stderr": done.stderr})
+    if results[-1]["exit"] != 0 and action["check"]:
         break
+sys.stdout.flush()
 print(json.dumps(results))
 """
+
+
+def _same(run: Run, python: str) -> bool:
+    """`python -c CODE ...` for the batch's own interpreter: run in it, not in a new one."""
+    argv = list(run.argv)
+    return len(argv) >= 3 and argv[0] == python and argv[1] == "-c"
 
 
 @dataclass(frozen=True)
@@ -76,7 +129,7 @@ async def batch(
     sent = [
         {"put": a.path, "data": base64.b64encode(a.data).decode(), "mode": a.mode}
         if isinstance(a, Put)
-        else {"run": list(a.argv), "check": a.check, "cwd": a.cwd}
+        else {"run": list(a.argv), "check": a.check, "cwd": a.cwd, "inline": _same(a, python)}
         for a in actions
     ]
     done = await conn.run([python, "-c", _BATCH], stdin=json.dumps(sent).encode(), timeout=timeout)

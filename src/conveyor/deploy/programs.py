@@ -142,7 +142,8 @@ async def start(target: Target, *progs: Program) -> dict[str, int]:
     names = [prog.name for prog in progs]
     starting = start_all_argv(runtime.app_dir, runtime.tools, names, update=True)
     actions = [*_definitions(target, progs), Run(starting, check=False)]
-    *_, result = await batch(target.conn, target.python, actions)
+    # Under the tools venv's Python, which runs supervisor's script itself (deploy/batch.py).
+    *_, result = await batch(target.conn, tools_python(target), actions)
     return await _started(target, names, result)
 
 
@@ -152,7 +153,12 @@ async def define(target: Target, *progs: Program, cancel: Sequence[str] = ()) ->
     `cancel`: programs stopped first (when running), in the same round trip."""
     runtime = target.runtime
     applying = start_all_argv(runtime.app_dir, runtime.tools, [], cancel=cancel, update=True)
-    await batch(target.conn, target.python, [*_definitions(target, progs), Run(applying)])
+    await batch(target.conn, tools_python(target), [*_definitions(target, progs), Run(applying)])
+
+
+def tools_python(target: Target) -> str:
+    """The tools venv's Python (supervisor's): the interpreter of its control script."""
+    return posixpath.join(target.paths.tools, "bin", "python")
 
 
 def _definitions(target: Target, progs: Sequence[Program]) -> list[Put | Run]:

@@ -61,3 +61,52 @@ def test_a_file_that_cannot_be_written_is_named(tmp_path: Path) -> None:
     blocked.write_text("a file, not a directory")
     with pytest.raises(HostError, match=f"cannot write {blocked}/x on local"):
         asyncio.run(batch(LocalConnector(), sys.executable, [Put(str(blocked / "x"), b"x")]))
+
+
+def test_scripts_for_the_batchs_own_python_run_inside_it_with_their_output_caught(
+    tmp_path: Path,
+) -> None:
+    """No Python is started for them (the same process answers twice), yet each has its own
+    stdout, stderr, exit code and cwd, and what a process it starts prints is caught too."""
+    pid = "import os; print(os.getpid())"
+    noisy = (
+        "import subprocess, sys; print('mine'); sys.stdout.flush(); "
+        "subprocess.run(['echo', 'child']); print('to err', file=sys.stderr); sys.exit(4)"
+    )
+    where_am_i = "import os, sys; print(os.getcwd(), sys.argv[1:])"
+    results = asyncio.run(
+        batch(
+            LocalConnector(),
+            sys.executable,
+            [
+                Run([sys.executable, "-c", pid]),
+                Run([sys.executable, "-c", pid]),
+                Run([sys.executable, "-c", noisy], check=False),
+                Run([sys.executable, "-c", where_am_i, "a"], cwd=str(tmp_path)),
+                Run([sys.executable, "-c", "raise SystemExit('no such thing')"], check=False),
+                Run([sys.executable, "-c", "1 / 0"], check=False),
+            ],
+        )
+    )
+    first, second, loud, where, told, broken = results
+    assert first.stdout == second.stdout  # one interpreter ran both
+    assert (loud.exit_code, loud.stdout, loud.stderr) == (4, "mine\nchild\n", "to err\n")
+    assert where.stdout == f"{tmp_path} ['a']\n"
+    assert (told.exit_code, told.stderr) == (1, "no such thing\n")
+    assert broken.exit_code == 1 and "ZeroDivisionError" in broken.stderr
+
+
+def test_a_failing_inline_script_stops_the_batch_as_a_command_would(tmp_path: Path) -> None:
+    after = tmp_path / "after"
+    with pytest.raises(CommandFailed, match="exit 2"):
+        asyncio.run(
+            batch(
+                LocalConnector(),
+                sys.executable,
+                [
+                    Run([sys.executable, "-c", "import sys; sys.exit(2)"]),
+                    Put(str(after), b"never"),
+                ],
+            )
+        )
+    assert not after.exists()
