@@ -92,17 +92,7 @@ with open(path + ".guard", "a") as guard:
 print(json.dumps({"read": read(sys.argv[4]) if len(sys.argv) > 4 else None}))
 """
 )
-_SHOW = (
-    _LOOK
-    + _READ
-    + """
-import sys
-found = look(sys.argv[1])
-if len(sys.argv) > 2:
-    found = {"lock": found, "read": read(sys.argv[2])}
-print(json.dumps(found))
-"""
-)
+_SHOW = _LOOK + "\nimport sys\nprint(json.dumps(look(sys.argv[1])))\n"
 _BEAT = r"""
 import json, os, sys
 path, deploy_id = sys.argv[1], sys.argv[2]
@@ -217,15 +207,6 @@ async def inspect(conn: Connector, app_dir: str) -> LockInfo | None:
     """The lock on this host, judged live or stale; None when it is not locked."""
     result = await conn.run(["python3", "-c", _SHOW, lock_path(app_dir)], timeout=30)
     return _info(result.stdout)
-
-
-async def inspect_reading(
-    conn: Connector, app_dir: str, path: str
-) -> tuple[LockInfo | None, str | None]:
-    """`inspect`, and the text of the file at `path` (None when absent), in one round trip."""
-    result = await conn.run(["python3", "-c", _SHOW, lock_path(app_dir), path], timeout=30)
-    found = json.loads(result.stdout)
-    return _info(json.dumps(found["lock"])), found["read"]
 
 
 async def acquire(

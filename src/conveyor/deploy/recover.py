@@ -30,7 +30,7 @@ from conveyor.deploy.lock import (
     LockOwner,
     acquire,
     heartbeats,
-    inspect_reading,
+    inspect,
     release,
 )
 from conveyor.deploy.observe import observe_all
@@ -180,9 +180,9 @@ async def _recover(
 
 
 async def _look(target: Target) -> Seen:
-    paths = target.paths
-    lock, text = await inspect_reading(target.conn, paths.app_dir, paths.state)
-    return Seen(target.spec, hostops.state_from(target, text), lock)
+    # state.json over SFTP first: a host without it is refused here, before anything changes.
+    state = await hostops.read_state(target)
+    return Seen(target.spec, state, await inspect(target.conn, target.paths.app_dir))
 
 
 async def _locked(job: Recovery, seen: Sequence[Seen], interrupted: Interrupted) -> Recovered:

@@ -140,6 +140,8 @@ def test_show_json(recorded: tuple[Project, list[str]]) -> None:
             "host": "deploy@app-1",
             "kind": "upload",
             "message": "12 files",
+            "fields": {},  # recorded without structured values or a duration
+            "seconds": None,
         }
     ]
 
