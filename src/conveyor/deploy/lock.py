@@ -51,15 +51,6 @@ def look(path):
     found["token"] = f"{st.st_ino}:{beat}:{json.dumps(found['owner'], sort_keys=True)}"
     return found
 """
-# A file read in the same round trip (a host's state.json): its text, or None when absent.
-_READ = r"""
-def read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-"""
 _TAKE = (
     _LOOK
     + r"""
@@ -86,10 +77,15 @@ with open(path + ".guard", "a") as guard:
     with open(tmp, "w") as f:
         f.write(owner)
     os.replace(tmp, os.path.join(path, "owner.json"))
-"""
-    + _READ
-    + """
-print(json.dumps({"read": read(sys.argv[4]) if len(sys.argv) > 4 else None}))
+# Held now: the file to read in the same round trip (a host's state.json), None when absent.
+text = None
+if len(sys.argv) > 4:
+    try:
+        with open(sys.argv[4], encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        pass
+print(json.dumps({"read": text}))
 """
 )
 _SHOW = _LOOK + "\nimport sys\nprint(json.dumps(look(sys.argv[1])))\n"

@@ -31,7 +31,7 @@ from conveyor.deploy.plan import (
 from conveyor.deploy.serve import Serve, host_steps, retire_steps
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig
-from conveyor.runtime.supervisor import start_all_argv
+from conveyor.runtime.supervisor import control_argv
 from conveyor.settings.secrets import MASK
 
 
@@ -217,7 +217,7 @@ def _start(config: ConveyorConfig, host: HostView, new: Serve) -> list[Step]:
     for name, service in http.items():
         lines.append(f"probe {program_name(name, to.colour)} at {service.health} directly")
     if names:
-        runtime_argv = tuple(start_all_argv(host.paths.app_dir, host.paths.tools, names))
+        runtime_argv = tuple(control_argv(host.paths.app_dir, host.paths.tools, names))
         what = "\n".join(lines)
         steps.append(
             Step(host.spec, "start", what, runtime_argv, BEFORE_SWITCH, op=to.op("launch"))

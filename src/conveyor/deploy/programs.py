@@ -18,9 +18,9 @@ from conveyor.hosts.base import RunResult
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.base import Program
 from conveyor.runtime.supervisor import (
+    control_argv,
     parse_started,
     runtime_dir,
-    start_all_argv,
     supervisor_socket_path,
 )
 
@@ -140,7 +140,7 @@ async def start(target: Target, *progs: Program) -> dict[str, int]:
     their pids; StartFailed, with each failed program's log tail, when one does not stay up."""
     runtime = target.runtime
     names = [prog.name for prog in progs]
-    starting = start_all_argv(runtime.app_dir, runtime.tools, names, update=True)
+    starting = control_argv(runtime.app_dir, runtime.tools, names, update=True)
     actions = [*_definitions(target, progs), Run(starting, check=False)]
     # Under the tools venv's Python, which runs supervisor's script itself (deploy/batch.py).
     *_, result = await batch(target.conn, tools_python(target), actions)
@@ -150,10 +150,12 @@ async def start(target: Target, *progs: Program) -> dict[str, int]:
 async def define(target: Target, *progs: Program, cancel: Sequence[str] = ()) -> None:
     """Write the programs' definitions and apply them in one `update`: supervisor stops a
     program whose definition changed (its port is free afterwards) and starts nothing.
-    `cancel`: programs stopped first (when running), in the same round trip."""
+    `cancel`: programs stopped first when running (not running is fine), in the same round
+    trip; the batch runs supervisor's script in its own Python, so each costs no start-up."""
     runtime = target.runtime
-    applying = start_all_argv(runtime.app_dir, runtime.tools, [], cancel=cancel, update=True)
-    await batch(target.conn, tools_python(target), [*_definitions(target, progs), Run(applying)])
+    stops = [Run(runtime.stop_argv(name), check=False) for name in cancel]
+    applying = Run(control_argv(runtime.app_dir, runtime.tools, [], update=True))
+    await batch(target.conn, tools_python(target), [*_definitions(target, progs), *stops, applying])
 
 
 def tools_python(target: Target) -> str:
@@ -178,7 +180,7 @@ async def spawn(target: Target, *progs: Program) -> dict[str, int]:
     not stay up."""
     runtime, conn = target.runtime, target.conn
     names = [prog.name for prog in progs]
-    argv = start_all_argv(runtime.app_dir, runtime.tools, names)
+    argv = control_argv(runtime.app_dir, runtime.tools, names)
     return await _started(target, names, await conn.run(argv, check=False, timeout=60))
 
 

@@ -40,6 +40,10 @@ class DeployRecord:
         return (self.finished_at - self.started_at).total_seconds()
 
 
+# An event's structured value (`deploy/events.py` `Value`, which the history does not import).
+Value = str | int | float | bool
+
+
 @dataclass(frozen=True)
 class DeployEvent:
     """One step of a deploy: when, where (None: the whole environment), what."""
@@ -49,7 +53,7 @@ class DeployEvent:
     host: str | None
     kind: str
     message: str
-    fields: dict[str, str | int | float | bool] = field(default_factory=dict)
+    fields: dict[str, Value] = field(default_factory=dict)
     seconds: float | None = None  # a finished step's duration
 
 

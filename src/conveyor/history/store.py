@@ -20,12 +20,11 @@ from conveyor.history.records import (
     URL_VARIABLE,
     DeployEvent,
     DeployRecord,
+    Value,
     default_path,
     utcnow,
 )
 from conveyor.history.writer import EventWriter, Queued
-
-Value = str | int | float | bool
 
 __all__ = ["URL_VARIABLE", "DeployEvent", "DeployRecord", "HistoryStore", "default_path", "utcnow"]
 

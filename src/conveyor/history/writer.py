@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from conveyor.history.records import Value
+
 
 @dataclass(frozen=True)
 class Queued:
@@ -24,7 +26,7 @@ class Queued:
     kind: str
     message: str
     host: str | None
-    fields: Mapping[str, str | int | float | bool] | None = None
+    fields: Mapping[str, Value] | None = None
     seconds: float | None = None
 
 

@@ -136,11 +136,11 @@ def supervisorctl_start(app_dir: str, tools: str, name: str) -> list[str]:
 
 
 # Runs on the host with the tools venv's Python, in one process (a supervisorctl call costs a
-# Python start-up and its imports each): call off programs (`cancel=NAME`: stopped if running),
-# then `update` (as supervisorctl's: reread the program files, stop and drop removed programs,
-# restart changed ones, add new ones), then start the other NAMEs without waiting for each in
-# turn (supervisorctl waits `startsecs` per program) and wait for all of them at once.
-# `stop=NAME` stops a program as `supervisorctl stop` does, and says so in its words.
+# Python start-up and its imports each): `stop=NAME` stops a program as `supervisorctl stop`
+# does and says so in its words; then `update` (as supervisorctl's: reread the program files,
+# stop and drop removed programs, restart changed ones, add new ones); then start the other
+# NAMEs without waiting for each in turn (supervisorctl waits `startsecs` per program) and
+# wait for all of them at once.
 # Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any
 # error starting, 9 when `update` failed (nothing is started then), 1 when a stop failed.
 _CONTROL = r"""
@@ -152,12 +152,7 @@ rpc = xmlrpc.client.ServerProxy(
 ).supervisor
 stop_failed = False
 for word in words:
-    if word.startswith("cancel="):
-        try:
-            rpc.stopProcess(word[len("cancel="):])
-        except xmlrpc.client.Fault:
-            pass  # not running, or no such program: nothing to call off
-    elif word.startswith("stop="):
+    if word.startswith("stop="):
         name = word[len("stop="):]
         try:
             rpc.stopProcess(name)
@@ -211,23 +206,21 @@ sys.exit(7 if failed else 1 if stop_failed else 0)
 """
 
 
-def start_all_argv(
+def control_argv(
     app_dir: str,
     tools: str,
     names: Sequence[str],
     *,
     timeout: float = 30,
-    cancel: Sequence[str] = (),
     update: bool = False,
     stop: Sequence[str] = (),
 ) -> list[str]:
     """Start `names` together: each must reach RUNNING (stay up `startsecs`) within `timeout`.
-    First, in the same process: stop `cancel` (when running) and `stop` (saying how each went),
-    then `update` (supervisorctl's)."""
+    First, in the same process: stop `stop` (saying how each went), then `update`
+    (supervisorctl's)."""
     python = posixpath.join(tools, "bin", "python")
     socket = supervisor_socket_path(app_dir)
     words = [
-        *(f"cancel={name}" for name in cancel),
         *(f"stop={name}" for name in stop),
         *(["update"] if update else []),
         *names,
@@ -403,7 +396,7 @@ class Supervisor:
 
     def stop_argv(self, name: str) -> list[str]:
         """`supervisorctl stop NAME`, its words included, without supervisorctl's start-up."""
-        return start_all_argv(self.app_dir, self.tools, [], stop=[name])
+        return control_argv(self.app_dir, self.tools, [], stop=[name])
 
     def shutdown_argv(self) -> list[str]:
         """`supervisorctl shutdown`: every program stops gracefully, then supervisord exits."""

@@ -217,7 +217,7 @@ def test_supervisor_runtime_delegates_to_the_builders() -> None:
     assert runtime.render_program(web_blue()) == render_program(web_blue())
     assert runtime.apply_argv() == [*CTL, "update"]
     assert runtime.start_argv("web-blue") == [*CTL, "start", "web-blue"]
-    # A stop, as supervisorctl's, in the one-process control script (start_all_argv).
+    # A stop, as supervisorctl's, in the one-process control script (control_argv).
     assert runtime.stop_argv("web-blue")[-3:] == [
         supervisor_socket_path(APP),
         "30",
