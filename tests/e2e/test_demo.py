@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.cli import main
-from conveyor.runtime.supervisor import supervisor_socket_path
+from conveyor.runtime.base import supervisor_socket_path
 
 
 def test_demo_catches_the_broken_production_file(

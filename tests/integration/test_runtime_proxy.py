@@ -24,9 +24,8 @@ import pytest
 
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program
+from conveyor.runtime.control import STATUS_NOT_RUNNING, STATUS_UNREACHABLE
 from conveyor.runtime.supervisor import (
-    STATUS_NOT_RUNNING,
-    STATUS_UNREACHABLE,
     Supervisor,
     parse_status,
     supervisorctl_shutdown,

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 
 from conveyor.demo.load import Load
-from conveyor.runtime.base import socket_dir
-from conveyor.runtime.supervisor import supervisor_socket_path, supervisorctl_shutdown
+from conveyor.runtime.base import socket_dir, supervisor_socket_path
+from conveyor.runtime.supervisor import supervisorctl_shutdown
 
 GIT = ("git", "-c", "user.name=Conveyor Demo", "-c", "user.email=demo@example.com")
 Invoke = Callable[[Sequence[str]], int]

@@ -31,7 +31,7 @@ from conveyor.deploy.plan import (
 from conveyor.deploy.serve import Serve, host_steps, retire_steps
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig
-from conveyor.runtime.supervisor import control_argv
+from conveyor.runtime.control import control_argv
 from conveyor.settings.secrets import MASK
 
 

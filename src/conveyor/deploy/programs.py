@@ -16,13 +16,8 @@ from conveyor.deploy.state import Colour
 from conveyor.errors import StartFailed
 from conveyor.hosts.base import RunResult
 from conveyor.project.model import ConveyorConfig
-from conveyor.runtime.base import Program
-from conveyor.runtime.supervisor import (
-    control_argv,
-    parse_started,
-    runtime_dir,
-    supervisor_socket_path,
-)
+from conveyor.runtime.base import Program, runtime_dir, supervisor_socket_path
+from conveyor.runtime.control import control_argv, parse_started
 
 
 def program(

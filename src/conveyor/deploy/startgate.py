@@ -18,7 +18,7 @@ from typing import Any
 from conveyor.deploy.hostops import Target
 from conveyor.deploy.programs import log_tail
 from conveyor.errors import ConveyorError, StartFailed
-from conveyor.runtime.supervisor import watch_argv
+from conveyor.runtime.control import watch_argv
 
 # The gate watches a colour's programs until at least this long after their start (and as
 # long as their health probes take): twice supervisor's `startsecs`. A service that exits

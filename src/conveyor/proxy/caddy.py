@@ -22,8 +22,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.runtime.base import Program, check_socket_path, socket_path
-from conveyor.runtime.supervisor import runtime_dir
+from conveyor.runtime.base import Program, check_socket_path, runtime_dir, socket_path
 
 UPSTREAM_HOST = "127.0.0.1"
 # How long a stop or reload lets requests in flight finish.

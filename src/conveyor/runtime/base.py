@@ -123,6 +123,26 @@ class Runtime(Protocol):
 UNIX_SOCKET_MAX = 107
 
 
+def runtime_dir(app_dir: str) -> str:
+    """`<app_dir>/runtime`: supervisor's and Caddy's files."""
+    return posixpath.join(app_dir, "runtime")
+
+
+def supervisord_conf_path(app_dir: str) -> str:
+    """The main supervisord config file."""
+    return posixpath.join(runtime_dir(app_dir), "supervisord.conf")
+
+
+def supervisor_socket_path(app_dir: str) -> str:
+    """The unix socket supervisorctl talks to."""
+    return socket_path(app_dir, "supervisor.sock")
+
+
+def program_conf_path(app_dir: str, name: str) -> str:
+    """Where program `name`'s config file goes."""
+    return posixpath.join(runtime_dir(app_dir), "programs", f"{name}.conf")
+
+
 def socket_path(app_dir: str, name: str) -> str:
     """`<app_dir>/runtime/<name>`, or the same name in a short per-app directory.
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conveyor.deploy.startgate import Crash, parse_crash
-from conveyor.runtime.supervisor import parse_started
+from conveyor.runtime.control import parse_started
 
 
 def _crash(**fields: object) -> Crash:

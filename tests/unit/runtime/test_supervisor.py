@@ -13,15 +13,20 @@ from pathlib import Path
 import pytest
 
 from conveyor.errors import ConfigError
-from conveyor.runtime.base import Program, ProgramStatus, socket_dir, socket_dir_argv
+from conveyor.runtime.base import (
+    Program,
+    ProgramStatus,
+    program_conf_path,
+    socket_dir,
+    socket_dir_argv,
+    supervisor_socket_path,
+)
+from conveyor.runtime.control import STATUS_UNREACHABLE
 from conveyor.runtime.supervisor import (
-    STATUS_UNREACHABLE,
     Supervisor,
     parse_status,
-    program_conf_path,
     render_program,
     render_supervisord_conf,
-    supervisor_socket_path,
     supervisorctl,
     supervisorctl_shutdown,
     supervisorctl_start,
