@@ -28,6 +28,7 @@ from conveyor.runtime.control import STATUS_NOT_RUNNING, STATUS_UNREACHABLE
 from conveyor.runtime.supervisor import (
     Supervisor,
     parse_status,
+    supervisorctl,
     supervisorctl_shutdown,
 )
 from conveyor.runtime.tools import MARKER, TOOLS_REQUIREMENTS, install_tools_argv
@@ -385,6 +386,9 @@ async def test_programs_start_stop_and_report_their_state(stack: Stack) -> None:
     done = await stack.host.run(stack.runtime.status_argv(), check=False)
     assert done.exit_code == STATUS_NOT_RUNNING
     assert parse_status(done.stdout)["web-blue"].state == "stopped"
+    # The status script says what supervisorctl says, in its words and exit code.
+    ctl = await stack.host.run(supervisorctl(stack.app_dir, TOOLS, "status"), check=False)
+    assert (done.exit_code, _words(done.stdout)) == (ctl.exit_code, _words(ctl.stdout))
 
     # A worker that ignores SIGTERM is killed once stopwaitsecs have passed.
     worker = Program(
@@ -447,6 +451,8 @@ async def test_programs_start_stop_and_report_their_state(stack: Stack) -> None:
     await wait_for_exit(Path(stack.app_dir, "runtime", "supervisord.pid"))
     done = await stack.host.run(stack.runtime.status_argv(), check=False)
     assert done.exit_code == STATUS_UNREACHABLE
+    ctl = await stack.host.run(supervisorctl(stack.app_dir, TOOLS, "status"), check=False)
+    assert (done.exit_code, _words(done.stdout)) == (ctl.exit_code, _words(ctl.stdout))
 
 
 async def test_install_tools_skips_when_the_same_pins_are_installed(tmp_path: Path) -> None:
@@ -468,3 +474,8 @@ async def test_install_tools_creates_the_venv_once(tmp_path: Path) -> None:
     assert (await host.run([str(bin_dir / "supervisord"), "--version"])).stdout == "4.3.0\n"
     done = await host.run(install_tools_argv(str(tmp_path), sys.executable))
     assert done.stdout == f"tools already installed: {' '.join(TOOLS_REQUIREMENTS)}\n"
+
+
+def _words(status: str) -> list[list[str]]:
+    """A status's lines as words, without the uptime (a second may tick between two looks)."""
+    return [line.split(", uptime")[0].split() for line in status.splitlines()]

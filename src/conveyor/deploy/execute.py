@@ -23,12 +23,19 @@ from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target
 from conveyor.deploy.journal import HostRun
-from conveyor.deploy.lock import LockLost, LockOwner, acquire, heartbeats, release
+from conveyor.deploy.lock import (
+    LockLost,
+    LockOwner,
+    acquire,
+    heartbeats,
+    release_all,
+    take_all,
+)
 from conveyor.deploy.observe import already_live
 from conveyor.deploy.outcome import Outcome, Release, stops_deploy
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.state import HostState
-from conveyor.errors import ConveyorError, DeployFailed, LockHeld
+from conveyor.errors import ConveyorError, DeployFailed
 from conveyor.hosts.base import Connector
 from conveyor.project.model import ConveyorConfig
 
@@ -80,33 +87,30 @@ class Executor:
         held: list[tuple[Connector, str]] = []  # the heartbeat refreshes these while we run
         try:
             async with heartbeats(held, self.deploy_id) as self._lost:
-                # In one order everywhere: of two deploys started at once, one stops at the
-                # first host.
-                for target in sorted(self._active, key=lambda t: t.spec):
-                    try:
-                        self._read[target.spec] = await acquire(
-                            target.conn,
-                            target.paths.app_dir,
-                            owner,
-                            environment=self.environment,
-                            read=target.paths.state,  # once locked, in the same round trip
-                        )
-                    except LockHeld:
-                        raise
-                    except ConveyorError as error:
-                        await self._drop(target, "lock", error)
-                        continue
+
+                async def take(target: Target) -> None:
+                    self._read[target.spec] = await acquire(
+                        target.conn,
+                        target.paths.app_dir,
+                        owner,
+                        environment=self.environment,
+                        read=target.paths.state,  # once locked, in the same round trip
+                    )
                     locked.append(target)
                     held.append((target.conn, target.paths.app_dir))
+
+                # In one order everywhere until the first lock is taken: of two deploys
+                # started at once, one stops at the first host; then the others at once.
+                ordered = sorted(self._active, key=lambda t: t.spec)
+                for index, error in (await take_all(ordered, take)).items():
+                    await self._drop(ordered[index], "lock", error)
                 count = len(locked)
                 self._say(None, "lock", "ok", f"locked {self.environment} on {count} host(s)")
                 return await self._deploy()
         finally:
-            for target in locked:
-                try:
-                    await release(target.conn, target.paths.app_dir, self.deploy_id)
-                except ConveyorError as error:
-                    self._say(target.spec, "unlock", "fail", f"lock left in place: {error.message}")
+            gone = await release_all([(t.conn, t.paths.app_dir) for t in locked], self.deploy_id)
+            for spec, error in gone.items():
+                self._say(spec, "unlock", "fail", f"lock left in place: {error.message}")
 
     async def _deploy(self) -> Outcome:
         states = {t.spec: hostops.state_from(t, self._read.get(t.spec)) for t in self._active}

@@ -19,12 +19,14 @@ import json
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 from conveyor.errors import ConveyorError, LockHeld
 from conveyor.hosts.base import Connector
 
+T = TypeVar("T")
 HEARTBEAT_INTERVAL = 5.0  # seconds between two refreshes of a held lock
 STALE_AFTER = 30.0  # a lock whose heartbeat is older than this (host clock) is stale
 
@@ -230,6 +232,54 @@ async def acquire(
     if result.exit_code != HELD:
         raise ConveyorError(f"{conn.name}: cannot take the deploy lock: {result.stderr.strip()}")
     raise held(environment, conn.name, _info(result.stdout) or LockInfo(None, 0.0))
+
+
+async def take_all(
+    items: Sequence[T], take: Callable[[T], Awaitable[object]]
+) -> dict[int, ConveyorError]:
+    """Take every item's lock with `take`: one at a time, in the given order, until one is
+    taken (of two deploys started at once, the one that loses that first lock stops there),
+    then all the others at once. A LockHeld is raised once every attempt has ended (`take`
+    records what it took, so the caller can give it back); other failures are returned, by
+    the item's index."""
+    failed: dict[int, ConveyorError] = {}
+    first = 0
+    for first, item in enumerate(items):
+        try:
+            await take(item)
+            break
+        except LockHeld:
+            raise
+        except ConveyorError as error:
+            failed[first] = error
+    else:
+        return failed
+    rest = list(enumerate(items))[first + 1 :]
+    results = await asyncio.gather(*(take(item) for _, item in rest), return_exceptions=True)
+    for (index, _), result in zip(rest, results, strict=True):
+        if isinstance(result, LockHeld):
+            raise result
+        if isinstance(result, ConveyorError):
+            failed[index] = result
+        elif isinstance(result, BaseException):
+            raise result
+    return failed
+
+
+async def release_all(
+    locks: Sequence[tuple[Connector, str]], deploy_id: str
+) -> dict[str, ConveyorError]:
+    """Give back `deploy_id`'s lock on each (connector, app_dir) at once; failures by host."""
+    results = await asyncio.gather(
+        *(release(conn, app_dir, deploy_id) for conn, app_dir in locks), return_exceptions=True
+    )
+    failed: dict[str, ConveyorError] = {}
+    for (conn, _), result in zip(locks, results, strict=True):
+        if isinstance(result, ConveyorError):
+            failed[conn.name] = result
+        elif isinstance(result, BaseException):
+            raise result
+    return failed
 
 
 def held(environment: str, host: str, info: LockInfo) -> LockHeld:

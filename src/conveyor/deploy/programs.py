@@ -239,7 +239,7 @@ async def defined_and_running(target: Target, prog: Program) -> bool:
         return False
     if current.decode("utf-8", "replace") != target.runtime.render_program(prog):
         return False
-    return await running(target, prog.name) is None
+    return await running(target, prog.name, tail=False) is None
 
 
 async def stop(target: Target, name: str, *, timeout: float = 120) -> str:
@@ -290,14 +290,15 @@ async def drain(target: Target, name: str, *, seconds: float) -> Drained:
     return Drained(name, "whole drain", seconds)
 
 
-async def running(target: Target, name: str) -> str | None:
-    """None while `name` runs; otherwise why not (its state and the end of its log)."""
+async def running(target: Target, name: str, *, tail: bool = True) -> str | None:
+    """None while `name` runs; otherwise why not (its state and, with `tail`, the end of
+    its log)."""
     result = await target.conn.run(target.runtime.status_argv(), check=False)
     status = target.runtime.parse_status(result.stdout).get(name)
     if status is not None and status.state in ("running", "starting"):
         return None
     state = status.state if status else "unknown"
-    return f"{name} is {state}\n{await log_tail(target, name)}"
+    return f"{name} is {state}" + (f"\n{await log_tail(target, name)}" if tail else "")
 
 
 async def log_tail(target: Target, name: str, lines: int = 15) -> str:

@@ -32,7 +32,7 @@ from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.journal import HostRun
 from conveyor.deploy.layout import services_by_kind
-from conveyor.deploy.lock import LockOwner, acquire, held, inspect, release
+from conveyor.deploy.lock import LockOwner, acquire, held, inspect, release_all, take_all
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.rollback_plan import BackView, build_rollback_plan
 from conveyor.deploy.serve import Serve, host_steps
@@ -70,16 +70,20 @@ class Rollback:
         await asyncio.gather(*(t.conn.connect() for t in self.targets))
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
+
+        async def take(target: Target) -> None:
+            await acquire(target.conn, target.paths.app_dir, owner, environment=self.environment)
+            locked.append(target)
+
         try:
-            for target in sorted(self.targets, key=lambda t: t.spec):
-                await acquire(
-                    target.conn, target.paths.app_dir, owner, environment=self.environment
-                )
-                locked.append(target)
+            ordered = sorted(self.targets, key=lambda t: t.spec)
+            for error in (await take_all(ordered, take)).values():
+                raise error  # every host or none
             return await self._all_or_nothing(await self._read())
         finally:
-            for target in locked:
-                await release(target.conn, target.paths.app_dir, self.deploy_id)
+            gone = await release_all([(t.conn, t.paths.app_dir) for t in locked], self.deploy_id)
+            for spec, error in gone.items():
+                self._say_to(spec, f"lock left in place: {error.message}", "fail")
 
     async def plan(self) -> Plan:
         """The rollback's plan after its own checks, failing as it would fail (a lock held,
@@ -234,7 +238,10 @@ class Rollback:
         return engine
 
     def _say(self, target: Target, message: str, status: str = "ok") -> None:
-        self.emit(Event(target.spec, "rollback", status, message))
+        self._say_to(target.spec, message, status)
+
+    def _say_to(self, spec: str, message: str, status: str = "ok") -> None:
+        self.emit(Event(spec, "rollback", status, message))
 
 
 async def _each(

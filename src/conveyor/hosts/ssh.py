@@ -15,6 +15,7 @@ from typing import Any
 import asyncssh
 
 from conveyor.errors import HostError, HostKeyUnknown, HostUnreachable
+from conveyor.hosts.agent import MAX_AGENTS, Agents, Channel
 from conveyor.hosts.base import DEFAULT_TIMEOUT, RunResult
 from conveyor.hosts.failures import checked, command_timeout, decode
 from conveyor.hosts.hostkeys import KeyRecorder, default_known_hosts, load_known_hosts, refusal
@@ -24,8 +25,9 @@ CONNECT_TIMEOUT = 10.0
 KEEPALIVE = 2.0  # seconds between keepalives; three unanswered ones close the connection
 FILE_TIMEOUT = 120.0  # one SFTP read or write of a (small) file
 CLOSE_TIMEOUT = 5.0
-# OpenSSH allows 10 sessions per connection (MaxSessions); SFTP keeps one open.
-MAX_CHANNELS = 8
+# OpenSSH allows 10 sessions per connection (MaxSessions); SFTP keeps one open, and each
+# agent (hosts/agent.py, at most MAX_AGENTS) one more.
+MAX_CHANNELS = 10 - 1 - MAX_AGENTS
 _GRACE = 1.0
 # How a command killed by timeout(1) ends: SIGKILL as a signal, or 128 + 9.
 _KILLED = (-9, 137)
@@ -79,6 +81,7 @@ class SshConnector:
         self._lock = asyncio.Lock()
         self._channels = asyncio.Semaphore(MAX_CHANNELS)
         self.round_trips = RoundTrips()
+        self._agents = Agents(name, self._spawn, self.round_trips)
 
     @property
     def name(self) -> str:
@@ -175,6 +178,10 @@ class SshConnector:
         """Run argv on the host; a timeout kills its process group and always raises."""
         args = tuple(argv)
         self.round_trips.ran(args)
+        if (agent := await self._agents.get(args)) is not None:
+            return await agent.run(
+                args, timeout=timeout, env=env, stdin=stdin, cwd=cwd, check=check
+            )
         conn = await self._connection()
         command = remote_command(args, timeout=timeout, env=env, cwd=cwd)
         async with self._channels:
@@ -206,6 +213,18 @@ class SshConnector:
         if code is None:  # the channel closed without an exit status: the connection died
             raise self._lost(ConnectionResetError("the connection closed mid-command"))
         return checked(RunResult(self._name, args, code, stdout, stderr), check=check)
+
+    async def _spawn(self, argv: Sequence[str]) -> Channel | None:
+        """A long-lived command with its stdin and stdout (an agent); None when no channel
+        opens for it (the command then runs as any other, and says why it cannot)."""
+        conn = await self._connection()
+        try:
+            process = await conn.create_process(
+                "exec " + shlex.join(argv), encoding=None, stderr=asyncssh.DEVNULL
+            )
+        except (asyncssh.Error, OSError):
+            return None
+        return _Process(process)
 
     def _lost(self, exc: BaseException) -> HostUnreachable:
         # Forget the dead connection (closed, not waited for) so the next call opens a fresh one.
@@ -301,7 +320,8 @@ class SshConnector:
         return "127.0.0.1", listener.get_port()
 
     async def close(self) -> None:
-        """Close SFTP and the connection (and its tunnels); idempotent."""
+        """Close the agents, SFTP and the connection (and its tunnels); idempotent."""
+        await self._agents.close()
         async with self._lock:
             sftp, self._sftp = self._sftp, None
             conn, self._conn = self._conn, None
@@ -312,6 +332,27 @@ class SshConnector:
             # A vanished host never answers the close: don't wait for it.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(conn.wait_closed(), CLOSE_TIMEOUT)
+
+
+class _Process:
+    """An agent's SSH channel (hosts/agent.py's Channel)."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
+        self._process = process
+
+    def write(self, data: bytes) -> None:
+        self._process.stdin.write(data)
+
+    async def readline(self) -> bytes:
+        try:
+            return await self._process.stdout.readline()
+        except (asyncssh.Error, OSError):
+            return b""
+
+    async def close(self) -> None:
+        self._process.close()
+        with contextlib.suppress(asyncio.TimeoutError, asyncssh.Error, OSError):
+            await asyncio.wait_for(self._process.wait_closed(), CLOSE_TIMEOUT)
 
 
 def _cause(exc: BaseException, timeout: float) -> str:

@@ -201,6 +201,38 @@ def parse_started(output: str) -> dict[str, int]:
     return found
 
 
+# Runs on the host with the tools venv's Python: `supervisorctl status` without supervisorctl's
+# start-up: the same lines (NAME STATE DESCRIPTION) and exit codes (4: nothing answers on the
+# socket, 3: a program stopped, exited or fatal, 1: supervisord answered with a fault).
+_STATUS = f"""
+import errno, socket, sys, xmlrpc.client
+from supervisor.xmlrpc import SupervisorTransport
+rpc = xmlrpc.client.ServerProxy(
+    "http://localhost", transport=SupervisorTransport(None, None, "unix://" + sys.argv[1])
+).supervisor
+try:
+    infos = rpc.getAllProcessInfo()
+except xmlrpc.client.Fault as fault:
+    print(f"ERROR: {{fault.faultString}}")
+    sys.exit(1)
+except OSError as error:
+    said = {{errno.ECONNREFUSED: "refused connection", errno.ENOENT: "no such file"}}
+    print(f"unix://{{sys.argv[1]}} {{said.get(error.errno, error)}}")
+    sys.exit({STATUS_UNREACHABLE} if error.errno in said else 1)
+for info in infos:
+    name = info["name"] if info["name"] == info["group"] else f"{{info['group']}}:{{info['name']}}"
+    print(f"{{name:<32}} {{info['statename']:<10}} {{info['description']}}")
+stopped = ("STOPPED", "EXITED", "FATAL", "UNKNOWN")
+sys.exit({STATUS_NOT_RUNNING} if any(i["statename"] in stopped for i in infos) else 0)
+"""
+
+
+def status_argv(app_dir: str, tools: str) -> list[str]:
+    """Every program's state, as `supervisorctl status` prints it and exits."""
+    python = posixpath.join(tools, "bin", "python")
+    return [python, "-c", _STATUS, supervisor_socket_path(app_dir)]
+
+
 _ALIVE = f"""
 import socket, sys
 client = socket.socket(socket.AF_UNIX)

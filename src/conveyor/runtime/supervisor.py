@@ -24,7 +24,7 @@ from conveyor.runtime.base import (
     supervisor_socket_path,
     supervisord_conf_path,
 )
-from conveyor.runtime.control import STATUS_UNREACHABLE, alive_argv, control_argv
+from conveyor.runtime.control import STATUS_UNREACHABLE, alive_argv, control_argv, status_argv
 
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # supervisor's config parser ends a value at whitespace followed by ";" or "#".
@@ -120,11 +120,6 @@ def supervisorctl_start(app_dir: str, tools: str, name: str) -> list[str]:
     return supervisorctl(app_dir, tools, "start", name)
 
 
-def supervisorctl_status(app_dir: str, tools: str) -> list[str]:
-    """Every program's state; exits 3 when one is not running, 4 when supervisord is not up."""
-    return supervisorctl(app_dir, tools, "status")
-
-
 def supervisorctl_shutdown(app_dir: str, tools: str) -> list[str]:
     """Stop every program gracefully, then supervisord itself."""
     return supervisorctl(app_dir, tools, "shutdown")
@@ -196,8 +191,8 @@ class Supervisor:
         return supervisorctl_shutdown(self.app_dir, self.tools)
 
     def status_argv(self) -> list[str]:
-        """`supervisorctl status`."""
-        return supervisorctl_status(self.app_dir, self.tools)
+        """`supervisorctl status`, its words and exit codes, without supervisorctl's start-up."""
+        return status_argv(self.app_dir, self.tools)
 
     def parse_status(self, output: str) -> dict[str, ProgramStatus]:
         """Program states by name."""

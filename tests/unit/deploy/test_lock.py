@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -23,8 +24,10 @@ from conveyor.deploy.lock import (
     is_stale,
     lock_path,
     release,
+    release_all,
+    take_all,
 )
-from conveyor.errors import LockHeld
+from conveyor.errors import ConveyorError, LockHeld
 from conveyor.hosts.local import LocalConnector
 
 
@@ -222,3 +225,70 @@ def test_taking_the_lock_reads_the_state_in_the_same_round_trip(tmp_path: Path) 
     read = asyncio.run(acquire(conn, app_dir, owner("d-2"), environment="e", read=str(state)))
     assert read == '{"release": "r1"}\n'
     asyncio.run(release(conn, app_dir, "d-2"))
+
+
+def test_of_two_deploys_over_three_hosts_the_loser_of_the_first_lock_takes_none(
+    tmp_path: Path,
+) -> None:
+    """`take_all` on real lock files (a local host per app dir): the first lock is taken
+    alone, in order, so two deploys started together never split the hosts between them."""
+    conn = LocalConnector()
+    apps = [str(tmp_path / f"app-{n}") for n in range(3)]
+
+    async def deploy(deploy_id: str) -> list[str]:
+        taken: list[str] = []
+
+        async def take(app_dir: str) -> None:
+            await acquire(conn, app_dir, owner(deploy_id), environment="production")
+            taken.append(app_dir)
+
+        with contextlib.suppress(LockHeld):
+            await take_all(apps, take)
+        return taken
+
+    async def both() -> list[list[str]]:
+        return list(await asyncio.gather(deploy("d-1"), deploy("d-2")))
+
+    first, second = asyncio.run(both())
+    assert sorted([len(first), len(second)]) == [0, 3]
+
+
+def test_take_all_tries_the_next_host_when_one_fails_and_gives_the_failures_back() -> None:
+    """The order logic alone (no host is needed for it): an unreachable first host is passed
+    over, the next one taken in turn, then the rest at once; a held lock is raised after
+    every attempt has ended."""
+    order: list[str] = []
+    running = 0
+    most = 0
+
+    async def take(name: str) -> None:
+        nonlocal running, most
+        order.append(name)
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0)
+        running -= 1
+        if name == "a":
+            raise ConveyorError("a: unreachable")
+        if name == "held":
+            raise LockHeld("held: locked by d-9")
+
+    failed = asyncio.run(take_all(["a", "b", "c", "d"], take))
+    assert order == ["a", "b", "c", "d"]
+    assert list(failed) == [0] and "unreachable" in failed[0].message
+    assert most == 2  # c and d together, after b alone
+    order.clear()
+    with pytest.raises(LockHeld):
+        asyncio.run(take_all(["b", "held", "c"], take))
+    assert order == ["b", "held", "c"]  # c was still tried: the caller gives back what it took
+
+
+def test_release_all_gives_every_lock_back_and_names_the_host_that_failed(
+    tmp_path: Path,
+) -> None:
+    conn = LocalConnector()
+    apps = [str(tmp_path / f"app-{n}") for n in range(2)]
+    for app_dir in apps:
+        asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging"))
+    assert asyncio.run(release_all([(conn, a) for a in apps], "d-1")) == {}
+    assert [asyncio.run(inspect(conn, a)) for a in apps] == [None, None]

@@ -1,0 +1,359 @@
+"""A host's Python scripts run by one long-lived process per interpreter: no start-up each.
+
+Most of what a deploy does on a host is a short `python -c SCRIPT ARGS` (the lock,
+supervisor's control, the state file, Caddy's admin socket). Over SSH each costs a
+channel, a shell, timeout(1) and a Python start-up; on a busy host the start-up
+alone is more than the round trip. The agent is started once per interpreter and
+connection (`python -c AGENT`, its stdin and stdout a channel of JSON lines): for
+each script it is sent, it forks, and the child runs the script as `python -c` would
+(its own process group, stdin, stdout and stderr as files, `sys.argv`, cwd, env,
+`SystemExit` as the exit code), so the script's imports are the only start-up left.
+
+Still one round trip per script: the connectors count it as one. A script's process
+group is killed on timeout or when its caller gives up (a cancelled watch), and every
+running script's when the channel closes (the connection ended): as SSH would. Where
+the agent cannot start (no such interpreter, an old Python), the command runs as it
+always did. `CONVEYOR_AGENT=0` turns it off (to compare, or to rule it out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from conveyor.errors import HostUnreachable
+from conveyor.hosts.base import RunResult
+from conveyor.hosts.failures import checked, command_timeout, decode
+from conveyor.hosts.trips import RoundTrips
+
+START_TIMEOUT = 10.0
+KILL_GRACE = 5.0  # after a kill, how long the killed script's output is waited for
+MAX_AGENTS = 3  # interpreters with an agent, per connection (each holds an SSH session)
+
+# Runs on the host. Single-threaded (fork and threads do not mix): select() on the requests
+# and on a wake-up pipe that SIGCHLD writes to; children are reaped there, and each answer
+# is one JSON line. Python 3.6+ (f-strings); the host's own stdin/stdout are kept for the
+# channel alone, so a script or a daemon it starts never holds the channel open.
+AGENT = r"""
+import atexit, base64, json, os, select, signal, sys, tempfile, traceback
+IN, OUT = os.dup(0), os.dup(1)
+null = os.open(os.devnull, os.O_RDWR)
+os.dup2(null, 0)
+os.dup2(null, 1)
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_r, False)
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
+signal.signal(signal.SIGCHLD, lambda *_: None)
+running = {}  # pid -> (request id, stdout file, stderr file)
+pids = {}  # request id -> pid
+
+
+def send(obj):
+    data = (json.dumps(obj) + "\n").encode()
+    while data:
+        data = data[os.write(OUT, data):]
+
+
+def child(req, fin, fout, ferr):
+    os.setpgid(0, 0)
+    for fd, f in ((0, fin), (1, fout), (2, ferr)):
+        os.dup2(f.fileno(), fd)
+    os.closerange(3, 65536)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", errors="backslashreplace", buffering=1, closefd=False)
+    code = 0
+    try:
+        os.environ.update(req.get("env") or {})
+        if req.get("cwd"):
+            os.chdir(req["cwd"])
+        sys.argv = ["-c"] + req["args"]
+        exec(compile(req["code"], "<string>", "exec"), {"__name__": "__main__"})
+    except SystemExit as e:
+        if e.code is None:
+            code = 0
+        elif isinstance(e.code, int):
+            code = e.code
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except BaseException as e:
+        # As `python -c` prints it: from the script's own frame, not the agent's.
+        traceback.print_exception(type(e), e, e.__traceback__.tb_next)
+        code = 1
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code & 0xFF)
+
+
+def start(req):
+    fin = tempfile.TemporaryFile()
+    if req.get("stdin"):
+        fin.write(base64.b64decode(req["stdin"]))
+        fin.seek(0)
+    fout, ferr = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    pid = os.fork()
+    if pid == 0:
+        child(req, fin, fout, ferr)
+    fin.close()
+    running[pid] = (req["id"], fout, ferr)
+    pids[req["id"]] = pid
+
+
+def reap():
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid not in running:
+            continue
+        rid, fout, ferr = running.pop(pid)
+        pids.pop(rid, None)
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        out = []
+        for f in (fout, ferr):
+            f.seek(0)
+            out.append(base64.b64encode(f.read()).decode())
+            f.close()
+        send({"id": rid, "exit": code, "out": out[0], "err": out[1]})
+
+
+def kill(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+# What the host scripts import, imported once here: a forked script finds them loaded.
+for name in ("hashlib", "http.client", "shutil", "socket", "subprocess", "time", "venv",
+             "xmlrpc.client", "supervisor.xmlrpc"):
+    try:
+        __import__(name)
+    except Exception:
+        pass
+send({"ready": os.getpid()})
+parts = []
+while True:
+    ready = select.select([IN, wake_r], [], [])[0]
+    if wake_r in ready:
+        try:
+            while os.read(wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        reap()
+    if IN in ready:
+        chunk = os.read(IN, 1 << 16)
+        if not chunk:
+            for pid in list(running):
+                kill(pid)
+            os._exit(0)
+        parts.append(chunk)
+        if b"\n" not in chunk:
+            continue
+        *lines, rest = b"".join(parts).split(b"\n")
+        parts = [rest]
+        for line in lines:
+            req = json.loads(line)
+            if "kill" in req:
+                if req["kill"] in pids:
+                    kill(pids[req["kill"]])
+                continue
+            try:
+                start(req)
+            except Exception:
+                err = base64.b64encode(traceback.format_exc().encode()).decode()
+                send({"id": req["id"], "exit": 125, "out": "", "err": err})
+"""
+
+
+class Channel(Protocol):
+    """Both ends of a long-lived command: its stdin to write, its stdout to read lines."""
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the command's stdin."""
+        ...
+
+    async def readline(self) -> bytes:
+        """One line of the command's stdout; b"" once it has ended."""
+        ...
+
+    async def close(self) -> None:
+        """End the command (its stdin closes: the agent kills what still runs and exits)."""
+        ...
+
+
+def enabled() -> bool:
+    """Off with CONVEYOR_AGENT=0."""
+    return os.environ.get("CONVEYOR_AGENT", "1") != "0"
+
+
+def script(argv: Sequence[str]) -> bool:
+    """`python… -c CODE ARGS…`: what an agent can run."""
+    return len(argv) >= 3 and argv[1] == "-c" and os.path.basename(argv[0]).startswith("python")
+
+
+class Agent:
+    """The connector's end of one host agent."""
+
+    def __init__(self, host: str, channel: Channel) -> None:
+        self.host = host
+        self._channel = channel
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.alive = True
+
+    @classmethod
+    async def start(cls, host: str, channel: Channel) -> Agent | None:
+        """The agent once it said it is ready; None (its channel closed) when it did not."""
+        try:
+            line = await asyncio.wait_for(channel.readline(), START_TIMEOUT)
+            ready = "ready" in json.loads(line) if line else False
+        except (asyncio.TimeoutError, ValueError, OSError):
+            ready = False
+        if not ready:
+            await channel.close()
+            return None
+        agent = cls(host, channel)
+        agent._reader = asyncio.ensure_future(agent._read())
+        return agent
+
+    async def _read(self) -> None:
+        try:
+            while line := await self._channel.readline():
+                reply = json.loads(line)
+                future = self._pending.pop(reply.get("id"), None)
+                if future is not None and not future.done():
+                    future.set_result(reply)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.alive = False
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(
+                        HostUnreachable(f"{self.host}: the connection ended mid-command")
+                    )
+            self._pending.clear()
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        cwd: str | None = None,
+        check: bool = True,
+    ) -> RunResult:
+        """`argv` (a `python -c` script) run by the agent, as the connector's `run` would."""
+        args = tuple(argv)
+        rid = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        request = {"id": rid, "code": args[2], "args": list(args[3:]), "cwd": cwd}
+        if env:
+            request["env"] = dict(env)
+        if stdin:
+            request["stdin"] = base64.b64encode(stdin).decode()
+        self._send(request)
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            self._send({"kill": rid})
+            out = err = ""
+            with contextlib.suppress(asyncio.TimeoutError, HostUnreachable):
+                late = await asyncio.wait_for(future, KILL_GRACE)
+                out, err = _text(late["out"]), _text(late["err"])
+            raise command_timeout(
+                self.host, args, timeout=timeout, stdout=out, stderr=err
+            ) from None
+        except asyncio.CancelledError:
+            self._send({"kill": rid})  # the caller gave up: so does the script
+            raise
+        finally:
+            self._pending.pop(rid, None)
+        result = RunResult(
+            self.host, args, int(reply["exit"]), _text(reply["out"]), _text(reply["err"])
+        )
+        return checked(result, check=check)
+
+    def _send(self, request: dict[str, Any]) -> None:
+        if not self.alive:
+            raise HostUnreachable(f"{self.host}: the connection ended")
+        with contextlib.suppress(OSError):
+            self._channel.write(json.dumps(request).encode() + b"\n")
+
+    async def close(self) -> None:
+        """End the agent: what still runs there is killed."""
+        self.alive = False
+        await self._channel.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+class Agents:
+    """A connector's agents, one per interpreter, started on first use."""
+
+    def __init__(
+        self,
+        host: str,
+        spawn: Callable[[Sequence[str]], Awaitable[Channel | None]],
+        trips: RoundTrips,
+    ) -> None:
+        self._host = host
+        self._spawn = spawn
+        self._trips = trips
+        self._agents: dict[str, Agent | None] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, argv: Sequence[str]) -> Agent | None:
+        """The agent for `argv`'s interpreter, when `argv` is a script one can run."""
+        if not script(argv) or not enabled():
+            return None
+        python = argv[0]
+        agent = self._agents.get(python)
+        if agent is not None and agent.alive:
+            return agent
+        if python in self._agents and agent is None:
+            return None  # it could not start: commands run as they always did
+        if python not in self._agents and len(self._agents) >= MAX_AGENTS:
+            return None
+        async with self._lock:
+            agent = self._agents.get(python)
+            if agent is None or not agent.alive:
+                self._trips.ran([python, "-c", "AGENT"])
+                channel = await self._spawn([python, "-c", AGENT])
+                agent = await Agent.start(self._host, channel) if channel is not None else None
+                self._agents[python] = agent
+        return agent
+
+    async def close(self) -> None:
+        """End every agent."""
+        agents, self._agents = self._agents, {}
+        for agent in agents.values():
+            if agent is not None:
+                await agent.close()
+
+
+def _text(data: str) -> str:
+    return decode(base64.b64decode(data))
