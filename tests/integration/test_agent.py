@@ -63,7 +63,8 @@ def test_a_script_run_by_the_agent_does_what_it_does_on_its_own(
             results = await _each(conn, tmp_path)
         finally:
             await conn.close()
-        return results, conn.round_trips.by_command["python3 -c"]
+        trips = conn.round_trips.by_command
+        return results, trips["python3 -c"] + trips["agent start"]
 
     by_agent, agent_trips = asyncio.run(scenario(True))
     alone, alone_trips = asyncio.run(scenario(False))

@@ -73,6 +73,8 @@ def child(req, fin, fout, ferr):
     sys.stderr = open(2, "w", errors="backslashreplace", buffering=1, closefd=False)
     code = 0
     try:
+        if req.get("whole_env"):
+            os.environ.clear()
         os.environ.update(req.get("env") or {})
         if req.get("cwd"):
             os.chdir(req["cwd"])
@@ -198,6 +200,10 @@ class Channel(Protocol):
         """End the command (its stdin closes: the agent kills what still runs and exits)."""
         ...
 
+    def abandon(self) -> None:
+        """End the command without waiting: its event loop has gone."""
+        ...
+
 
 def enabled() -> bool:
     """Off with CONVEYOR_AGENT=0."""
@@ -212,16 +218,17 @@ def script(argv: Sequence[str]) -> bool:
 class Agent:
     """The connector's end of one host agent."""
 
-    def __init__(self, host: str, channel: Channel) -> None:
+    def __init__(self, host: str, channel: Channel, *, local: bool = False) -> None:
         self.host = host
         self._channel = channel
+        self._local = local
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self.alive = True
 
     @classmethod
-    async def start(cls, host: str, channel: Channel) -> Agent | None:
+    async def start(cls, host: str, channel: Channel, *, local: bool = False) -> Agent | None:
         """The agent once it said it is ready; None (its channel closed) when it did not."""
         try:
             line = await asyncio.wait_for(channel.readline(), START_TIMEOUT)
@@ -231,7 +238,7 @@ class Agent:
         if not ready:
             await channel.close()
             return None
-        agent = cls(host, channel)
+        agent = cls(host, channel, local=local)
         agent._reader = asyncio.ensure_future(agent._read())
         return agent
 
@@ -268,8 +275,13 @@ class Agent:
         rid = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
-        request = {"id": rid, "code": args[2], "args": list(args[3:]), "cwd": cwd}
-        if env:
+        request: dict[str, Any] = {"id": rid, "code": args[2], "args": list(args[3:]), "cwd": cwd}
+        if self._local:
+            # As a subprocess of ours would have them now, not as when the agent started.
+            request.update(
+                env={**os.environ, **(env or {})}, whole_env=True, cwd=cwd or os.getcwd()
+            )
+        elif env:
             request["env"] = dict(env)
         if stdin:
             request["stdin"] = base64.b64encode(stdin).decode()
@@ -301,6 +313,11 @@ class Agent:
         with contextlib.suppress(OSError):
             self._channel.write(json.dumps(request).encode() + b"\n")
 
+    def abandon(self) -> None:
+        """Let the agent go without a word: its event loop has gone."""
+        self.alive = False
+        self._channel.abandon()
+
     async def close(self) -> None:
         """End the agent: what still runs there is killed."""
         self.alive = False
@@ -319,17 +336,29 @@ class Agents:
         host: str,
         spawn: Callable[[Sequence[str]], Awaitable[Channel | None]],
         trips: RoundTrips,
+        *,
+        local: bool = False,
     ) -> None:
         self._host = host
         self._spawn = spawn
         self._trips = trips
+        self._local = local
         self._agents: dict[str, Agent | None] = {}
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def get(self, argv: Sequence[str]) -> Agent | None:
         """The agent for `argv`'s interpreter, when `argv` is a script one can run."""
         if not script(argv) or not enabled():
             return None
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A connector used again under a new event loop (asyncio.run once more): the
+            # agents of the old one cannot be talked to any more.
+            for old in self._agents.values():
+                if old is not None:
+                    old.abandon()
+            self._agents, self._lock, self._loop = {}, asyncio.Lock(), loop
         python = argv[0]
         agent = self._agents.get(python)
         if agent is not None and agent.alive:
@@ -341,9 +370,11 @@ class Agents:
         async with self._lock:
             agent = self._agents.get(python)
             if agent is None or not agent.alive:
-                self._trips.ran([python, "-c", "AGENT"])
+                self._trips.started()
                 channel = await self._spawn([python, "-c", AGENT])
-                agent = await Agent.start(self._host, channel) if channel is not None else None
+                agent = None
+                if channel is not None:
+                    agent = await Agent.start(self._host, channel, local=self._local)
                 self._agents[python] = agent
         return agent
 

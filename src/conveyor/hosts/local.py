@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from conveyor.errors import HostError
+from conveyor.hosts.agent import Agents, Channel
 from conveyor.hosts.base import DEFAULT_TIMEOUT, RunResult
 from conveyor.hosts.failures import checked, command_timeout, decode
 from conveyor.hosts.trips import RoundTrips
@@ -26,6 +28,7 @@ class LocalConnector:
     def __init__(self, name: str = "local") -> None:
         self._name = name
         self.round_trips = RoundTrips()
+        self._agents = Agents(name, self._spawn, self.round_trips, local=True)
 
     @property
     def name(self) -> str:
@@ -41,7 +44,8 @@ class LocalConnector:
         return os.path.expanduser("~")
 
     async def close(self) -> None:
-        """Nothing to close for the local machine."""
+        """End the agents (hosts/agent.py); nothing else to close for the local machine."""
+        await self._agents.close()
 
     async def forward(self, host: str, port: int) -> tuple[str, int]:
         """This machine reaches its own ports directly."""
@@ -60,6 +64,10 @@ class LocalConnector:
         """Run argv; a timeout kills the whole process group and always raises CommandTimeout."""
         args = tuple(argv)
         self.round_trips.ran(args)
+        if (agent := await self._agents.get(args)) is not None:
+            return await agent.run(
+                args, timeout=timeout, env=env, stdin=stdin, cwd=cwd, check=check
+            )
         try:
             proc = await asyncio.create_subprocess_exec(
                 *args,
@@ -105,6 +113,20 @@ class LocalConnector:
         assert exit_code is not None
         result = RunResult(self._name, args, exit_code, decode(out.result()), decode(err.result()))
         return checked(result, check=check)
+
+    async def _spawn(self, argv: Sequence[str]) -> Channel | None:
+        """A long-lived child with its stdin and stdout (an agent); None when it cannot start."""
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            return None
+        return _Child(proc)
 
     async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
         """Write `data` to `path` atomically (temp file in the same directory, then rename)."""
@@ -153,3 +175,65 @@ def _write_atomically(data: bytes, target: Path, mode: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+class _Child:
+    """An agent's pipes (hosts/agent.py's Channel): a plain child process read through the
+    event loop's selector, so nothing of it outlives the loop (a connector may be used under
+    several event loops one after another, and is not always closed)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self._proc, self._stdin, self._stdout = proc, proc.stdin, proc.stdout
+        os.set_blocking(self._stdout.fileno(), False)
+        self._buffer = bytearray()
+        self._eof = False
+
+    def write(self, data: bytes) -> None:
+        self._stdin.write(data)
+        self._stdin.flush()
+
+    async def readline(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        fd = self._stdout.fileno()
+        while b"\n" not in self._buffer and not self._eof:
+            readable: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, _ready, readable)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(fd)
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            self._eof = not chunk
+            self._buffer += chunk
+        line, newline, rest = self._buffer.partition(b"\n")
+        self._buffer = rest
+        return bytes(line + newline)
+
+    async def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stdin.close()
+        for _ in range(int(_DRAIN_AFTER_KILL / 0.01)):
+            if self._proc.poll() is not None:
+                break
+            await asyncio.sleep(0.01)
+        self.abandon()
+
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stdin.close()
+        if self._proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.wait()
+        self._stdout.close()
+
+
+def _ready(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

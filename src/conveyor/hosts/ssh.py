@@ -354,6 +354,10 @@ class _Process:
         with contextlib.suppress(asyncio.TimeoutError, asyncssh.Error, OSError):
             await asyncio.wait_for(self._process.wait_closed(), CLOSE_TIMEOUT)
 
+    def abandon(self) -> None:
+        with contextlib.suppress(Exception):
+            self._process.close()
+
 
 def _cause(exc: BaseException, timeout: float) -> str:
     """A few words on why, for a person: "connection refused", "no answer within 10 s"."""

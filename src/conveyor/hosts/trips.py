@@ -51,6 +51,11 @@ class RoundTrips:
         self.by_kind["run"] += 1
         self.by_command[command_label(argv)] += 1
 
+    def started(self) -> None:
+        """Count an agent's start (hosts/agent.py): a command, waited on until it is ready."""
+        self.by_kind["run"] += 1
+        self.by_command["agent start"] += 1
+
     def moved(self, kind: str) -> None:
         """Count one file written ("put") or read ("get"); never its path or contents."""
         self.by_kind[kind] += 1
