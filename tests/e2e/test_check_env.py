@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
+import pytest
+
+from conveyor.cli import main
 from tests.conftest import Project
 from tests.e2e.public_project import FILES
 
@@ -30,8 +36,49 @@ POSTGRES_PASSWORD=Tst-8fj2K1pq88LwQz
 """
 
 
-def test_steps_get_the_values_of_checks_env(make_project: Callable[..., Project]) -> None:
-    project = make_project({**FILES, "conveyor.toml": TOML, ".env.test": VALUES})
+@pytest.fixture(scope="session")
+def venvs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `.conveyor/venvs/` for this module's projects, in every xdist worker: the
+    environment `check` makes from the project's requirements (FastAPI and friends: a minute
+    and more) is made once, under a lock, and found complete by every project after."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "check-env-venvs"
+    shared.mkdir(exist_ok=True)
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        first = tmp_path_factory.mktemp("first")
+        _write(first, {**FILES, "conveyor.toml": TOML, ".env.test": VALUES}, shared)
+        assert main(["-C", str(first), "check", "--no-cache"]) == 0
+    return shared
+
+
+def _write(root: Path, files: Mapping[str, str], venvs: Path) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o600)
+    (root / ".conveyor").mkdir(exist_ok=True)
+    if not (root / ".conveyor" / "venvs").exists():
+        (root / ".conveyor" / "venvs").symlink_to(venvs)
+
+
+@pytest.fixture
+def project_with(
+    make_project: Callable[..., Project], venvs: Path
+) -> Iterator[Callable[[Mapping[str, str]], Project]]:
+    def make(files: Mapping[str, str]) -> Project:
+        project = make_project()
+        _write(project.root, files, venvs)
+        return project
+
+    yield make
+
+
+def test_steps_get_the_values_of_checks_env(
+    project_with: Callable[[Mapping[str, str]], Project],
+) -> None:
+    project = project_with({**FILES, "conveyor.toml": TOML, ".env.test": VALUES})
     result = project.run("check", "--no-cache")
     assert result.code == 0, result.out + result.err
     assert "settings: passed in" in result.out
@@ -53,9 +100,11 @@ def test_a_missing_env_file_fails_check_and_its_dry_run(
         assert (result.code, result.out, result.err) == (1, "", expected)
 
 
-def test_other_values_run_the_steps_again(make_project: Callable[..., Project]) -> None:
+def test_other_values_run_the_steps_again(
+    project_with: Callable[[Mapping[str, str]], Project],
+) -> None:
     """A pass with one .env.test is no pass with another: the file's digest is in the key."""
-    project = make_project({**FILES, "conveyor.toml": TOML, ".env.test": VALUES})
+    project = project_with({**FILES, "conveyor.toml": TOML, ".env.test": VALUES})
     assert "settings: passed in" in project.run("check").out
     assert "settings: cached" in project.run("check").out
     project.write({".env.test": VALUES.replace("POSTGRES_USER=postgres\n", "")})
@@ -83,12 +132,12 @@ run = ["{python}", "-c", "print('needs nothing')"]
 
 
 def test_a_step_runs_once_the_services_it_needs_answer(
-    make_project: Callable[..., Project],
+    project_with: Callable[[Mapping[str, str]], Project],
 ) -> None:
     """Real PostgreSQL on 127.0.0.1:5432 answers; a closed port names the key, never the
     password, and fails only the step that needs it."""
     good = "DATABASE_URL=postgresql+psycopg://app:Db-8fj2K1pq88LwQz@127.0.0.1/app\n"
-    project = make_project({**FILES, "conveyor.toml": SERVICES_TOML, ".env.test": good})
+    project = project_with({**FILES, "conveyor.toml": SERVICES_TOML, ".env.test": good})
     result = project.run("check", "--no-cache")
     assert result.code == 0, result.out + result.err
     assert "db: passed in" in result.out
