@@ -12,6 +12,7 @@ import pytest
 
 from conveyor.errors import CommandTimeout
 from conveyor.hosts.base import RunResult
+from conveyor.hosts.local import LocalConnector
 from conveyor.hosts.ssh import SshConnector
 from tests.integration.sshd import Sshd
 
@@ -53,12 +54,15 @@ async def _each(conn: SshConnector, tmp_path: Path) -> list[RunResult]:
     ]
 
 
+@pytest.mark.parametrize("where", ["ssh", "local"])
 def test_a_script_run_by_the_agent_does_what_it_does_on_its_own(
-    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: str, sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def scenario(agent: bool) -> tuple[list[RunResult], int]:
         monkeypatch.setenv("CONVEYOR_AGENT", "1" if agent else "0")
-        conn = _connector(sshd)
+        conn: SshConnector | LocalConnector = (
+            _connector(sshd) if where == "ssh" else LocalConnector()
+        )
         try:
             results = await _each(conn, tmp_path)
         finally:
@@ -184,3 +188,25 @@ def test_closing_the_connection_ends_the_scripts_still_running(sshd: Sshd, tmp_p
     last = beat.stat().st_mtime
     time.sleep(0.3)
     assert beat.stat().st_mtime == last, "a script outlived its connection"
+
+
+def test_a_local_script_sees_the_environment_and_directory_of_when_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a subprocess started then would: not as they were when the agent started."""
+    code = "import os; print(os.environ.get('CV_LATE'), os.getcwd())"
+
+    async def scenario() -> list[str]:
+        conn = LocalConnector()
+        try:
+            first = (await conn.run(["python3", "-c", code])).stdout
+            monkeypatch.setenv("CV_LATE", "set after")
+            monkeypatch.chdir(tmp_path)
+            return [first, (await conn.run(["python3", "-c", code])).stdout]
+        finally:
+            await conn.close()
+
+    monkeypatch.delenv("CV_LATE", raising=False)
+    first, later = asyncio.run(scenario())
+    assert first.startswith("None ")
+    assert later == f"set after {tmp_path}\n"
