@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.errors import CommandTimeout
+from conveyor.hosts.agent import Agent
 from conveyor.hosts.base import RunResult
 from conveyor.hosts.local import LocalConnector
 from conveyor.hosts.ssh import SshConnector
@@ -210,3 +211,57 @@ def test_a_local_script_sees_the_environment_and_directory_of_when_it_runs(
     first, later = asyncio.run(scenario())
     assert first.startswith("None ")
     assert later == f"set after {tmp_path}\n"
+
+
+@pytest.mark.parametrize("where", ["ssh", "local"])
+def test_megabytes_in_and_out_at_once_arrive_whole(where: str, sshd: Sshd) -> None:
+    """A script's output over SSH's window (2 MiB) while another's input is sent: both whole,
+    neither end waiting on the other."""
+    out = "import sys; sys.stdout.write('x' * (3 << 20))"
+    count = "import sys; print(len(sys.stdin.buffer.read()))"
+
+    async def scenario() -> tuple[RunResult, RunResult]:
+        conn: SshConnector | LocalConnector = (
+            sshd.connector() if where == "ssh" else LocalConnector()
+        )
+        try:
+            big, counted = await asyncio.gather(
+                conn.run(["python3", "-c", out]),
+                conn.run(["python3", "-c", count], stdin=b"y" * (3 << 20)),
+            )
+            return big, counted
+        finally:
+            await conn.close()
+
+    big, counted = asyncio.run(scenario())
+    assert len(big.stdout) == 3 << 20
+    assert counted.stdout == f"{3 << 20}\n"
+
+
+def test_a_script_whose_caller_says_nothing_more_ends_at_its_deadline_on_the_host(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As timeout(1) did: the host kills a script a second after its timeout even when no
+    kill reaches it (the caller died, the network went quiet)."""
+    marker = tmp_path / "survived"
+    code = f"import time; time.sleep(2.5); open({str(marker)!r}, 'w')"
+    send = Agent._send
+
+    def no_kills(self: Agent, request: dict[str, object]) -> None:
+        if "kill" not in request:
+            send(self, request)
+
+    monkeypatch.setattr(Agent, "_send", no_kills)
+    monkeypatch.setattr("conveyor.hosts.agent.KILL_GRACE", 3.0)
+
+    async def scenario() -> None:
+        conn = sshd.connector()
+        try:
+            await conn.run(["python3", "-c", code], timeout=0.5)
+        finally:
+            await conn.close()
+
+    with pytest.raises(CommandTimeout):
+        asyncio.run(scenario())
+    time.sleep(1.5)  # past the script's own end, had it not been killed
+    assert not marker.exists(), "the script ran past its deadline"

@@ -38,10 +38,12 @@ MAX_AGENTS = 3  # interpreters with an agent, per connection (each holds an SSH 
 
 # Runs on the host. Single-threaded (fork and threads do not mix): select() on the requests
 # and on a wake-up pipe that SIGCHLD writes to; children are reaped there, and each answer
-# is one JSON line. Python 3.6+ (f-strings); the host's own stdin/stdout are kept for the
-# channel alone, so a script or a daemon it starts never holds the channel open.
+# is one JSON line. Python 3.5+; the host's own stdin/stdout are kept for the channel alone,
+# so a script or a daemon it starts never holds the channel open. Each script has a deadline
+# here too (its timeout and a second), as timeout(1) gave it: a caller that vanished without
+# a word still does not leave it running. Whatever way the agent ends, it kills what runs.
 AGENT = r"""
-import atexit, base64, json, os, select, signal, sys, tempfile, traceback
+import atexit, base64, json, os, select, signal, sys, tempfile, time, traceback, types
 IN, OUT = os.dup(0), os.dup(1)
 null = os.open(os.devnull, os.O_RDWR)
 os.dup2(null, 0)
@@ -53,6 +55,7 @@ signal.set_wakeup_fd(wake_w)
 signal.signal(signal.SIGCHLD, lambda *_: None)
 running = {}  # pid -> (request id, stdout file, stderr file)
 pids = {}  # request id -> pid
+deadlines = {}  # pid -> time.monotonic() past which it is killed
 
 
 def send(obj):
@@ -79,7 +82,9 @@ def child(req, fin, fout, ferr):
         if req.get("cwd"):
             os.chdir(req["cwd"])
         sys.argv = ["-c"] + req["args"]
-        exec(compile(req["code"], "<string>", "exec"), {"__name__": "__main__"})
+        main = types.ModuleType("__main__")
+        sys.modules["__main__"] = main
+        exec(compile(req["code"], "<string>", "exec"), main.__dict__)
     except SystemExit as e:
         if e.code is None:
             code = 0
@@ -93,9 +98,14 @@ def child(req, fin, fout, ferr):
         traceback.print_exception(type(e), e, e.__traceback__.tb_next)
         code = 1
     try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()  # its other threads end first, as at an interpreter's exit
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
+    except BaseException:
+        code = code or 120
     finally:
         os._exit(code & 0xFF)
 
@@ -109,9 +119,15 @@ def start(req):
     pid = os.fork()
     if pid == 0:
         child(req, fin, fout, ferr)
+    try:
+        os.setpgid(pid, pid)  # here too: a kill may come before the child has run at all
+    except OSError:
+        pass
     fin.close()
     running[pid] = (req["id"], fout, ferr)
     pids[req["id"]] = pid
+    if req.get("timeout"):
+        deadlines[pid] = time.monotonic() + float(req["timeout"]) + 1.0
 
 
 def reap():
@@ -126,6 +142,7 @@ def reap():
             continue
         rid, fout, ferr = running.pop(pid)
         pids.pop(rid, None)
+        deadlines.pop(pid, None)
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         out = []
         for f in (fout, ferr):
@@ -136,64 +153,80 @@ def reap():
 
 
 def kill(pid):
+    deadlines.pop(pid, None)
     try:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
 
 
+def serve():
+    parts = []
+    while True:
+        wait = None
+        if deadlines:
+            wait = max(0.0, min(deadlines.values()) - time.monotonic())
+        ready = select.select([IN, wake_r], [], [], wait)[0]
+        now = time.monotonic()
+        for pid in [p for p, t in deadlines.items() if t <= now]:
+            kill(pid)
+        if wake_r in ready:
+            try:
+                while os.read(wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
+            reap()
+        if IN in ready:
+            chunk = os.read(IN, 1 << 16)
+            if not chunk:
+                return
+            parts.append(chunk)
+            if b"\n" not in chunk:
+                continue
+            *lines, rest = b"".join(parts).split(b"\n")
+            parts = [rest]
+            for line in lines:
+                req = json.loads(line.decode())
+                if "kill" in req:
+                    if req["kill"] in pids:
+                        kill(pids[req["kill"]])
+                    continue
+                try:
+                    start(req)
+                except Exception:
+                    err = base64.b64encode(traceback.format_exc().encode()).decode()
+                    send({"id": req["id"], "exit": 125, "out": "", "err": err})
+
+
 # What the host scripts import, imported once here: a forked script finds them loaded.
-for name in ("hashlib", "http.client", "shutil", "socket", "subprocess", "time", "venv",
+for name in ("hashlib", "http.client", "shutil", "socket", "subprocess", "venv",
              "xmlrpc.client", "supervisor.xmlrpc"):
     try:
         __import__(name)
     except Exception:
         pass
-send({"ready": os.getpid()})
-parts = []
-while True:
-    ready = select.select([IN, wake_r], [], [])[0]
-    if wake_r in ready:
-        try:
-            while os.read(wake_r, 512):
-                pass
-        except BlockingIOError:
-            pass
-        reap()
-    if IN in ready:
-        chunk = os.read(IN, 1 << 16)
-        if not chunk:
-            for pid in list(running):
-                kill(pid)
-            os._exit(0)
-        parts.append(chunk)
-        if b"\n" not in chunk:
-            continue
-        *lines, rest = b"".join(parts).split(b"\n")
-        parts = [rest]
-        for line in lines:
-            req = json.loads(line)
-            if "kill" in req:
-                if req["kill"] in pids:
-                    kill(pids[req["kill"]])
-                continue
-            try:
-                start(req)
-            except Exception:
-                err = base64.b64encode(traceback.format_exc().encode()).decode()
-                send({"id": req["id"], "exit": 125, "out": "", "err": err})
+try:
+    send({"ready": os.getpid()})
+    serve()
+except BaseException:
+    pass  # the channel is gone (EOF, a broken pipe): so is every script it started
+finally:
+    for pid in list(running):
+        kill(pid)
+    os._exit(0)
 """
 
 
 class Channel(Protocol):
-    """Both ends of a long-lived command: its stdin to write, its stdout to read lines."""
+    """Both ends of a long-lived command: its stdin to write, its stdout to read."""
 
     def write(self, data: bytes) -> None:
-        """Send bytes to the command's stdin."""
+        """Send bytes to the command's stdin (buffered: never blocks the event loop)."""
         ...
 
-    async def readline(self) -> bytes:
-        """One line of the command's stdout; b"" once it has ended."""
+    async def read(self) -> bytes:
+        """Some of the command's stdout, as it comes; b"" once it has ended."""
         ...
 
     async def close(self) -> None:
@@ -201,7 +234,8 @@ class Channel(Protocol):
         ...
 
     def abandon(self) -> None:
-        """End the command without waiting: its event loop has gone."""
+        """End the command without waiting (its event loop has gone, or it stopped making
+        sense)."""
         ...
 
 
@@ -215,12 +249,35 @@ def script(argv: Sequence[str]) -> bool:
     return len(argv) >= 3 and argv[1] == "-c" and os.path.basename(argv[0]).startswith("python")
 
 
+class Lines:
+    """A channel's output cut into lines, however it arrives."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._buffer = bytearray()
+        self._scanned = 0  # no newline before this offset: a long line is scanned once
+
+    async def next(self) -> bytes:
+        """The next whole line; b"" once the channel has ended (a cut-off line is dropped)."""
+        while (end := self._buffer.find(b"\n", self._scanned)) < 0:
+            self._scanned = len(self._buffer)
+            chunk = await self._channel.read()
+            if not chunk:
+                return b""
+            self._buffer += chunk
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        self._scanned = 0
+        return line
+
+
 class Agent:
     """The connector's end of one host agent."""
 
-    def __init__(self, host: str, channel: Channel, *, local: bool = False) -> None:
+    def __init__(self, host: str, channel: Channel, lines: Lines, *, local: bool = False) -> None:
         self.host = host
         self._channel = channel
+        self._lines = lines
         self._local = local
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -230,21 +287,25 @@ class Agent:
     @classmethod
     async def start(cls, host: str, channel: Channel, *, local: bool = False) -> Agent | None:
         """The agent once it said it is ready; None (its channel closed) when it did not."""
+        lines = Lines(channel)
         try:
-            line = await asyncio.wait_for(channel.readline(), START_TIMEOUT)
+            line = await asyncio.wait_for(lines.next(), START_TIMEOUT)
             ready = "ready" in json.loads(line) if line else False
         except (asyncio.TimeoutError, ValueError, OSError):
             ready = False
+        except BaseException:
+            channel.abandon()  # cancelled while it started: nothing of it stays behind
+            raise
         if not ready:
             await channel.close()
             return None
-        agent = cls(host, channel, local=local)
+        agent = cls(host, channel, lines, local=local)
         agent._reader = asyncio.ensure_future(agent._read())
         return agent
 
     async def _read(self) -> None:
         try:
-            while line := await self._channel.readline():
+            while line := await self._lines.next():
                 reply = json.loads(line)
                 future = self._pending.pop(reply.get("id"), None)
                 if future is not None and not future.done():
@@ -252,7 +313,11 @@ class Agent:
         except (OSError, ValueError):
             pass
         finally:
-            self.alive = False
+            if self.alive:
+                # It ended, or said something that is not an answer: let it go, with the
+                # scripts it runs (its stdin closes), and tell every caller still waiting.
+                self.alive = False
+                self._channel.abandon()
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(
@@ -272,10 +337,18 @@ class Agent:
     ) -> RunResult:
         """`argv` (a `python -c` script) run by the agent, as the connector's `run` would."""
         args = tuple(argv)
+        if not self.alive:
+            raise HostUnreachable(f"{self.host}: the connection ended")
         rid = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
-        request: dict[str, Any] = {"id": rid, "code": args[2], "args": list(args[3:]), "cwd": cwd}
+        request: dict[str, Any] = {
+            "id": rid,
+            "code": args[2],
+            "args": list(args[3:]),
+            "cwd": cwd,
+            "timeout": timeout,
+        }
         if self._local:
             # As a subprocess of ours would have them now, not as when the agent started.
             request.update(
@@ -308,10 +381,10 @@ class Agent:
         return checked(result, check=check)
 
     def _send(self, request: dict[str, Any]) -> None:
-        if not self.alive:
-            raise HostUnreachable(f"{self.host}: the connection ended")
-        with contextlib.suppress(OSError):
-            self._channel.write(json.dumps(request).encode() + b"\n")
+        """Never raises: a request to an agent that is gone fails its caller by the reader."""
+        if self.alive:
+            with contextlib.suppress(OSError, RuntimeError):
+                self._channel.write(json.dumps(request).encode() + b"\n")
 
     def abandon(self) -> None:
         """Let the agent go without a word: its event loop has gone."""
@@ -365,16 +438,19 @@ class Agents:
             return agent
         if python in self._agents and agent is None:
             return None  # it could not start: commands run as they always did
-        if python not in self._agents and len(self._agents) >= MAX_AGENTS:
-            return None
         async with self._lock:
+            if python not in self._agents and len(self._agents) >= MAX_AGENTS:
+                return None
             agent = self._agents.get(python)
             if agent is None or not agent.alive:
                 self._trips.started()
                 channel = await self._spawn([python, "-c", AGENT])
-                agent = None
-                if channel is not None:
-                    agent = await Agent.start(self._host, channel, local=self._local)
+                if channel is None:
+                    # No channel (the connection is gone: the command itself will say so and
+                    # a new one is opened); not remembered, so the next command tries again.
+                    self._agents.pop(python, None)
+                    return None
+                agent = await Agent.start(self._host, channel, local=self._local)
                 self._agents[python] = agent
         return agent
 

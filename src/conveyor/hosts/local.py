@@ -178,42 +178,54 @@ def _write_atomically(data: bytes, target: Path, mode: int) -> None:
 
 
 class _Child:
-    """An agent's pipes (hosts/agent.py's Channel): a plain child process read through the
-    event loop's selector, so nothing of it outlives the loop (a connector may be used under
-    several event loops one after another, and is not always closed)."""
+    """An agent's pipes (hosts/agent.py's Channel): a plain child process whose pipes are
+    read and written through the event loop's selector, never blocking it, so nothing of it
+    outlives the loop (a connector may be used under several event loops one after another,
+    and is not always closed)."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         self._proc, self._stdin, self._stdout = proc, proc.stdin, proc.stdout
         os.set_blocking(self._stdout.fileno(), False)
-        self._buffer = bytearray()
-        self._eof = False
+        os.set_blocking(self._stdin.fileno(), False)
+        self._unsent = bytearray()
 
     def write(self, data: bytes) -> None:
-        self._stdin.write(data)
-        self._stdin.flush()
+        self._unsent += data
+        self._flush()
 
-    async def readline(self) -> bytes:
+    def _flush(self) -> None:
+        if self._stdin.closed:
+            self._unsent.clear()
+            return
+        fd = self._stdin.fileno()
+        loop = asyncio.get_running_loop()
+        try:
+            while self._unsent:
+                del self._unsent[: os.write(fd, self._unsent)]
+        except BlockingIOError:
+            loop.add_writer(fd, self._flush)  # the rest once the agent has read some
+            return
+        except OSError:
+            self._unsent.clear()  # the agent is gone: its reader tells the callers
+        loop.remove_writer(fd)
+
+    async def read(self) -> bytes:
         loop = asyncio.get_running_loop()
         fd = self._stdout.fileno()
-        while b"\n" not in self._buffer and not self._eof:
+        while True:
+            try:
+                return os.read(fd, 1 << 16)
+            except BlockingIOError:
+                pass
+            except OSError:
+                return b""
             readable: asyncio.Future[None] = loop.create_future()
             loop.add_reader(fd, _ready, readable)
             try:
                 await readable
             finally:
                 loop.remove_reader(fd)
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            except OSError:
-                chunk = b""
-            self._eof = not chunk
-            self._buffer += chunk
-        line, newline, rest = self._buffer.partition(b"\n")
-        self._buffer = rest
-        return bytes(line + newline)
 
     async def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -225,6 +237,9 @@ class _Child:
         self.abandon()
 
     def abandon(self) -> None:
+        if not self._stdin.closed:
+            with contextlib.suppress(OSError, RuntimeError):
+                asyncio.get_running_loop().remove_writer(self._stdin.fileno())
         with contextlib.suppress(OSError):
             self._stdin.close()
         if self._proc.poll() is None:

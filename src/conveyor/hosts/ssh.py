@@ -343,9 +343,9 @@ class _Process:
     def write(self, data: bytes) -> None:
         self._process.stdin.write(data)
 
-    async def readline(self) -> bytes:
+    async def read(self) -> bytes:
         try:
-            return await self._process.stdout.readline()
+            return await self._process.stdout.read(1 << 16)
         except (asyncssh.Error, OSError):
             return b""
 
