@@ -13,6 +13,20 @@ import pytest
 from conveyor.cli import main
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests first (those marked slow, then the integration and end-to-end ones), each
+    group in the order pytest chose: xdist hands tests out in this order, so a run does not
+    end with one worker on a minute-long test while the others have nothing left to do."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow") is not None:
+            return 0
+        return 1 if item.nodeid.startswith(("tests/integration/", "tests/e2e/")) else 2
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
