@@ -186,3 +186,19 @@ def _listen_names(
                 f'no http service "{name}" runs on {entry.host}{suggestion_suffix(name, http)}; '
                 f"{runs}",
             )
+
+
+def local_hosts(data: dict[str, Any]) -> dict[str, list[str]]:
+    """Roles named by the raw services, migrations and release tables, each on "local"."""
+    roles: list[object] = []
+    services = data.get("services")
+    for service in services.values() if isinstance(services, dict) else ():
+        if isinstance(service, dict) and isinstance(service.get("roles"), list):
+            roles.extend(service["roles"])
+    for section in ("migrations", "release"):
+        table = data.get(section)
+        if isinstance(table, dict):
+            roles.append(table.get("run_on"))
+    # Misspelt roles are left out here; validation reports them against the services.
+    named = [r for r in roles if isinstance(r, str) and re.fullmatch(NAME_PATTERN, r)]
+    return {role: ["local"] for role in dict.fromkeys(named)} or {"app": ["local"]}

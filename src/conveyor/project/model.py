@@ -11,7 +11,6 @@ from pydantic import Field, field_validator, model_validator
 from conveyor.errors import ConfigError
 from conveyor.project.environment import EnvironmentConfig, NotifyConfig
 from conveyor.project.fields import (
-    NAME_PATTERN,
     Argv,
     ClassPath,
     Duration,
@@ -24,7 +23,7 @@ from conveyor.project.fields import (
     UrlPath,
     show,
 )
-from conveyor.project.hosts import listen_problems
+from conveyor.project.hosts import listen_problems, local_hosts
 from conveyor.project.references import ReferencesInvalid, check_references
 from conveyor.project.refused import check_refused
 from conveyor.suggest import suggestion_suffix
@@ -366,7 +365,7 @@ class ConveyorConfig(Section):
     def _default_environment(cls, data: Any) -> Any:
         if not isinstance(data, dict) or "environments" in data:
             return data
-        return {**data, "environments": {DEFAULT_ENVIRONMENT: {"hosts": _local_hosts(data)}}}
+        return {**data, "environments": {DEFAULT_ENVIRONMENT: {"hosts": local_hosts(data)}}}
 
     @field_validator("environments")
     @classmethod
@@ -384,19 +383,3 @@ class ConveyorConfig(Section):
         if problems:
             raise ReferencesInvalid(problems)
         return self
-
-
-def _local_hosts(data: dict[str, Any]) -> dict[str, list[str]]:
-    """Roles named by the raw services, migrations and release tables, each on "local"."""
-    roles: list[object] = []
-    services = data.get("services")
-    for service in services.values() if isinstance(services, dict) else ():
-        if isinstance(service, dict) and isinstance(service.get("roles"), list):
-            roles.extend(service["roles"])
-    for section in ("migrations", "release"):
-        table = data.get(section)
-        if isinstance(table, dict):
-            roles.append(table.get("run_on"))
-    # Misspelt roles are left out here; validation reports them against the services.
-    named = [r for r in roles if isinstance(r, str) and re.fullmatch(NAME_PATTERN, r)]
-    return {role: ["local"] for role in dict.fromkeys(named)} or {"app": ["local"]}
