@@ -1,0 +1,68 @@
+"""How the agent's answers are cut into lines, however the channel delivers them.
+
+A fake channel (a list of chunks) is enough here: this is the framing alone, with nothing of
+a host; tests/integration/test_agent.py runs the real thing over sshd and locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from conveyor.hosts.agent import Lines, script
+
+
+class Chunks:
+    """A channel that delivers the given chunks, then its end."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+        self.reads = 0
+
+    async def read(self) -> bytes:
+        self.reads += 1
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def write(self, data: bytes) -> None:
+        raise AssertionError("nothing is written here")
+
+    async def close(self) -> None:
+        pass
+
+    def abandon(self) -> None:
+        pass
+
+
+def _all(channel: Chunks) -> list[bytes]:
+    async def read() -> list[bytes]:
+        lines = Lines(channel)
+        found = []
+        while line := await lines.next():
+            found.append(line)
+        return found
+
+    return asyncio.run(read())
+
+
+def test_lines_split_across_chunks_and_several_in_one_chunk_come_out_whole() -> None:
+    channel = Chunks(b'{"id": 1', b', "exit": 0}\n{"id": 2}\n{"id"', b": 3}\n")
+    assert _all(channel) == [b'{"id": 1, "exit": 0}', b'{"id": 2}', b'{"id": 3}']
+
+
+def test_a_line_cut_off_by_the_end_of_the_channel_is_not_an_answer() -> None:
+    assert _all(Chunks(b'{"id": 1}\n{"id": 2, "ex')) == [b'{"id": 1}']
+
+
+def test_a_line_of_megabytes_in_small_chunks_is_read_once_per_chunk() -> None:
+    body = b"x" * (4 << 20)
+    chunks = [body[i : i + (64 << 10)] for i in range(0, len(body), 64 << 10)]
+    channel = Chunks(*chunks, b"\n")
+    assert _all(channel) == [body]
+    assert channel.reads == len(chunks) + 2  # each chunk, the newline, the end
+
+
+def test_only_python_c_scripts_go_to_an_agent() -> None:
+    assert script(["python3", "-c", "print(1)"])
+    assert script(["/srv/app/tools/bin/python", "-c", "pass", "arg"])
+    assert not script(["supervisorctl", "-c", "/srv/app/runtime/supervisord.conf", "status"])
+    assert not script(["python3", "-m", "alembic", "-c", "alembic.ini", "upgrade", "head"])
+    assert not script(["python3", "-c"])
