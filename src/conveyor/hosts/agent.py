@@ -240,9 +240,10 @@ class Agents:
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def get(self, argv: Sequence[str]) -> Agent | None:
-        """The agent for `argv`'s interpreter, when `argv` is a script one can run."""
-        if not script(argv) or not enabled():
+    async def get(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Agent | None:
+        """The agent for `argv`'s interpreter, when `argv` is a script one can run: not with
+        PYTHON* variables of its own (an interpreter reads those when it starts)."""
+        if not script(argv) or not enabled() or any(k.startswith("PYTHON") for k in env or ()):
             return None
         loop = asyncio.get_running_loop()
         if loop is not self._loop:

@@ -64,7 +64,7 @@ class LocalConnector:
         """Run argv; a timeout kills the whole process group and always raises CommandTimeout."""
         args = tuple(argv)
         self.round_trips.ran(args)
-        if (agent := await self._agents.get(args)) is not None:
+        if (agent := await self._agents.get(args, env)) is not None:
             return await agent.run(
                 args, timeout=timeout, env=env, stdin=stdin, cwd=cwd, check=check
             )

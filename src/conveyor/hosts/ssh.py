@@ -178,7 +178,7 @@ class SshConnector:
         """Run argv on the host; a timeout kills its process group and always raises."""
         args = tuple(argv)
         self.round_trips.ran(args)
-        if (agent := await self._agents.get(args)) is not None:
+        if (agent := await self._agents.get(args, env)) is not None:
             return await agent.run(
                 args, timeout=timeout, env=env, stdin=stdin, cwd=cwd, check=check
             )

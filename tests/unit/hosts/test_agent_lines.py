@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from conveyor.hosts.agent import Lines, script
+from conveyor.hosts.agent import Agents, Lines, script
+from conveyor.hosts.trips import RoundTrips
 
 
 class Chunks:
@@ -66,3 +67,21 @@ def test_only_python_c_scripts_go_to_an_agent() -> None:
     assert not script(["supervisorctl", "-c", "/srv/app/runtime/supervisord.conf", "status"])
     assert not script(["python3", "-m", "alembic", "-c", "alembic.ini", "upgrade", "head"])
     assert not script(["python3", "-c"])
+
+
+def test_a_script_given_python_variables_of_its_own_runs_as_its_own_command() -> None:
+    """PYTHONPATH and friends are read when an interpreter starts: a forked agent never would."""
+
+    async def agents() -> tuple[object, object]:
+        spawned: list[object] = []
+
+        async def spawn(argv: object) -> None:
+            spawned.append(argv)  # no channel: the command would run as its own
+            return None
+
+        chosen = Agents("h", spawn, RoundTrips())
+        with_path = await chosen.get(["python3", "-c", "pass"], {"PYTHONPATH": "/srv/app"})
+        return with_path, spawned
+
+    with_path, spawned = asyncio.run(agents())
+    assert with_path is None and spawned == []
