@@ -1,0 +1,82 @@
+"""How the deploy reads supervisor's answers about its programs: started, stopped, running.
+
+On an in-memory host (tests/unit/deploy/memhost.py), a fake used on purpose: what is
+tested is how `deploy/programs.py` reads the control and status scripts' words into
+facts (pids, a stop's outcome, a start that failed), which needs no real supervisor. The
+scripts themselves run against a real supervisord in tests/integration/test_runtime_proxy.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conveyor.deploy import programs
+from conveyor.deploy.hostops import Target
+from conveyor.deploy.layout import HostPaths
+from conveyor.errors import StartFailed
+from conveyor.hosts.base import RunResult
+from tests.unit.deploy.memhost import MemoryHost
+
+SPEC = "deploy@app-1"
+
+
+def target() -> tuple[Target, MemoryHost]:
+    host = MemoryHost(SPEC)
+    return Target(SPEC, host, HostPaths("/srv/shop"), "python3"), host
+
+
+@pytest.mark.parametrize(
+    ("said", "how", "message"),
+    [
+        ("stopped", "graceful", "worker-green stopped gracefully"),
+        ("ERROR (not running)", "not running", "worker-green was not running: nothing to stop"),
+        ("ERROR (no such process)", "absent", "worker-green did not exist: nothing to stop"),
+    ],
+)
+def test_a_drain_tells_what_the_stop_did_in_supervisors_words(
+    said: str, how: str, message: str
+) -> None:
+    tgt, host = target()
+    host.stopped["worker-green"] = said
+    drained = asyncio.run(programs.drain(tgt, "worker-green", seconds=30))
+    assert (drained.how, drained.message) == (how, message)
+    assert host.log == ["supervisor stop worker-green"]
+
+
+def test_started_programs_give_their_pids() -> None:
+    tgt, _ = target()
+    out = "web-blue: started (pid 41)\nworker-blue: started (pid 42)\n"
+    result = RunResult(SPEC, ("python",), 0, out, "")
+    pids = asyncio.run(programs._started(tgt, ["web-blue", "worker-blue"], result))
+    assert pids == {"web-blue": 41, "worker-blue": 42}
+
+
+def test_an_already_running_program_with_its_definition_is_started() -> None:
+    """A redeploy of a warm release: supervisor says ALREADY_STARTED, which is no failure."""
+    tgt, _ = target()
+    out = "web-blue: ERROR (already started)\n"
+    result = RunResult(SPEC, ("python",), 7, out, "")
+    assert asyncio.run(programs._started(tgt, ["web-blue"], result)) == {}
+
+
+def test_a_program_that_did_not_stay_up_fails_the_start_naming_it_with_its_log() -> None:
+    tgt, host = target()
+    host.files["/srv/shop/logs/worker-blue.log"] = b"boom\n"
+    out = "web-blue: started (pid 41)\nworker-blue: ERROR (spawn error)\n"
+    result = RunResult(SPEC, ("python",), 7, out, "")
+    with pytest.raises(StartFailed) as caught:
+        asyncio.run(programs._started(tgt, ["web-blue", "worker-blue"], result))
+    assert caught.value.programs == ("worker-blue",)
+    assert "worker-blue did not start on deploy@app-1" in caught.value.message
+    assert host.log[-1] == "tail"  # the failed program's log, read for the message
+
+
+def test_a_program_not_running_is_said_so_and_its_log_is_read_only_when_asked() -> None:
+    tgt, host = target()
+    assert asyncio.run(programs.running(tgt, "web-blue", tail=False)) == "web-blue is unknown"
+    assert "tail" not in host.log
+    said = asyncio.run(programs.running(tgt, "web-blue"))
+    assert said is not None and said.startswith("web-blue is unknown\n")
+    assert host.log[-1] == "tail"
