@@ -28,6 +28,7 @@ from conveyor.cli import (
 )
 from conveyor.cli.output import err
 from conveyor.errors import ConveyorError
+from conveyor.hosts import agent
 
 app = typer.Typer(
     name="conveyor",
@@ -56,6 +57,7 @@ def _root(
     ),
 ) -> None:
     """Continuous delivery for Python services on your own Linux servers."""
+    agent.enabled()  # CONVEYOR_AGENT other than 0 or 1 is refused before anything runs
     ctx.obj = directory.resolve() if directory else None
 
 

@@ -27,7 +27,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from conveyor.errors import HostUnreachable
+from conveyor.errors import ConfigError, HostUnreachable
 from conveyor.hosts.agent_host import AGENT
 from conveyor.hosts.base import RunResult
 from conveyor.hosts.failures import checked, command_timeout, decode
@@ -60,8 +60,14 @@ class Channel(Protocol):
 
 
 def enabled() -> bool:
-    """Off with CONVEYOR_AGENT=0."""
-    return os.environ.get("CONVEYOR_AGENT", "1") != "0"
+    """Off with CONVEYOR_AGENT=0; any value but 0 or 1 is refused, naming it."""
+    value = os.environ.get("CONVEYOR_AGENT", "1").strip()
+    if value not in ("0", "1", ""):
+        raise ConfigError(
+            f"CONVEYOR_AGENT is {value!r}: set it to 0 (each host script runs as its own "
+            "command) or 1 (through the host agent, the default), or unset it"
+        )
+    return value != "0"
 
 
 def script(argv: Sequence[str]) -> bool:

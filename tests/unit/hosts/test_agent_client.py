@@ -1,14 +1,19 @@
-"""How the agent's answers are cut into lines, however the channel delivers them.
+"""The agent's connector side: its answers cut into lines however the channel delivers
+them, which commands go to an agent, and the switch that turns it off.
 
-A fake channel (a list of chunks) is enough here: this is the framing alone, with nothing of
-a host; tests/integration/test_agent.py runs the real thing over sshd and locally.
-"""
+A fake channel (a list of chunks) is enough here: this is the framing and the choosing
+alone, with nothing of a host; tests/integration/test_agent.py runs the real thing over
+sshd and locally."""
 
 from __future__ import annotations
 
 import asyncio
 
-from conveyor.hosts.agent import Agents, Lines, script
+import pytest
+
+from conveyor.cli import main
+from conveyor.errors import ConfigError
+from conveyor.hosts.agent import Agents, Lines, enabled, script
 from conveyor.hosts.trips import RoundTrips
 
 
@@ -85,3 +90,23 @@ def test_a_script_given_python_variables_of_its_own_runs_as_its_own_command() ->
 
     with_path, spawned = asyncio.run(agents())
     assert with_path is None and spawned == []
+
+
+def test_conveyor_agent_takes_0_or_1_and_refuses_anything_else_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONVEYOR_AGENT", "0")
+    assert not enabled()
+    monkeypatch.setenv("CONVEYOR_AGENT", "1")
+    assert enabled()
+    monkeypatch.setenv("CONVEYOR_AGENT", "false")
+    with pytest.raises(ConfigError, match="CONVEYOR_AGENT is 'false': set it to 0"):
+        enabled()
+
+
+def test_the_cli_refuses_a_conveyor_agent_it_does_not_know_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CONVEYOR_AGENT", "off")
+    assert main(["history"]) == 1
+    assert capsys.readouterr().err.startswith("error: CONVEYOR_AGENT is 'off': set it to 0")
