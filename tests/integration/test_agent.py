@@ -38,6 +38,15 @@ SCRIPTS = {
 }
 
 
+# Writes the time to a file every 0.05 s, forever: alive as long as the file changes.
+BEAT = (
+    "import sys, time\n"
+    "while True:\n"
+    "    open(sys.argv[1], 'w').write(str(time.time()))\n"
+    "    time.sleep(0.05)\n"
+)
+
+
 def _connector(sshd: Sshd) -> SshConnector:
     return sshd.connector()
 
@@ -110,12 +119,7 @@ def test_a_script_its_caller_gave_up_on_is_killed_and_the_next_one_runs(
 ) -> None:
     """As a start gate's watch is cancelled when the probes pass: it must not run on."""
     beat = tmp_path / "beat"
-    code = (
-        "import sys, time\n"
-        "while True:\n"
-        "    open(sys.argv[1], 'w').write(str(time.time()))\n"
-        "    time.sleep(0.05)\n"
-    )
+    code = BEAT
 
     async def scenario() -> str:
         conn = _connector(sshd)
@@ -168,12 +172,7 @@ def test_a_daemon_a_script_starts_keeps_neither_the_script_nor_the_close_waiting
 
 def test_closing_the_connection_ends_the_scripts_still_running(sshd: Sshd, tmp_path: Path) -> None:
     beat = tmp_path / "beat"
-    code = (
-        "import sys, time\n"
-        "while True:\n"
-        "    open(sys.argv[1], 'w').write(str(time.time()))\n"
-        "    time.sleep(0.05)\n"
-    )
+    code = BEAT
 
     async def scenario() -> None:
         conn = _connector(sshd)
