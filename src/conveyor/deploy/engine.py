@@ -172,11 +172,12 @@ class Engine:
         (a web one probed directly; a singleton of a deploy watched past its startsecs)."""
         target, service = host.target, self.config.services[op.service]
         prog = self.program(target, op.service, to)
-        if await programs.defined_and_running(target, prog):
+        state = await programs.state_of(target, prog.name)
+        if state == "running" and await programs.defined(target, prog):
             return
-        if op.how == "afresh" and await programs.running(target, prog.name) is not None:
-            # One an earlier attempt left crash-looping (backoff, fatal) starts afresh, not
-            # beside supervisor's own retries.
+        if op.how == "afresh" and state in ("starting", "backoff", "fatal"):
+            # One an earlier attempt left crash-looping (supervisor retrying it, or given up)
+            # starts afresh and is gated, not taken as started beside supervisor's retries.
             await programs.stop(target, prog.name)
         single = service.resolved_kind == "singleton"
         self.say(

@@ -232,14 +232,26 @@ async def cancel_retire(target: Target, colour: Colour) -> None:
 
 
 async def defined_and_running(target: Target, prog: Program) -> bool:
-    """True when `prog` runs with exactly this definition (same release, venv, port)."""
+    """True when `prog` runs with exactly this definition (same release, venv, port) and has
+    passed its start: one supervisor is still starting, or starting again between crashes
+    (a crash loop's retries go STARTING, BACKOFF, STARTING, ...), is not counted."""
+    return await state_of(target, prog.name) == "running" and await defined(target, prog)
+
+
+async def defined(target: Target, prog: Program) -> bool:
+    """True when `prog`'s definition on the host is exactly this one."""
     try:
         current = await target.conn.get(target.runtime.program_path(prog.name))
     except FileNotFoundError:
         return False
-    if current.decode("utf-8", "replace") != target.runtime.render_program(prog):
-        return False
-    return await running(target, prog.name, tail=False) is None
+    return current.decode("utf-8", "replace") == target.runtime.render_program(prog)
+
+
+async def state_of(target: Target, name: str) -> str:
+    """Program `name`'s state as supervisor has it ("running", "backoff", ...; "unknown")."""
+    result = await target.conn.run(target.runtime.status_argv(), check=False)
+    status = target.runtime.parse_status(result.stdout).get(name)
+    return status.state if status is not None else "unknown"
 
 
 async def stop(target: Target, name: str, *, timeout: float = 120) -> str:
@@ -290,15 +302,13 @@ async def drain(target: Target, name: str, *, seconds: float) -> Drained:
     return Drained(name, "whole drain", seconds)
 
 
-async def running(target: Target, name: str, *, tail: bool = True) -> str | None:
-    """None while `name` runs; otherwise why not (its state and, with `tail`, the end of
+async def running(target: Target, name: str) -> str | None:
+    """None while `name` runs (or starts); otherwise why not (its state and the end of
     its log)."""
-    result = await target.conn.run(target.runtime.status_argv(), check=False)
-    status = target.runtime.parse_status(result.stdout).get(name)
-    if status is not None and status.state in ("running", "starting"):
+    state = await state_of(target, name)
+    if state in ("running", "starting"):
         return None
-    state = status.state if status else "unknown"
-    return f"{name} is {state}" + (f"\n{await log_tail(target, name)}" if tail else "")
+    return f"{name} is {state}\n{await log_tail(target, name)}"
 
 
 async def log_tail(target: Target, name: str, lines: int = 15) -> str:

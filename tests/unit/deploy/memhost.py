@@ -3,7 +3,8 @@
 It is a fake on purpose, and only for logic no real host is needed for: files live in
 a dict; of the host scripts, it carries out only what their callers read back (a
 batch's writes and its JSON answer, Caddy's upstream rewrite, which prints what it
-wrote, and supervisor's control script, which says each program started or stopped);
+wrote, supervisor's control script, which says each program started or stopped, and its
+status script, which prints `status`);
 every other command succeeds and prints nothing. Each write and command is logged in
 order as a short label ("put state.json", "route 127.0.0.1:8101", "stop worker-green").
 What these do on a real host is tested against sshd, supervisor and Caddy in
@@ -33,6 +34,7 @@ class MemoryHost:
         self.log: list[str] = []
         self.refuse, self.down = refuse, down
         self.stopped: dict[str, str] = {}
+        self.status = ""  # what supervisor's status script prints (supervisorctl's lines)
         self.pid = 100
 
     async def connect(self) -> None:
@@ -86,6 +88,8 @@ class MemoryHost:
         if len(argv) == 5 and argv[1] == "-c" and "upstream" in argv[3]:
             self.files[argv[3]] = argv[4].encode()
             return 0, argv[4]  # Caddy's upstream rewrite prints what it wrote
+        if "getAllProcessInfo" in text:  # supervisor's status script
+            return 0, self.status
         if "xmlrpc" in text and "startProcess" in text:  # supervisor's control script
             said = []
             for word in argv[5:]:

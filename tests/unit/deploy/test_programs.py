@@ -17,6 +17,7 @@ from conveyor.deploy.hostops import Target
 from conveyor.deploy.layout import HostPaths
 from conveyor.errors import StartFailed
 from conveyor.hosts.base import RunResult
+from conveyor.runtime.base import Program
 from tests.unit.deploy.memhost import MemoryHost
 
 SPEC = "deploy@app-1"
@@ -73,10 +74,33 @@ def test_a_program_that_did_not_stay_up_fails_the_start_naming_it_with_its_log()
     assert host.log[-1] == "tail"  # the failed program's log, read for the message
 
 
-def test_a_program_not_running_is_said_so_and_its_log_is_read_only_when_asked() -> None:
+def test_a_program_not_running_is_said_so_with_its_log() -> None:
     tgt, host = target()
-    assert asyncio.run(programs.running(tgt, "web-blue", tail=False)) == "web-blue is unknown"
-    assert "tail" not in host.log
     said = asyncio.run(programs.running(tgt, "web-blue"))
     assert said is not None and said.startswith("web-blue is unknown\n")
     assert host.log[-1] == "tail"
+
+
+def test_a_program_still_starting_is_not_taken_as_running_its_definition() -> None:
+    """A crash loop's retries go STARTING, BACKOFF, STARTING: a recovery that took such a
+    program as running would clear its pending mark with the program down."""
+    tgt, host = target()
+    for state, expected in (("STARTING", False), ("BACKOFF", False), ("RUNNING", True)):
+        host.status = f"worker-blue                      {state}   pid 7, uptime 0:00:01\n"
+        prog = _worker(tgt)
+        host.files[tgt.runtime.program_path(prog.name)] = tgt.runtime.render_program(prog).encode()
+        assert asyncio.run(programs.defined_and_running(tgt, prog)) is expected, state
+
+
+def _worker(tgt: Target) -> Program:
+    return programs.service_program(
+        tgt,
+        service="worker",
+        command="python -m app.worker",
+        colour="blue",
+        port=8102,
+        release_id="r1",
+        version="1.0",
+        venv_key="v1",
+        drain=2,
+    )
