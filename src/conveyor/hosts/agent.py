@@ -142,8 +142,7 @@ class Agent:
             if self.alive:
                 # It ended, or said something that is not an answer: let it go, with the
                 # scripts it runs (its stdin closes), and tell every caller still waiting.
-                self.alive = False
-                self._channel.abandon()
+                self.abandon()
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(
@@ -213,7 +212,8 @@ class Agent:
                 self._channel.write(json.dumps(request).encode() + b"\n")
 
     def abandon(self) -> None:
-        """Let the agent go without a word: its event loop has gone."""
+        """Let the agent go without a word (its event loop has gone, or it stopped making
+        sense)."""
         self.alive = False
         self._channel.abandon()
 
