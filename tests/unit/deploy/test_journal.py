@@ -97,3 +97,55 @@ def test_a_host_that_never_routed_plays_back_without_claiming_traffic_went_back(
     run.routed = False
     assert asyncio.run(engine([]).undo(run)) is False
     assert host.log == ["supervisor stop web-blue"]
+
+
+class FullDisk(MemoryHost):
+    """A host whose state.json cannot be written (its disk is full)."""
+
+    async def put(self, data: bytes, path: str, *, mode: int = 0o644) -> None:
+        if path.endswith("state.json"):
+            raise ConveyorError(f"{self.name}: cannot write {path}: No space left on device")
+        await super().put(data, path, mode=mode)
+
+
+def test_a_record_that_cannot_be_written_back_is_named_after_everything_else_was_tried() -> None:
+    host = FullDisk(SPEC)
+    with pytest.raises(ConveyorError) as raised:
+        asyncio.run(engine([]).undo(run_of(host, list(JOURNAL))))
+    assert raised.value.message == (
+        f"{SPEC}: put back only in part: state.json: {SPEC}: cannot write "
+        "/srv/shop/state.json: No space left on device"
+    )
+    # Traffic and programs went back before the record was tried.
+    assert host.log[:2] == [
+        f"route 127.0.0.1:{ports(engine([]).config, 'web')['green']}",
+        "start worker-green",
+    ]
+
+
+class Synced(MemoryHost):
+    """A host whose sync script says what it copied."""
+
+    def _answer(self, argv: list[str]) -> tuple[int, str]:
+        if len(argv) > 3 and argv[1] == "-c" and "conveyor-sync" in argv[2]:
+            self.log.append(f"sync {argv[3].rsplit('/', 3)[-3]}")
+            said = {"missing": False, "message": f"2 file(s) in {argv[4]}: 2 copied, 0 removed"}
+            return 0, json.dumps(said) + "\n"
+        return super()._answer(argv)
+
+
+def test_a_syncs_files_go_back_to_those_of_the_release_served_before() -> None:
+    text = config(hosts=[SPEC]) + (
+        '\n[services.dags]\nsync = { from = "dags", to = "/opt/airflow/dags" }\n'
+        'roles = ["backend"]\n'
+    )
+    events: list[Event] = []
+    eng = Engine(project_of(text).config, {SPEC: ["backend"]}, "d-2", Settings(), events.append)
+    host = Synced(SPEC)
+    run = run_of(host, [Undo(FILES, Op("sync", "dags", release="r1", venv="v1"))])
+    asyncio.run(eng.undo(run))
+    assert host.log == ["sync r1"]  # the files of r1, the release the host served before
+    nothing = run_of(host, [Undo(FILES, Op("sync", "dags", release="", venv=""))])
+    asyncio.run(eng.undo(nothing))
+    assert host.log == ["sync r1"]  # no earlier files: nothing is copied
+    assert events[-1].message == "dags: no earlier files to put back"
