@@ -11,7 +11,7 @@ mark in its `state.json`, so `conveyor recover` finds it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -94,7 +94,7 @@ class Engine:
             await launch(self, host, to)
         elif kind == "cancel_retire":
             await programs.cancel_retire(target, to.colour)
-        elif kind in ("ready", "start"):
+        elif kind in ("ready", "start", "spawn"):
             await self._start(host, op, to)
         elif kind == "mark":
             # Killed from here on, `conveyor recover` finishes the switch from this mark.
@@ -172,34 +172,43 @@ class Engine:
         (a web one probed directly; a singleton of a deploy watched past its startsecs)."""
         target, service = host.target, self.config.services[op.service]
         prog = self.program(target, op.service, to)
-        state = await programs.state_of(target, prog.name)
-        if state == "running" and await programs.defined(target, prog):
-            return
-        if op.how == "afresh" and state in ("starting", "backoff", "fatal"):
-            # One an earlier attempt left crash-looping (supervisor retrying it, or given up)
-            # starts afresh and is gated, not taken as started beside supervisor's retries.
-            await programs.stop(target, prog.name)
-        single = service.resolved_kind == "singleton"
-        self.say(
-            target, "start", "start", f"starting {prog.name}" + (" (singleton)" if single else "")
-        )
-        host.journal.append(Undo(PROGRAMS, Op("stop", program=prog.name)))
-        if op.kind == "ready":
-            host.cold.append(prog.name)
-            host.warm = False
         started = time.monotonic()
-        try:
-            pids = await programs.start(target, prog)
-        except StartFailed as error:
-            message, cause = await startgate.failed_start(target, error)
-            raise DeployFailed(message, cause=cause) from None
+        if prog.name in host.spawned:
+            # A "spawn" step started it without waiting: its start is waited for here.
+            pids = await self._started(target, programs.spawn(target, prog))
+        else:
+            state = await programs.state_of(target, prog.name)
+            if state == "running" and await programs.defined(target, prog):
+                return
+            if op.how == "afresh" and state in ("starting", "backoff", "fatal"):
+                # One an earlier attempt left crash-looping (supervisor retrying it, or given
+                # up) starts afresh and is gated, not taken as started beside the retries.
+                await programs.stop(target, prog.name)
+            single = service.resolved_kind == "singleton"
+            self.say(
+                target,
+                "start",
+                "start",
+                f"starting {prog.name}" + (" (singleton)" if single else ""),
+            )
+            host.journal.append(Undo(PROGRAMS, Op("stop", program=prog.name)))
+            if op.kind in ("ready", "spawn"):
+                host.cold.append(prog.name)
+            if op.kind == "ready":
+                host.warm = False
+            if op.kind == "spawn":
+                # Its start goes on while the host's other steps run; "start" waits for it.
+                await programs.start(target, prog, wait=False)
+                host.spawned.add(prog.name)
+                return
+            pids = await self._started(target, programs.start(target, prog))
         if service.resolved_kind == "http" and service.health:
             port = ports(self.config, op.service)[to.colour]
             result = await gate(target, prog.name, port, service.health, self.settings)
             if not result.healthy:
                 await programs.stop(target, prog.name)
                 raise ConveyorError(f"{prog.name} ({to.release}) is not healthy: {result.reason}")
-        elif single and not self.voice:
+        elif service.resolved_kind == "singleton" and not self.voice:
             # Its start gate: it must stay up SETTLE seconds from its start.
             left = max(0.0, startgate.SETTLE - (time.monotonic() - started))
             crash = await startgate.watch(target, pids, seconds=left)
@@ -207,6 +216,16 @@ class Engine:
                 raise DeployFailed(
                     crash.message(target.spec), cause=f"{crash.reason()}\n{crash.log}"
                 )
+
+    @staticmethod
+    async def _started(target: Target, starting: Awaitable[dict[str, int]]) -> dict[str, int]:
+        """The pids of a start; a program that did not stay up fails the step, told as its
+        start gate tells a crash."""
+        try:
+            return await starting
+        except StartFailed as error:
+            message, cause = await startgate.failed_start(target, error)
+            raise DeployFailed(message, cause=cause) from None
 
     async def _route(self, host: HostRun, op: Op, to: Serve) -> None:
         """Point the host's Caddy for a service at `to.colour` (started first if it is not

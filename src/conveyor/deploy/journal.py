@@ -45,6 +45,7 @@ class HostRun:
     journal: list[Undo] = field(default_factory=list)
     warm: bool = True  # every web colour a ready step asked for was already running
     cold: list[str] = field(default_factory=list)  # programs a ready step had to start
+    spawned: set[str] = field(default_factory=set)  # started, their start not waited for yet
     touched: bool = False  # its pending mark was written: the switch began here
     routed: bool = False  # its Caddy was pointed at the new colour
     after: HostState | None = None  # its record once the switch finished

@@ -130,12 +130,13 @@ async def ensure_started(
     return prog
 
 
-async def start(target: Target, *progs: Program) -> dict[str, int]:
+async def start(target: Target, *progs: Program, wait: bool = True) -> dict[str, int]:
     """Define (or redefine) the programs and start them together, in one round trip; returns
-    their pids; StartFailed, with each failed program's log tail, when one does not stay up."""
+    their pids; StartFailed, with each failed program's log tail, when one does not stay up.
+    `wait=False`: started, not waited for (no pids); `spawn` waits for them later."""
     runtime = target.runtime
     names = [prog.name for prog in progs]
-    starting = control_argv(runtime.app_dir, runtime.tools, names, update=True)
+    starting = control_argv(runtime.app_dir, runtime.tools, names, update=True, wait=wait)
     actions = [*_definitions(target, progs), Run(starting, check=False)]
     # Under the tools venv's Python, which runs supervisor's script itself (deploy/batch.py).
     *_, result = await batch(target.conn, tools_python(target), actions)
@@ -170,9 +171,9 @@ def _definitions(target: Target, progs: Sequence[Program]) -> list[Put | Run]:
 
 
 async def spawn(target: Target, *progs: Program) -> dict[str, int]:
-    """Start defined programs together, waiting their `startsecs` once for all of them;
-    returns their pids; StartFailed, with each failed program's log tail, when one does
-    not stay up."""
+    """Start defined programs together (or wait for ones started already), waiting their
+    `startsecs` once for all of them; returns their pids; StartFailed, with each failed
+    program's log tail, when one does not stay up."""
     runtime, conn = target.runtime, target.conn
     names = [prog.name for prog in progs]
     argv = control_argv(runtime.app_dir, runtime.tools, names)

@@ -68,9 +68,10 @@ def host_steps(
     record: str = "rolled_back",
     afresh: bool = False,
 ) -> list[Step]:
-    """The steps that make host `spec` serve `to`, in order: its web colours ready (phase
-    "ready"), then (`mark`: under a pending mark) traffic, workers (the new one starts before
-    the one of `away` stops; a singleton the other way round), synced files, `current`, the
+    """The steps that make host `spec` serve `to`, in order: its workers starting and its
+    web colours ready (phase "ready"), then (`mark`: under a pending mark) traffic, workers
+    (the new one started before the one of `away` stops; a singleton the other way round),
+    synced files, `current`, the
     record (`record`: how the state changes, "switched", "rolled_back", "restored" or
     "cleared": the pending mark taken off). `afresh`: a program defined but not running (a
     crash loop an earlier attempt left) is stopped before it starts again.
@@ -83,6 +84,12 @@ def host_steps(
     found = services_by_kind(config, roles, spec)
     colour, release = to.colour, to.release
     steps: list[Step] = []
+    for name in found.workers if not new else ():
+        # First: its start goes on while the web colours get ready and traffic switches; the
+        # "start" step below waits for it.
+        what = f"{program_name(name, colour)}: start on {release} (waited for after the switch)"
+        spawn = to.op("spawn", service=name, how="afresh" if afresh else "")
+        steps.append(Step(spec, "ready", what, (), BEFORE, op=spawn))
     if found.http and not new:
         what = f"call off any scheduled stop of the {colour} colour"
         steps.append(Step(spec, "ready", what, (), BEFORE, op=to.op("cancel_retire")))

@@ -24,7 +24,7 @@ _PID = re.compile(r"\bpid (\d+)")
 # does and says so in its words; then `update` (as supervisorctl's: reread the program files,
 # stop and drop removed programs, restart changed ones, add new ones); then start the other
 # NAMEs without waiting for each in turn (supervisorctl waits `startsecs` per program) and
-# wait for all of them at once.
+# wait for all of them at once (`nowait`: not at all; each is said as "NAME: spawned").
 # Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any
 # error starting, 9 when `update` failed (nothing is started then), 1 when a stop failed.
 _CONTROL = r"""
@@ -61,7 +61,7 @@ if "update" in words:
     except xmlrpc.client.Fault as fault:
         print(f"update: ERROR ({fault.faultString})")
         sys.exit(9)
-names = [word for word in words if word != "update" and "=" not in word]
+names = [word for word in words if word not in ("update", "nowait") and "=" not in word]
 failed, pending = False, set(names)
 for name in names:
     try:
@@ -71,6 +71,10 @@ for name in names:
             print(f"{name}: ERROR ({fault.faultString})")
             failed = True
             pending.discard(name)
+if "nowait" in words:
+    for name in sorted(pending):
+        print(f"{name}: spawned")
+    pending = set()
 while pending and time.time() < deadline:
     for name in sorted(pending):
         info = rpc.getProcessInfo(name)
@@ -98,8 +102,10 @@ def control_argv(
     timeout: float = 30,
     update: bool = False,
     stop: Sequence[str] = (),
+    wait: bool = True,
 ) -> list[str]:
-    """Start `names` together: each must reach RUNNING (stay up `startsecs`) within `timeout`.
+    """Start `names` together: each must reach RUNNING (stay up `startsecs`) within `timeout`
+    (`wait=False`: started, not waited for; a later start of the same names waits).
     First, in the same process: stop `stop` (saying how each went), then `update`
     (supervisorctl's)."""
     python = posixpath.join(tools, "bin", "python")
@@ -108,6 +114,7 @@ def control_argv(
         *(f"stop={name}" for name in stop),
         *(["update"] if update else []),
         *names,
+        *([] if wait else ["nowait"]),
     ]
     return [python, "-c", _CONTROL, socket, f"{timeout:g}", *words]
 

@@ -127,6 +127,22 @@ def test_a_stop_journals_a_start_only_when_it_stopped_something(
     assert host.log == ["supervisor stop worker-green"]
 
 
+def test_a_worker_spawned_while_the_host_gets_ready_is_waited_for_by_its_start() -> None:
+    """A rollback starts a worker first and waits for it after the switch: one start, one
+    journal entry, one event; it is among the host's cold programs (a failure before the
+    switch stops those)."""
+    engine, run, host, events = setup()
+    do(engine, run, "ready", "spawn", service="worker")
+    assert host.log[-1] == "supervisor update, worker-blue, nowait"
+    assert run.cold == ["worker-blue"] and run.spawned == {"worker-blue"}
+    assert run.warm  # the web colours' warmth is not the worker's
+    do(engine, run, "start", "start", service="worker")
+    assert host.log[-1] == "supervisor worker-blue"  # waited for: not defined or started again
+    assert run.journal == [Undo(PROGRAMS, Op("stop", program="worker-blue"))]
+    starting = [e.message for e in events if e.message.startswith("starting")]
+    assert starting == ["starting worker-blue"]
+
+
 def test_the_record_of_a_switch_names_both_releases_the_ports_and_the_warm_time() -> None:
     engine, run, host, events = setup(keep_warm=600)
     do(engine, run, "state", "record", how="switched")

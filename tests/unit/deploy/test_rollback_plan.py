@@ -36,12 +36,14 @@ def test_every_host_gets_ready_before_any_host_switches() -> None:
     assert last_ready < first_switch
     ready = [s for s in plan.steps if s.action == "ready"]
     assert [s.description for s in ready] == [
+        "worker-blue: start on r1 (waited for after the switch)",
         "call off any scheduled stop of the blue colour",
         "web-blue runs r1 (warm: nothing to start)",
+        "worker-blue: start on r1 (waited for after the switch)",
         "call off any scheduled stop of the blue colour",
         "web-blue has gone cold: start it on r1, probe /health directly",
     ]
-    assert [s.op.kind for s in ready if s.op] == ["cancel_retire", "ready"] * 2
+    assert [s.op.kind for s in ready if s.op] == ["spawn", "cancel_retire", "ready"] * 2
     assert all(s.on_failure == BEFORE for s in ready)
     assert plan.render().startswith("plan: roll production back to 1.1.0 on 2 host(s)\n")
 
@@ -52,20 +54,20 @@ def test_a_host_switches_traffic_then_its_workers_then_records_the_release() -> 
     )
     steps = [s for s in plan.steps if s.host == "deploy@app-1"]
     assert [s.action for s in steps] == [
-        "connect", "lock", "ready", "ready", "state", "switch", "start", "stop", "link", "state",
-        "retire", "unlock",
+        "connect", "lock", "ready", "ready", "ready", "state", "switch", "start", "stop", "link",
+        "state", "retire", "unlock",
     ]  # fmt: skip
-    assert steps[5].description == "Caddy on :80 -> port 9000 (blue)"
-    assert steps[6].description == "worker-blue on r1"
-    assert steps[7].description == "worker-green: graceful stop"
-    assert steps[5].on_failure == DURING
+    assert steps[6].description == "Caddy on :80 -> port 9000 (blue)"
+    assert steps[7].description == "worker-blue on r1"
+    assert steps[8].description == "worker-green: graceful stop"
+    assert steps[6].on_failure == DURING
     retire = steps[-2]  # the colour it left stays warm, then stops, as after a deploy
     assert retire.description == "keep web-green warm for 15 min, then stop them"
     assert retire.op is not None and (retire.op.kind, retire.op.colour) == ("retire", "green")
     ops = [s.op for s in steps if s.op is not None and s is not retire]
     assert [(o.kind, o.program or o.service) for o in ops] == [
-        ("cancel_retire", ""), ("ready", "web"), ("mark", ""), ("route", "web"),
-        ("start", "worker"), ("stop", "worker-green"), ("link", ""), ("record", ""),
+        ("spawn", "worker"), ("cancel_retire", ""), ("ready", "web"), ("mark", ""),
+        ("route", "web"), ("start", "worker"), ("stop", "worker-green"), ("link", ""), ("record", ""),
     ]  # fmt: skip
     assert {(o.colour, o.release, o.venv) for o in ops} == {("blue", "r1", "v1")}
 
@@ -79,14 +81,15 @@ def test_putting_a_host_forward_again_is_the_plan_of_what_it_served() -> None:
     assert [s.action for s in steps] == [
         "ready",
         "ready",
+        "ready",
         "switch",
         "start",
         "stop",
         "link",
         "state",
     ]
-    assert steps[2].description == "Caddy on :80 -> port 9001 (green)"
-    assert steps[4].description == "worker-blue: graceful stop"
+    assert steps[3].description == "Caddy on :80 -> port 9001 (green)"
+    assert steps[5].description == "worker-blue: graceful stop"
     assert {(s.op.colour, s.op.release) for s in steps if s.op} == {("green", "r2")}
 
 
