@@ -81,7 +81,7 @@ class Executor:
 
     async def run(self) -> Outcome:
         """The whole deploy; never leaves a host half-switched."""
-        await self._each("connect", lambda t: t.conn.connect())
+        await self._each("connect", hostops.connect)
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
         held: list[tuple[Connector, str]] = []  # the heartbeat refreshes these while we run

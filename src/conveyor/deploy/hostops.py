@@ -127,6 +127,13 @@ async def prepare(target: Target) -> str:
     return installed.stdout.strip().splitlines()[-1] if installed.stdout.strip() else "tools ready"
 
 
+async def connect(target: Target) -> None:
+    """Connect (verifying the host key); the agents of the two Pythons a run's scripts use
+    (the host's, and the tools venv's: supervisor's) start meanwhile, in the background."""
+    await target.conn.connect()
+    target.conn.warm([target.python, posixpath.join(target.paths.tools, "bin", "python")])
+
+
 async def upload(target: Target, release_dir: Path, release_id: str) -> str:
     """Send the release's files the host lacks and link them into releases/<id>."""
     files = {

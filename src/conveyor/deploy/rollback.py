@@ -67,7 +67,7 @@ class Rollback:
     async def run(self) -> list[RolledBack]:
         """Lock, check every host can go back, make the previous colours answer everywhere,
         then switch every host at once; returns what happened."""
-        await asyncio.gather(*(t.conn.connect() for t in self.targets))
+        await asyncio.gather(*(hostops.connect(t) for t in self.targets))
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
 

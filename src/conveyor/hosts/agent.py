@@ -228,7 +228,7 @@ class Agent:
 
 
 class Agents:
-    """A connector's agents, one per interpreter, started on first use."""
+    """A connector's agents, one per interpreter, started on first use (or `warm`)."""
 
     def __init__(
         self,
@@ -243,7 +243,8 @@ class Agents:
         self._trips = trips
         self._local = local
         self._agents: dict[str, Agent | None] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}  # one per interpreter: they start at once
+        self._warming: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def get(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Agent | None:
@@ -251,6 +252,25 @@ class Agents:
         PYTHON* variables of its own (an interpreter reads those when it starts)."""
         if not script(argv) or not enabled() or any(k.startswith("PYTHON") for k in env or ()):
             return None
+        return await self._agent(argv[0], remember=True)
+
+    def warm(self, pythons: Sequence[str]) -> None:
+        """Start the agents of `pythons` now, in the background, so that the first script of
+        each finds its agent ready. One that cannot start is not remembered (the interpreter
+        may be installed later in the run): its first script tries again."""
+        if not enabled():
+            return
+        self._bind()
+        for python in pythons:
+            task = asyncio.ensure_future(self._warm(python))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
+
+    async def _warm(self, python: str) -> None:
+        with contextlib.suppress(Exception):  # its first script says what is wrong, if anything
+            await self._agent(python, remember=False)
+
+    def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # A connector used again under a new event loop (asyncio.run once more): the
@@ -258,31 +278,40 @@ class Agents:
             for old in self._agents.values():
                 if old is not None:
                     old.abandon()
-            self._agents, self._lock, self._loop = {}, asyncio.Lock(), loop
-        python = argv[0]
+            self._agents, self._locks, self._warming = {}, {}, set()
+            self._loop = loop
+
+    async def _agent(self, python: str, *, remember: bool) -> Agent | None:
+        self._bind()
         agent = self._agents.get(python)
         if agent is not None and agent.alive:
             return agent
         if python in self._agents and agent is None:
             return None  # it could not start: commands run as they always did
-        async with self._lock:
-            if python not in self._agents and len(self._agents) >= MAX_AGENTS:
-                return None
+        async with self._locks.setdefault(python, asyncio.Lock()):
             agent = self._agents.get(python)
-            if agent is None or not agent.alive:
-                self._trips.started()
-                channel = await self._spawn([python, "-c", AGENT])
-                if channel is None:
-                    # No channel (the connection is gone: the command itself will say so and
-                    # a new one is opened); not remembered, so the next command tries again.
-                    self._agents.pop(python, None)
-                    return None
-                agent = await Agent.start(self._host, channel, local=self._local)
+            if python in self._agents and (agent is None or agent.alive):
+                return agent  # started (or found unable to) while this one waited
+            starting = sum(lock.locked() for key, lock in self._locks.items() if key != python)
+            if python not in self._agents and len(self._agents) + starting >= MAX_AGENTS:
+                return None
+            self._trips.started()
+            channel = await self._spawn([python, "-c", AGENT])
+            if channel is None:
+                # No channel (the connection is gone: the command itself will say so and
+                # a new one is opened); not remembered, so the next command tries again.
+                self._agents.pop(python, None)
+                return None
+            agent = await Agent.start(self._host, channel, local=self._local)
+            if agent is not None or remember:
                 self._agents[python] = agent
         return agent
 
     async def close(self) -> None:
-        """End every agent."""
+        """End every agent (and stop starting any)."""
+        for task in list(self._warming):
+            task.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
         agents, self._agents = self._agents, {}
         for agent in agents.values():
             if agent is not None:

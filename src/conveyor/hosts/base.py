@@ -50,6 +50,11 @@ class Connector(Protocol):
         connector was asked for it (`ask_home`); None otherwise."""
         ...
 
+    def warm(self, interpreters: Sequence[str]) -> None:
+        """Start these Pythons' host agents in the background (hosts/agent.py), so that
+        the first script each runs does not wait for one; nothing for a connector without."""
+        ...
+
     async def run(
         self,
         argv: Sequence[str],

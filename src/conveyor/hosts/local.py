@@ -51,6 +51,10 @@ class LocalConnector:
         """This machine reaches its own ports directly."""
         return host, port
 
+    def warm(self, interpreters: Sequence[str]) -> None:
+        """Start these Pythons' agents now, in the background."""
+        self._agents.warm(interpreters)
+
     async def run(
         self,
         argv: Sequence[str],

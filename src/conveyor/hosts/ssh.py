@@ -165,6 +165,10 @@ class SshConnector:
         assert self._conn is not None
         return self._conn
 
+    def warm(self, interpreters: Sequence[str]) -> None:
+        """Start these Pythons' agents now, in the background."""
+        self._agents.warm(interpreters)
+
     async def run(
         self,
         argv: Sequence[str],

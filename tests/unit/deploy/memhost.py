@@ -40,6 +40,9 @@ class MemoryHost:
     async def connect(self) -> None:
         return None
 
+    def warm(self, interpreters: Sequence[str]) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
@@ -96,7 +99,9 @@ class MemoryHost:
                 if word.startswith("stop="):
                     name = word[len("stop=") :]
                     said.append(f"{name}: {self.stopped.get(name, 'stopped')}")
-                elif word != "update" and "=" not in word:
+                elif "nowait" in argv[5:] and word not in ("update", "nowait"):
+                    said.append(f"{word}: spawned")
+                elif word not in ("update", "nowait") and "=" not in word:
                     self.pid += 1
                     said.append(f"{word}: started (pid {self.pid})")
             return 0, "".join(f"{line}\n" for line in said)

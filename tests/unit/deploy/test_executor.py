@@ -69,6 +69,9 @@ class Memory:
     async def connect(self) -> None:
         return None
 
+    def warm(self, interpreters: Sequence[str]) -> None:
+        return None
+
     async def run(self, argv: Sequence[str], **_: Any) -> RunResult:
         self.ran.append(tuple(argv))
         return RunResult(self.name, tuple(argv), 0, "", "")

@@ -110,3 +110,63 @@ def test_the_cli_refuses_a_conveyor_agent_it_does_not_know_before_anything_runs(
     monkeypatch.setenv("CONVEYOR_AGENT", "off")
     assert main(["history"]) == 1
     assert capsys.readouterr().err.startswith("error: CONVEYOR_AGENT is 'off': set it to 0")
+
+
+class Ready:
+    """A channel whose agent says it is ready, then stays quiet until closed."""
+
+    def __init__(self) -> None:
+        self.said = False
+        self.closed = asyncio.Event()
+
+    async def read(self) -> bytes:
+        if not self.said:
+            self.said = True
+            return b'{"ready": 1}\n'
+        await self.closed.wait()
+        return b""
+
+    def write(self, data: bytes) -> None:
+        raise AssertionError("nothing is written here")
+
+    async def close(self) -> None:
+        self.closed.set()
+
+    def abandon(self) -> None:
+        self.closed.set()
+
+
+def test_warmed_agents_start_side_by_side_and_one_that_could_not_start_is_tried_again() -> None:
+    """The host's Python and the tools venv's start at once; the tools venv's may not exist
+    yet (a first deploy installs it), so its failed warm start is not remembered: its first
+    script tries again, and only that failure is final."""
+
+    async def scenario() -> tuple[bool, list[str], bool, list[str]]:
+        spawned: list[str] = []
+        both = asyncio.Event()
+
+        async def spawn(argv: object) -> Ready | Chunks:
+            assert isinstance(argv, list)
+            spawned.append(argv[0])
+            if len(spawned) == 2:
+                both.set()
+            # Each start waits for the other's: one after the other, this times out.
+            await asyncio.wait_for(both.wait(), 2)
+            return Ready() if argv[0] == "python3" else Chunks()
+
+        agents = Agents("h", spawn, RoundTrips())
+        agents.warm(["python3", "/srv/tools/bin/python"])
+        host = await agents.get(["python3", "-c", "pass"])
+        await asyncio.sleep(0)  # the tools venv's warm start ends (not ready)
+        warmed = list(spawned)
+        tools = await agents.get(["/srv/tools/bin/python", "-c", "pass"])
+        again = await agents.get(["/srv/tools/bin/python", "-c", "pass"])
+        await agents.close()
+        return host is not None, warmed, tools is None and again is None, spawned
+
+    host_ready, warmed, tools_none, spawned = asyncio.run(scenario())
+    assert host_ready
+    assert sorted(warmed) == ["/srv/tools/bin/python", "python3"]
+    assert tools_none
+    # Tried once more by its first script, then remembered as unable to start.
+    assert spawned.count("/srv/tools/bin/python") == 2 and spawned.count("python3") == 1
