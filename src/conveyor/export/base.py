@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from conveyor.errors import ExportError
+
+if TYPE_CHECKING:
+    import httpx
 
 # Multi-platform index digests of Docker Hub's official python images, as pinned in
 # public Dockerfiles; refresh them (and your own pin) with `conveyor export docker --update-base`.
@@ -79,6 +81,8 @@ def choose_base(python: str, dockerfile: str | None) -> BaseImage:
 
 def fetch_digest(tag: str, *, registry: str = REGISTRY, timeout: float = 20.0) -> str:
     """The digest `registry` serves for `tag` now (anonymous pull token when asked for one)."""
+    import httpx  # here: only a digest update talks to a registry, every command imports this
+
     name = tag.split(":", 1)[1]
     url = f"{registry.rstrip('/')}/v2/{REPOSITORY}/manifests/{name}"
     headers = {"Accept": _ACCEPT}
@@ -113,5 +117,5 @@ def _token(client: httpx.Client, challenge: str) -> str:
     body = response.json()
     token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str):
-        raise httpx.HTTPError(f"{realm} answered without a token")
+        raise ValueError(f"{realm} answered without a token")
     return token

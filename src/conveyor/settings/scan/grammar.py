@@ -5,13 +5,15 @@ from __future__ import annotations
 import ast
 import warnings
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-
 
 def split_newer_syntax(text: str) -> tuple[str, str] | None:
     """(the file with its newer top-level statements blanked, only those statements), both
     keeping line numbers; None when libcst's grammar does not read the file either."""
+    # Imported here: libcst takes longer to import than most commands take to run, and only
+    # a file that this Python's `ast` cannot read needs it.
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
     try:
         # libcst's native parser reads the newest grammar it knows, whatever runs it.
         wrapper = MetadataWrapper(cst.parse_module(text))
