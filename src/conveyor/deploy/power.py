@@ -69,11 +69,12 @@ def power(
                 f"{target.spec}: nothing was deployed here, so there is nothing to start",
                 hint=f"deploy a release first: conveyor deploy {environment}",
             )
+        every = {**found.http, **found.workers, **found.singletons}
         if dry_run:
-            names = [program_name(n, state.colour) for n in {**found.http, **found.workers}]
+            names = [program_name(n, state.colour) for n in every]
             return f"would start supervisord, {', '.join(names)} ({state.release}) and Caddy"
         await _boot(target)
-        for name, service in {**found.http, **found.workers, **found.singletons}.items():
+        for name, service in every.items():
             prog = await programs.ensure_started(
                 target,
                 project.config,
@@ -111,7 +112,8 @@ def power(
                     if lock is not None:
                         raise LockHeld(
                             f"{environment} is locked on {target.spec} by {lock.describe()}; "
-                            f"nothing was {action}ped (dry run)",
+                            f"nothing was {'stopped' if action == 'stop' else 'started'} "
+                            "(dry run)",
                             hint=f"conveyor status {environment} shows who holds it",
                         )
                     continue

@@ -249,11 +249,6 @@ def test_a_dry_run_of_start_names_what_would_start(rig: Rig) -> None:
     assert not host.up and host.running == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="power.py: the dry run of start lists only the http and worker programs, but a "
-    "start also starts the host's singletons (beat-blue here): the dry run and the run disagree",
-)
 def test_the_dry_run_of_start_names_every_program_the_start_starts(rig: Rig) -> None:
     rig.host(HOSTS[0], SERVING, up=False)
     result = rig.run("start", dry_run=True)
@@ -295,11 +290,6 @@ def test_a_dry_run_names_a_held_lock_and_says_nothing_was_stopped(rig: Rig) -> N
     assert raised.value.hint == "conveyor status production shows who holds it"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='power.py builds the verb as f"{action}ped": a dry run of start held by a lock '
-    'says "nothing was startped"',
-)
 def test_a_dry_run_of_start_held_by_a_lock_says_nothing_was_started(rig: Rig) -> None:
     rig.host(HOSTS[0], SERVING, up=False)
     hold_lock(rig, HOSTS[0])
