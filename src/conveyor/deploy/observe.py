@@ -41,6 +41,8 @@ class Observed:
             wanted = ports(config, name)[state.colour] if state.colour else None
             if port is None:
                 found.append(f"Caddy of {name} is not running or unreadable")
+            elif wanted is None:
+                found.append(f"Caddy routes {name} to port {port}; state.json records no colour")
             elif port != wanted:
                 found.append(f"Caddy routes {name} to port {port}, not {state.colour} ({wanted})")
             elif not self.answering.get(name, False):

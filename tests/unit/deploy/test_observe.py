@@ -140,8 +140,7 @@ def test_every_problem_of_a_host_is_listed_not_only_the_first() -> None:
 
 def test_a_host_that_records_no_colour_has_no_right_port_for_caddy() -> None:
     found = seen(state=HostState(), routes={"web": WEB["blue"]}, programs={}).problems(cfg())
-    # (Worded "not None (None)" today: the colour it lacks is named as Python's None.)
-    assert len(found) == 1 and found[0].startswith("Caddy routes web to port 8100, not ")
+    assert found == ["Caddy routes web to port 8100; state.json records no colour"]
     assert seen(state=HostState(), routes={}, programs={}).serving() == "nothing"
 
 
