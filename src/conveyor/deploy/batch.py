@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from conveyor.errors import CommandFailed, HostError
 from conveyor.hosts.base import Connector, RunResult
+from conveyor.hosts.trips import command_label
 
 # Runs on the host: the actions come as JSON on stdin, the results go back as JSON.
 _BATCH = r"""
@@ -94,6 +95,11 @@ print(json.dumps(results))
 """
 
 
+def _script(argv: Sequence[str]) -> bool:
+    """A Python script given as `-c CODE`: its code is too long to name it by."""
+    return len(argv) >= 3 and argv[1] == "-c" and "python" in argv[0].rsplit("/", 1)[-1]
+
+
 def _same(run: Run, python: str) -> bool:
     """`python -c CODE ...` for the batch's own interpreter: run in it, not in a new one."""
     argv = list(run.argv)
@@ -118,14 +124,41 @@ class Run:
     cwd: str | None = None
 
 
-async def batch(
-    conn: Connector, python: str, actions: Sequence[Put | Run], *, timeout: float = 600
-) -> list[RunResult]:
-    """Carry out `actions` in order in one round trip; the results of the commands, in order.
+@dataclass(frozen=True)
+class Answer:
+    """What the host said of one action: a command's result, or a write (failed: `error`)."""
 
-    A write that fails raises HostError naming the file; a checked command that exits
-    non-zero raises CommandFailed with its output (nothing after it runs).
-    """
+    action: Put | Run
+    result: RunResult | None = None  # None for a write
+    error: str = ""  # why a write failed
+
+    def check(self, conn: Connector) -> None:
+        """Raise as `batch` does for a write that failed or a checked command that did."""
+        action, result = self.action, self.result
+        if isinstance(action, Put):
+            if self.error:
+                raise HostError(f"cannot write {action.path} on {conn.name}: {self.error}")
+            return
+        assert result is not None
+        if not result.ok and action.check:
+            # A script's text is no name for it: `python3 -c`, and what it said, are.
+            what = command_label(action.argv) if _script(action.argv) else shlex.join(action.argv)
+            raise CommandFailed(
+                f"{what} failed on {conn.name} (exit {result.exit_code}): "
+                f"{(result.stderr or result.stdout).strip()[-300:]}",
+                host=conn.name,
+                argv=result.argv,
+                exit_code=result.exit_code,
+                output=result.stdout + result.stderr,
+            )
+
+
+async def carry_out(
+    conn: Connector, python: str, actions: Sequence[Put | Run], *, timeout: float = 600
+) -> list[Answer]:
+    """Carry out `actions` in order in one round trip; the answers of those that ran: the
+    host stops after a write that failed or a checked command that failed (its answer is
+    the last). HostError when the host gave no answer at all."""
     sent = [
         {"put": a.path, "data": base64.b64encode(a.data).decode(), "mode": a.mode}
         if isinstance(a, Put)
@@ -134,28 +167,35 @@ async def batch(
     ]
     done = await conn.run([python, "-c", _BATCH], stdin=json.dumps(sent).encode(), timeout=timeout)
     try:
-        answers = json.loads(done.stdout.strip().splitlines()[-1])
+        replies = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise HostError(
             f"{conn.name}: a batch of {len(actions)} step(s) gave no answer: "
             f"{(done.stdout + done.stderr).strip()[-300:]}"
         ) from None
-    results = []
-    for action, answer in zip(actions, answers, strict=False):
+    answers = []
+    for action, reply in zip(actions, replies, strict=False):
         if isinstance(action, Put):
-            if "error" in answer:
-                raise HostError(f"cannot write {action.path} on {conn.name}: {answer['error']}")
+            answers.append(Answer(action, error=reply.get("error", "")))
             continue
-        argv = tuple(action.argv)
-        result = RunResult(conn.name, argv, answer["exit"], answer["stdout"], answer["stderr"])
-        if not result.ok and action.check:
-            raise CommandFailed(
-                f"{shlex.join(action.argv)} failed on {conn.name} (exit {result.exit_code}): "
-                f"{(result.stderr or result.stdout).strip()[-300:]}",
-                host=conn.name,
-                argv=argv,
-                exit_code=result.exit_code,
-                output=result.stdout + result.stderr,
-            )
-        results.append(result)
+        result = RunResult(
+            conn.name, tuple(action.argv), reply["exit"], reply["stdout"], reply["stderr"]
+        )
+        answers.append(Answer(action, result))
+    return answers
+
+
+async def batch(
+    conn: Connector, python: str, actions: Sequence[Put | Run], *, timeout: float = 600
+) -> list[RunResult]:
+    """Carry out `actions` in order in one round trip; the results of the commands, in order.
+
+    A write that fails raises HostError naming the file; a checked command that exits
+    non-zero raises CommandFailed with its output (nothing after it runs).
+    """
+    results = []
+    for answer in await carry_out(conn, python, actions, timeout=timeout):
+        answer.check(conn)
+        if answer.result is not None:
+            results.append(answer.result)
     return results

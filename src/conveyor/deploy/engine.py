@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from conveyor.deploy import files, hostops, programs, startgate
+from conveyor.deploy import files, hostops, programs, startgate, together
 from conveyor.deploy.events import Emit, Event, Kind, Value
 from conveyor.deploy.health import HealthResult, Settings, gate, wait_healthy, watch
 from conveyor.deploy.hostops import Target, program_name
-from conveyor.deploy.journal import FILES, PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo, play_back
+from conveyor.deploy.journal import FILES, PROGRAMS, HostRun, Undo, play_back
 from conveyor.deploy.launch import launch
-from conveyor.deploy.layout import loopback_port, ports, services_by_kind, services_on
+from conveyor.deploy.layout import loopback_port, ports, services_by_kind
 from conveyor.deploy.plan import Op, Step
 from conveyor.deploy.serve import Serve
 from conveyor.errors import CommandFailed, ConveyorError, DeployFailed, StartFailed
@@ -44,34 +44,40 @@ class Engine:
 
     async def do(self, host: HostRun, step: Step) -> None:
         """One step's operation on its host; its inverse goes into the host's journal."""
-        op, target = step.op, host.target
-        assert op is not None
-        to, began = Serve.of(op), time.monotonic()
-        facts: dict[str, Value] = {"op": op.kind, "phase": step.phase}
+        await self.do_all(host, [step])
 
-        def said(status: str, message: str, seconds: float | None = None) -> None:
-            line = (message.splitlines() or [""])[0]
-            self.emit(
-                Event(
-                    target.spec,
-                    step.action,
-                    status,
-                    line,
-                    kind="step",
-                    seconds=seconds,
-                    fields=facts,
-                )
-            )
+    async def do_all(self, host: HostRun, steps: Sequence[Step]) -> None:
+        """A host's steps in order; consecutive ones that need no answer in between (writes
+        and short scripts: deploy/together.py) go to the host in one round trip."""
+        for group in together.groups(steps):
+            if len(group) > 1 or (group[0].op is not None and group[0].op.kind in together.KINDS):
+                await together.run(self, host, group)
+                continue
+            step = group[0]
+            op = step.op
+            assert op is not None
+            began = time.monotonic()
+            self.step_said(host, step, "start", step.description)
+            try:
+                await self._do(host, step, op, Serve.of(op))
+            except BaseException as error:
+                why = error.message if isinstance(error, ConveyorError) else type(error).__name__
+                self.step_said(host, step, "fail", why, time.monotonic() - began)
+                raise
+            self.step_said(host, step, "ok", step.description, time.monotonic() - began)
+            host.done.append(step)
 
-        said("start", step.description)
-        try:
-            await self._do(host, step, op, to)
-        except BaseException as error:
-            why = error.message if isinstance(error, ConveyorError) else type(error).__name__
-            said("fail", why, time.monotonic() - began)
-            raise
-        said("ok", step.description, time.monotonic() - began)
-        host.done.append(step)
+    def step_said(
+        self, host: HostRun, step: Step, status: str, message: str, seconds: float | None = None
+    ) -> None:
+        """A step's event: started, done (with its duration) or failed (why)."""
+        assert step.op is not None
+        facts: dict[str, Value] = {"op": step.op.kind, "phase": step.phase}
+        line = (message.splitlines() or [""])[0]
+        event = Event(
+            host.target.spec, step.action, status, line, kind="step", seconds=seconds, fields=facts
+        )
+        self.emit(event)
 
     async def _do(self, host: HostRun, step: Step, op: Op, to: Serve) -> None:
         """The operation itself."""
@@ -92,29 +98,12 @@ class Engine:
             await self._command(target, step, to)
         elif kind == "launch":
             await launch(self, host, to)
-        elif kind == "cancel_retire":
-            await programs.cancel_retire(target, to.colour)
         elif kind in ("ready", "start", "spawn"):
             await self._start(host, op, to)
-        elif kind == "mark":
-            # Killed from here on, `conveyor recover` finishes the switch from this mark.
-            host.touched = True
-            mark = replace(host.before, pending_release=to.release, deploy_id=self.deploy_id)
-            await hostops.write_state(target, mark)
-            host.journal.append(Undo(RECORDS, Op("restore", release=to.release)))
-        elif kind == "route":
-            await self._route(host, op, to)
         elif kind == "verify":
             await self._verify(target, op.service)
-        elif kind == "stop":
-            await self._stop(host, op)
         elif kind == "sync":
             await self._sync(host, op, to)
-        elif kind == "link":
-            await hostops.link_current(target, to.release)
-            host.journal.append(Undo(RECORDS, Op("restore")))
-        elif kind == "record":
-            await self._record(host, op, to)
         elif kind == "retire":
             await self._retire(target, to)
         else:  # pragma: no cover - the planners make no other kind
@@ -227,37 +216,6 @@ class Engine:
             message, cause = await startgate.failed_start(target, error)
             raise DeployFailed(message, cause=cause) from None
 
-    async def _route(self, host: HostRun, op: Op, to: Serve) -> None:
-        """Point the host's Caddy for a service at `to.colour` (started first if it is not
-        running: a first deploy); in-flight requests finish on the old colour."""
-        target, name = host.target, op.service
-        port = ports(self.config, name)[to.colour]
-        listen = target.listen_for(name, self.config.services[name])
-        host.routed = True  # from here on, undo must route back
-        if op.how == "proxy" and await hostops.ensure_proxy(target, name, listen=listen, port=port):
-            said = f"Caddy on {listen} started, routing to port {port}"
-            self.say(
-                target,
-                "switch",
-                "ok",
-                said,
-                kind="switched",
-                service=name,
-                port=port,
-                colour=to.colour,
-            )
-            host.back_at = time.monotonic()
-            return
-        before = host.before.colour
-        if before is not None and before != to.colour:
-            host.journal.append(Undo(TRAFFIC, Op("route", service=name, colour=before)))
-        await hostops.switch(target, name, port)
-        host.back_at = time.monotonic()
-        said = f"Caddy on {listen} now routes to port {port}"
-        self.say(
-            target, "switch", "ok", said, kind="switched", service=name, port=port, colour=to.colour
-        )
-
     async def watch(self, target: Target) -> None:
         """Probe the host's web services through its Caddy for the watch window."""
         window, interval = self.settings.watch, self.settings.probe_interval
@@ -282,16 +240,6 @@ class Engine:
         )
         self.health(target, f"{name} through Caddy", result)
 
-    async def _stop(self, host: HostRun, op: Op) -> None:
-        """A graceful stop within the service's drain time; undo starts it again."""
-        target = host.target
-        seconds = self.config.services[op.service].drain.total_seconds()
-        self.say(target, "stop", "start", f"stopping {op.program} (drain {seconds:g}s)")
-        drained = await programs.drain(target, op.program, seconds=seconds)
-        if drained.how not in ("absent", "not running"):  # undo starts only what ran before
-            host.journal.append(Undo(PROGRAMS, Op("start", program=op.program)))
-        self.say(target, "stop", "info" if drained.how == "killed" else "ok", drained.message)
-
     async def _sync(self, host: HostRun, op: Op, to: Serve) -> None:
         """A sync service's files from the release into place, then its `after` command."""
         target, before = host.target, host.before
@@ -310,32 +258,6 @@ class Engine:
             raise DeployFailed(error.message, cause=error.output) from None
         for action, said in zip(("sync", "after"), done, strict=False):
             self.say(target, action, "ok", f"{op.service}: {said}")
-
-    async def _record(self, host: HostRun, op: Op, to: Serve) -> None:
-        """The host's state.json: switched to the new release, rolled back, or as before."""
-        target, before = host.target, host.before
-        if op.how == "switched":
-            after = before.switched(
-                to.release,
-                version=to.version,
-                venv=to.venv,
-                at=time.time(),
-                deploy_id=self.deploy_id,
-                warm_for=self.settings.keep_warm,
-            )
-            names = services_on(self.config, self.roles, target.spec)
-            assigned = {n: {str(c): p for c, p in ports(self.config, n).items()} for n in names}
-            after = replace(after, ports=assigned)
-            self.say(target, "state", "ok", f"serving {to.version} on {to.colour}")
-        elif op.how == "rolled_back":
-            after = replace(before.rolled_back(at=time.time()), deploy_id=self.deploy_id)
-        elif op.how == "cleared":
-            after = replace(before, pending_release=None)
-        else:
-            after = before
-        host.journal.append(Undo(RECORDS, Op("restore")))
-        await hostops.write_state(target, after)
-        host.after = after
 
     async def _retire(self, target: Target, old: Serve) -> None:
         """The colour a host left keeps serving nothing but stays warm for a rollback for

@@ -225,8 +225,7 @@ class Executor:
             self._say(None, phase, "start", f"{phase} on {hosts} host(s)")
 
         async def one(target: Target) -> None:
-            for step in (s for s in mine if s.host == target.spec):
-                await engine.do(runs[target.spec], step)
+            await engine.do_all(runs[target.spec], [s for s in mine if s.host == target.spec])
 
         if phase in REPORTED:
             await asyncio.gather(*(self._reported(engine, s, runs) for s in mine))

@@ -131,7 +131,7 @@ async def connect(target: Target) -> None:
     """Connect (verifying the host key); the agents of the two Pythons a run's scripts use
     (the host's, and the tools venv's: supervisor's) start meanwhile, in the background."""
     await target.conn.connect()
-    target.conn.warm([target.python, posixpath.join(target.paths.tools, "bin", "python")])
+    target.conn.warm([target.python, tools_python(target)])
 
 
 async def upload(target: Target, release_dir: Path, release_id: str) -> str:
@@ -275,10 +275,19 @@ os.replace(link + ".tmp", link)
 """
 
 
+def link_argv(target: Target, release_id: str, python: str) -> list[str]:
+    """`current -> releases/<id>`, replaced atomically, by `python`."""
+    return [python, "-c", _LINK, target.paths.release(release_id), target.paths.current]
+
+
 async def link_current(target: Target, release_id: str) -> None:
     """`current -> releases/<id>`, replaced atomically (one round trip)."""
-    paths = target.paths
-    await target.conn.run([target.python, "-c", _LINK, paths.release(release_id), paths.current])
+    await target.conn.run(link_argv(target, release_id, target.python))
+
+
+def tools_python(target: Target) -> str:
+    """The tools venv's Python (supervisor's): the interpreter of its control script."""
+    return posixpath.join(target.paths.tools, "bin", "python")
 
 
 def program_name(service: str, colour: Colour) -> str:

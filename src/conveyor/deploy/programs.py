@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from conveyor.deploy.batch import Put, Run, batch
-from conveyor.deploy.hostops import Target, command_argv, program_name
+from conveyor.deploy.hostops import Target, command_argv, program_name, tools_python
 from conveyor.deploy.layout import ports
 from conveyor.deploy.state import Colour
 from conveyor.errors import StartFailed
@@ -154,11 +154,6 @@ async def define(target: Target, *progs: Program, cancel: Sequence[str] = ()) ->
     await batch(target.conn, tools_python(target), [*_definitions(target, progs), *stops, applying])
 
 
-def tools_python(target: Target) -> str:
-    """The tools venv's Python (supervisor's): the interpreter of its control script."""
-    return posixpath.join(target.paths.tools, "bin", "python")
-
-
 def _definitions(target: Target, progs: Sequence[Program]) -> list[Put | Run]:
     """The programs' definition files, and their logs started afresh."""
     runtime = target.runtime
@@ -288,12 +283,17 @@ async def drain(target: Target, name: str, *, seconds: float) -> Drained:
     loop = asyncio.get_running_loop()
     began = loop.time()
     said = await stop(target, name, timeout=seconds + 60)
+    return await drained(target, name, said, loop.time() - began, seconds=seconds)
+
+
+async def drained(target: Target, name: str, said: str, took: float, *, seconds: float) -> Drained:
+    """How a stop that said `said` after `took` seconds ended, given `seconds` to drain."""
     # supervisorctl's own words: the edge where a tool's output becomes a fact.
     if "no such process" in said:
         return Drained(name, "absent", seconds)
     if "not running" in said:
         return Drained(name, "not running", seconds)
-    if loop.time() - began < seconds * 0.9:
+    if took < seconds * 0.9:
         return Drained(name, "graceful", seconds)
     # It took the whole drain time: supervisor's log says whether it had to kill it.
     log = posixpath.join(runtime_dir(target.paths.app_dir), "supervisord.log")

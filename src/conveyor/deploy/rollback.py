@@ -210,9 +210,7 @@ class Rollback:
 
     async def _run(self, host: HostRun, steps: Sequence[Step]) -> None:
         """Carry out one host's steps in the plan's order; the first failure is raised."""
-        engine = self._engine()
-        for step in steps:
-            await engine.do(host, step)
+        await self._engine().do_all(host, steps)
 
     async def _as_it_was(self, host: HostRun) -> None:
         """After a rollback that did not happen: stop what it started cold, and stop the warm

@@ -108,6 +108,10 @@ class Scripted:
     busy: int = 0
     most: dict[str, int] = field(default_factory=dict)  # phase -> most steps at once
 
+    async def do_all(self, host: HostRun, steps: Sequence[Step]) -> None:
+        for step in steps:
+            await self.do(host, step)
+
     async def do(self, host: HostRun, step: Step) -> None:
         spec, key = host.target.spec, (host.target.spec, step.action)
         self.began.append((step.phase, spec, step.action))

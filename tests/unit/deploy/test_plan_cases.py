@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from conveyor.deploy import engine, execute
+from conveyor.deploy import engine, execute, together
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work
 from conveyor.deploy.plan import Inputs, Op, Plan, Step, views
 from conveyor.deploy.planner import build_plan
@@ -314,7 +314,7 @@ def _compared_strings(tree: ast.AST, names: set[str]) -> set[str]:
 
 def engine_kinds() -> set[str]:
     """The op kinds `Engine._do` carries out (`Engine.do` times and reports them), read from
-    its source."""
+    its source, and those it sends in one round trip (`together.KINDS`)."""
     tree = ast.parse(Path(engine.__file__).read_text(encoding="utf-8"))
     engine_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Engine")
     do = next(
@@ -322,7 +322,8 @@ def engine_kinds() -> set[str]:
         for n in engine_class.body
         if isinstance(n, ast.AsyncFunctionDef | ast.FunctionDef) and n.name == "_do"
     )
-    return _compared_strings(do, {"kind"})
+    # Writes and short scripts are carried out by deploy/together.py, for the engine.
+    return _compared_strings(do, {"kind"}) | set(together.KINDS)
 
 
 # The executor acts on these itself, by phase or action (execute.py, `Executor`): a small

@@ -1,0 +1,232 @@
+"""A host's steps that need no answer in between, sent in one round trip.
+
+Marking a switch pending, pointing Caddy at a colour, stopping a program, linking
+`current` and recording the host's state are each a file write or a short script on the
+host. `run` sends a host's consecutive such steps as one batch (deploy/batch.py): the
+host carries them out in order and stops at the first that fails; then each step reads
+its own answers, journals its inverse and says how it went, as `Engine.do` does for one
+step. A step after a failed one did not run: it says nothing. These operations are
+written here only; `Engine.do` runs one of them as a group of one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from conveyor.deploy import hostops, programs
+from conveyor.deploy.batch import Answer, Put, Run, carry_out
+from conveyor.deploy.journal import PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo
+from conveyor.deploy.layout import ports, services_on
+from conveyor.deploy.plan import Op, Step
+from conveyor.deploy.serve import Serve
+from conveyor.deploy.state import dumps
+from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:
+    from conveyor.deploy.engine import Engine
+
+# Operations that are a write or a short script on the host, whose answers only the step
+# itself reads.
+KINDS = frozenset({"mark", "route", "stop", "link", "record", "cancel_retire"})
+
+
+@dataclass
+class Part:
+    """One step's share of a batch: its actions, and what reads their answers."""
+
+    step: Step
+    actions: list[Put | Run]
+    finish: Callable[[list[Answer]], Awaitable[None]]
+    # Journalled before the batch is sent: a step cut off with its answer may have happened.
+    undo: tuple[Undo, ...] = ()
+
+
+def groups(steps: Sequence[Step]) -> Iterator[list[Step]]:
+    """`steps` in order, each run of consecutive grouped operations as one list."""
+    group: list[Step] = []
+    for step in steps:
+        if step.op is not None and step.op.kind in KINDS:
+            group.append(step)
+            continue
+        if group:
+            yield group
+            group = []
+        yield [step]
+    if group:
+        yield group
+
+
+async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
+    """Carry out `steps` (grouped operations, in order) on `host` in one round trip."""
+    target = host.target
+    began = time.monotonic()
+    parts = [_part(engine, host, step) for step in steps]
+    actions = [action for part in parts for action in part.actions]
+    for part in parts:
+        host.journal.extend(part.undo)
+    engine.step_said(host, parts[0].step, "start", parts[0].step.description)
+    try:
+        answers = await carry_out(target.conn, hostops.tools_python(target), actions)
+    except BaseException as error:
+        _failed(engine, host, parts[0].step, error, began)
+        raise
+    shares = []
+    for part in parts:
+        shares.append(answers[: len(part.actions)])
+        answers = answers[len(part.actions) :]
+    # The host stops at the first failure: the steps after it did not run, nothing to undo.
+    for part, mine in zip(parts, shares, strict=True):
+        if not mine and part.actions:
+            for undo in part.undo:
+                host.journal.remove(undo)
+    for part, mine in zip(parts, shares, strict=True):
+        if not mine and part.actions:
+            return
+        if part is not parts[0]:
+            engine.step_said(host, part.step, "start", part.step.description)
+        try:
+            for answer in mine:
+                answer.check(target.conn)
+            if len(mine) < len(part.actions):  # pragma: no cover - a failure is checked
+                raise ConveyorError(f"{target.spec}: {part.step.description} did not finish")
+            await part.finish(mine)
+        except BaseException as error:
+            _failed(engine, host, part.step, error, began)
+            raise
+        engine.step_said(host, part.step, "ok", part.step.description, time.monotonic() - began)
+        host.done.append(part.step)
+
+
+def _failed(engine: Engine, host: HostRun, step: Step, error: BaseException, began: float) -> None:
+    why = error.message if isinstance(error, ConveyorError) else type(error).__name__
+    engine.step_said(host, step, "fail", why, time.monotonic() - began)
+
+
+def _part(engine: Engine, host: HostRun, step: Step) -> Part:
+    """The actions of one step, and what it does with their answers."""
+    op = step.op
+    assert op is not None
+    to = Serve.of(op)
+    make = {
+        "mark": _mark,
+        "route": _route,
+        "stop": _stop,
+        "link": _link,
+        "record": _record,
+        "cancel_retire": _cancel_retire,
+    }[op.kind]
+    return make(engine, host, step, op, to)
+
+
+def _mark(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    # Killed from here on, `conveyor recover` finishes the switch from this mark.
+    host.touched = True
+    mark = replace(host.before, pending_release=to.release, deploy_id=engine.deploy_id)
+
+    undo = Undo(RECORDS, Op("restore", release=to.release))
+    return Part(step, [Put(host.target.paths.state, dumps(mark).encode())], _nothing, (undo,))
+
+
+def _route(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    """Point the host's Caddy for a service at `to.colour` (started first if it is not
+    running: a first deploy); in-flight requests finish on the old colour."""
+    target, name = host.target, op.service
+    proxy = target.proxy(name)
+    port = ports(engine.config, name)[to.colour]
+    listen = target.listen_for(name, engine.config.services[name])
+    host.routed = True  # from here on, undo must route back
+    before = host.before.colour
+    back = Undo(TRAFFIC, Op("route", service=name, colour=before or ""))
+    # "proxy": whether Caddy answers is asked in the same round trip, before the switch.
+    asked = [Run(proxy.ready_argv(), check=False)] if op.how == "proxy" else []
+
+    async def finish(answers: list[Answer]) -> None:
+        *ready, switched = answers
+        up = not ready or (ready[0].result is not None and ready[0].result.ok)
+        if not up and await hostops.ensure_proxy(target, name, listen=listen, port=port):
+            said = f"Caddy on {listen} started, routing to port {port}"
+        else:
+            # The switch prints the file it wrote, read back: the check costs no round trip.
+            assert switched.result is not None
+            live = proxy.parse_upstream(switched.result.stdout)
+            if live != port:
+                raise ConveyorError(
+                    f"{target.spec}: the switch to port {port} did not take (Caddy uses {live})"
+                )
+            said = f"Caddy on {listen} now routes to port {port}"
+        host.back_at = time.monotonic()
+        engine.say(
+            target, "switch", "ok", said, kind="switched", service=name, port=port, colour=to.colour
+        )
+
+    undo = (back,) if before is not None and before != to.colour else ()
+    return Part(step, [*asked, Run(proxy.switch_argv(port))], finish, undo)
+
+
+def _stop(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    """A graceful stop within the service's drain time; undo starts it again."""
+    target = host.target
+    seconds = engine.config.services[op.service].drain.total_seconds()
+    began = time.monotonic()
+
+    async def finish(answers: list[Answer]) -> None:
+        engine.say(target, "stop", "start", f"stopping {op.program} (drain {seconds:g}s)")
+        result = answers[0].result
+        assert result is not None
+        said, took = result.stdout + result.stderr, time.monotonic() - began
+        drained = await programs.drained(target, op.program, said, took, seconds=seconds)
+        if drained.how not in ("absent", "not running"):  # undo starts only what ran before
+            host.journal.append(Undo(PROGRAMS, Op("start", program=op.program)))
+        engine.say(target, "stop", "info" if drained.how == "killed" else "ok", drained.message)
+
+    return Part(step, [Run(target.runtime.stop_argv(op.program), check=False)], finish)
+
+
+def _link(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    target = host.target
+    link = hostops.link_argv(target, to.release, hostops.tools_python(target))
+    return Part(step, [Run(link)], _nothing, (Undo(RECORDS, Op("restore")),))
+
+
+def _record(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    """The host's state.json: switched to the new release, rolled back, or as before."""
+    target, before = host.target, host.before
+    if op.how == "switched":
+        after = before.switched(
+            to.release,
+            version=to.version,
+            venv=to.venv,
+            at=time.time(),
+            deploy_id=engine.deploy_id,
+            warm_for=engine.settings.keep_warm,
+        )
+        names = services_on(engine.config, engine.roles, target.spec)
+        assigned = {n: {str(c): p for c, p in ports(engine.config, n).items()} for n in names}
+        after = replace(after, ports=assigned)
+    elif op.how == "rolled_back":
+        after = replace(before.rolled_back(at=time.time()), deploy_id=engine.deploy_id)
+    elif op.how == "cleared":
+        after = replace(before, pending_release=None)
+    else:
+        after = before
+
+    async def finish(_: list[Answer]) -> None:
+        host.after = after
+        if op.how == "switched":
+            engine.say(target, "state", "ok", f"serving {to.version} on {to.colour}")
+
+    written = Put(target.paths.state, dumps(after).encode())
+    return Part(step, [written], finish, (Undo(RECORDS, Op("restore")),))
+
+
+def _cancel_retire(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    """Call off a pending stop of `to.colour` (it is about to serve)."""
+    stopping = host.target.runtime.stop_argv(programs.retire_name(to.colour))
+    return Part(step, [Run(stopping, check=False)], _nothing)
+
+
+async def _nothing(_: list[Answer]) -> None:
+    """A step whose answer, once checked, says nothing more."""

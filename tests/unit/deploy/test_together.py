@@ -1,0 +1,101 @@
+"""A host's steps that need no answer in between go in one round trip, and each still
+says how it went and journals its inverse; after a failure, the rest say nothing.
+
+On an in-memory host (memhost.py), a fake used on purpose: what is tested is how the
+answers of one batch are shared out among its steps, which needs no real host; the
+same switch over real sshd, supervisor and Caddy is in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from conveyor.deploy import together
+from conveyor.deploy.journal import PROGRAMS, RECORDS, TRAFFIC, Undo
+from conveyor.deploy.plan import Op, Step
+from conveyor.errors import CommandFailed
+from conveyor.hosts.base import RunResult
+from tests.unit.deploy.test_engine import SPEC, TO, setup, state_of
+
+
+def step(action: str, kind: str, **op: Any) -> Step:
+    return Step(SPEC, action, f"{kind} for a test", op=Op(kind, **{**TO, **op}), phase="switch")
+
+
+SWITCH = [
+    step("state", "mark"),
+    step("switch", "route", service="web"),
+    step("stop", "stop", service="worker", program="worker-green"),
+    step("link", "link"),
+    step("state", "record", how="switched"),
+]
+
+
+def counted(host: Any) -> list[int]:
+    """Count the host's round trips."""
+    trips = [0]
+    run = host.run
+
+    async def counting(argv: Sequence[str], **options: Any) -> RunResult:
+        trips[0] += 1
+        result: RunResult = await run(argv, **options)
+        return result
+
+    host.run = counting
+    return trips
+
+
+def test_a_hosts_switch_is_one_round_trip_and_each_step_says_how_it_went() -> None:
+    engine, run, host, events = setup()
+    trips = counted(host)
+    asyncio.run(engine.do_all(run, SWITCH))
+    assert trips == [1]
+    assert host.log == [
+        "put state.json",
+        "route 127.0.0.1:8100",
+        "supervisor stop worker-green",
+        "link r2",
+        "put state.json",
+    ]
+    steps = [(e.step, e.status) for e in events if e.kind == "step"]
+    assert steps == [(s.action, status) for s in SWITCH for status in ("start", "ok")]
+    assert "Caddy on :8080 now routes to port 8100" in [e.message for e in events]
+    assert state_of(host)["release"] == "r2" and state_of(host)["pending_release"] is None
+    assert run.done == SWITCH and run.after is not None and run.touched and run.routed
+    assert run.journal == [
+        Undo(RECORDS, Op("restore", release="r2")),
+        Undo(TRAFFIC, Op("route", service="web", colour="green")),
+        Undo(RECORDS, Op("restore")),
+        Undo(RECORDS, Op("restore")),
+        Undo(PROGRAMS, Op("start", program="worker-green")),
+    ]
+
+
+def test_after_a_failed_step_the_rest_did_not_run_say_nothing_and_have_nothing_to_undo() -> None:
+    engine, run, host, events = setup()
+    host.refuse = "upstream"
+    with pytest.raises(CommandFailed, match=r"^python -c failed on deploy@app-1 \(exit 1\)"):
+        asyncio.run(engine.do_all(run, SWITCH))
+    said = [(e.step, e.status) for e in events if e.kind == "step"]
+    assert said == [("state", "start"), ("state", "ok"), ("switch", "start"), ("switch", "fail")]
+    assert host.log == [
+        "put state.json",
+        "refused route 127.0.0.1:8100",
+    ]  # nothing after the route ran
+    assert state_of(host)["pending_release"] == "r2"  # the mark stays for recover
+    # The mark, and the route back (the switch may have happened before it failed).
+    assert run.journal == [
+        Undo(RECORDS, Op("restore", release="r2")),
+        Undo(TRAFFIC, Op("route", service="web", colour="green")),
+    ]
+    assert run.done == SWITCH[:1]
+
+
+def test_steps_that_need_an_answer_in_between_split_the_round_trips() -> None:
+    steps = [SWITCH[0], SWITCH[1], step("health", "verify", service="web"), *SWITCH[2:]]
+    assert [len(group) for group in together.groups(steps)] == [2, 1, 3]
+    assert [len(group) for group in together.groups([steps[2]])] == [1]
