@@ -25,6 +25,7 @@ _PID = re.compile(r"\bpid (\d+)")
 # stop and drop removed programs, restart changed ones, add new ones); then start the other
 # NAMEs without waiting for each in turn (supervisorctl waits `startsecs` per program) and
 # wait for all of them at once (`nowait`: not at all; each is said as "NAME: spawned").
+# A stop is waited for by asking supervisord how it goes (see `stopped`), not by its own wait.
 # Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any
 # error starting, 9 when `update` failed (nothing is started then), 1 when a stop failed.
 _CONTROL = r"""
@@ -35,11 +36,24 @@ rpc = xmlrpc.client.ServerProxy(
     "http://localhost", transport=SupervisorTransport(None, None, "unix://" + sock)
 ).supervisor
 stop_failed = False
+
+
+def stopped(group):
+    # supervisord notices an exit at its next tick (up to 1 s later) unless something wakes
+    # it: each of these questions does, so a stop ends when the process has.
+    while any(
+        info["group"] == group and info["statename"] == "STOPPING"
+        for info in rpc.getAllProcessInfo()
+    ):
+        time.sleep(0.02)
+
+
 for word in words:
     if word.startswith("stop="):
         name = word[len("stop="):]
         try:
-            rpc.stopProcess(name)
+            rpc.stopProcess(name, False)
+            stopped(name)
             print(f"{name}: stopped")
         except xmlrpc.client.Fault as fault:
             said = {"NOT_RUNNING": "not running", "BAD_NAME": "no such process"}
@@ -50,10 +64,12 @@ if "update" in words:
     try:
         added, changed, removed = rpc.reloadConfig()[0]
         for group in removed:
-            rpc.stopProcessGroup(group)
+            rpc.stopProcessGroup(group, False)
+            stopped(group)
             rpc.removeProcessGroup(group)
         for group in changed:
-            rpc.stopProcessGroup(group)
+            rpc.stopProcessGroup(group, False)
+            stopped(group)
             rpc.removeProcessGroup(group)
             rpc.addProcessGroup(group)
         for group in added:

@@ -91,7 +91,7 @@ class MemoryHost:
         if len(argv) == 5 and argv[1] == "-c" and "upstream" in argv[3]:
             self.files[argv[3]] = argv[4].encode()
             return 0, argv[4]  # Caddy's upstream rewrite prints what it wrote
-        if "getAllProcessInfo" in text:  # supervisor's status script
+        if "getAllProcessInfo" in text and "startProcess" not in text:  # the status script
             return 0, self.status
         if "xmlrpc" in text and "startProcess" in text:  # supervisor's control script
             said = []

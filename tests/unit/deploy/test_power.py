@@ -73,7 +73,7 @@ class PoweredHost(SeenHost):
                 [sys.executable, *argv[1:]], capture_output=True, text=True, check=False
             )
             return done.returncode, done.stdout
-        if "getAllProcessInfo" in text:
+        if "getAllProcessInfo" in text and "startProcess" not in text:  # the status script
             if not self.up:
                 return 4, "unix:///srv/supervisor.sock refused connection"
             self.status = "".join(f"{n:<32} RUNNING   pid 7\n" for n in sorted(self.running))
