@@ -126,12 +126,13 @@ async def watch(
     max_consecutive_failures: int = 3,
     probe_timeout: float = 2.0,
 ) -> HealthResult:
-    """Probe through the proxy for `window` seconds; bad after N failures (5xx or none) in a row."""
+    """Probe through the proxy for `window` seconds, the last probe as it ends; bad after N
+    failures (5xx or none) in a row."""
     probes: list[Probe] = []
     started = time.monotonic()
     failures = 0
     async with httpx.AsyncClient() as client:
-        while time.monotonic() - started < window:
+        while True:
             result = await probe(client, url, started=started, timeout=probe_timeout)
             probes.append(result)
             bad = result.status is None or result.status >= 500
@@ -139,7 +140,10 @@ async def watch(
             if failures >= max_consecutive_failures:
                 reason = f"{failures} failed probes in a row ({result.describe()})"
                 return HealthResult(False, reason, tuple(probes))
-            await asyncio.sleep(interval)
+            left = window - (time.monotonic() - started)
+            if left <= 0:
+                break
+            await asyncio.sleep(min(interval, left))
     errors = sum(1 for p in probes if p.status is None or p.status >= 500)
     return HealthResult(True, f"{len(probes)} probes, {errors} failed", tuple(probes))
 

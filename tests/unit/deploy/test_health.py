@@ -134,6 +134,16 @@ def test_watch_passes_a_healthy_window(serve: type[Scripted]) -> None:
     assert result.reason.endswith("probes, 0 failed")
 
 
+def test_the_watch_ends_with_a_probe_as_its_window_ends_not_an_interval_later(
+    serve: type[Scripted],
+) -> None:
+    server = serve([200])
+    result = run(watch(server.url, window=0.3, interval=0.2))
+    assert result.healthy
+    at = [p.at for p in result.probes]
+    assert len(at) == 3 and at[1] < 0.3 <= at[2] < 0.45  # 0, 0.2, then 0.3: not 0.4
+
+
 def test_watch_fails_after_consecutive_errors(serve: type[Scripted]) -> None:
     server = serve([200, 200, 502, 200, 500, 500, 500, 200])
     result = run(watch(server.url, window=5, interval=0.01, max_consecutive_failures=3))
