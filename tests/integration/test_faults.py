@@ -277,6 +277,34 @@ def test_a_rollback_that_fails_during_one_hosts_switch_puts_the_others_forward_a
     assert (record["kind"], record["status"]) == ("rollback", "failed")
 
 
+def test_a_rollback_in_batches_stops_at_the_failing_batch_and_puts_the_earlier_ones_forward(
+    fleet: FaultFleet,
+) -> None:
+    """`rollback --batch 1`: the first host goes back; the second cannot (its previous worker
+    crashes at start), so the first goes forward again and the third never switches."""
+    first, victim, last = fleet.hosts
+    fleet.commit()
+    deployed = fleet.deploy()
+    assert deployed.code == 0, deployed.text
+    new = fleet.release_of(first)
+    plan = fleet.run("rollback", "staging", "--batch", "1", "--dry-run", *fleet.ssh_args)
+    assert plan.code == 0, plan.text
+    assert f"batch 2 of 3: {victim.spec}" in plan.out, plan.out
+    fleet.mark(victim, "CRASH_WORKER")
+    with fleet.load() as loads:
+        result = fleet.run("rollback", "staging", "--batch", "1", *fleet.ssh_args)
+    assert result.code == 1, result.text
+    assert f"batch 1 of 3: {first.spec}" in result.out, result.out
+    assert f"batch 2 of 3: {victim.spec}" in result.out, result.out
+    assert "batch 3 of 3" not in result.out
+    routed = [line for line in result.out.splitlines() if "routes to port" in line]
+    assert routed and not [line for line in routed if last.spec in line], result.out
+    assert f"every host serves {new} again, as before" in result.err
+    assert "Traceback" not in result.text, result.text
+    no_failed_requests(loads)
+    fleet.assert_one_release(new)
+
+
 def test_max_failures_one_leaves_the_failing_host_on_the_old_release(fleet: FaultFleet) -> None:
     victim = fleet.hosts[1]
     others = [h for h in fleet.hosts if h is not victim]

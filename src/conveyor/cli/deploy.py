@@ -15,7 +15,7 @@ from conveyor.cli.config import set_option
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
 from conveyor.cli.progress import Progress
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConfigError, ConveyorError
 from conveyor.project.load import load_project
 from conveyor.settings.resolve import parse_overrides
 
@@ -190,13 +190,27 @@ def rollback_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan (hosts only read) and change nothing."
     ),
+    batch: int = typer.Option(
+        0,
+        "--batch",
+        min=0,
+        metavar="N",
+        help="Switch N hosts at a time, one batch after another (default: every host at once).",
+    ),
 ) -> None:
     """Back to the previous release: a switch to its warm colour, else a restart of it."""
     from conveyor.deploy.ops import plan_rollback, rollback
 
     project = load_project(project_dir(ctx))
+    if batch and to is not None:
+        raise ConfigError(
+            "--batch is for a rollback to the previous release; a rollback --to deploys that "
+            "release in the environment's own batches (strategy.batch)",
+            hint="leave out --batch, or --to",
+        )
     if dry_run and to is None:
-        plan = plan_rollback(project, environment, access=access_options(known_hosts, identity))
+        access = access_options(known_hosts, identity)
+        plan = plan_rollback(project, environment, access=access, batch=batch)
         out().print(plan.render(), markup=False)
         return
     if dry_run:
@@ -208,8 +222,9 @@ def rollback_command(
         return
     progress = Progress()
     try:
+        access = access_options(known_hosts, identity)
         deploy_id, result = rollback(
-            project, environment, to=to, access=access_options(known_hosts, identity), emit=progress
+            project, environment, to=to, access=access, emit=progress, batch=batch
         )
     finally:
         progress.close()

@@ -28,6 +28,7 @@ def rollback(
     to: str | None = None,
     access: Access | None = None,
     emit: Emit,
+    batch: int = 0,
 ) -> tuple[str, list[RolledBack] | Outcome]:
     """Back to the previous release (a switch when warm), or `to` a named release (a deploy)."""
     if to is not None:
@@ -47,6 +48,7 @@ def rollback(
         deploy_id=deploy_id,
         settings=settings_for(project, environment),
         emit=recording(store, deploy_id, emit),
+        batch=batch,
     )
 
     async def run() -> list[RolledBack]:
@@ -82,7 +84,9 @@ def rollback(
     return deploy_id, done
 
 
-def plan_rollback(project: Project, environment: str, *, access: Access | None = None) -> Plan:
+def plan_rollback(
+    project: Project, environment: str, *, access: Access | None = None, batch: int = 0
+) -> Plan:
     """The rollback's plan (`conveyor rollback --dry-run`); hosts are only read."""
     targets, roles = targets_for(project, environment, access or Access())
     job = Rollback(
@@ -93,6 +97,7 @@ def plan_rollback(project: Project, environment: str, *, access: Access | None =
         deploy_id="dry-run",
         settings=settings_for(project, environment),
         emit=lambda event: None,
+        batch=batch,
     )
     return asyncio.run(hostops.closing(job.plan(), targets))
 

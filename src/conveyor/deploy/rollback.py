@@ -34,7 +34,7 @@ from conveyor.deploy.journal import HostRun
 from conveyor.deploy.layout import services_by_kind
 from conveyor.deploy.lock import LockOwner, acquire, held, inspect, release_all, take_all
 from conveyor.deploy.plan import Plan, Step
-from conveyor.deploy.rollback_plan import BackView, build_rollback_plan
+from conveyor.deploy.rollback_plan import BackView, batches, build_rollback_plan
 from conveyor.deploy.serve import Serve, host_steps
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, RollbackFailed
@@ -63,6 +63,7 @@ class Rollback:
     deploy_id: str
     settings: Settings
     emit: Emit
+    batch: int = 0  # hosts switched at a time, one batch after another (0: every host at once)
 
     async def run(self) -> list[RolledBack]:
         """Lock, check every host can go back, make the previous colours answer everywhere,
@@ -103,7 +104,7 @@ class Rollback:
             views.append(BackView(target.spec, host.before, warm, target.listen))
         keep_warm = self.settings.keep_warm
         return build_rollback_plan(
-            self.config, self.environment, self.roles, views, keep_warm=keep_warm
+            self.config, self.environment, self.roles, views, keep_warm=keep_warm, batch=self.batch
         )
 
     async def _read(self) -> list[HostRun]:
@@ -150,18 +151,19 @@ class Rollback:
     async def _all_or_nothing(self, hosts: list[HostRun]) -> list[RolledBack]:
         began = time.monotonic()
         views = [BackView(h.target.spec, h.before, None, h.target.listen) for h in hosts]
+        keep_warm = self.settings.keep_warm
         plan = build_rollback_plan(
-            self.config, self.environment, self.roles, views, keep_warm=self.settings.keep_warm
+            self.config, self.environment, self.roles, views, keep_warm=keep_warm, batch=self.batch
         )
 
         phases = dict(plan.phases())
 
-        async def phase(name: str) -> dict[str, str]:
+        async def phase(name: str, among: Sequence[HostRun] = hosts) -> dict[str, str]:
             async def one(host: HostRun) -> None:
                 spec = host.target.spec
                 await self._run(host, [s for s in phases.get(name, []) if s.host == spec])
 
-            return await _each(hosts, one)
+            return await _each(among, one)
 
         failed = await phase("ready")
         if failed:
@@ -175,7 +177,13 @@ class Rollback:
             how = "warm" if host.warm else "started cold and healthy"
             to = Serve.previous(host.before)
             self._say(host.target, f"{to.colour} colour runs {to.release} ({how})")
-        failed = await phase("switch")
+        groups = batches(hosts, self.batch)
+        for number, group in enumerate(groups, start=1):
+            if len(groups) > 1:
+                names = ", ".join(h.target.spec for h in group)
+                self.emit(Event(None, "batch", "info", f"batch {number} of {len(groups)}: {names}"))
+            if failed := await phase("switch", group):
+                break  # the hosts of the later batches were never touched
         if not failed:
             done = [self._rolled_back(h, began) for h in hosts]
             # The colour each host left stays warm for keep_previous_warm, then stops; a host

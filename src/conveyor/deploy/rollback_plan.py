@@ -3,7 +3,8 @@
 Each step carries a typed `Op`; `deploy/rollback.py` interprets them in the plan's
 order and decides nothing about it: every host's "ready" steps first (its previous
 web colour runs and answers: warm, nothing to do; cold, started and gated), then
-every host's switch steps at once under a pending mark. Putting a host forward
+every host's switch steps at once (or `--batch N` hosts at a time, one batch after
+another) under a pending mark. Putting a host forward
 again after a failed rollback is the same planner given the other desired state
 (what the host served before), so there is one way to make a host serve a release.
 `conveyor rollback ENV --dry-run` prints the plan.
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
-from conveyor.deploy.plan import Plan, Step
+from conveyor.deploy.plan import Op, Plan, Step
 from conveyor.deploy.serve import BEFORE, DURING, Serve, host_steps, retire_steps
 from conveyor.deploy.state import HostState
 from conveyor.project.model import ConveyorConfig
+
+T = TypeVar("T")
 
 ON_FAILURE = (
     f"on failure before any host switches: {BEFORE}",
@@ -37,6 +41,12 @@ class BackView:
     listen: Mapping[str, str] = field(default_factory=dict)  # the host's own Caddy addresses
 
 
+def batches(hosts: Sequence[T], batch: int) -> list[list[T]]:
+    """`hosts` in batches of `batch` (0: one batch of every host)."""
+    size = batch if 0 < batch < len(hosts) else max(1, len(hosts))
+    return [list(hosts[i : i + size]) for i in range(0, len(hosts), size)]
+
+
 def build_rollback_plan(
     config: ConveyorConfig,
     environment: str,
@@ -44,8 +54,10 @@ def build_rollback_plan(
     hosts: Sequence[BackView],
     *,
     keep_warm: float = 900.0,
+    batch: int = 0,
 ) -> Plan:
-    """Every step of a rollback of `hosts` to each one's previous release."""
+    """Every step of a rollback of `hosts` to each one's previous release; `batch` hosts
+    switch at a time, one batch after another (0: every host at once)."""
     steps = [Step(h.spec, "connect", "connect, verify the host key") for h in hosts]
     in_order = sorted(hosts, key=lambda h: h.spec)  # the order the locks are taken in
     steps += [Step(h.spec, "lock", f"take the {environment} deploy lock") for h in in_order]
@@ -63,8 +75,15 @@ def build_rollback_plan(
     }
     for host in hosts:
         steps += [replace(s, phase="ready") for s in plans[host.spec] if s.action == "ready"]
-    for host in hosts:
-        steps += [replace(s, phase="switch") for s in plans[host.spec] if s.action != "ready"]
+    groups = batches(hosts, batch)
+    for number, group in enumerate(groups, start=1):
+        if len(groups) > 1:
+            names = ", ".join(h.spec for h in group)
+            what = f"batch {number} of {len(groups)}: {names}"
+            steps.append(Step("*", "batch", what, (), DURING, op=Op("batch"), phase="switch"))
+        for host in group:
+            switch = [s for s in plans[host.spec] if s.action != "ready"]
+            steps += [replace(s, phase="switch") for s in switch]
     for host in hosts:
         left = host.state.colour
         steps += retire_steps(config, roles, host.spec, left, keep_warm) if left else []

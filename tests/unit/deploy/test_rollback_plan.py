@@ -101,3 +101,24 @@ def test_a_sync_host_puts_the_previous_releases_files_back() -> None:
     assert syncs == ["dags: copy dags/ of r1 to /opt/airflow/dags"]
     assert [s.op.service for s in plan.steps if s.action == "sync" and s.op] == ["dags"]
     assert not [s for s in plan.steps if s.action in ("ready", "switch")]  # it serves no web
+
+
+def test_a_rollback_in_batches_switches_each_batch_after_the_one_before() -> None:
+    """Every host gets ready first (nothing switches until all can), then `batch` hosts at
+    a time switch, each batch announced; without a batch, every host at once."""
+    hosts = [BackView(spec, deployed()) for spec in ("deploy@app-1", "deploy@app-2")]
+    plan = build_rollback_plan(config(), "production", ROLES, hosts, batch=1)
+    order = [(s.host, s.action) for s in plan.steps if s.phase == "switch"]
+    assert order[0] == ("*", "batch") and order.count(("*", "batch")) == 2
+    second = order.index(("*", "batch"), 1)
+    assert {host for host, _ in order[1:second]} == {"deploy@app-1"}
+    assert {host for host, _ in order[second + 1 :]} == {"deploy@app-2"}
+    batches = [s.description for s in plan.steps if s.action == "batch"]
+    assert batches == ["batch 1 of 2: deploy@app-1", "batch 2 of 2: deploy@app-2"]
+    ready = [i for i, s in enumerate(plan.steps) if s.action == "ready"]
+    assert max(ready) < min(i for i, s in enumerate(plan.steps) if s.action == "batch")
+    at_once = build_rollback_plan(config(), "production", ROLES, hosts)
+    assert not [s for s in at_once.steps if s.action == "batch"]
+    assert build_rollback_plan(config(), "production", ROLES, hosts, batch=5).steps == (
+        at_once.steps
+    )
