@@ -23,99 +23,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
-from conveyor.errors import ConveyorError, LockHeld
+from conveyor.deploy.lock_scripts import BEAT, RELEASE, SHOW, SHOW_READ, TAKE
+from conveyor.errors import ConveyorError, HostError, LockHeld
 from conveyor.hosts.base import Connector
 
 T = TypeVar("T")
 HEARTBEAT_INTERVAL = 5.0  # seconds between two refreshes of a held lock
 STALE_AFTER = 30.0  # a lock whose heartbeat is older than this (host clock) is stale
 
-# Runs on the host with its python3. Prints what it finds as JSON: {"owner", "age", "token"};
-# `age` is the owner file's (else the directory's) age by the host's own clock; `token`
-# names this very lock (inode, last heartbeat, owner): a new lock or a heartbeat changes it.
-_LOOK = r"""
-import json, os, time
-def look(path):
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    found = {"owner": None, "age": time.time() - st.st_mtime}
-    beat = st.st_mtime_ns
-    try:
-        owner = os.path.join(path, "owner.json")
-        with open(owner) as f:
-            found["owner"] = json.load(f)
-        beat = os.stat(owner).st_mtime_ns
-        found["age"] = time.time() - beat / 1e9
-    except (OSError, ValueError):
-        pass
-    found["token"] = f"{st.st_ino}:{beat}:{json.dumps(found['owner'], sort_keys=True)}"
-    return found
-"""
-_TAKE = (
-    _LOOK
-    + r"""
-import fcntl, sys, uuid
-path, owner, expected = sys.argv[1], sys.argv[2], sys.argv[3]
-os.makedirs(os.path.dirname(path), exist_ok=True)
-with open(path + ".guard", "a") as guard:
-    if expected:
-        # Taking over a stale lock: only the recoverer that still finds the very lock it judged
-        # stale (same token) moves it aside; the guard makes check-and-rename one step.
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        found = look(path)
-        if found is not None and found["token"] == expected:
-            aside = f"{path}.stale-{uuid.uuid4().hex[:8]}"
-            os.rename(path, aside)
-            import shutil
-            shutil.rmtree(aside, ignore_errors=True)
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        print(json.dumps(look(path)))
-        sys.exit(3)
-    tmp = os.path.join(path, "owner.json.tmp")
-    with open(tmp, "w") as f:
-        f.write(owner)
-    os.replace(tmp, os.path.join(path, "owner.json"))
-# Held now: the file to read in the same round trip (a host's state.json), None when absent.
-text = None
-if len(sys.argv) > 4:
-    try:
-        with open(sys.argv[4], encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except FileNotFoundError:
-        pass
-print(json.dumps({"read": text}))
-"""
-)
-_SHOW = _LOOK + "\nimport sys\nprint(json.dumps(look(sys.argv[1])))\n"
-_BEAT = r"""
-import json, os, sys
-path, deploy_id = sys.argv[1], sys.argv[2]
-owner = os.path.join(path, "owner.json")
-try:
-    with open(owner) as f:
-        held = json.load(f)
-except (OSError, ValueError):
-    held = None
-if not held or held.get("deploy_id") != deploy_id:
-    print(json.dumps(held)); sys.exit(3)
-os.utime(owner)
-"""
-_RELEASE = r"""
-import json, os, shutil, sys
-path, deploy_id = sys.argv[1], sys.argv[2]
-try:
-    with open(os.path.join(path, "owner.json")) as f:
-        owner = json.load(f)
-except (OSError, ValueError):
-    owner = {}
-if deploy_id == "*" or owner.get("deploy_id") == deploy_id:
-    shutil.rmtree(path, ignore_errors=True)
-print(json.dumps(owner))
-"""
 HELD = 3
 
 
@@ -203,8 +118,20 @@ def lock_path(app_dir: str) -> str:
 
 async def inspect(conn: Connector, app_dir: str) -> LockInfo | None:
     """The lock on this host, judged live or stale; None when it is not locked."""
-    result = await conn.run(["python3", "-c", _SHOW, lock_path(app_dir)], timeout=30)
+    result = await conn.run(["python3", "-c", SHOW, lock_path(app_dir)], timeout=30)
     return _info(result.stdout)
+
+
+async def inspect_reading(
+    conn: Connector, app_dir: str, path: str
+) -> tuple[LockInfo | None, str | None]:
+    """The lock on this host (as `inspect`), and the text of `path` read in the same round
+    trip (None when it is absent); HostError naming the file when it cannot be read."""
+    result = await conn.run(["python3", "-c", SHOW_READ, lock_path(app_dir), path], timeout=30)
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    if "error" in found:
+        raise HostError(f"cannot read {path} on {conn.name}: {found['error']}")
+    return _info(json.dumps(found["lock"])), found["read"]
 
 
 async def acquire(
@@ -224,7 +151,7 @@ async def acquire(
     text (None when it is absent, or nothing was to be read).
     """
     expected = take_stale.token if take_stale and take_stale.stale else ""
-    argv = ["python3", "-c", _TAKE, lock_path(app_dir), json.dumps(asdict(owner)), expected]
+    argv = ["python3", "-c", TAKE, lock_path(app_dir), json.dumps(asdict(owner)), expected]
     result = await conn.run([*argv, *([read] if read else [])], check=False, timeout=30)
     if result.exit_code == 0:
         text: str | None = json.loads(result.stdout.strip().splitlines()[-1])["read"]
@@ -303,7 +230,7 @@ def held(environment: str, host: str, info: LockInfo) -> LockHeld:
 
 async def heartbeat(conn: Connector, app_dir: str, deploy_id: str) -> None:
     """Refresh this deploy's lock (one round trip); LockLost if it is no longer ours."""
-    argv = ["python3", "-c", _BEAT, lock_path(app_dir), deploy_id]
+    argv = ["python3", "-c", BEAT, lock_path(app_dir), deploy_id]
     result = await conn.run(argv, check=False, timeout=30)
     if result.exit_code == 0:
         return
@@ -355,7 +282,7 @@ async def heartbeats(
 
 async def release(conn: Connector, app_dir: str, deploy_id: str) -> LockOwner | None:
     """Give the lock back if this deploy holds it; `deploy_id="*"` breaks anyone's lock."""
-    argv = ["python3", "-c", _RELEASE, lock_path(app_dir), deploy_id]
+    argv = ["python3", "-c", RELEASE, lock_path(app_dir), deploy_id]
     result = await conn.run(argv, timeout=30)
     return _owner(result.stdout)
 
