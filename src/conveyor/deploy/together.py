@@ -42,6 +42,7 @@ class Part:
     finish: Callable[[list[Answer]], Awaitable[None]]
     # Journalled before the batch is sent: a step cut off with its answer may have happened.
     undo: tuple[Undo, ...] = ()
+    begin: Callable[[], None] | None = None  # what it says as it begins (a group's first)
 
 
 def groups(steps: Sequence[Step]) -> Iterator[list[Step]]:
@@ -49,6 +50,11 @@ def groups(steps: Sequence[Step]) -> Iterator[list[Step]]:
     group: list[Step] = []
     for step in steps:
         if step.op is not None and step.op.kind in KINDS:
+            if step.op.kind == "stop" and group:
+                # A stop may take its whole drain time: it begins a group, so that it is
+                # said to begin when it does.
+                yield group
+                group = []
             group.append(step)
             continue
         if group:
@@ -68,6 +74,8 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
     for part in parts:
         host.journal.extend(part.undo)
     engine.step_said(host, parts[0].step, "start", parts[0].step.description)
+    if parts[0].begin is not None:
+        parts[0].begin()
     try:
         answers = await carry_out(target.conn, hostops.tools_python(target), actions)
     except BaseException as error:
@@ -87,6 +95,8 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
             return
         if part is not parts[0]:
             engine.step_said(host, part.step, "start", part.step.description)
+            if part.begin is not None:
+                part.begin()
         try:
             for answer in mine:
                 answer.check(target.conn)
@@ -172,8 +182,10 @@ def _stop(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
     seconds = engine.config.services[op.service].drain.total_seconds()
     began = time.monotonic()
 
-    async def finish(answers: list[Answer]) -> None:
+    def begin() -> None:
         engine.say(target, "stop", "start", f"stopping {op.program} (drain {seconds:g}s)")
+
+    async def finish(answers: list[Answer]) -> None:
         result = answers[0].result
         assert result is not None
         said, took = result.stdout + result.stderr, time.monotonic() - began
@@ -182,7 +194,8 @@ def _stop(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
             host.journal.append(Undo(PROGRAMS, Op("start", program=op.program)))
         engine.say(target, "stop", "info" if drained.how == "killed" else "ok", drained.message)
 
-    return Part(step, [Run(target.runtime.stop_argv(op.program), check=False)], finish)
+    stopping = Run(target.runtime.stop_argv(op.program), check=False)
+    return Part(step, [stopping], finish, begin=begin)
 
 
 def _link(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:

@@ -49,11 +49,13 @@ def counted(host: Any) -> list[int]:
     return trips
 
 
-def test_a_hosts_switch_is_one_round_trip_and_each_step_says_how_it_went() -> None:
+def test_a_hosts_switch_is_two_round_trips_and_each_step_says_how_it_went() -> None:
+    """The mark with Caddy's switch, then the stop with the link and the record: a stop
+    begins a round trip of its own, so that it is said to begin when it does."""
     engine, run, host, events = setup()
     trips = counted(host)
     asyncio.run(engine.do_all(run, SWITCH))
-    assert trips == [1]
+    assert trips == [2]
     assert host.log == [
         "put state.json",
         "route 127.0.0.1:8100",
@@ -63,6 +65,9 @@ def test_a_hosts_switch_is_one_round_trip_and_each_step_says_how_it_went() -> No
     ]
     steps = [(e.step, e.status) for e in events if e.kind == "step"]
     assert steps == [(s.action, status) for s in SWITCH for status in ("start", "ok")]
+    said = [e.message for e in events]
+    stopping = said.index("stopping worker-green (drain 30s)")
+    assert said.index("stop for a test") < stopping < said.index("worker-green stopped gracefully")
     assert "Caddy on :8080 now routes to port 8100" in [e.message for e in events]
     assert state_of(host)["release"] == "r2" and state_of(host)["pending_release"] is None
     assert run.done == SWITCH and run.after is not None and run.touched and run.routed
@@ -99,3 +104,4 @@ def test_steps_that_need_an_answer_in_between_split_the_round_trips() -> None:
     steps = [SWITCH[0], SWITCH[1], step("health", "verify", service="web"), *SWITCH[2:]]
     assert [len(group) for group in together.groups(steps)] == [2, 1, 3]
     assert [len(group) for group in together.groups([steps[2]])] == [1]
+    assert [len(group) for group in together.groups([SWITCH[3], *SWITCH[2:]])] == [1, 3]
