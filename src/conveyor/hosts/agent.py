@@ -252,24 +252,17 @@ class Agents:
         PYTHON* variables of its own (an interpreter reads those when it starts)."""
         if not script(argv) or not enabled() or any(k.startswith("PYTHON") for k in env or ()):
             return None
-        self._bind()
-        if any(t.get_name() == argv[0] and not t.done() for t in self._warming):
-            # Its agent is still starting (`warm`): this script runs as its own command
-            # rather than wait for it, which takes as long as the script itself.
-            return None
         return await self._agent(argv[0], remember=True)
 
     def warm(self, pythons: Sequence[str]) -> None:
-        """Start the agents of `pythons` now, in the background; a script sent meanwhile runs
-        as its own command, one sent later by the agent. One that cannot start is not
-        remembered (the interpreter may be installed later in the run): its first script
-        tries again."""
+        """Start the agents of `pythons` now, in the background, so that the first script of
+        each finds its agent ready. One that cannot start is not remembered (the interpreter
+        may be installed later in the run): its first script tries again."""
         if not enabled():
             return
         self._bind()
         for python in pythons:
             task = asyncio.ensure_future(self._warm(python))
-            task.set_name(python)
             self._warming.add(task)
             task.add_done_callback(self._warming.discard)
 
