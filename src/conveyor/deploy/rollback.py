@@ -71,16 +71,24 @@ class Rollback:
         await asyncio.gather(*(hostops.connect(t) for t in self.targets))
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
+        read: dict[str, str | None] = {}
 
         async def take(target: Target) -> None:
-            await acquire(target.conn, target.paths.app_dir, owner, environment=self.environment)
+            read[target.spec] = await acquire(
+                target.conn,
+                target.paths.app_dir,
+                owner,
+                environment=self.environment,
+                read=target.paths.state,  # once locked, in the same round trip
+            )
             locked.append(target)
 
         try:
             ordered = sorted(self.targets, key=lambda t: t.spec)
             for error in (await take_all(ordered, take)).values():
                 raise error  # every host or none
-            return await self._all_or_nothing(await self._read())
+            states = [hostops.state_from(t, read[t.spec]) for t in self.targets]
+            return await self._all_or_nothing(self._going_back(states))
         finally:
             gone = await release_all([(t.conn, t.paths.app_dir) for t in locked], self.deploy_id)
             for spec, error in gone.items():
@@ -109,8 +117,13 @@ class Rollback:
 
     async def _read(self) -> list[HostRun]:
         """Every host's state; refused, changing nothing, when one has no previous release."""
-        read = await asyncio.gather(*(hostops.read_state(t) for t in self.targets))
-        hosts = [HostRun(t, s) for t, s in zip(self.targets, read, strict=True)]
+        states = await asyncio.gather(*(hostops.read_state(t) for t in self.targets))
+        return self._going_back(states)
+
+    def _going_back(self, states: Sequence[HostState]) -> list[HostRun]:
+        """The hosts with their states; refused, changing nothing, when one has no previous
+        release."""
+        hosts = [HostRun(t, s) for t, s in zip(self.targets, states, strict=True)]
         stuck = [h.target.spec for h in hosts if h.before.previous_release is None]
         if stuck:
             raise ConveyorError(
