@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from conveyor.errors import CommandFailed, HostError
+from conveyor.hosts.as_c import AS_C
 from conveyor.hosts.base import Connector, RunResult
 from conveyor.hosts.trips import command_label
 
 # Runs on the host: the actions come as JSON on stdin, the results go back as JSON.
-_BATCH = r"""
+_BATCH = (
+    AS_C
+    + r"""
 import base64, json, os, subprocess, sys, tempfile, traceback
 
 
@@ -32,23 +35,17 @@ def inline(code, argv, cwd):
     # A script for this very interpreter runs here, not in a Python started for it: its
     # stdout and stderr (and any process it starts) go to files, sys.exit is its exit code.
     saved = [os.dup(1), os.dup(2)]
-    here, argv0 = os.getcwd(), sys.argv
+    here = os.getcwd()
     outs = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
     os.dup2(outs[0].fileno(), 1)
     os.dup2(outs[1].fileno(), 2)
-    code_exit = 0
+    code_exit = 1
     try:
         if cwd:
             os.chdir(cwd)
-        sys.argv = ["-c", *argv]
-        exec(compile(code, "<conveyor>", "exec"), {"__name__": "__main__"})
-    except SystemExit as done:
-        code_exit = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        if not isinstance(done.code, (int, type(None))):
-            print(done.code, file=sys.stderr)
-    except BaseException:
-        traceback.print_exc()
-        code_exit = 1
+        code_exit = as_c(code, argv)
+    except OSError:
+        traceback.print_exc()  # its directory: as `python -c` started there would fail
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -56,7 +53,6 @@ def inline(code, argv, cwd):
         os.dup2(saved[1], 2)
         for fd in saved:
             os.close(fd)
-        sys.argv = argv0
         os.chdir(here)
     texts = []
     for out in outs:
@@ -93,6 +89,7 @@ for action in json.load(sys.stdin):
 sys.stdout.flush()
 print(json.dumps(results))
 """
+)
 
 
 def _script(argv: Sequence[str]) -> bool:

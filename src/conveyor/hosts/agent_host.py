@@ -4,14 +4,18 @@ Sent as text when an agent starts; kept here, apart from the connectors' side, b
 runs on the host's own Python (3.5 and later), with nothing of conveyor's installed there.
 """
 
+from conveyor.hosts.as_c import AS_C
+
 # Runs on the host. Single-threaded (fork and threads do not mix): select() on the requests
 # and on a wake-up pipe that SIGCHLD writes to; children are reaped there, and each answer
 # is one JSON line. Python 3.5+; the host's own stdin/stdout are kept for the channel alone,
 # so a script or a daemon it starts never holds the channel open. Each script has a deadline
 # here too (its timeout and a second), as timeout(1) gave it: a caller that vanished without
 # a word still does not leave it running. Whatever way the agent ends, it kills what runs.
-AGENT = r"""
-import atexit, base64, json, os, select, signal, sys, tempfile, time, traceback, types
+AGENT = (
+    AS_C
+    + r"""
+import atexit, base64, json, os, select, signal, sys, tempfile, time, traceback
 IN, OUT = os.dup(0), os.dup(1)
 null = os.open(os.devnull, os.O_RDWR)
 os.dup2(null, 0)
@@ -42,29 +46,16 @@ def child(req, fin, fout, ferr):
     sys.stdin = open(0, "r", closefd=False)
     sys.stdout = open(1, "w", closefd=False)
     sys.stderr = open(2, "w", errors="backslashreplace", buffering=1, closefd=False)
-    code = 0
     try:
         if req.get("whole_env"):
             os.environ.clear()
         os.environ.update(req.get("env") or {})
         if req.get("cwd"):
             os.chdir(req["cwd"])
-        sys.argv = ["-c"] + req["args"]
-        main = types.ModuleType("__main__")
-        sys.modules["__main__"] = main
-        exec(compile(req["code"], "<string>", "exec"), main.__dict__)
-    except SystemExit as e:
-        if e.code is None:
-            code = 0
-        elif isinstance(e.code, int):
-            code = e.code
-        else:
-            print(e.code, file=sys.stderr)
-            code = 1
-    except BaseException as e:
-        # As `python -c` prints it: from the script's own frame, not the agent's.
-        traceback.print_exception(type(e), e, e.__traceback__.tb_next)
-        code = 1
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    code = as_c(req["code"], req["args"])
     try:
         threading = sys.modules.get("threading")
         if threading is not None:
@@ -184,3 +175,4 @@ finally:
         kill(pid)
     os._exit(0)
 """
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -111,3 +112,26 @@ def test_a_failing_inline_script_stops_the_batch_as_a_command_would(tmp_path: Pa
             )
         )
     assert not after.exists()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sys; print(__name__, sys.argv, 'x' in globals()); x = 1; raise ValueError('no')",
+        "import sys; sys.exit('a message, exit 1')",
+        "import sys; print('bye'); sys.exit(3)",
+    ],
+)
+def test_a_script_run_inside_the_batch_does_what_python_c_does(code: str) -> None:
+    """Same output, same traceback (from the script's own frame), same exit code, and a
+    fresh __main__ each time, as the agent gives it (hosts/as_c.py)."""
+    argv = [sys.executable, "-c", code, "arg"]
+    alone = subprocess.run(argv, capture_output=True, text=True, check=False)
+    runs = [Run(argv, check=False), Run(argv, check=False)]
+    inside = asyncio.run(batch(LocalConnector(), sys.executable, runs))
+    for result in inside:
+        assert (result.exit_code, result.stdout, result.stderr) == (
+            alone.returncode,
+            alone.stdout,
+            alone.stderr,
+        )
