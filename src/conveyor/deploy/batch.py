@@ -28,7 +28,7 @@ from conveyor.hosts.trips import command_label
 _BATCH = (
     AS_C
     + r"""
-import base64, json, os, subprocess, sys, tempfile, traceback
+import base64, json, os, subprocess, sys, tempfile, time, traceback
 
 
 def inline(code, argv, cwd):
@@ -64,6 +64,7 @@ def inline(code, argv, cwd):
 
 results = []
 for action in json.load(sys.stdin):
+    began = time.monotonic()
     if "put" in action:
         path = action["put"]
         try:
@@ -77,13 +78,14 @@ for action in json.load(sys.stdin):
         except OSError as error:
             results.append({"put": path, "error": error.strerror or str(error)})
             break
-        results.append({"put": path})
+        results.append({"put": path, "seconds": time.monotonic() - began})
         continue
     if action.get("inline"):
         results.append(inline(action["run"][2], action["run"][3:], action["cwd"]))
     else:
         done = subprocess.run(action["run"], capture_output=True, text=True, cwd=action["cwd"])
         results.append({"exit": done.returncode, "stdout": done.stdout, "stderr": done.stderr})
+    results[-1]["seconds"] = time.monotonic() - began
     if results[-1]["exit"] != 0 and action["check"]:
         break
 sys.stdout.flush()
@@ -128,6 +130,7 @@ class Answer:
     action: Put | Run
     result: RunResult | None = None  # None for a write
     error: str = ""  # why a write failed
+    seconds: float = 0.0  # how long it took on the host
 
     def check(self, conn: Connector) -> None:
         """Raise as `batch` does for a write that failed or a checked command that did."""
@@ -172,13 +175,14 @@ async def carry_out(
         ) from None
     answers = []
     for action, reply in zip(actions, replies, strict=False):
+        seconds = float(reply.get("seconds", 0.0))
         if isinstance(action, Put):
-            answers.append(Answer(action, error=reply.get("error", "")))
+            answers.append(Answer(action, error=reply.get("error", ""), seconds=seconds))
             continue
         result = RunResult(
             conn.name, tuple(action.argv), reply["exit"], reply["stdout"], reply["stderr"]
         )
-        answers.append(Answer(action, result))
+        answers.append(Answer(action, result, seconds=seconds))
     return answers
 
 

@@ -43,6 +43,8 @@ class Part:
     # Journalled before the batch is sent: a step cut off with its answer may have happened.
     undo: tuple[Undo, ...] = ()
     begin: Callable[[], None] | None = None  # what it says as it begins (a group's first)
+    unrun: Callable[[], None] | None = None  # puts back what it assumed, had it not run
+    timeout: float = 60.0  # its share of the round trip's timeout
 
 
 def groups(steps: Sequence[Step]) -> Iterator[list[Step]]:
@@ -56,6 +58,11 @@ def groups(steps: Sequence[Step]) -> Iterator[list[Step]]:
                 yield group
                 group = []
             group.append(step)
+            if step.op.kind == "route":
+                # A route ends one: whether it took (or Caddy must be started) is known from
+                # its answer, before anything after it (`current`, the record) may happen.
+                yield group
+                group = []
             continue
         if group:
             yield group
@@ -76,8 +83,11 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
     engine.step_said(host, parts[0].step, "start", parts[0].step.description)
     if parts[0].begin is not None:
         parts[0].begin()
+    timeout = sum(part.timeout for part in parts)
     try:
-        answers = await carry_out(target.conn, hostops.tools_python(target), actions)
+        answers = await carry_out(
+            target.conn, hostops.tools_python(target), actions, timeout=timeout
+        )
     except BaseException as error:
         _failed(engine, host, parts[0].step, error, began)
         raise
@@ -85,11 +95,15 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
     for part in parts:
         shares.append(answers[: len(part.actions)])
         answers = answers[len(part.actions) :]
-    # The host stops at the first failure: the steps after it did not run, nothing to undo.
+    # The host stops at the first failure: the steps after it did not run, and a step whose
+    # atomic write failed did not happen either: nothing of theirs to undo.
     for part, mine in zip(parts, shares, strict=True):
-        if not mine and part.actions:
+        failed_write = any(isinstance(a.action, Put) and a.error for a in mine)
+        if (not mine and part.actions) or failed_write:
             for undo in part.undo:
                 host.journal.remove(undo)
+            if part.unrun is not None:
+                part.unrun()
     for part, mine in zip(parts, shares, strict=True):
         if not mine and part.actions:
             return
@@ -97,6 +111,7 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
             engine.step_said(host, part.step, "start", part.step.description)
             if part.begin is not None:
                 part.begin()
+        seconds = sum(answer.seconds for answer in mine)
         try:
             for answer in mine:
                 answer.check(target.conn)
@@ -104,9 +119,10 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
                 raise ConveyorError(f"{target.spec}: {part.step.description} did not finish")
             await part.finish(mine)
         except BaseException as error:
-            _failed(engine, host, part.step, error, began)
+            why = error.message if isinstance(error, ConveyorError) else type(error).__name__
+            engine.step_said(host, part.step, "fail", why, seconds)
             raise
-        engine.step_said(host, part.step, "ok", part.step.description, time.monotonic() - began)
+        engine.step_said(host, part.step, "ok", part.step.description, seconds)
         host.done.append(part.step)
 
 
@@ -133,11 +149,15 @@ def _part(engine: Engine, host: HostRun, step: Step) -> Part:
 
 def _mark(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
     # Killed from here on, `conveyor recover` finishes the switch from this mark.
-    host.touched = True
+    touched, host.touched = host.touched, True
     mark = replace(host.before, pending_release=to.release, deploy_id=engine.deploy_id)
 
+    def unrun() -> None:
+        host.touched = touched
+
     undo = Undo(RECORDS, Op("restore", release=to.release))
-    return Part(step, [Put(host.target.paths.state, dumps(mark).encode())], _nothing, (undo,))
+    written = Put(host.target.paths.state, dumps(mark).encode())
+    return Part(step, [written], _nothing, (undo,), unrun=unrun)
 
 
 def _route(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
@@ -147,8 +167,12 @@ def _route(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part
     proxy = target.proxy(name)
     port = ports(engine.config, name)[to.colour]
     listen = target.listen_for(name, engine.config.services[name])
-    host.routed = True  # from here on, undo must route back
+    routed, host.routed = host.routed, True  # from here on, undo must route back
     before = host.before.colour
+
+    def unrun() -> None:
+        host.routed = routed
+
     back = Undo(TRAFFIC, Op("route", service=name, colour=before or ""))
     # "proxy": whether Caddy answers is asked in the same round trip, before the switch.
     asked = [Run(proxy.ready_argv(), check=False)] if op.how == "proxy" else []
@@ -173,7 +197,7 @@ def _route(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part
         )
 
     undo = (back,) if before is not None and before != to.colour else ()
-    return Part(step, [*asked, Run(proxy.switch_argv(port))], finish, undo)
+    return Part(step, [*asked, Run(proxy.switch_argv(port))], finish, undo, unrun=unrun)
 
 
 def _stop(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
@@ -195,7 +219,8 @@ def _stop(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
         engine.say(target, "stop", "info" if drained.how == "killed" else "ok", drained.message)
 
     stopping = Run(target.runtime.stop_argv(op.program), check=False)
-    return Part(step, [stopping], finish, begin=begin)
+    # Its whole drain (supervisor kills it then), and a minute (as a stop on its own had).
+    return Part(step, [stopping], finish, begin=begin, timeout=seconds + 60)
 
 
 def _link(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:

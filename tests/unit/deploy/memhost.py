@@ -35,6 +35,7 @@ class MemoryHost:
         self.refuse, self.down = refuse, down
         self.stopped: dict[str, str] = {}
         self.status = ""  # what supervisor's status script prints (supervisorctl's lines)
+        self.unwritable = ""  # a path a batch cannot write (its disk is full)
         self.pid = 100
 
     async def connect(self) -> None:
@@ -101,7 +102,7 @@ class MemoryHost:
                     said.append(f"{name}: {self.stopped.get(name, 'stopped')}")
                 elif "nowait" in argv[5:] and word not in ("update", "nowait"):
                     said.append(f"{word}: spawned")
-                elif word not in ("update", "nowait") and "=" not in word:
+                elif word not in ("update", "nowait", "started") and "=" not in word:
                     self.pid += 1
                     said.append(f"{word}: started (pid {self.pid})")
             return 0, "".join(f"{line}\n" for line in said)
@@ -110,6 +111,9 @@ class MemoryHost:
     def _batch(self, argv: Sequence[str], stdin: bytes) -> RunResult:
         answers: list[dict[str, Any]] = []
         for action in json.loads(stdin):
+            if "put" in action and action["put"] == self.unwritable:
+                answers.append({"put": action["put"], "error": "No space left on device"})
+                break
             if "put" in action:
                 self.files[action["put"]] = base64.b64decode(action["data"])
                 self.log.append(f"put {action['put'].rsplit('/', 1)[-1]}")

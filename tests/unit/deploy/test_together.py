@@ -17,7 +17,7 @@ import pytest
 from conveyor.deploy import together
 from conveyor.deploy.journal import PROGRAMS, RECORDS, TRAFFIC, Undo
 from conveyor.deploy.plan import Op, Step
-from conveyor.errors import CommandFailed
+from conveyor.errors import CommandFailed, HostError
 from conveyor.hosts.base import RunResult
 from tests.unit.deploy.test_engine import SPEC, TO, setup, state_of
 
@@ -35,13 +35,15 @@ SWITCH = [
 ]
 
 
-def counted(host: Any) -> list[int]:
-    """Count the host's round trips."""
+def counted(host: Any, timeouts: list[float] | None = None) -> list[int]:
+    """Count the host's round trips (and keep each one's timeout)."""
     trips = [0]
     run = host.run
 
     async def counting(argv: Sequence[str], **options: Any) -> RunResult:
         trips[0] += 1
+        if timeouts is not None:
+            timeouts.append(options.get("timeout", 0))
         result: RunResult = await run(argv, **options)
         return result
 
@@ -53,9 +55,11 @@ def test_a_hosts_switch_is_two_round_trips_and_each_step_says_how_it_went() -> N
     """The mark with Caddy's switch, then the stop with the link and the record: a stop
     begins a round trip of its own, so that it is said to begin when it does."""
     engine, run, host, events = setup()
-    trips = counted(host)
+    timeouts: list[float] = []
+    trips = counted(host, timeouts)
     asyncio.run(engine.do_all(run, SWITCH))
     assert trips == [2]
+    assert timeouts[1] >= 30 + 60  # the stop's whole drain (30 s) and a minute, at least
     assert host.log == [
         "put state.json",
         "route 127.0.0.1:8100",
@@ -105,3 +109,23 @@ def test_steps_that_need_an_answer_in_between_split_the_round_trips() -> None:
     assert [len(group) for group in together.groups(steps)] == [2, 1, 3]
     assert [len(group) for group in together.groups([steps[2]])] == [1]
     assert [len(group) for group in together.groups([SWITCH[3], *SWITCH[2:]])] == [1, 3]
+
+
+def test_a_mark_that_cannot_be_written_leaves_nothing_to_undo_and_no_traffic_moved() -> None:
+    """A full disk: the mark's atomic write failed, so the switch after it never ran: the
+    run neither routed nor touched the host, and its journal is empty."""
+    engine, run, host, events = setup()
+    host.unwritable = "/srv/shop/state.json"
+    with pytest.raises(HostError, match=r"cannot write /srv/shop/state\.json on deploy@app-1"):
+        asyncio.run(engine.do_all(run, SWITCH))
+    assert host.log == []  # nothing ran after the failed write
+    assert not run.routed and not run.touched and run.journal == []
+    said = [(e.step, e.status) for e in events if e.kind == "step"]
+    assert said == [("state", "start"), ("state", "fail")]
+
+
+def test_a_route_ends_its_round_trip_so_nothing_after_it_happens_before_its_check() -> None:
+    """A host with web services only: the mark and the switch, then `current` and the record
+    once the switch is known to have taken."""
+    steps = [SWITCH[0], SWITCH[1], SWITCH[3], SWITCH[4]]
+    assert [len(group) for group in together.groups(steps)] == [2, 2]
