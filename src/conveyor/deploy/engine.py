@@ -164,7 +164,7 @@ class Engine:
         started = time.monotonic()
         if prog.name in host.spawned:
             # A "spawn" step started it without waiting: its start is waited for here.
-            pids = await self._started(target, programs.spawn(target, prog))
+            pids = await self._started(target, programs.spawn(target, prog, started=True))
         else:
             state = await programs.state_of(target, prog.name)
             if state == "running" and await programs.defined(target, prog):

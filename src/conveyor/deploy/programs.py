@@ -165,13 +165,13 @@ def _definitions(target: Target, progs: Sequence[Program]) -> list[Put | Run]:
     return actions
 
 
-async def spawn(target: Target, *progs: Program) -> dict[str, int]:
-    """Start defined programs together (or wait for ones started already), waiting their
-    `startsecs` once for all of them; returns their pids; StartFailed, with each failed
-    program's log tail, when one does not stay up."""
+async def spawn(target: Target, *progs: Program, started: bool = False) -> dict[str, int]:
+    """Start defined programs together, waiting their `startsecs` once for all of them
+    (`started`: ones `start(wait=False)` started: only waited for); returns their pids;
+    StartFailed, with each failed program's log tail, when one does not stay up."""
     runtime, conn = target.runtime, target.conn
     names = [prog.name for prog in progs]
-    argv = control_argv(runtime.app_dir, runtime.tools, names)
+    argv = control_argv(runtime.app_dir, runtime.tools, names, started=started)
     return await _started(target, names, await conn.run(argv, check=False, timeout=60))
 
 

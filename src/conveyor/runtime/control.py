@@ -24,7 +24,8 @@ _PID = re.compile(r"\bpid (\d+)")
 # does and says so in its words; then `update` (as supervisorctl's: reread the program files,
 # stop and drop removed programs, restart changed ones, add new ones); then start the other
 # NAMEs without waiting for each in turn (supervisorctl waits `startsecs` per program) and
-# wait for all of them at once (`nowait`: not at all; each is said as "NAME: spawned").
+# wait for all of them at once (`nowait`: not at all; each is said as "NAME: spawned";
+# `started`: they were, by an earlier `nowait`: only waited for, never started again).
 # A stop is waited for by asking supervisord how it goes (see `stopped`), not by its own wait.
 # Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any
 # error starting, 9 when `update` failed (nothing is started then), 1 when a stop failed.
@@ -40,12 +41,15 @@ stop_failed = False
 
 def stopped(group):
     # supervisord notices an exit at its next tick (up to 1 s later) unless something wakes
-    # it: each of these questions does, so a stop ends when the process has.
+    # it: each of these questions does, so a stop ends when the process has. Asked often at
+    # first (most programs stop at once), then every quarter second through a long drain.
+    pause = 0.02
     while any(
         info["group"] == group and info["statename"] == "STOPPING"
         for info in rpc.getAllProcessInfo()
     ):
-        time.sleep(0.02)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
 
 
 for word in words:
@@ -77,9 +81,9 @@ if "update" in words:
     except xmlrpc.client.Fault as fault:
         print(f"update: ERROR ({fault.faultString})")
         sys.exit(9)
-names = [word for word in words if word not in ("update", "nowait") and "=" not in word]
+names = [word for word in words if word not in ("update", "nowait", "started") and "=" not in word]
 failed, pending = False, set(names)
-for name in names:
+for name in names if "started" not in words else ():
     try:
         rpc.startProcess(name, False)
     except xmlrpc.client.Fault as fault:
@@ -119,9 +123,11 @@ def control_argv(
     update: bool = False,
     stop: Sequence[str] = (),
     wait: bool = True,
+    started: bool = False,
 ) -> list[str]:
     """Start `names` together: each must reach RUNNING (stay up `startsecs`) within `timeout`
-    (`wait=False`: started, not waited for; a later start of the same names waits).
+    (`wait=False`: started, not waited for; `started=True`: such a start, only waited for:
+    one that has exited meanwhile fails, it is not started again).
     First, in the same process: stop `stop` (saying how each went), then `update`
     (supervisorctl's)."""
     python = posixpath.join(tools, "bin", "python")
@@ -131,6 +137,7 @@ def control_argv(
         *(["update"] if update else []),
         *names,
         *([] if wait else ["nowait"]),
+        *(["started"] if started else []),
     ]
     return [python, "-c", _CONTROL, socket, f"{timeout:g}", *words]
 
