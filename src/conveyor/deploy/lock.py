@@ -128,7 +128,13 @@ async def inspect_reading(
     """The lock on this host (as `inspect`), and the text of `path` read in the same round
     trip (None when it is absent); HostError naming the file when it cannot be read."""
     result = await conn.run(["python3", "-c", SHOW_READ, lock_path(app_dir), path], timeout=30)
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    try:
+        found = json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise HostError(
+            f"{conn.name}: reading the deploy lock and {path} gave no answer: "
+            f"{(result.stdout + result.stderr).strip()[-300:]}"
+        ) from None
     if "error" in found:
         raise HostError(f"cannot read {path} on {conn.name}: {found['error']}")
     return _info(json.dumps(found["lock"])), found["read"]
@@ -154,7 +160,15 @@ async def acquire(
     argv = ["python3", "-c", TAKE, lock_path(app_dir), json.dumps(asdict(owner)), expected]
     result = await conn.run([*argv, *([read] if read else [])], check=False, timeout=30)
     if result.exit_code == 0:
-        text: str | None = json.loads(result.stdout.strip().splitlines()[-1])["read"]
+        found = json.loads(result.stdout.strip().splitlines()[-1])
+        if found.get("error"):
+            # Taken, but what it was to read cannot be: given back, so that nothing is left.
+            await release(conn, app_dir, owner.deploy_id)
+            raise HostError(
+                f"cannot read {read} on {conn.name}: {found['error']}; nothing was changed",
+                hint="make it readable by the deploy user, or move it aside",
+            )
+        text: str | None = found["read"]
         return text
     if result.exit_code != HELD:
         raise ConveyorError(f"{conn.name}: cannot take the deploy lock: {result.stderr.strip()}")

@@ -53,15 +53,18 @@ with open(path + ".guard", "a") as guard:
     with open(tmp, "w") as f:
         f.write(owner)
     os.replace(tmp, os.path.join(path, "owner.json"))
-# Held now: the file to read in the same round trip (a host's state.json), None when absent.
-text = None
+# Held now: the file to read in the same round trip (a host's state.json), None when absent;
+# "error" when it cannot be read (the lock is held all the same: the caller gives it back).
+text, error = None, None
 if len(sys.argv) > 4:
     try:
         with open(sys.argv[4], encoding="utf-8", errors="replace") as f:
             text = f.read()
     except FileNotFoundError:
         pass
-print(json.dumps({"read": text}))
+    except OSError as failed:
+        error = failed.strerror or str(failed)
+print(json.dumps({"read": text, "error": error}))
 """
 )
 SHOW = LOOK + "\nimport sys\nprint(json.dumps(look(sys.argv[1])))\n"

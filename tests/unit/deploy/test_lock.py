@@ -310,3 +310,12 @@ def test_the_lock_and_the_state_file_are_read_in_one_round_trip(tmp_path: Path) 
     assert conn.round_trips.by_command["python3 -c"] == 4  # one each: read, take, read, look
     with pytest.raises(HostError, match=f"^cannot read {tmp_path} on local: Is a directory"):
         asyncio.run(inspect_reading(conn, app_dir, str(tmp_path)))
+
+
+def test_a_lock_taken_with_a_file_it_cannot_read_is_given_back_and_the_file_named(
+    tmp_path: Path,
+) -> None:
+    conn, app_dir = LocalConnector(), str(tmp_path / "app")
+    with pytest.raises(HostError, match=f"^cannot read {tmp_path} on local: Is a directory"):
+        asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging", read=str(tmp_path)))
+    assert not Path(lock_path(app_dir)).exists()  # the next deploy finds no lock of ours
