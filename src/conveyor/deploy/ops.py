@@ -56,7 +56,8 @@ def rollback(
         await asyncio.gather(*(t.conn.connect() for t in targets))
         held = [(t.conn, t.paths.app_dir) for t in targets]
         # The rollback takes its locks itself; keep them fresh so none looks stale meanwhile.
-        async with heartbeats(held, deploy_id):
+        async with heartbeats(held, deploy_id) as lost:
+            job.lost = lost  # a later batch does not start once a lock was lost
             return await job.run()
 
     try:

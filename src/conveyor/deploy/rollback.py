@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conveyor.deploy import hostops, programs
 from conveyor.deploy.engine import Engine
@@ -32,7 +32,15 @@ from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.journal import HostRun
 from conveyor.deploy.layout import services_by_kind
-from conveyor.deploy.lock import LockOwner, acquire, held, inspect, release_all, take_all
+from conveyor.deploy.lock import (
+    LockLost,
+    LockOwner,
+    acquire,
+    held,
+    inspect,
+    release_all,
+    take_all,
+)
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.rollback_plan import BackView, batches, build_rollback_plan
 from conveyor.deploy.serve import Serve, host_steps
@@ -64,6 +72,7 @@ class Rollback:
     settings: Settings
     emit: Emit
     batch: int = 0  # hosts switched at a time, one batch after another (0: every host at once)
+    lost: list[LockLost] = field(default_factory=list)  # locks the heartbeat found taken over
 
     async def run(self) -> list[RolledBack]:
         """Lock, check every host can go back, make the previous colours answer everywhere,
@@ -192,6 +201,9 @@ class Rollback:
             self._say(host.target, f"{to.colour} colour runs {to.release} ({how})")
         groups = batches(hosts, self.batch)
         for number, group in enumerate(groups, start=1):
+            if self.lost:  # another deploy or a recovery owns a host now
+                failed = {"lock": self.lost[0].message}
+                break
             if len(groups) > 1:
                 names = ", ".join(h.target.spec for h in group)
                 self.emit(Event(None, "batch", "info", f"batch {number} of {len(groups)}: {names}"))
