@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
-from conveyor.deploy.lock_scripts import BEAT, RELEASE, SHOW, SHOW_READ, TAKE
+from conveyor.deploy.lock_scripts import BEAT, RELEASE, SHOW, TAKE
 from conveyor.errors import ConveyorError, HostError, LockHeld
 from conveyor.hosts.base import Connector
 
@@ -120,24 +120,6 @@ async def inspect(conn: Connector, app_dir: str) -> LockInfo | None:
     """The lock on this host, judged live or stale; None when it is not locked."""
     result = await conn.run(["python3", "-c", SHOW, lock_path(app_dir)], timeout=30)
     return _info(result.stdout)
-
-
-async def inspect_reading(
-    conn: Connector, app_dir: str, path: str
-) -> tuple[LockInfo | None, str | None]:
-    """The lock on this host (as `inspect`), and the text of `path` read in the same round
-    trip (None when it is absent); HostError naming the file when it cannot be read."""
-    result = await conn.run(["python3", "-c", SHOW_READ, lock_path(app_dir), path], timeout=30)
-    try:
-        found = json.loads(result.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        raise HostError(
-            f"{conn.name}: reading the deploy lock and {path} gave no answer: "
-            f"{(result.stdout + result.stderr).strip()[-300:]}"
-        ) from None
-    if "error" in found:
-        raise HostError(f"cannot read {path} on {conn.name}: {found['error']}")
-    return _info(json.dumps(found["lock"])), found["read"]
 
 
 async def acquire(

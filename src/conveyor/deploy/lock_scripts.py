@@ -68,23 +68,7 @@ print(json.dumps({"read": text, "error": error}))
 """
 )
 SHOW = LOOK + "\nimport sys\nprint(json.dumps(look(sys.argv[1])))\n"
-# The lock, and a file (a host's state.json) read in the same round trip: {"lock", "read"}
-# ("read": None when the file is absent; "error" when it cannot be read).
-SHOW_READ = (
-    LOOK
-    + r"""
-import sys
-found = {"lock": look(sys.argv[1]), "read": None}
-try:
-    with open(sys.argv[2], encoding="utf-8", errors="replace") as f:
-        found["read"] = f.read()
-except FileNotFoundError:
-    pass
-except OSError as error:
-    found["error"] = error.strerror or str(error)
-print(json.dumps(found))
-"""
-)
+# A heartbeat: the owner file touched, exit 3 when the lock is no longer this deploy's.
 BEAT = r"""
 import json, os, sys
 path, deploy_id = sys.argv[1], sys.argv[2]

@@ -30,7 +30,7 @@ from conveyor.deploy.lock import (
     LockOwner,
     acquire,
     heartbeats,
-    inspect_reading,
+    inspect,
     release,
 )
 from conveyor.deploy.observe import observe_all
@@ -180,10 +180,10 @@ async def _recover(
 
 
 async def _look(target: Target) -> Seen:
-    """The host's state.json and its lock, in one round trip; a state.json that cannot be
-    read or parsed is refused here, naming it, before anything changes."""
-    lock, text = await inspect_reading(target.conn, target.paths.app_dir, target.paths.state)
-    return Seen(target.spec, hostops.state_from(target, text), lock)
+    # state.json over SFTP first, not with the lock in one script: a host without SFTP is
+    # refused here, before anything changes (a deploy needs it later).
+    state = await hostops.read_state(target)
+    return Seen(target.spec, state, await inspect(target.conn, target.paths.app_dir))
 
 
 async def _locked(job: Recovery, seen: Sequence[Seen], interrupted: Interrupted) -> Recovered:

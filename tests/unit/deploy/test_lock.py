@@ -21,7 +21,6 @@ from conveyor.deploy.lock import (
     acquire,
     heartbeat,
     inspect,
-    inspect_reading,
     is_stale,
     lock_path,
     release,
@@ -293,23 +292,6 @@ def test_release_all_gives_every_lock_back_and_names_the_host_that_failed(
         asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging"))
     assert asyncio.run(release_all([(conn, a) for a in apps], "d-1")) == {}
     assert [asyncio.run(inspect(conn, a)) for a in apps] == [None, None]
-
-
-def test_the_lock_and_the_state_file_are_read_in_one_round_trip(tmp_path: Path) -> None:
-    """What `inspect` finds, and the file's text: None when there is none, its error named
-    when it cannot be read."""
-    conn, app_dir = LocalConnector(), str(tmp_path / "app")
-    state = tmp_path / "app" / "state.json"
-    assert asyncio.run(inspect_reading(conn, app_dir, str(state))) == (None, None)
-    asyncio.run(acquire(conn, app_dir, owner("d-1"), environment="staging"))
-    state.write_text('{"release": "r1"}')
-    lock, text = asyncio.run(inspect_reading(conn, app_dir, str(state)))
-    assert lock is not None and lock.owner == owner("d-1") and not lock.stale
-    assert lock.token == asyncio.run(inspect(conn, app_dir)).token  # type: ignore[union-attr]
-    assert text == '{"release": "r1"}'
-    assert conn.round_trips.by_command["python3 -c"] == 4  # one each: read, take, read, look
-    with pytest.raises(HostError, match=f"^cannot read {tmp_path} on local: Is a directory"):
-        asyncio.run(inspect_reading(conn, app_dir, str(tmp_path)))
 
 
 def test_a_lock_taken_with_a_file_it_cannot_read_is_given_back_and_the_file_named(
