@@ -61,8 +61,7 @@ class Engine:
             try:
                 await self._do(host, step, op, Serve.of(op))
             except BaseException as error:
-                why = error.message if isinstance(error, ConveyorError) else type(error).__name__
-                self.step_said(host, step, "fail", why, time.monotonic() - began)
+                self.step_failed(host, step, error, time.monotonic() - began)
                 raise
             self.step_said(host, step, "ok", step.description, time.monotonic() - began)
             host.done.append(step)
@@ -78,6 +77,11 @@ class Engine:
             host.target.spec, step.action, status, line, kind="step", seconds=seconds, fields=facts
         )
         self.emit(event)
+
+    def step_failed(self, host: HostRun, step: Step, error: BaseException, seconds: float) -> None:
+        """A step's failure event: the error's message, or its type when it is not ours."""
+        why = error.message if isinstance(error, ConveyorError) else type(error).__name__
+        self.step_said(host, step, "fail", why, seconds)
 
     async def _do(self, host: HostRun, step: Step, op: Op, to: Serve) -> None:
         """The operation itself."""

@@ -3,7 +3,6 @@ by the caller, stopped within their drain time, retired after their warm time.""
 
 from __future__ import annotations
 
-import asyncio
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -222,11 +221,6 @@ async def schedule_retire(
     await start(target, prog)
 
 
-async def cancel_retire(target: Target, colour: Colour) -> None:
-    """Call off a pending stop of `colour` (it is about to serve, or to run something new)."""
-    await target.conn.run(target.runtime.stop_argv(retire_name(colour)), check=False)
-
-
 async def defined_and_running(target: Target, prog: Program) -> bool:
     """True when `prog` runs with exactly this definition (same release, venv, port) and has
     passed its start: one supervisor is still starting, or starting again between crashes
@@ -276,14 +270,6 @@ class Drained:
             "whole drain": f"{name} stopped gracefully (it used its whole drain time, {seconds})",
             "killed": f"{name} ignored its stop signal: killed after its drain timeout ({seconds})",
         }[self.how]
-
-
-async def drain(target: Target, name: str, *, seconds: float) -> Drained:
-    """Stop a program gracefully; whether it finished or was killed after `seconds`."""
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    said = await stop(target, name, timeout=seconds + 60)
-    return await drained(target, name, said, loop.time() - began, seconds=seconds)
 
 
 async def drained(target: Target, name: str, said: str, took: float, *, seconds: float) -> Drained:

@@ -89,7 +89,7 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
             target.conn, hostops.tools_python(target), actions, timeout=timeout
         )
     except BaseException as error:
-        _failed(engine, host, parts[0].step, error, began)
+        engine.step_failed(host, parts[0].step, error, time.monotonic() - began)
         raise
     shares = []
     for part in parts:
@@ -119,16 +119,10 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
                 raise ConveyorError(f"{target.spec}: {part.step.description} did not finish")
             await part.finish(mine)
         except BaseException as error:
-            why = error.message if isinstance(error, ConveyorError) else type(error).__name__
-            engine.step_said(host, part.step, "fail", why, seconds)
+            engine.step_failed(host, part.step, error, seconds)
             raise
         engine.step_said(host, part.step, "ok", part.step.description, seconds)
         host.done.append(part.step)
-
-
-def _failed(engine: Engine, host: HostRun, step: Step, error: BaseException, began: float) -> None:
-    why = error.message if isinstance(error, ConveyorError) else type(error).__name__
-    engine.step_said(host, step, "fail", why, time.monotonic() - began)
 
 
 def _part(engine: Engine, host: HostRun, step: Step) -> Part:

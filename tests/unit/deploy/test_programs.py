@@ -40,10 +40,10 @@ def test_a_drain_tells_what_the_stop_did_in_supervisors_words(
     said: str, how: str, message: str
 ) -> None:
     tgt, host = target()
-    host.stopped["worker-green"] = said
-    drained = asyncio.run(programs.drain(tgt, "worker-green", seconds=30))
+    stop = f"worker-green: {said}\n"  # the control script's words (test_engine: the stop)
+    drained = asyncio.run(programs.drained(tgt, "worker-green", stop, 0.1, seconds=30))
     assert (drained.how, drained.message) == (how, message)
-    assert host.log == ["supervisor stop worker-green"]
+    assert host.log == []  # from its words alone: nothing more is asked of the host
 
 
 def test_started_programs_give_their_pids() -> None:
