@@ -254,9 +254,14 @@ async def ensure_proxy(target: Target, service: str, *, listen: str, port: int) 
 
 async def switch(target: Target, service: str, port: int) -> None:
     """Point Caddy at `port`; in-flight requests finish on the old colour."""
-    proxy = target.proxy(service)
-    # The switch prints the file it wrote, read back: the check costs no second round trip.
-    live = proxy.parse_upstream((await target.conn.run(proxy.switch_argv(port))).stdout)
+    result = await target.conn.run(target.proxy(service).switch_argv(port))
+    check_switched(target, service, port, result.stdout)
+
+
+def check_switched(target: Target, service: str, port: int, said: str) -> None:
+    """ConveyorError unless the switch script's output (the file it wrote, read back: the
+    check costs no second round trip) names `port`."""
+    live = target.proxy(service).parse_upstream(said)
     if live != port:
         raise ConveyorError(
             f"{target.spec}: the switch to port {port} did not take (Caddy uses {live})"

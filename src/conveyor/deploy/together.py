@@ -177,13 +177,8 @@ def _route(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part
         if not up and await hostops.ensure_proxy(target, name, listen=listen, port=port):
             said = f"Caddy on {listen} started, routing to port {port}"
         else:
-            # The switch prints the file it wrote, read back: the check costs no round trip.
             assert switched.result is not None
-            live = proxy.parse_upstream(switched.result.stdout)
-            if live != port:
-                raise ConveyorError(
-                    f"{target.spec}: the switch to port {port} did not take (Caddy uses {live})"
-                )
+            hostops.check_switched(target, name, port, switched.result.stdout)
             said = f"Caddy on {listen} now routes to port {port}"
         host.back_at = time.monotonic()
         engine.say(
