@@ -24,7 +24,12 @@ import pytest
 
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program
-from conveyor.runtime.control import STATUS_NOT_RUNNING, STATUS_UNREACHABLE
+from conveyor.runtime.control import (
+    STATUS_NOT_RUNNING,
+    STATUS_UNREACHABLE,
+    control_argv,
+    started_ago,
+)
 from conveyor.runtime.supervisor import (
     Supervisor,
     parse_status,
@@ -411,6 +416,16 @@ async def test_programs_start_stop_and_report_their_state(stack: Stack) -> None:
     assert (await stack.status())["worker-r1"] == "stopped"
     supervisord_log = Path(stack.app_dir, "runtime", "supervisord.log").read_text()
     assert "stopped: worker-r1 (terminated by SIGKILL)" in supervisord_log
+    # A start after a stop in the same script says how long ago it started, which a gate's
+    # settle counts from: not from when the script was sent (the stop took its drain time).
+    await stack.host.run(stack.runtime.start_argv("worker-r1"))
+    restart = control_argv(stack.app_dir, TOOLS, ["worker-r1"], stop=["worker-r1"])
+    sent = time.monotonic()
+    done = await stack.host.run(restart)
+    took = time.monotonic() - sent
+    assert done.stdout.startswith("worker-r1: stopped\nworker-r1: started (pid ")
+    assert done.stdout.splitlines()[-1].startswith("@started ")
+    assert 0 <= started_ago(done.stdout) < took - 1.0  # the stop waited stopwaitsecs (1 s)
 
     # A program that dies at start (an import error): `start` fails and the log says why.
     broken = Program(

@@ -16,7 +16,7 @@ from conveyor.errors import StartFailed
 from conveyor.hosts.base import RunResult
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.base import Program, runtime_dir, supervisor_socket_path
-from conveyor.runtime.control import control_argv, parse_started
+from conveyor.runtime.control import control_argv, parse_started, started_ago
 
 
 def program(
@@ -133,24 +133,39 @@ async def start(target: Target, *progs: Program, wait: bool = True) -> dict[str,
     """Define (or redefine) the programs and start them together, in one round trip; returns
     their pids; StartFailed, with each failed program's log tail, when one does not stay up.
     `wait=False`: started, not waited for (no pids); `spawn` waits for them later."""
-    runtime = target.runtime
-    names = [prog.name for prog in progs]
-    starting = control_argv(runtime.app_dir, runtime.tools, names, update=True, wait=wait)
-    actions = [*_definitions(target, progs), Run(starting, check=False)]
-    # Under the tools venv's Python, which runs supervisor's script itself (deploy/batch.py).
-    *_, result = await batch(target.conn, tools_python(target), actions)
+    names, result = await _define_and_start(target, progs, wait=wait)
     return await _started(target, names, result)
 
 
-async def define(target: Target, *progs: Program, cancel: Sequence[str] = ()) -> None:
-    """Write the programs' definitions and apply them in one `update`: supervisor stops a
-    program whose definition changed (its port is free afterwards) and starts nothing.
-    `cancel`: programs stopped first when running (not running is fine), in the same round
-    trip; the batch runs supervisor's script in its own Python, so each costs no start-up."""
+@dataclass(frozen=True)
+class Launched:
+    """Programs a deploy started: their pids, and when the host started them."""
+
+    pids: dict[str, int]
+    ago: float  # seconds from their start on the host to the start script's end
+
+
+async def launch(target: Target, *progs: Program, cancel: Sequence[str] = ()) -> Launched:
+    """Define the programs and start them together, in one round trip, as `start` does;
+    `cancel`: programs stopped first when running (not running is fine). supervisor's
+    `update` stops a program whose definition changed (its port is free before the start)."""
+    names, result = await _define_and_start(target, progs, cancel=cancel)
+    return Launched(await _started(target, names, result), started_ago(result.stdout))
+
+
+async def _define_and_start(
+    target: Target, progs: Sequence[Program], *, cancel: Sequence[str] = (), wait: bool = True
+) -> tuple[list[str], RunResult]:
+    """The definitions, the stops of `cancel`, then supervisor's `update` and the start: one
+    batch, under the tools venv's Python, which runs supervisor's script itself (so each
+    script costs no start-up); returns the started names and the start script's result."""
     runtime = target.runtime
+    names = [prog.name for prog in progs]
     stops = [Run(runtime.stop_argv(name), check=False) for name in cancel]
-    applying = Run(control_argv(runtime.app_dir, runtime.tools, [], update=True))
-    await batch(target.conn, tools_python(target), [*_definitions(target, progs), *stops, applying])
+    starting = control_argv(runtime.app_dir, runtime.tools, names, update=True, wait=wait)
+    actions = [*_definitions(target, progs), *stops, Run(starting, check=False)]
+    *_, result = await batch(target.conn, tools_python(target), actions)
+    return names, result
 
 
 def _definitions(target: Target, progs: Sequence[Program]) -> list[Put | Run]:

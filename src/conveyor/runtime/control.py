@@ -27,8 +27,10 @@ _PID = re.compile(r"\bpid (\d+)")
 # wait for all of them at once (`nowait`: not at all; each is said as "NAME: spawned";
 # `started`: they were, by an earlier `nowait`: only waited for, never started again).
 # A stop is waited for by asking supervisord how it goes (see `stopped`), not by its own wait.
-# Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines; exits 7 on any
-# error starting, 9 when `update` failed (nothing is started then), 1 when a stop failed.
+# Prints supervisorctl's "NAME: started (pid N)" / "NAME: ERROR (...)" lines, then how long ago
+# it started them ("@started 1.052s ago": a caller's settle time counts from the start itself,
+# not from when it sent the script, which may first have drained a stop); exits 7 on any error
+# starting, 9 when `update` failed (nothing is started then), 1 when a stop failed.
 _CONTROL = r"""
 import sys, time, xmlrpc.client
 from supervisor.xmlrpc import SupervisorTransport
@@ -82,7 +84,7 @@ if "update" in words:
         print(f"update: ERROR ({fault.faultString})")
         sys.exit(9)
 names = [word for word in words if word not in ("update", "nowait", "started") and "=" not in word]
-failed, pending = False, set(names)
+failed, pending, began = False, set(names), time.time()
 for name in names if "started" not in words else ():
     try:
         rpc.startProcess(name, False)
@@ -110,6 +112,8 @@ while pending and time.time() < deadline:
 for name in sorted(pending):
     print(f"{name}: ERROR (still starting)")
     failed = True
+if names:
+    print(f"@started {time.time() - began:.3f}s ago")
 sys.exit(7 if failed else 1 if stop_failed else 0)
 """
 
@@ -218,6 +222,17 @@ def watch_argv(app_dir: str, tools: str, pids: dict[str, int], *, seconds: float
     socket = supervisor_socket_path(app_dir)
     pairs = [f"{name}={pid}" for name, pid in sorted(pids.items())]
     return [python, "-c", _WATCH, socket, f"{seconds:g}", *pairs]
+
+
+def started_ago(output: str) -> float:
+    """How long before the start script ended it started its programs (0.0 when not said)."""
+    for line in output.splitlines():
+        if line.startswith("@started ") and line.endswith("s ago"):
+            try:
+                return float(line[len("@started ") : -len("s ago")])
+            except ValueError:
+                break
+    return 0.0
 
 
 def parse_started(output: str) -> dict[str, int]:
