@@ -92,12 +92,6 @@ class Engine:
             assert self.release_path is not None
             said = await hostops.upload(target, self.release_path, to.release)
             self.say(target, step.action, "ok", said)
-        elif kind == "env":
-            said = await hostops.write_env(target, self.env_text, to.release)
-            self.say(target, step.action, "ok", said)
-        elif kind == "venv":
-            said = await hostops.ensure_venv(target, to.venv, to.release)
-            self.say(target, step.action, "ok", said)
         elif kind in ("migrate", "release", "pre_start"):
             await self._command(target, step, to)
         elif kind == "launch":

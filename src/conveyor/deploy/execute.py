@@ -220,7 +220,7 @@ class Executor:
         by_host = {s.host for s in mine}
         if not by_host:
             return
-        if phase in BOUNDED or phase in ("env",):
+        if phase in BOUNDED:
             hosts = sum(1 for t in self._active if t.spec in by_host)
             self._say(None, phase, "start", f"{phase} on {hosts} host(s)")
 

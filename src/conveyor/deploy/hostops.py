@@ -148,14 +148,11 @@ async def upload(target: Target, release_dir: Path, release_id: str) -> str:
     return f"sent {stats.sent} of {stats.files} files ({stats.bytes_sent / 1024:.1f} KiB)"
 
 
-async def write_env(target: Target, text: str, release_id: str) -> str:
+def env_actions(target: Target, text: str, release_id: str) -> list[Put | Run]:
     """shared/.env with mode 0600, linked into the release's app directory."""
     link = posixpath.join(target.paths.release(release_id), "app", ".env")
     env = target.paths.env_file
-    await batch(
-        target.conn, target.python, [Put(env, text.encode(), 0o600), Run(["ln", "-sfn", env, link])]
-    )
-    return f"wrote {target.paths.env_file} (mode 0600)"
+    return [Put(env, text.encode(), 0o600), Run(["ln", "-sfn", env, link])]
 
 
 async def check_python(target: Target) -> None:
@@ -172,12 +169,11 @@ async def check_python(target: Target) -> None:
         )
 
 
-async def ensure_venv(target: Target, key: str, release_id: str) -> str:
-    """The venv for the release's lock: built once per host, reused after; "built"/"reused"."""
-    await check_python(target)
+def venv_argv(target: Target, key: str, release_id: str) -> list[str]:
+    """The script that builds the venv for the release's lock once per host and reuses it
+    after; it says "built" or "reused"."""
     lock = posixpath.join(target.paths.release(release_id), "requirements.lock")
-    argv = [target.python, "-c", _VENV, target.paths.venv(key), lock]
-    return (await target.conn.run(argv, timeout=900)).stdout.strip()
+    return [target.python, "-c", _VENV, target.paths.venv(key), lock]
 
 
 def migrations_applied(result: RunResult) -> str:

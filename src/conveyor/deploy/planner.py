@@ -6,7 +6,9 @@ the run). Phases, in order: the already-live check, ship (prepare, upload, env,
 venv: every host at once, a bounded number at a time), migrate and the release
 command (once, on the first host of their role), start (every host starts and
 gates its new colour at once), the switch batch by batch (`deploy/serve.py`, the
-same steps a rollback runs), the watch, and the retirement of the old colour.
+same steps a rollback runs: a batch moves traffic), the finish of every host's switch
+at once (old workers drained, singletons, synced files, `current`, the record), the
+watch, and the retirement of the old colour.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ def build_plan(
         steps += _start(config, host, new)
     size = batch_size(batch, len(hosts))
     batches = [hosts[i : i + size] for i in range(0, len(hosts), size)]
+    finish: list[Step] = []
     for number, group in enumerate(batches, start=1):
         phase = f"batch {number}"
         names = ", ".join(h.spec for h in group)
@@ -123,7 +126,12 @@ def build_plan(
                 new=True,
                 record="switched",
             )
-            steps += [replace(s, phase=phase) for s in switch]
+            # A batch moves traffic; the rest of a host's switch (its old workers' drain, the
+            # singletons, synced files, `current`, the record) is done once every batch has,
+            # on every host at once: a long drain does not hold up the next batch.
+            steps += [replace(s, phase=phase) for s in switch if _moves_traffic(s)]
+            finish += [replace(s, phase="finish") for s in switch if not _moves_traffic(s)]
+    steps += finish
     if watch > 0 and any(services_by_kind(config, h.all_roles, h.spec).http for h in hosts):
         what = f"probe through Caddy for {watch:g}s"
         steps.append(Step("*", "watch", what, (), AFTER_SWITCH, op=Op("watch"), phase="watch"))
@@ -133,6 +141,12 @@ def build_plan(
     for host in sorted(hosts, key=lambda h: h.spec):
         steps.append(Step(host.spec, "unlock", "release the deploy lock"))
     return Plan(environment, release, tuple(steps), max_failures, inputs=inputs)
+
+
+def _moves_traffic(step: Step) -> bool:
+    """A step of a host's switch that a batch waits for: the pending mark, Caddy's switch, and
+    the check through Caddy that the new colour answers."""
+    return step.op is not None and step.op.kind in ("mark", "route", "verify")
 
 
 def _runs_code(config: ConveyorConfig, host: HostView) -> bool:
@@ -164,7 +178,8 @@ def _ship(host: HostView, new: Serve, env_keys: int, runs_code: bool = True) -> 
     if runs_code:
         steps.append(Step(spec, "env", env, secret=True, op=new.op("env")))
         steps.append(Step(spec, "venv", venv, op=new.op("venv")))
-    return [replace(s, phase=s.action) for s in steps]
+    # A host's values and venv go in one round trip (deploy/together.py): one phase.
+    return [replace(s, phase="venv" if s.action == "env" else s.action) for s in steps]
 
 
 def _once(config: ConveyorConfig, hosts: Sequence[HostView], new: Serve) -> list[Step]:

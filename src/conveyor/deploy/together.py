@@ -11,6 +11,7 @@ written here only; `Engine.do` runs one of them as a group of one.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.deploy import hostops, programs
 from conveyor.deploy.batch import Answer, Put, Run, carry_out
+from conveyor.deploy.hostops import Target
 from conveyor.deploy.journal import PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo
 from conveyor.deploy.layout import ports, services_on
 from conveyor.deploy.plan import Op, Step
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
 # Operations that are a write or a short script on the host, whose answers only the step
 # itself reads.
-KINDS = frozenset({"mark", "route", "stop", "link", "record", "cancel_retire"})
+KINDS = frozenset({"env", "venv", "mark", "route", "stop", "link", "record", "cancel_retire"})
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Part:
     # Journalled before the batch is sent: a step cut off with its answer may have happened.
     undo: tuple[Undo, ...] = ()
     begin: Callable[[], None] | None = None  # what it says as it begins (a group's first)
+    # A check made before the batch is sent (one that fails leaves the host untouched).
+    check: Callable[[], Awaitable[None]] | None = None
     unrun: Callable[[], None] | None = None  # puts back what it assumed, had it not run
     timeout: float = 60.0  # its share of the round trip's timeout
 
@@ -85,9 +89,10 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
         parts[0].begin()
     timeout = sum(part.timeout for part in parts)
     try:
-        answers = await carry_out(
-            target.conn, hostops.tools_python(target), actions, timeout=timeout
-        )
+        for part in parts:
+            if part.check is not None:
+                await part.check()
+        answers = await carry_out(target.conn, _python(target, actions), actions, timeout=timeout)
     except BaseException as error:
         engine.step_failed(host, parts[0].step, error, time.monotonic() - began)
         raise
@@ -125,12 +130,23 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
         host.done.append(part.step)
 
 
+def _python(target: Target, actions: Sequence[Put | Run]) -> str:
+    """The interpreter a batch runs under: that of its first script (`python -c`), which then
+    runs inside it (deploy/batch.py); supervisor's (the tools venv's) when there is none."""
+    for action in actions:
+        if isinstance(action, Run) and list(action.argv[1:2]) == ["-c"]:
+            return action.argv[0]
+    return hostops.tools_python(target)
+
+
 def _part(engine: Engine, host: HostRun, step: Step) -> Part:
     """The actions of one step, and what it does with their answers."""
     op = step.op
     assert op is not None
     to = Serve.of(op)
     make = {
+        "env": _env,
+        "venv": _venv,
         "mark": _mark,
         "route": _route,
         "stop": _stop,
@@ -139,6 +155,31 @@ def _part(engine: Engine, host: HostRun, step: Step) -> Part:
         "cancel_retire": _cancel_retire,
     }[op.kind]
     return make(engine, host, step, op, to)
+
+
+def _env(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    """The release's values, written with mode 0600 and linked into its app directory."""
+    target = host.target
+
+    async def finish(_: list[Answer]) -> None:
+        engine.say(target, step.action, "ok", f"wrote {target.paths.env_file} (mode 0600)")
+
+    return Part(step, hostops.env_actions(target, engine.env_text, to.release), finish)
+
+
+def _venv(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    """The venv of the release's lock, built once per host (the host's Python must meet the
+    project's requires-python, asked first), reused after."""
+    target = host.target
+
+    async def finish(answers: list[Answer]) -> None:
+        result = answers[0].result
+        assert result is not None
+        engine.say(target, step.action, "ok", result.stdout.strip())
+
+    built = Run(hostops.venv_argv(target, to.venv, to.release))
+    check = functools.partial(hostops.check_python, target)
+    return Part(step, [built], finish, check=check, timeout=900.0)
 
 
 def _mark(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:

@@ -92,6 +92,10 @@ class MemoryHost:
         if len(argv) == 5 and argv[1] == "-c" and "upstream" in argv[3]:
             self.files[argv[3]] = argv[4].encode()
             return 0, argv[4]  # Caddy's upstream rewrite prints what it wrote
+        if "venv.create" in text:  # the venv script: this lock's venv is there
+            return 0, "reused\n"
+        if "sys.version_info[:3]" in text:  # the interpreter's version
+            return 0, "3.11.2\n"
         if "getAllProcessInfo" in text and "startProcess" not in text:  # the status script
             return 0, self.status
         if "xmlrpc" in text and "startProcess" in text:  # supervisor's control script

@@ -129,3 +129,41 @@ def test_a_route_ends_its_round_trip_so_nothing_after_it_happens_before_its_chec
     once the switch is known to have taken."""
     steps = [SWITCH[0], SWITCH[1], SWITCH[3], SWITCH[4]]
     assert [len(group) for group in together.groups(steps)] == [2, 2]
+
+
+def test_a_hosts_values_and_venv_are_one_round_trip_under_the_hosts_python() -> None:
+    """The .env (mode 0600, linked into the release) and the venv script go together, to the
+    host's own Python: the venv is built by the interpreter the project asked for, not by the
+    tools venv's."""
+    engine, run, host, events = setup()
+    engine.env_text = "DATABASE_URL=postgresql://app:s3cret@db/app\n"
+    sent: list[Sequence[str]] = []
+    batch = host._batch
+
+    def recording(argv: Sequence[str], stdin: bytes) -> RunResult:
+        sent.append(argv)
+        return batch(argv, stdin)
+
+    host._batch = recording  # type: ignore[method-assign]
+    trips = counted(host)
+    ship = [step("env", "env"), step("venv", "venv")]
+    asyncio.run(engine.do_all(run, ship))
+    assert trips == [1]
+    assert [argv[0] for argv in sent] == ["python3"]
+    assert host.log == ["put .env", "ln", "python3"]
+    assert host.files["/srv/shop/shared/.env"] == engine.env_text.encode()
+    said = [(e.step, e.message) for e in events if e.kind != "step"]
+    assert said == [("env", "wrote /srv/shop/shared/.env (mode 0600)"), ("venv", "reused")]
+    assert "s3cret" not in repr(events)
+
+
+def test_a_host_python_the_project_does_not_allow_stops_before_anything_is_written() -> None:
+    """requires-python is asked first: a host whose Python does not meet it gets neither its
+    values nor a venv."""
+    engine, run, host, _ = setup()
+    run.target.requires = ">=3.12"
+    trips = counted(host)
+    with pytest.raises(HostError, match=r"python3 is Python 3\.11\.2, but the project requires"):
+        asyncio.run(engine.do_all(run, [step("env", "env"), step("venv", "venv")]))
+    assert trips == [1]  # the version, nothing else
+    assert "/srv/shop/shared/.env" not in host.files
