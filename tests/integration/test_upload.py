@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.deploy.batch import Run, batch
 from conveyor.hosts.base import Connector
 from conveyor.hosts.local import LocalConnector
-from conveyor.hosts.upload import UploadStats, upload_tree
+from conveyor.hosts.upload import UploadStats, have_argv, held, tree_objects, upload_tree
 from tests.integration.sshd import Sshd
 
 
@@ -82,3 +83,37 @@ def test_paths_outside_the_tree_are_refused(tmp_path: Path) -> None:
                 LocalConnector(), {"../evil": local}, str(tmp_path / "d"), store=str(tmp_path / "o")
             )
         )
+
+
+@pytest.mark.parametrize("kind", ["local", "ssh"])
+def test_a_batch_asks_what_the_store_holds_and_the_upload_sends_only_the_rest(
+    kind: str, sshd: Sshd, tmp_path: Path
+) -> None:
+    """The deploy's prepare asks which objects the host holds in its own round trip; the
+    upload then sends the rest without asking again, and the release is whole."""
+    (tmp_path / "src").mkdir()
+    files = _tree(tmp_path / "src")
+    app_dir = tmp_path / "host"
+    store, python = str(app_dir / "objects"), "python3"
+
+    async def run() -> tuple[frozenset[str], frozenset[str], UploadStats]:
+        conn: Connector = LocalConnector() if kind == "local" else sshd.connector()
+        try:
+            first = dict(list(files.items())[:2])
+            await upload_tree(conn, first, str(app_dir / "releases/r0"), store=store)
+            objects = await tree_objects(files)
+            (answer,) = await batch(conn, python, [Run(have_argv(python, store, objects))])
+            present = held(answer.stdout)
+            trips = conn.round_trips.total
+            stats = await upload_tree(
+                conn, files, str(app_dir / "releases/r1"), store=store, present=present
+            )
+            assert conn.round_trips.total == trips + 1  # the send alone
+            return frozenset(objects), present, stats
+        finally:
+            await conn.close()
+
+    objects, present, stats = asyncio.run(run())
+    assert len(objects) == 4 and len(present) == 2 and present < objects
+    assert stats == UploadStats(files=5, sent=2, bytes_sent=19 + 102400)
+    assert (app_dir / "releases/r1/data/blob.bin").read_bytes() == bytes(range(256)) * 400

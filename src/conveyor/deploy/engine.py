@@ -10,9 +10,10 @@ mark in its `state.json`, so `conveyor recover` finds it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conveyor.deploy import files, hostops, programs, startgate, together
@@ -25,6 +26,7 @@ from conveyor.deploy.layout import loopback_port, ports, services_by_kind
 from conveyor.deploy.plan import Op, Step
 from conveyor.deploy.serve import Serve
 from conveyor.errors import CommandFailed, ConveyorError, DeployFailed, StartFailed
+from conveyor.hosts.upload import tree_objects
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.base import Program
 
@@ -41,6 +43,7 @@ class Engine:
     release_path: Path | None = None  # the local release directory a deploy uploads
     env_text: str = ""  # the .env a deploy writes
     voice: str = ""  # say every event as this step ("rollback"), not the step's own
+    _tree: asyncio.Future[tuple[str, ...]] | None = field(default=None, init=False, repr=False)
 
     async def do(self, host: HostRun, step: Step) -> None:
         """One step's operation on its host; its inverse goes into the host's journal."""
@@ -66,6 +69,15 @@ class Engine:
             self.step_said(host, step, "ok", step.description, time.monotonic() - began)
             host.done.append(step)
 
+    async def _objects(self) -> tuple[str, ...]:
+        """The release's files by content (the hosts' stores' names), hashed once a run."""
+        if self.release_path is None:
+            return ()
+        if self._tree is None:
+            files = hostops.release_files(self.release_path)
+            self._tree = asyncio.ensure_future(tree_objects(files))
+        return await asyncio.shield(self._tree)
+
     def step_said(
         self, host: HostRun, step: Step, status: str, message: str, seconds: float | None = None
     ) -> None:
@@ -87,10 +99,12 @@ class Engine:
         """The operation itself."""
         target, kind = host.target, op.kind
         if kind == "prepare":
-            self.say(target, step.action, "ok", await hostops.prepare(target))
+            # Which of the release's files the host has is asked in the same round trip.
+            said, host.have = await hostops.prepare(target, await self._objects())
+            self.say(target, step.action, "ok", said)
         elif kind == "upload":
             assert self.release_path is not None
-            said = await hostops.upload(target, self.release_path, to.release)
+            said = await hostops.upload(target, self.release_path, to.release, host.have)
             self.say(target, step.action, "ok", said)
         elif kind in ("migrate", "release", "pre_start"):
             await self._command(target, step, to)

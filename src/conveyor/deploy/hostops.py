@@ -18,7 +18,7 @@ from conveyor.deploy.layout import HostPaths, listen_address
 from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError, HostError
 from conveyor.hosts.base import Connector, RunResult
-from conveyor.hosts.upload import upload_tree
+from conveyor.hosts.upload import have_argv, held, upload_tree
 from conveyor.project.model import ServiceConfig
 from conveyor.project.python import version_allowed
 from conveyor.proxy.caddy import Caddy
@@ -101,13 +101,17 @@ async def write_state(target: Target, state: HostState) -> None:
     await target.conn.put(dumps(state).encode(), target.paths.state, mode=0o644)
 
 
-async def prepare(target: Target) -> str:
-    """Tools venv, directories, supervisord running, launcher in place; returns what it did."""
+async def prepare(target: Target, objects: Sequence[str] = ()) -> tuple[str, frozenset[str] | None]:
+    """Tools venv, directories, supervisord running, launcher in place; returns what it did,
+    and which of the release's `objects` (its files, by content) the host's store holds
+    (None when there were none to ask about)."""
     paths, conn, runtime = target.paths, target.conn, target.runtime
     dirs = [posixpath.dirname(paths.launcher), posixpath.dirname(paths.log("x"))]
     files = [Put(path, text.encode(), 0o600) for path, text in runtime.files().items()]
-    # One round trip: directories, the tools, their files, then whether supervisord runs.
-    _, _, installed, status = await batch(
+    asked = [Run(have_argv(target.python, paths.objects, objects))] if objects else []
+    # One round trip: directories, the tools, their files, whether supervisord runs, then
+    # what the upload need not send.
+    _, _, installed, status, *have = await batch(
         conn,
         target.python,
         [
@@ -119,12 +123,14 @@ async def prepare(target: Target) -> str:
             # A supervisor command is one line: the retire script lives in a file.
             Put(paths.retirer, RETIRE.encode()),
             Run(runtime.alive_argv(target.python), check=False),
+            *asked,
         ],
     )
     if runtime.unreachable(status.exit_code):
         await conn.run(runtime.boot_argv())
         await _until_ok(conn, runtime.status_argv(), accept=(0, 3))
-    return installed.stdout.strip().splitlines()[-1] if installed.stdout.strip() else "tools ready"
+    said = installed.stdout.strip().splitlines()[-1] if installed.stdout.strip() else "tools ready"
+    return said, held(have[0].stdout) if have else None
 
 
 async def connect(target: Target) -> None:
@@ -134,16 +140,28 @@ async def connect(target: Target) -> None:
     target.conn.warm([target.python, tools_python(target)])
 
 
-async def upload(target: Target, release_dir: Path, release_id: str) -> str:
-    """Send the release's files the host lacks and link them into releases/<id>."""
-    files = {
+def release_files(release_dir: Path) -> dict[str, Path]:
+    """The release's files by their path inside it."""
+    return {
         str(path.relative_to(release_dir)): path
         for path in sorted(release_dir.rglob("*"))
         if path.is_file() or path.is_symlink()
     }
+
+
+async def upload(
+    target: Target, release_dir: Path, release_id: str, present: frozenset[str] | None = None
+) -> str:
+    """Send the release's files the host lacks and link them into releases/<id>; `present`:
+    the objects its store was found to hold (None: asked first)."""
     dest = target.paths.release(release_id)
     stats = await upload_tree(
-        target.conn, files, dest, store=target.paths.objects, python=target.python
+        target.conn,
+        release_files(release_dir),
+        dest,
+        store=target.paths.objects,
+        python=target.python,
+        present=present,
     )
     return f"sent {stats.sent} of {stats.files} files ({stats.bytes_sent / 1024:.1f} KiB)"
 

@@ -51,6 +51,7 @@ class HostRun:
     after: HostState | None = None  # its record once the switch finished
     back_at: float | None = None  # when its traffic moved (monotonic)
     done: list[Step] = field(default_factory=list)  # the steps carried out here, in order
+    have: frozenset[str] | None = None  # the release's objects its store held when prepared
 
 
 async def play_back(engine: Engine, host: HostRun) -> bool:

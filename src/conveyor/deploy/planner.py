@@ -167,7 +167,7 @@ def _runs_code(config: ConveyorConfig, host: HostView) -> bool:
 
 def _ship(host: HostView, new: Serve, env_keys: int, runs_code: bool = True) -> list[Step]:
     paths, spec = host.paths, host.spec
-    tools = "tools venv (supervisor, caddy), supervisord running"
+    tools = "tools venv (supervisor, caddy), supervisord running; which release files it has"
     upload = f"send the files it lacks -> {paths.release(new.release)}"
     env = f"write {paths.env_file} ({env_keys} keys, {MASK}, mode 0600)"
     venv = "build or reuse the venv of the release's lock"

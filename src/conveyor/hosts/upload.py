@@ -2,8 +2,9 @@
 
 The host keeps a store of objects named `<sha256>-<mode>` (mode in octal: a hard
 link shares its inode, so one content with two modes is two objects). An upload
-is two commands whatever the size of the tree: ask which objects the store has,
-then one stream with the missing objects and the manifest that links `dest`.
+is two commands whatever the size of the tree: ask which objects the store has (or
+have a batch ask it with other steps: `have_argv`), then one stream with the missing
+objects and the manifest that links `dest`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -82,6 +83,36 @@ def _tar(entries: list[_Entry]) -> bytes:
     return buffer.getvalue()
 
 
+# Runs on the host (standard library only): the object names among argv that the store
+# (argv[1]) holds, one a line; as `have` does, for a batch that asks it with other steps.
+_HAVE = (
+    "import os, sys\n"
+    "store = sys.argv[1]\n"
+    "print('\\n'.join(n for n in sys.argv[2:] if os.path.isfile(os.path.join(store, n))))\n"
+)
+
+
+async def tree_objects(files: Mapping[str, Path]) -> tuple[str, ...]:
+    """The store's object names for `files` (relative path -> local file), hashed in a thread."""
+    entries = await asyncio.to_thread(_entries, files)
+    return tuple(entry.object for entry in entries)
+
+
+def have_argv(python: str, store: str, objects: Sequence[str]) -> list[str]:
+    """A script that prints which of `objects` the host's store holds (`held` reads it); in
+    a batch under `python` it runs inside the batch, so the names need no command line."""
+    return [python, "-c", _HAVE, store, *objects]
+
+
+def held(output: str) -> frozenset[str]:
+    """The object names a `have_argv` script printed."""
+    return frozenset(output.split())
+
+
+def _entries(files: Mapping[str, Path]) -> list[_Entry]:
+    return [_hash(relative, local) for relative, local in sorted(files.items())]
+
+
 async def upload_tree(
     conn: Connector,
     files: Mapping[str, Path],
@@ -90,21 +121,22 @@ async def upload_tree(
     store: str,
     timeout: float = UPLOAD_TIMEOUT,
     python: str = "python3",
+    present: frozenset[str] | None = None,
 ) -> UploadStats:
     """Make `dest` hold `files` (relative path -> local file), sending only content it lacks.
 
-    `python` is the host's interpreter for the helper (standard library only).
+    `python` is the host's interpreter for the helper (standard library only). `present`:
+    the objects the store was found to hold (`have_argv`, asked earlier); None: asked here.
     """
-    entries = await asyncio.to_thread(
-        lambda: [_hash(relative, local) for relative, local in sorted(files.items())]
-    )
+    entries = await asyncio.to_thread(_entries, files)
     wanted = {entry.object: entry for entry in entries}
-    have = await conn.run(
-        [python, "-c", _BOOTSTRAP, "have", store],
-        stdin=_helper_input("\n".join(wanted).encode()),
-        timeout=timeout,
-    )
-    present = set(have.stdout.split())
+    if present is None:
+        have = await conn.run(
+            [python, "-c", _BOOTSTRAP, "have", store],
+            stdin=_helper_input("\n".join(wanted).encode()),
+            timeout=timeout,
+        )
+        present = held(have.stdout)
     missing = [entry for name, entry in wanted.items() if name not in present]
     payload = await asyncio.to_thread(_tar, missing) if missing else b""
     manifest = json.dumps([[e.relative, e.object, f"{e.mode:o}"] for e in entries]).encode()
