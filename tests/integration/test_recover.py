@@ -221,3 +221,52 @@ def test_a_recovery_that_cannot_finish_says_what_the_host_shows_and_exits_non_ze
     assert interrupted.message == (
         f"interrupted: conveyor stopped during stop on local; recovered by {recovered.id}"
     )
+
+
+def test_a_deploy_after_one_killed_mid_switch_puts_it_right_first_then_deploys(
+    local: DeployProject,
+) -> None:
+    """The deploy's own locks read the hosts' states; the pending mark the killed deploy left
+    sends it to recovery first (its locks given back, recovery's taken), then it deploys."""
+    assert local.deploy().code == 0
+    local.commit("ok")
+    with Load(local.url) as load:
+        with deploying(local) as process:
+            wait_for(process, "local", "switch", "now routes")
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        assert state(local)["pending_release"] is not None
+        again = local.deploy()
+    assert again.code == 0, again.out + again.err
+    said = again.out + again.err
+    assert re.search(r"interrupted deploy d-\S+ .*went back", said, re.S), said
+    assert "deployed: staging now runs 0.0.0+2.g" in said
+    assert load.failed == []
+    assert local.get()["version"].startswith("0.0.0+2.g")
+    assert state(local)["pending_release"] is None
+    assert not (local.hosts_dir / "localhost" / "deploy.lock").exists()
+    with HistoryStore.for_project(local.root) as store:
+        # Newest first: the recovery began after the deploy that ran it.
+        recover, deployed, interrupted = store.deploys("staging")[:3]
+    assert (deployed.kind, deployed.status) == ("deploy", "succeeded")
+    assert (recover.kind, recover.status) == (RECORD_KIND, "succeeded")
+    assert (interrupted.kind, interrupted.status) == ("deploy", "failed")
+
+
+def test_a_deploy_meeting_a_stale_lock_recovers_first_then_deploys(local: DeployProject) -> None:
+    """A lock whose deploy's process is gone (no state left pending) is taken over by the
+    recovery a deploy runs first; the deploy then takes the lock itself."""
+    assert local.deploy().code == 0
+    lock = local.hosts_dir / "localhost" / "deploy.lock"
+    lock.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    owner = {"deploy_id": "d-gone", "user": "alice", "machine": socket.gethostname(),
+             "pid": int(dead), "since": 0}  # fmt: skip
+    (lock / "owner.json").write_text(json.dumps(owner))
+    local.commit("ok")
+    again = local.deploy()
+    assert again.code == 0, again.out + again.err
+    assert "interrupted deploy d-gone" in again.out + again.err
+    assert local.get()["version"].startswith("0.0.0+2.g")
+    assert not lock.exists()

@@ -26,13 +26,14 @@ from conveyor.deploy.journal import HostRun
 from conveyor.deploy.lock import (
     LockLost,
     LockOwner,
+    StaleLock,
     acquire,
     heartbeats,
     release_all,
     take_all,
 )
 from conveyor.deploy.observe import already_live
-from conveyor.deploy.outcome import Outcome, Release, stops_deploy
+from conveyor.deploy.outcome import Outcome, RecoverFirst, Release, stops_deploy, undone
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, DeployFailed
@@ -49,7 +50,7 @@ FAIL_FAST = frozenset({"start"})
 REPORTED = frozenset({"retire"})
 
 Planner = Callable[[Mapping[str, HostState | str]], Plan]
-__all__ = ["Executor", "Outcome", "Planner", "Release", "stops_deploy"]
+__all__ = ["Executor", "Outcome", "Planner", "RecoverFirst", "Release", "stops_deploy"]
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Executor:
     planner: Planner  # the hosts' states -> the plan; the dry run plans with it too
     # Each host's state as a saved plan saw it: one that differs once locked stops the deploy.
     expect: Mapping[str, object] | None = None
+    # Whether the locked hosts' states show an interrupted deploy (deploy/recover.py).
+    interrupted: Callable[[Mapping[str, HostState]], bool] | None = None
     _runs: dict[str, HostRun] = field(default_factory=dict)  # hosts whose new colour started
     _active: list[Target] = field(default_factory=list)  # hosts still in this deploy
     _failed: dict[str, str] = field(default_factory=dict)  # hosts left out (tolerated): why
@@ -80,7 +83,8 @@ class Executor:
         self._active = list(self.targets)
 
     async def run(self) -> Outcome:
-        """The whole deploy; never leaves a host half-switched."""
+        """The whole deploy; never leaves a host half-switched. RecoverFirst, every lock given
+        back, when a lock is stale or `interrupted` says the hosts' states need recovery."""
         await self._each("connect", hostops.connect)
         owner = LockOwner.here(self.deploy_id)
         locked: list[Target] = []
@@ -102,7 +106,15 @@ class Executor:
                 # In one order everywhere until the first lock is taken: of two deploys
                 # started at once, one stops at the first host; then the others at once.
                 ordered = sorted(self._active, key=lambda t: t.spec)
-                for index, error in (await take_all(ordered, take)).items():
+                try:
+                    failed = await take_all(ordered, take)
+                except StaleLock:
+                    if self.interrupted is None:
+                        raise
+                    raise RecoverFirst from None  # the deploy that held it stopped
+                if self.interrupted is not None and self.interrupted(self._states(locked)):
+                    raise RecoverFirst
+                for index, error in failed.items():
                     await self._drop(ordered[index], "lock", error)
                 count = len(locked)
                 self._say(None, "lock", "ok", f"locked {self.environment} on {count} host(s)")
@@ -112,8 +124,11 @@ class Executor:
             for spec, error in gone.items():
                 self._say(spec, "unlock", "fail", f"lock left in place: {error.message}")
 
+    def _states(self, targets: Sequence[Target]) -> dict[str, HostState]:
+        return {t.spec: hostops.state_from(t, self._read.get(t.spec)) for t in targets}
+
     async def _deploy(self) -> Outcome:
-        states = {t.spec: hostops.state_from(t, self._read.get(t.spec)) for t in self._active}
+        states = self._states(self._active)
         if self.expect is not None:
             changed = [t for t in self._active if asdict(states[t.spec]) != self.expect.get(t.spec)]
             if changed:
@@ -285,19 +300,10 @@ class Executor:
 
         restored = sum(await asyncio.gather(*(one(r) for r in runs)))
         serving = {r.target.spec: r.before for r in runs if r.target.spec not in lost}
-        previous = {s.release for s in serving.values() if s.release}
         status = "rolled_back" if restored else "failed"
-        if restored:
-            what = f"traffic is back on {', '.join(sorted(previous))}"
-        elif previous or not runs:
-            what = "traffic never left the release that was serving"
-        else:
-            what = "nothing served before this deploy and nothing serves now"
-        if lost:
-            what += (
-                f"; {', '.join(lost)} not put back (unreachable or a step failed, see above): "
-                f"run conveyor recover {self.environment} once it is reachable"
-            )
+        what = undone(
+            self.environment, serving, restored=bool(restored), runs=bool(runs), lost=lost
+        )
         text = f"deploy of {self.release.version} to {self.environment} failed: {message}; {what}"
         self._say(None, "deploy", "fail", text)
         return Outcome(

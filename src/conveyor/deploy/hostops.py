@@ -135,9 +135,12 @@ async def prepare(target: Target, objects: Sequence[str] = ()) -> tuple[str, fro
 
 async def connect(target: Target) -> None:
     """Connect (verifying the host key); the agents of the two Pythons a run's scripts use
-    (the host's, and the tools venv's: supervisor's) start meanwhile, in the background."""
+    (the host's, and the tools venv's: supervisor's) start meanwhile, in the background, and
+    file reads and writes (SFTP) are opened: a host without them is refused here, before
+    anything changes on it."""
     await target.conn.connect()
     target.conn.warm([target.python, tools_python(target)])
+    await target.conn.open_files()
 
 
 def release_files(release_dir: Path) -> dict[str, Path]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from conveyor.deploy.lock import LockInfo, LockOwner, ago
@@ -242,6 +243,23 @@ def interrupted_in(seen: Sequence[Seen], history: HistoryStore) -> Interrupted |
     known = record(first.deploy_id)
     planned = {first.deploy_id: known[1]} if known else {}
     return find_interrupted(seen, unfinished=unfinished, planned=planned)
+
+
+def interrupted_check(root: Path) -> Callable[[Mapping[str, HostState]], bool]:
+    """Whether the hosts' states, read under a deploy's own locks (so no lock is stale),
+    show what an interrupted deploy left; the project's history (at `root`) is read only
+    when some hosts run another release than the rest."""
+
+    def check(states: Mapping[str, HostState]) -> bool:
+        seen = [Seen(host, state) for host, state in states.items()]
+        if find_interrupted(seen, unfinished=lambda _: True) is None:
+            return False
+        from conveyor.history.store import HistoryStore
+
+        with HistoryStore.for_project(root) as history:
+            return interrupted_in(seen, history) is not None
+
+    return check
 
 
 def finish_interrupted(store: HistoryStore, interrupted: Interrupted, recover_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,3 +38,33 @@ def stops_deploy(failed: int, left: int, max_failures: int) -> bool:
     """The deploy's failure rule, which its dry run applies too: more hosts failed than
     `max_failures` allows, or none would be left."""
     return failed > max_failures or left == 0
+
+
+class RecoverFirst(Exception):
+    """The locked hosts show what an interrupted deploy left: recover it, then deploy again."""
+
+
+def undone(
+    environment: str,
+    serving: Mapping[str, HostState],
+    *,
+    restored: bool,
+    runs: bool,
+    lost: Sequence[str],
+) -> str:
+    """What serves after a failed deploy was undone: `serving` is what the hosts put back
+    served before, `restored` whether any traffic went back, `runs` whether any host had
+    started the release, `lost` the hosts that could not be put back."""
+    previous = {state.release for state in serving.values() if state.release}
+    if restored:
+        what = f"traffic is back on {', '.join(sorted(previous))}"
+    elif previous or not runs:
+        what = "traffic never left the release that was serving"
+    else:
+        what = "nothing served before this deploy and nothing serves now"
+    if lost:
+        what += (
+            f"; {', '.join(lost)} not put back (unreachable or a step failed, see above): "
+            f"run conveyor recover {environment} once it is reachable"
+        )
+    return what

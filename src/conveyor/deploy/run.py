@@ -8,14 +8,22 @@ import asyncio
 import getpass
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from conveyor.build import Prepared, write_release
 from conveyor.deploy.events import Bus, Emit, Event
-from conveyor.deploy.execute import Executor, Outcome, Planner, Release, stops_deploy
+from conveyor.deploy.execute import (
+    Executor,
+    Outcome,
+    Planner,
+    RecoverFirst,
+    Release,
+    stops_deploy,
+)
 from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target, check_python, closing, read_state
+from conveyor.deploy.interrupted import interrupted_check
 from conveyor.deploy.layout import idle_reason
 from conveyor.deploy.plan import Inputs, Plan, views
 from conveyor.deploy.preflight import (
@@ -115,6 +123,7 @@ def deploy(
             recover_first=not limited,
         ),
         expect=saved.hosts if saved is not None else None,
+        interrupted=interrupted_check(project.root),
     )
     if left_out:
         assert limit is not None
@@ -169,19 +178,26 @@ def open_record(
 async def _recover_then_deploy(
     project: Project, executor: Executor, emit: Emit | None, *, limited: bool
 ) -> Outcome:
-    """Finish an interrupted deploy first (on the same connections), then deploy."""
+    """Deploy; when the locked hosts show an interrupted deploy, recover it first (on the
+    same connections: or refuse, when the deploy is limited), then deploy."""
     from conveyor.deploy.recover import recover_before_deploy
 
     def show(event: Event) -> None:
         if emit is not None:
             emit(event)
 
+    try:
+        # The deploy's own locks read every host's state: most of the time nothing was
+        # interrupted, and no look of recovery's own is needed.
+        return await executor.run()
+    except RecoverFirst:
+        pass  # a stale lock, or what an interrupted deploy left: its locks are given back
     said = await recover_before_deploy(
         project, executor.environment, executor.targets, executor.roles, show, limited=limited
     )
     if said is not None:
         executor.emit(Event(None, "recover", "info", said))
-    return await executor.run()
+    return await replace(executor, interrupted=None).run()
 
 
 def recording(store: HistoryStore, deploy_id: str, emit: Emit | None) -> Bus:

@@ -55,6 +55,11 @@ class Connector(Protocol):
         the first script each runs does not wait for one; nothing for a connector without."""
         ...
 
+    async def open_files(self) -> None:
+        """Open the channel later file reads and writes use (SFTP over SSH) now: HostError,
+        naming the host and what it lacks, when it cannot; nothing for a local host."""
+        ...
+
     async def run(
         self,
         argv: Sequence[str],

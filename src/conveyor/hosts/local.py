@@ -55,6 +55,9 @@ class LocalConnector:
         """Start these Pythons' agents now, in the background."""
         self._agents.warm(interpreters)
 
+    async def open_files(self) -> None:
+        """Files are read and written here directly: nothing to open."""
+
     async def run(
         self,
         argv: Sequence[str],

@@ -169,6 +169,11 @@ class SshConnector:
         """Start these Pythons' agents now, in the background."""
         self._agents.warm(interpreters)
 
+    async def open_files(self) -> None:
+        """Start the SFTP session every later `get` and `put` uses (HostError when the host's
+        sshd has no sftp subsystem)."""
+        await self._sftp_client()
+
     async def run(
         self,
         argv: Sequence[str],
@@ -244,6 +249,7 @@ class SshConnector:
         conn = await self._connection()
         async with self._lock:
             if self._sftp is None:
+                self.round_trips.opened("sftp start")
                 try:
                     self._sftp = await conn.start_sftp_client()
                 except asyncssh.ChannelOpenError as exc:

@@ -1,7 +1,8 @@
 """Round trips: how many times a connector sent its host a request and waited for the answer.
 
-Each `run`, `put` and `get` call is one round trip, whether it succeeds or not;
-`forward` (a tunnel) and `connect` are not counted. An upload (hosts/upload.py)
+Each `run`, `put` and `get` call is one round trip, whether it succeeds or not, and so is
+the start of an agent (hosts/agent.py) or of the SFTP session (a "session"); `forward`
+(a tunnel) and `connect` are not counted. An upload (hosts/upload.py)
 is the two `run`s it makes whatever the size of the tree. For SSH, a `put` is
 one call but several SFTP requests on the open connection (mkdir, open, write,
 chmod, rename): the count is what the caller waits on, not packets.
@@ -55,6 +56,11 @@ class RoundTrips:
         """Count an agent's start (hosts/agent.py): a command, waited on until it is ready."""
         self.by_kind["run"] += 1
         self.by_command["agent start"] += 1
+
+    def opened(self, what: str) -> None:
+        """Count a session opened on the connection and waited on ("sftp start")."""
+        self.by_kind["session"] += 1
+        self.by_command[what] += 1
 
     def moved(self, kind: str) -> None:
         """Count one file written ("put") or read ("get"); never its path or contents."""

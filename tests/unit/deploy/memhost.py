@@ -41,6 +41,9 @@ class MemoryHost:
     async def connect(self) -> None:
         return None
 
+    async def open_files(self) -> None:
+        pass
+
     def warm(self, interpreters: Sequence[str]) -> None:
         return None
 

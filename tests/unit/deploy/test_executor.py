@@ -69,6 +69,9 @@ class Memory:
     async def connect(self) -> None:
         return None
 
+    async def open_files(self) -> None:
+        pass
+
     def warm(self, interpreters: Sequence[str]) -> None:
         return None
 
