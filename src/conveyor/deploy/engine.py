@@ -19,7 +19,7 @@ from pathlib import Path
 from conveyor.deploy import files, hostops, programs, startgate, together
 from conveyor.deploy.events import Emit, Event, Kind, Value
 from conveyor.deploy.health import HealthResult, Settings, gate, wait_healthy, watch
-from conveyor.deploy.hostops import Target, program_name
+from conveyor.deploy.hostops import Target
 from conveyor.deploy.journal import FILES, PROGRAMS, HostRun, Undo, play_back
 from conveyor.deploy.launch import launch
 from conveyor.deploy.layout import loopback_port, ports, services_by_kind
@@ -116,8 +116,6 @@ class Engine:
             await self._verify(target, op.service)
         elif kind == "sync":
             await self._sync(host, op, to)
-        elif kind == "retire":
-            await self._retire(target, to)
         else:  # pragma: no cover - the planners make no other kind
             raise AssertionError(f"no operation {kind!r}")
 
@@ -270,25 +268,6 @@ class Engine:
             raise DeployFailed(error.message, cause=error.output) from None
         for action, said in zip(("sync", "after"), done, strict=False):
             self.say(target, action, "ok", f"{op.service}: {said}")
-
-    async def _retire(self, target: Target, old: Serve) -> None:
-        """The colour a host left keeps serving nothing but stays warm for a rollback for
-        `keep_warm`, then a program on the host stops it (0: it stops now)."""
-        http = services_by_kind(self.config, self.roles, target.spec).http
-        names = [program_name(name, old.colour) for name in http]
-        keep_warm = self.settings.keep_warm
-        if keep_warm <= 0:
-            for name in names:
-                await programs.stop(target, name)
-            self.say(target, "retire", "ok", f"stopped {', '.join(names)}")
-            return
-        await programs.schedule_retire(target, old.colour, names, keep_warm)
-        self.say(
-            target,
-            "retire",
-            "ok",
-            f"{old.colour} stays warm for {keep_warm / 60:g} min, then stops",
-        )
 
     async def undo(self, host: HostRun) -> bool:
         """Play the host's journal back (`deploy/journal.py`); True when its traffic went

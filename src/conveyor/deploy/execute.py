@@ -33,7 +33,14 @@ from conveyor.deploy.lock import (
     take_all,
 )
 from conveyor.deploy.observe import already_live
-from conveyor.deploy.outcome import Outcome, RecoverFirst, Release, stops_deploy, undone
+from conveyor.deploy.outcome import (
+    Outcome,
+    RecoverFirst,
+    Release,
+    first_failures,
+    stops_deploy,
+    undone,
+)
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConveyorError, DeployFailed
@@ -78,6 +85,7 @@ class Executor:
     _ran: list[Step] = field(default_factory=list)
     _skipped: dict[str, HostState] = field(default_factory=dict)  # already live: left as is
     _read: dict[str, str | None] = field(default_factory=dict)  # state.json read when locked
+    _unlocked: set[str] = field(default_factory=set)  # given back by the plan's unlock steps
 
     def __post_init__(self) -> None:
         self._active = list(self.targets)
@@ -120,7 +128,8 @@ class Executor:
                 self._say(None, "lock", "ok", f"locked {self.environment} on {count} host(s)")
                 return await self._deploy()
         finally:
-            gone = await release_all([(t.conn, t.paths.app_dir) for t in locked], self.deploy_id)
+            left = [(t.conn, t.paths.app_dir) for t in locked if t.spec not in self._unlocked]
+            gone = await release_all(left, self.deploy_id)
             for spec, error in gone.items():
                 self._say(spec, "unlock", "fail", f"lock left in place: {error.message}")
 
@@ -243,7 +252,8 @@ class Executor:
             await engine.do_all(runs[target.spec], [s for s in mine if s.host == target.spec])
 
         if phase in REPORTED:
-            await asyncio.gather(*(self._reported(engine, s, runs) for s in mine))
+            each = [self._reported(engine, runs[spec], mine) for spec in dict.fromkeys(by_host)]
+            await asyncio.gather(*each)
             return
         await self._each(
             phase,
@@ -254,15 +264,18 @@ class Executor:
             engine=engine,
         )
 
-    async def _reported(self, engine: Engine, step: Step, runs: Mapping[str, HostRun]) -> None:
-        """A step after the deploy succeeded (the old colour's retirement): a host that fails
-        here is reported, not undone."""
+    async def _reported(self, engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
+        """A host's steps after the deploy succeeded (the old colour's retirement, its lock
+        given back): one that fails is reported, not undone (a lock is given back at the end)."""
+        spec = host.target.spec
+        mine = [s for s in steps if s.host == spec]
         try:
-            await engine.do(runs[step.host], step)
+            await engine.do_all(host, mine)
         except ConveyorError as error:
-            self._say(
-                step.host, step.action, "fail", f"the old colour keeps running: {error.message}"
-            )
+            if any(s.action == "retire" for s in mine if s not in host.done):
+                self._say(spec, "retire", "fail", f"the old colour keeps running: {error.message}")
+        if host.unlocked:
+            self._unlocked.add(spec)
 
     def _skip(self, live: set[str], states: Mapping[str, HostState]) -> None:
         """Hosts that already serve the release with these values are left as they are."""
@@ -347,7 +360,7 @@ class Executor:
 
         tasks = [asyncio.ensure_future(one(t)) for t in hosts]
         if fail_fast:
-            await self._first_failure(tasks)
+            await first_failures(tasks, allowed=self.settings.max_failures - len(self._failed))
         results = await asyncio.gather(*tasks, return_exceptions=True)
         # The hosts that failed first: a host cancelled because of them is not a failure.
         failed = [(t, r) for t, r in zip(hosts, results, strict=True) if isinstance(r, Exception)]
@@ -356,18 +369,6 @@ class Executor:
         for target, outcome in zip(hosts, results, strict=True):
             if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
                 await self._drop(target, step, outcome, engine)
-
-    async def _first_failure(self, tasks: Sequence[asyncio.Future[None]]) -> None:
-        """Wait for `tasks`; once more of them failed than max_failures allows, cancel the rest."""
-        allowed = self.settings.max_failures - len(self._failed)
-        pending: set[asyncio.Future[None]] = set(tasks)
-        while pending:
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-            failures = sum(1 for t in tasks if t.done() and not t.cancelled() and t.exception())
-            if failures > allowed:
-                break
-        for task in pending:
-            task.cancel()
 
     async def _drop(
         self, target: Target, step: str, error: BaseException, engine: Engine | None = None

@@ -52,6 +52,7 @@ class HostRun:
     back_at: float | None = None  # when its traffic moved (monotonic)
     done: list[Step] = field(default_factory=list)  # the steps carried out here, in order
     have: frozenset[str] | None = None  # the release's objects its store held when prepared
+    unlocked: bool = False  # its lock was given back by an unlock step
 
 
 async def play_back(engine: Engine, host: HostRun) -> bool:

@@ -278,9 +278,13 @@ async def heartbeats(
 
 async def release(conn: Connector, app_dir: str, deploy_id: str) -> LockOwner | None:
     """Give the lock back if this deploy holds it; `deploy_id="*"` breaks anyone's lock."""
-    argv = ["python3", "-c", RELEASE, lock_path(app_dir), deploy_id]
-    result = await conn.run(argv, timeout=30)
+    result = await conn.run(release_argv(app_dir, deploy_id), timeout=30)
     return _owner(result.stdout)
+
+
+def release_argv(app_dir: str, deploy_id: str, python: str = "python3") -> list[str]:
+    """The script that gives the lock back (see `release`); it prints the owner it found."""
+    return [python, "-c", RELEASE, lock_path(app_dir), deploy_id]
 
 
 def ago(seconds: float) -> str:

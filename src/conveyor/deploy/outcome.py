@@ -1,7 +1,8 @@
-"""How a deploy ended, and the rule that decides when a failure ends it for every host."""
+"""How a deploy ended, and the rules that decide when failures end it for every host."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,3 +69,15 @@ def undone(
             f"run conveyor recover {environment} once it is reachable"
         )
     return what
+
+
+async def first_failures(tasks: Sequence[asyncio.Future[None]], *, allowed: int) -> None:
+    """Wait for `tasks`; once more than `allowed` of them failed, cancel the rest."""
+    pending: set[asyncio.Future[None]] = set(tasks)
+    while pending:
+        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        failures = sum(1 for t in tasks if t.done() and not t.cancelled() and t.exception())
+        if failures > allowed:
+            break
+    for task in pending:
+        task.cancel()

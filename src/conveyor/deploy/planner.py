@@ -30,7 +30,7 @@ from conveyor.deploy.plan import (
     Plan,
     Step,
 )
-from conveyor.deploy.serve import Serve, host_steps, retire_steps
+from conveyor.deploy.serve import Serve, host_steps, retire_steps, unlock_step
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.control import control_argv
@@ -139,7 +139,8 @@ def build_plan(
         old = host.state.colour
         steps += retire_steps(config, host.all_roles, host.spec, old, keep_warm) if old else []
     for host in sorted(hosts, key=lambda h: h.spec):
-        steps.append(Step(host.spec, "unlock", "release the deploy lock"))
+        # With the retirement: the same round trip (deploy/together.py).
+        steps.append(unlock_step(host.spec))
     return Plan(environment, release, tuple(steps), max_failures, inputs=inputs)
 
 

@@ -156,16 +156,31 @@ async def launch(target: Target, *progs: Program, cancel: Sequence[str] = ()) ->
 async def _define_and_start(
     target: Target, progs: Sequence[Program], *, cancel: Sequence[str] = (), wait: bool = True
 ) -> tuple[list[str], RunResult]:
-    """The definitions, the stops of `cancel`, then supervisor's `update` and the start: one
+    """The stops of `cancel`, the definitions, then supervisor's `update` and the start: one
     batch, under the tools venv's Python, which runs supervisor's script itself (so each
     script costs no start-up); returns the started names and the start script's result."""
     runtime = target.runtime
-    names = [prog.name for prog in progs]
     stops = [Run(runtime.stop_argv(name), check=False) for name in cancel]
+    *_, result = await batch(
+        target.conn, tools_python(target), [*stops, *start_actions(target, progs, wait=wait)]
+    )
+    return [prog.name for prog in progs], result
+
+
+def start_actions(
+    target: Target, progs: Sequence[Program], *, wait: bool = True
+) -> list[Put | Run]:
+    """The programs' definitions, then supervisor's `update` and their start (`wait`: until
+    they are up): as a batch's actions; `started` reads the last one's answer."""
+    runtime = target.runtime
+    names = [prog.name for prog in progs]
     starting = control_argv(runtime.app_dir, runtime.tools, names, update=True, wait=wait)
-    actions = [*_definitions(target, progs), *stops, Run(starting, check=False)]
-    *_, result = await batch(target.conn, tools_python(target), actions)
-    return names, result
+    return [*_definitions(target, progs), Run(starting, check=False)]
+
+
+async def started(target: Target, progs: Sequence[Program], result: RunResult) -> dict[str, int]:
+    """The pids a start (`start_actions`) said; StartFailed as `start` raises it."""
+    return await _started(target, [prog.name for prog in progs], result)
 
 
 def _definitions(target: Target, progs: Sequence[Program]) -> list[Put | Run]:
@@ -221,10 +236,15 @@ async def schedule_retire(
     target: Target, colour: Colour, names: Sequence[str], after: float
 ) -> None:
     """Stop `names` (the old colour) after `after` seconds, under the host's supervisor."""
+    await start(target, retirer(target, colour, names, after))
+
+
+def retirer(target: Target, colour: Colour, names: Sequence[str], after: float) -> Program:
+    """The program that stops `names` (the old colour) after `after` seconds."""
     paths = target.paths
     python = posixpath.join(paths.tools, "bin", "python")
     socket = supervisor_socket_path(paths.app_dir)
-    prog = Program(
+    return Program(
         name=retire_name(colour),
         argv=(python, paths.retirer, socket, f"{after:g}", *names),
         cwd=paths.app_dir,
@@ -233,7 +253,6 @@ async def schedule_retire(
         startsecs=0,
         stopwaitsecs=1,
     )
-    await start(target, prog)
 
 
 async def defined_and_running(target: Target, prog: Program) -> bool:

@@ -73,6 +73,7 @@ class Rollback:
     emit: Emit
     batch: int = 0  # hosts switched at a time, one batch after another (0: every host at once)
     lost: list[LockLost] = field(default_factory=list)  # locks the heartbeat found taken over
+    _unlocked: set[str] = field(default_factory=set)  # hosts whose unlock step gave it back
 
     async def run(self) -> list[RolledBack]:
         """Lock, check every host can go back, make the previous colours answer everywhere,
@@ -99,7 +100,8 @@ class Rollback:
             states = [hostops.state_from(t, read[t.spec]) for t in self.targets]
             return await self._all_or_nothing(self._going_back(states))
         finally:
-            gone = await release_all([(t.conn, t.paths.app_dir) for t in locked], self.deploy_id)
+            left = [(t.conn, t.paths.app_dir) for t in locked if t.spec not in self._unlocked]
+            gone = await release_all(left, self.deploy_id)
             for spec, error in gone.items():
                 self._say_to(spec, f"lock left in place: {error.message}", "fail")
 
@@ -215,6 +217,7 @@ class Rollback:
             # where that cannot be arranged is reported, not rolled forward.
             for spec, why in (await phase("retire")).items():
                 self.emit(Event(spec, "retire", "fail", f"the colour it left keeps running: {why}"))
+            self._unlocked |= {h.target.spec for h in hosts if h.unlocked}
             return done
         # All or nothing: the hosts that went back go forward again.
         undo = [h for h in hosts if h.touched]

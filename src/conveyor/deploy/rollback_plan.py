@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from conveyor.deploy.plan import Op, Plan, Step
-from conveyor.deploy.serve import BEFORE, DURING, Serve, host_steps, retire_steps
+from conveyor.deploy.serve import BEFORE, DURING, Serve, host_steps, retire_steps, unlock_step
 from conveyor.deploy.state import HostState
 from conveyor.project.model import ConveyorConfig
 
@@ -87,7 +87,7 @@ def build_rollback_plan(
     for host in hosts:
         left = host.state.colour
         steps += retire_steps(config, roles, host.spec, left, keep_warm) if left else []
-    steps += [Step(h.spec, "unlock", "release the deploy lock") for h in in_order]
+    steps += [unlock_step(h.spec) for h in in_order]
     targets = sorted({h.state.previous_version or h.state.previous_release or "" for h in hosts})
     header = f"plan: roll {environment} back to {', '.join(targets)} on {len(hosts)} host(s)"
     return Plan(environment, ", ".join(targets), tuple(steps), header=header, on_failure=ON_FAILURE)

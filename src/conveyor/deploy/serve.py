@@ -176,3 +176,9 @@ def retire_steps(
     else:
         what = f"keep {names} warm for {keep_warm / 60:g} min, then stop them"
     return [Step(spec, "retire", what, op=Op("retire", colour=old), phase="retire")]
+
+
+def unlock_step(spec: str) -> Step:
+    """The host's deploy lock given back, once it succeeded: with its retirement, in one round
+    trip; a run that stops before gives every lock back itself."""
+    return Step(spec, "unlock", "release the deploy lock", op=Op("unlock"), phase="retire")

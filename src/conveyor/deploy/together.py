@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from conveyor.deploy import hostops, programs
 from conveyor.deploy.batch import Answer, Put, Run, carry_out
-from conveyor.deploy.hostops import Target
+from conveyor.deploy.hostops import Target, program_name
 from conveyor.deploy.journal import PROGRAMS, RECORDS, TRAFFIC, HostRun, Undo
-from conveyor.deploy.layout import ports, services_on
+from conveyor.deploy.layout import ports, services_by_kind, services_on
+from conveyor.deploy.lock import release_argv
 from conveyor.deploy.plan import Op, Step
 from conveyor.deploy.serve import Serve
 from conveyor.deploy.state import dumps
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
 
 # Operations that are a write or a short script on the host, whose answers only the step
 # itself reads.
-KINDS = frozenset({"env", "venv", "mark", "route", "stop", "link", "record", "cancel_retire"})
+KINDS = frozenset(
+    {"env", "venv", "mark", "route", "stop", "link", "record", "cancel_retire", "retire", "unlock"}
+)
 
 
 @dataclass
@@ -153,6 +156,8 @@ def _part(engine: Engine, host: HostRun, step: Step) -> Part:
         "link": _link,
         "record": _record,
         "cancel_retire": _cancel_retire,
+        "retire": _retire,
+        "unlock": _unlock,
     }[op.kind]
     return make(engine, host, step, op, to)
 
@@ -294,6 +299,42 @@ def _cancel_retire(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve)
     """Call off a pending stop of `to.colour` (it is about to serve)."""
     stopping = host.target.runtime.stop_argv(programs.retire_name(to.colour))
     return Part(step, [Run(stopping, check=False)], _nothing)
+
+
+def _retire(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    """The colour a host left keeps serving nothing but stays warm for a rollback for
+    `keep_warm`, then a program on the host stops it (0: it stops now)."""
+    target, keep_warm = host.target, engine.settings.keep_warm
+    http = services_by_kind(engine.config, engine.roles, target.spec).http
+    names = [program_name(name, to.colour) for name in http]
+    if keep_warm <= 0:
+
+        async def stopped(_: list[Answer]) -> None:
+            engine.say(target, "retire", "ok", f"stopped {', '.join(names)}")
+
+        stops: list[Put | Run] = [Run(target.runtime.stop_argv(n), check=False) for n in names]
+        return Part(step, stops, stopped, timeout=60.0 * len(names))
+    retirer = programs.retirer(target, to.colour, names, keep_warm)
+
+    async def scheduled(answers: list[Answer]) -> None:
+        result = answers[-1].result
+        assert result is not None
+        await programs.started(target, [retirer], result)
+        said = f"{to.colour} stays warm for {keep_warm / 60:g} min, then stops"
+        engine.say(target, "retire", "ok", said)
+
+    return Part(step, programs.start_actions(target, [retirer]), scheduled)
+
+
+def _unlock(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Part:
+    """This run's deploy lock on the host given back (a run gives back what is left)."""
+    target = host.target
+    argv = release_argv(target.paths.app_dir, engine.deploy_id, hostops.tools_python(target))
+
+    async def finish(_: list[Answer]) -> None:
+        host.unlocked = True
+
+    return Part(step, [Run(argv)], finish)
 
 
 async def _nothing(_: list[Answer]) -> None:

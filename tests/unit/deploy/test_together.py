@@ -167,3 +167,30 @@ def test_a_host_python_the_project_does_not_allow_stops_before_anything_is_writt
         asyncio.run(engine.do_all(run, [step("env", "env"), step("venv", "venv")]))
     assert trips == [1]  # the version, nothing else
     assert "/srv/shop/shared/.env" not in host.files
+
+
+def test_the_retirement_and_the_unlock_are_one_round_trip() -> None:
+    """After a deploy: the old colour's stop is scheduled and the lock given back together;
+    the run then knows not to give it back again."""
+    engine, run, host, events = setup()
+    trips = counted(host)
+    done = [step("retire", "retire", colour="blue"), step("unlock", "unlock")]
+    asyncio.run(engine.do_all(run, done))
+    assert trips == [1]
+    assert host.log[-2:] == ["supervisor update, retire-blue", "python"]
+    assert run.unlocked
+    assert "blue stays warm for 15 min, then stops" in [e.message for e in events]
+
+
+def test_a_retirement_that_fails_is_raised_and_the_run_gives_its_lock_back_itself() -> None:
+    """supervisor's answer to a start is read by the step, not by the host: the release of the
+    lock after it ran too, but the run, told of the failure, gives the lock back again (which
+    finds nothing to do)."""
+    engine, run, host, _ = setup()
+    host.refuse = "retire-blue"
+    done = [step("retire", "retire", colour="blue"), step("unlock", "unlock")]
+    with pytest.raises(CommandFailed, match="retire-blue did not start"):
+        asyncio.run(engine.do_all(run, done))
+    started = host.log.index("refused supervisor update, retire-blue")
+    assert host.log[started + 1] == "python"  # the release of the lock, in the same batch
+    assert not run.unlocked and run.done == []
