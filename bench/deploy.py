@@ -70,6 +70,11 @@ class Row:
         """The round trips of the host that had the most."""
         return max((trips.total for trips in self.trips.values()), default=0)
 
+    @property
+    def most_commands(self) -> int:
+        """The commands and file ops of the host that had the most (sessions left out)."""
+        return max((trips.commands for trips in self.trips.values()), default=0)
+
 
 class LoadProcesses:
     """One load generator process per URL, so the load does not share a GIL with the deploy."""
@@ -258,13 +263,13 @@ def ssh_fleet(count: int, *, tiny: bool = True) -> list[Row]:
 def table(rows: list[Row]) -> str:
     head = (
         f"{'fleet':<14} {'case':<30} {'wall s':>7} {'exit':>4} "
-        f"{'requests':>8} {'failed':>6} {'gap s':>6} {'trips/host':>10}"
+        f"{'requests':>8} {'failed':>6} {'gap s':>6} {'trips/host':>10} {'cmds/host':>9}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r.fleet:<14} {r.case:<30} {r.seconds:>7.2f} {r.exit_code:>4} "
-            f"{r.requests:>8} {r.failed:>6} {r.gap:>6.2f} {r.most_trips:>10}"
+            f"{r.requests:>8} {r.failed:>6} {r.gap:>6.2f} {r.most_trips:>10} {r.most_commands:>9}"
         )
     return "\n".join(lines)
 
@@ -276,7 +281,7 @@ def breakdown(rows: list[Row], *, case: str = TINY_CASES[0][0]) -> str:
         return ""
     host = min(row.trips)
     trips = row.trips[host]
-    kinds = ", ".join(f"{trips.by_kind[kind]} {kind}" for kind in ("run", "put", "get"))
+    kinds = ", ".join(f"{trips.by_kind[kind]} {kind}" for kind in ("run", "put", "get", "session"))
     lines = [f"round trips to {host}, {case} ({row.fleet}): {trips.total} ({kinds})"]
     head = f"{'command or file op':<30} {'trips':>5}"
     lines += [head, "-" * len(head)]
@@ -295,6 +300,10 @@ if __name__ == "__main__":
         results = local_fleet(tiny=tiny) + ssh_fleet(3, tiny=tiny)
     print(table(results))
     print("\nwatch window 1 s; healthy_threshold 2; load ~200 req/s per host through Caddy.")
-    print("trips/host: run + put + get calls to the host that had the most (hosts/trips.py).")
+    print(
+        "trips/host: round trips to the host that had the most (hosts/trips.py); cmds/host: "
+        "the commands and file ops among them,\nwithout the sessions a connection opens once "
+        "(its two agents and its SFTP session, at connect, side by side)."
+    )
     if detail := breakdown(results):
         print(f"\n{detail}")

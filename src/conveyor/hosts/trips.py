@@ -1,11 +1,11 @@
 """Round trips: how many times a connector sent its host a request and waited for the answer.
 
-Each `run`, `put` and `get` call is one round trip, whether it succeeds or not, and so is
-the start of an agent (hosts/agent.py) or of the SFTP session (a "session"); `forward`
-(a tunnel) and `connect` are not counted. An upload (hosts/upload.py)
-is the two `run`s it makes whatever the size of the tree. For SSH, a `put` is
-one call but several SFTP requests on the open connection (mkdir, open, write,
-chmod, rename): the count is what the caller waits on, not packets.
+Each `run`, `put` and `get` call is one round trip, whether it succeeds or not (the
+`commands`), and so is the start of a session a connection opens once: an agent
+(hosts/agent.py) or the SFTP session. `forward` (a tunnel) and `connect` are not
+counted. An upload (hosts/upload.py) is the two `run`s it makes whatever the size of
+the tree. For SSH, a `put` is one call but several SFTP requests on the open connection
+(mkdir, open, write, chmod, rename): the count is what the caller waits on, not packets.
 """
 
 from __future__ import annotations
@@ -47,15 +47,20 @@ class RoundTrips:
         """Every round trip so far."""
         return self.by_kind.total()
 
+    @property
+    def commands(self) -> int:
+        """The commands run and the files written or read: every round trip but the sessions
+        a connection opens once (its agents, its SFTP session)."""
+        return self.total - self.by_kind["session"]
+
     def ran(self, argv: Sequence[str]) -> None:
         """Count one command."""
         self.by_kind["run"] += 1
         self.by_command[command_label(argv)] += 1
 
     def started(self) -> None:
-        """Count an agent's start (hosts/agent.py): a command, waited on until it is ready."""
-        self.by_kind["run"] += 1
-        self.by_command["agent start"] += 1
+        """Count an agent's start (hosts/agent.py): a session, waited on until it is ready."""
+        self.opened("agent start")
 
     def opened(self, what: str) -> None:
         """Count a session opened on the connection and waited on ("sftp start")."""

@@ -67,8 +67,9 @@ def test_an_upload_is_two_round_trips_whatever_the_size_of_the_tree(tmp_path: Pa
     assert stats.sent == 20
     label = f"{Path(sys.executable).name} -c"
     # And the start of the interpreter's agent (hosts/agent.py), once per connection.
-    assert conn.round_trips.by_kind == {"run": 3}
+    assert conn.round_trips.by_kind == {"run": 2, "session": 1}
     assert conn.round_trips.by_command == {label: 2, "agent start": 1}
+    assert (conn.round_trips.total, conn.round_trips.commands) == (3, 2)
 
 
 @pytest.mark.parametrize(
