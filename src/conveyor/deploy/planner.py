@@ -233,7 +233,7 @@ def _start(config: ConveyorConfig, host: HostView, new: Serve) -> list[Step]:
     for name, service in http.items():
         lines.append(f"probe {program_name(name, to.colour)} at {service.health} directly")
     if names:
-        runtime_argv = tuple(control_argv(host.paths.app_dir, host.paths.tools, names, update=True))
+        runtime_argv = tuple(control_argv(host.paths.app_dir, host.paths.tools, names))
         what = "\n".join(lines)
         steps.append(
             Step(host.spec, "start", what, runtime_argv, BEFORE_SWITCH, op=to.op("launch"))

@@ -145,24 +145,35 @@ class Launched:
     ago: float  # seconds from their start on the host to the start script's end
 
 
-async def launch(target: Target, *progs: Program, cancel: Sequence[str] = ()) -> Launched:
-    """Define the programs and start them together, in one round trip, as `start` does;
-    `cancel`: programs stopped first when running (not running is fine). supervisor's
-    `update` stops a program whose definition changed (its port is free before the start)."""
-    names, result = await _define_and_start(target, progs, cancel=cancel)
+async def define(target: Target, *progs: Program, cancel: Sequence[str] = ()) -> None:
+    """Write the programs' definitions and apply them in one `update`: supervisor stops a
+    program whose definition changed (its port is free afterwards) and starts nothing.
+    `cancel`: programs stopped first when running (not running is fine), in the same round
+    trip; the batch runs supervisor's script in its own Python, so each costs no start-up."""
+    runtime = target.runtime
+    stops = [Run(runtime.stop_argv(name), check=False) for name in cancel]
+    applying = Run(control_argv(runtime.app_dir, runtime.tools, [], update=True))
+    await batch(target.conn, tools_python(target), [*stops, *_definitions(target, progs), applying])
+
+
+async def launch(target: Target, *progs: Program) -> Launched:
+    """Start defined programs (`define`) together, waiting their `startsecs` once for all of
+    them; their pids, and when the host started them. StartFailed as `start` raises it."""
+    runtime = target.runtime
+    names = [prog.name for prog in progs]
+    argv = control_argv(runtime.app_dir, runtime.tools, names)
+    result = await target.conn.run(argv, check=False, timeout=60)
     return Launched(await _started(target, names, result), started_ago(result.stdout))
 
 
 async def _define_and_start(
-    target: Target, progs: Sequence[Program], *, cancel: Sequence[str] = (), wait: bool = True
+    target: Target, progs: Sequence[Program], *, wait: bool = True
 ) -> tuple[list[str], RunResult]:
-    """The stops of `cancel`, the definitions, then supervisor's `update` and the start: one
-    batch, under the tools venv's Python, which runs supervisor's script itself (so each
-    script costs no start-up); returns the started names and the start script's result."""
-    runtime = target.runtime
-    stops = [Run(runtime.stop_argv(name), check=False) for name in cancel]
+    """The definitions, then supervisor's `update` and the start: one batch, under the tools
+    venv's Python, which runs supervisor's script itself (so it costs no start-up); returns
+    the started names and the start script's result."""
     *_, result = await batch(
-        target.conn, tools_python(target), [*stops, *start_actions(target, progs, wait=wait)]
+        target.conn, tools_python(target), start_actions(target, progs, wait=wait)
     )
     return [prog.name for prog in progs], result
 
