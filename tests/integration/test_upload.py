@@ -11,7 +11,7 @@ import pytest
 from conveyor.deploy.batch import Run, batch
 from conveyor.hosts.base import Connector
 from conveyor.hosts.local import LocalConnector
-from conveyor.hosts.upload import UploadStats, have_argv, held, tree_objects, upload_tree
+from conveyor.hosts.upload import UploadStats, hashed, have_argv, held, upload_tree
 from tests.integration.sshd import Sshd
 
 
@@ -101,7 +101,7 @@ def test_a_batch_asks_what_the_store_holds_and_the_upload_sends_only_the_rest(
         try:
             first = dict(list(files.items())[:2])
             await upload_tree(conn, first, str(app_dir / "releases/r0"), store=store)
-            objects = await tree_objects(files)
+            objects = [entry.object for entry in await hashed(files)]
             (answer,) = await batch(conn, python, [Run(have_argv(python, store, objects))])
             present = held(answer.stdout)
             trips = conn.round_trips.total

@@ -26,7 +26,7 @@ from conveyor.deploy.layout import loopback_port, ports, services_by_kind
 from conveyor.deploy.plan import Op, Step
 from conveyor.deploy.serve import Serve
 from conveyor.errors import CommandFailed, ConveyorError, DeployFailed, StartFailed
-from conveyor.hosts.upload import tree_objects
+from conveyor.hosts.upload import Entry, hashed
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.base import Program
 
@@ -43,7 +43,7 @@ class Engine:
     release_path: Path | None = None  # the local release directory a deploy uploads
     env_text: str = ""  # the .env a deploy writes
     voice: str = ""  # say every event as this step ("rollback"), not the step's own
-    _tree: asyncio.Future[tuple[str, ...]] | None = field(default=None, init=False, repr=False)
+    _tree: asyncio.Future[tuple[Entry, ...]] | None = field(default=None, init=False, repr=False)
 
     async def do(self, host: HostRun, step: Step) -> None:
         """One step's operation on its host; its inverse goes into the host's journal."""
@@ -69,13 +69,12 @@ class Engine:
             self.step_said(host, step, "ok", step.description, time.monotonic() - began)
             host.done.append(step)
 
-    async def _objects(self) -> tuple[str, ...]:
-        """The release's files by content (the hosts' stores' names), hashed once a run."""
+    async def _hashed(self) -> tuple[Entry, ...]:
+        """The release's files with their contents' hashes: hashed once a run, for every host."""
         if self.release_path is None:
             return ()
         if self._tree is None:
-            files = hostops.release_files(self.release_path)
-            self._tree = asyncio.ensure_future(tree_objects(files))
+            self._tree = asyncio.ensure_future(hashed(hostops.release_files(self.release_path)))
         return await asyncio.shield(self._tree)
 
     def step_said(
@@ -100,11 +99,13 @@ class Engine:
         target, kind = host.target, op.kind
         if kind == "prepare":
             # Which of the release's files the host has is asked in the same round trip.
-            said, host.have = await hostops.prepare(target, await self._objects())
+            objects = [entry.object for entry in await self._hashed()]
+            said, host.have = await hostops.prepare(target, objects)
             self.say(target, step.action, "ok", said)
         elif kind == "upload":
             assert self.release_path is not None
-            said = await hostops.upload(target, self.release_path, to.release, host.have)
+            tree = await self._hashed()
+            said = await hostops.upload(target, self.release_path, to.release, host.have, tree)
             self.say(target, step.action, "ok", said)
         elif kind in ("migrate", "release", "pre_start"):
             await self._command(target, step, to)

@@ -1,10 +1,10 @@
 """The deploy executor: runs a deploy's plan, phase by phase, and decides nothing about order.
 
-Connected and locked (the frame: the plan lists those steps, the executor does
-them around the plan), it reads every host's state once and plans from it with
-the function the dry run uses (`deploy/planner.py`). It then runs the plan's
-phases in order: the steps of a phase run on every host still in the deploy at
-once, each host's in the plan's order (`deploy/engine.py` carries each one out).
+Connected and locked (the plan lists those steps; the executor takes the locks, reading
+every host's state in the same round trip, and gives back any an unlock step did not),
+it plans with the function the dry run uses (`deploy/planner.py`), then runs the plan's
+phases in order: a phase's steps run on every host still in the deploy at once, each
+host's in the plan's order (`deploy/engine.py` carries each one out).
 What a failure does is read from the phase here, in one place: a host that fails
 is put back alone from its undo journal when `max_failures` allows; otherwise
 every host plays its journal back and the deploy ends rolled back.
@@ -88,7 +88,9 @@ class Executor:
     _unlocked: set[str] = field(default_factory=set)  # given back by the plan's unlock steps
 
     def __post_init__(self) -> None:
-        self._active = list(self.targets)
+        # A copy (dataclasses.replace, after RecoverFirst) starts afresh, sharing nothing.
+        self._runs, self._active, self._failed, self._lost = {}, list(self.targets), {}, []
+        self._ran, self._skipped, self._read, self._unlocked = [], {}, {}, set()
 
     async def run(self) -> Outcome:
         """The whole deploy; never leaves a host half-switched. RecoverFirst, every lock given
@@ -228,6 +230,8 @@ class Executor:
                 self._say(None, "watch", "start", f"watching for {self.settings.watch:g}s")
                 await self._each("watch", engine.watch)
             self._ran.append(step)
+        if phase == "finish" and self._lost:
+            raise self._lost[0]  # the old workers' drains and the records wait for nobody's lock
         active = {t.spec for t in self._active}
         # A host max_failures let go is on its previous release: it gets no more steps.
         mine = [s for s in steps if s.host != "*" and s.host in active]
@@ -286,10 +290,8 @@ class Executor:
             self.emit(Event(target.spec, "live", "ok", said, kind="skipped"))
 
     def _nothing_to_do(self, plan: Plan, states: Mapping[str, HostState]) -> Outcome:
-        message = (
-            f"{self.environment} already runs {self.release.version} with these values on "
-            f"{len(self._active)} host(s); nothing to do (--force redeploys)"
-        )
+        message = f"{self.environment} already runs {self.release.version} with these values on "
+        message += f"{len(self._active)} host(s); nothing to do (--force redeploys)"
         self._say(None, "deploy", "ok", message)
         return Outcome("succeeded", message, states=dict(states), plan=plan)
 

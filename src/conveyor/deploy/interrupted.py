@@ -248,7 +248,7 @@ def interrupted_in(seen: Sequence[Seen], history: HistoryStore) -> Interrupted |
 def interrupted_check(root: Path) -> Callable[[Mapping[str, HostState]], bool]:
     """Whether the hosts' states, read under a deploy's own locks (so no lock is stale),
     show what an interrupted deploy left; the project's history (at `root`) is read only
-    when some hosts run another release than the rest."""
+    when a state is pending or some hosts run another release than the rest."""
 
     def check(states: Mapping[str, HostState]) -> bool:
         seen = [Seen(host, state) for host, state in states.items()]

@@ -103,9 +103,23 @@ def build_plan(
     steps += _once(config, hosts, new)
     for host in hosts:
         steps += _start(config, host, new)
-    size = batch_size(batch, len(hosts))
-    batches = [hosts[i : i + size] for i in range(0, len(hosts), size)]
-    finish: list[Step] = []
+    switches = {
+        host.spec: host_steps(
+            config,
+            host.all_roles,
+            host.spec,
+            replace(new, colour=host.state.idle_colour),
+            away=host.state.colour,
+            listen=host.listen,
+            new=True,
+            record="switched",
+        )
+        for host in hosts
+    }
+    # Batches move traffic: a host that serves no web service has none to move.
+    web = [h for h in hosts if any(s.op and s.op.kind == "route" for s in switches[h.spec])]
+    size = batch_size(batch, len(web))
+    batches = [web[i : i + size] for i in range(0, len(web), size)]
     for number, group in enumerate(batches, start=1):
         phase = f"batch {number}"
         names = ", ".join(h.spec for h in group)
@@ -115,23 +129,14 @@ def build_plan(
         what = f"batch {number} of {len(batches)}: {names} ({gate}); stops if a lock was lost"
         steps.append(Step("*", "batch", what, (), AFTER_SWITCH, op=Op("batch"), phase=phase))
         for host in group:
-            to = replace(new, colour=host.state.idle_colour)
-            switch = host_steps(
-                config,
-                host.all_roles,
-                host.spec,
-                to,
-                away=host.state.colour,
-                listen=host.listen,
-                new=True,
-                record="switched",
-            )
-            # A batch moves traffic; the rest of a host's switch (its old workers' drain, the
-            # singletons, synced files, `current`, the record) is done once every batch has,
-            # on every host at once: a long drain does not hold up the next batch.
-            steps += [replace(s, phase=phase) for s in switch if _moves_traffic(s)]
-            finish += [replace(s, phase="finish") for s in switch if not _moves_traffic(s)]
-    steps += finish
+            steps += [replace(s, phase=phase) for s in switches[host.spec] if _moves_traffic(s)]
+    # The rest of each host's switch (its old workers' drain, the singletons, synced files,
+    # `current`, the record; all of it on a host without web) once every batch has, on every
+    # host at once: a long drain does not hold up the next batch.
+    for host in hosts:
+        moved = host in web
+        rest = [s for s in switches[host.spec] if not (moved and _moves_traffic(s))]
+        steps += [replace(s, phase="finish") for s in rest]
     if watch > 0 and any(services_by_kind(config, h.all_roles, h.spec).http for h in hosts):
         what = f"probe through Caddy for {watch:g}s"
         steps.append(Step("*", "watch", what, (), AFTER_SWITCH, op=Op("watch"), phase="watch"))

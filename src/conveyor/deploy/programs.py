@@ -156,12 +156,13 @@ async def define(target: Target, *progs: Program, cancel: Sequence[str] = ()) ->
     await batch(target.conn, tools_python(target), [*stops, *_definitions(target, progs), applying])
 
 
-async def launch(target: Target, *progs: Program) -> Launched:
+async def launch(target: Target, *progs: Program, started: bool = False) -> Launched:
     """Start defined programs (`define`) together, waiting their `startsecs` once for all of
-    them; their pids, and when the host started them. StartFailed as `start` raises it."""
+    them (`started`: ones `start(wait=False)` started: only waited for); their pids, and
+    when the host started them. StartFailed as `start` raises it."""
     runtime = target.runtime
     names = [prog.name for prog in progs]
-    argv = control_argv(runtime.app_dir, runtime.tools, names)
+    argv = control_argv(runtime.app_dir, runtime.tools, names, started=started)
     result = await target.conn.run(argv, check=False, timeout=60)
     return Launched(await _started(target, names, result), started_ago(result.stdout))
 
@@ -209,10 +210,7 @@ async def spawn(target: Target, *progs: Program, started: bool = False) -> dict[
     """Start defined programs together, waiting their `startsecs` once for all of them
     (`started`: ones `start(wait=False)` started: only waited for); returns their pids;
     StartFailed, with each failed program's log tail, when one does not stay up."""
-    runtime, conn = target.runtime, target.conn
-    names = [prog.name for prog in progs]
-    argv = control_argv(runtime.app_dir, runtime.tools, names, started=started)
-    return await _started(target, names, await conn.run(argv, check=False, timeout=60))
+    return (await launch(target, *progs, started=started)).pids
 
 
 async def _started(target: Target, names: Sequence[str], result: RunResult) -> dict[str, int]:
@@ -228,7 +226,7 @@ async def _started(target: Target, names: Sequence[str], result: RunResult) -> d
     failed = failed or list(names)
     tails = [f"{name}:\n{await log_tail(target, name)}" for name in failed]
     raise StartFailed(
-        f"{', '.join(failed)} did not start on {target.spec}: {result.stdout.strip()}\n"
+        f"{', '.join(failed)} did not start on {target.spec}: {_said(result.stdout)}\n"
         + "\n".join(tails),
         host=target.spec,
         argv=result.argv,
@@ -348,3 +346,8 @@ async def log_tail(target: Target, name: str, lines: int = 15) -> str:
     result = await target.conn.run(["tail", "-n", str(lines), target.paths.log(name)], check=False)
     text = result.stdout.rstrip()
     return "\n".join(f"  | {line}" for line in text.splitlines()) if text else "  | (no output)"
+
+
+def _said(output: str) -> str:
+    """What the start script said of each program (not how long ago it started them)."""
+    return "\n".join(line for line in output.strip().splitlines() if not line.startswith("@"))

@@ -373,6 +373,7 @@ async def _read_states(targets: Sequence[Target], max_failures: int) -> dict[str
     async def connect(target: Target) -> ConveyorError | None:
         try:
             await target.conn.connect()
+            await target.conn.open_files()  # as the deploy's connect: SFTP, or refused here
         except ConveyorError as error:
             return error
         return None

@@ -313,7 +313,8 @@ def _retire(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Par
             engine.say(target, "retire", "ok", f"stopped {', '.join(names)}")
 
         stops: list[Put | Run] = [Run(target.runtime.stop_argv(n), check=False) for n in names]
-        return Part(step, stops, stopped, timeout=60.0 * len(names))
+        drains = sum(engine.config.services[n].drain.total_seconds() + 60 for n in http)
+        return Part(step, stops, stopped, timeout=drains)
     retirer = programs.retirer(target, to.colour, names, keep_warm)
 
     async def scheduled(answers: list[Answer]) -> None:

@@ -4,8 +4,9 @@ Each `run`, `put` and `get` call is one round trip, whether it succeeds or not (
 `commands`), and so is the start of a session a connection opens once: an agent
 (hosts/agent.py) or the SFTP session. `forward` (a tunnel) and `connect` are not
 counted. An upload (hosts/upload.py) is the two `run`s it makes whatever the size of
-the tree. For SSH, a `put` is one call but several SFTP requests on the open connection
-(mkdir, open, write, chmod, rename): the count is what the caller waits on, not packets.
+the tree (one when it is told what the host's store holds). For SSH, a `put` is one
+call but several SFTP requests on the open connection (mkdir, open, write, chmod,
+rename): the count is what the caller waits on, not packets.
 """
 
 from __future__ import annotations

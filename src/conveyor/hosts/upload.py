@@ -40,7 +40,9 @@ class UploadStats:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Entry:
+    """One file of a tree: where it goes, the local file, and its content's hash and mode."""
+
     relative: str
     local: Path
     digest: str
@@ -62,16 +64,16 @@ def _check_relative(relative: str) -> str:
     return path.as_posix()
 
 
-def _hash(relative: str, local: Path) -> _Entry:
+def _hash(relative: str, local: Path) -> Entry:
     digest = hashlib.sha256()
     with local.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     mode = os.stat(local).st_mode & 0o777
-    return _Entry(_check_relative(relative), local, digest.hexdigest(), mode)
+    return Entry(_check_relative(relative), local, digest.hexdigest(), mode)
 
 
-def _tar(entries: list[_Entry]) -> bytes:
+def _tar(entries: list[Entry]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for entry in entries:
@@ -92,10 +94,9 @@ _HAVE = (
 )
 
 
-async def tree_objects(files: Mapping[str, Path]) -> tuple[str, ...]:
-    """The store's object names for `files` (relative path -> local file), hashed in a thread."""
-    entries = await asyncio.to_thread(_entries, files)
-    return tuple(entry.object for entry in entries)
+async def hashed(files: Mapping[str, Path]) -> tuple[Entry, ...]:
+    """`files` (relative path -> local file) hashed, in a thread: what `upload_tree` sends."""
+    return tuple(await asyncio.to_thread(_entries, files))
 
 
 def have_argv(python: str, store: str, objects: Sequence[str]) -> list[str]:
@@ -109,7 +110,7 @@ def held(output: str) -> frozenset[str]:
     return frozenset(output.split())
 
 
-def _entries(files: Mapping[str, Path]) -> list[_Entry]:
+def _entries(files: Mapping[str, Path]) -> list[Entry]:
     return [_hash(relative, local) for relative, local in sorted(files.items())]
 
 
@@ -122,13 +123,16 @@ async def upload_tree(
     timeout: float = UPLOAD_TIMEOUT,
     python: str = "python3",
     present: frozenset[str] | None = None,
+    entries: Sequence[Entry] | None = None,
 ) -> UploadStats:
     """Make `dest` hold `files` (relative path -> local file), sending only content it lacks.
 
     `python` is the host's interpreter for the helper (standard library only). `present`:
     the objects the store was found to hold (`have_argv`, asked earlier); None: asked here.
+    `entries`: `files` already `hashed` (once for every host of a run).
     """
-    entries = await asyncio.to_thread(_entries, files)
+    if entries is None:
+        entries = await hashed(files)
     wanted = {entry.object: entry for entry in entries}
     if present is None:
         have = await conn.run(

@@ -84,7 +84,7 @@ if "update" in words:
         print(f"update: ERROR ({fault.faultString})")
         sys.exit(9)
 names = [word for word in words if word not in ("update", "nowait", "started") and "=" not in word]
-failed, pending, began = False, set(names), time.time()
+failed, pending, began = False, set(names), time.monotonic()
 for name in names if "started" not in words else ():
     try:
         rpc.startProcess(name, False)
@@ -113,7 +113,7 @@ for name in sorted(pending):
     print(f"{name}: ERROR (still starting)")
     failed = True
 if names:
-    print(f"@started {time.time() - began:.3f}s ago")
+    print(f"@started {time.monotonic() - began:.3f}s ago")
 sys.exit(7 if failed else 1 if stop_failed else 0)
 """
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +243,21 @@ def test_max_failures_lets_a_host_go_and_the_others_switch() -> None:
         ("deploy@app-2", 1, 1)
     ]
     assert "1 host(s) failed and stay on their previous release" in outcome.message
+
+
+def test_the_run_after_a_recovery_starts_afresh() -> None:
+    """A deploy that met an interrupted one runs again, as a copy (dataclasses.replace), once
+    recovery is done: what the first attempt found (a host it let go) is not carried over."""
+    text = config(max_failures=1)
+    plan, events = plan_for(text), []
+    first = executor(text, plan, events, max_failures=1)
+    play(first, plan, Scripted(fail={("deploy@app-2", "start")}))
+    assert first._failed and len(first._active) == 3
+    again = replace(first, interrupted=None)
+    outcome = play(again, plan, Scripted())
+    assert outcome.status == "succeeded", outcome.message
+    assert outcome.left_out == {} and len(again._active) == 4
+    assert "failed" not in outcome.message
 
 
 def test_one_failure_more_than_max_failures_puts_every_host_back() -> None:
