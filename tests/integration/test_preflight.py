@@ -66,6 +66,31 @@ def test_a_dirty_tree_fails_the_dry_run_as_it_fails_the_deploy(local: DeployProj
     assert not list(local.hosts_dir.glob("*/releases"))
 
 
+def test_migrations_with_two_heads_fail_the_dry_run_as_they_fail_the_deploy(
+    local: DeployProject,
+) -> None:
+    """Two people each added a revision on the same parent: `alembic upgrade head` would
+    refuse on the host after the upload, so the deploy refuses before touching it."""
+    versions = local.root / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (local.root / "alembic.ini").write_text("[alembic]\nscript_location = alembic\n")
+    for name, rid, down in [("0001_init", "0001", None), ("0002_a", "a2", "0001"),
+                            ("0002_b", "b2", "0001")]:  # fmt: skip
+        (versions / f"{name}.py").write_text(f"revision = {rid!r}\ndown_revision = {down!r}\n")
+    toml = local.root / "conveyor.toml"
+    toml.write_text(toml.read_text() + '\n[migrations]\nconfig = "alembic.ini"\nrun_on = "web"\n')
+    local.commit("ok")
+    dry, real = both(local)
+    assert_refused_alike(
+        dry,
+        real,
+        "error: the migrations of this release have 2 heads (a2, b2): `alembic upgrade head` "
+        "would refuse to choose; nothing was deployed\n"
+        "merge them: alembic merge heads -m merge, commit the new revision, deploy\n",
+    )
+    assert not list(local.hosts_dir.glob("*/releases"))
+
+
 def test_unpinned_requirements_fail_the_dry_run_naming_the_environment(
     local: DeployProject,
 ) -> None:

@@ -10,12 +10,14 @@ from pathlib import Path
 
 from conveyor.build import Prepared, load_release, prepare_release
 from conveyor.build import Release as Built
+from conveyor.build.release import APP
 from conveyor.deploy.health import Settings
 from conveyor.deploy.hostops import Target
 from conveyor.deploy.layout import HostPaths, app_dir_for, has_work
 from conveyor.errors import ConfigError
 from conveyor.hosts.base import Connector
 from conveyor.hosts.connect import connector_for
+from conveyor.migrations.revisions import single_head, version_dirs
 from conveyor.project.environment import EnvironmentConfig
 from conveyor.project.fields import parse_host
 from conveyor.project.load import Project
@@ -202,7 +204,26 @@ def preflight(
     else:
         # The build's own checks (dirty tree, pins, tracked env files), nothing written yet.
         release = prepare_release(project, ref=ref, environment=environment)
+    if project.config.migrations is not None:
+        # Several heads would fail `alembic upgrade head` on the host, after the upload.
+        ini = project.config.migrations.config
+        single_head(ini, _migration_files(release, ini))
     return Preflight(only, left_out, rendered, release, idle)
+
+
+def _migration_files(release: Built | Prepared, ini: str) -> dict[str, bytes]:
+    """The release's files its migrations' graph is read from (`ini`, and the .py files of
+    the directories it names), by their path in the project."""
+    if isinstance(release, Prepared):
+        return {f.path: f.data for f in release.files if f.path == ini or f.path.endswith(".py")}
+    app = release.path / APP
+    if not (app / ini).is_file():
+        return {}
+    files = {ini: (app / ini).read_bytes()}
+    for folder in version_dirs(ini, files[ini].decode("utf-8", "replace")):
+        for path in sorted((app / folder).glob("*.py")):
+            files[f"{folder}/{path.name}"] = path.read_bytes()
+    return files
 
 
 def venv_key(project: Project, release: Built | Prepared) -> str:

@@ -294,7 +294,12 @@ class MigrationsConfig(Section):
     """Database migrations, run once per deploy before any traffic switch."""
 
     tool: Literal["alembic"] = Field(default="alembic", description="The migration tool.")
-    config: RelativePath = Field(default="alembic.ini", description="The tool's config file.")
+    config: RelativePath = Field(
+        default="alembic.ini",
+        description="The tool's config file. The release's revisions (where it says) must "
+        "have one head: a release with several is refused before any host is touched "
+        "(`alembic merge heads` joins them).",
+    )
     run_on: Name = Field(description="Role whose first host runs the migrations.")
     backup: bool = Field(
         default=False,
