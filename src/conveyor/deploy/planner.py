@@ -58,6 +58,7 @@ def build_plan(
     inputs: Inputs | None = None,
     force: bool = False,
     recover_first: bool = False,
+    migrations_head: str | None = None,
 ) -> Plan:
     """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`.
 
@@ -65,6 +66,7 @@ def build_plan(
     `overrides`: the `--set KEY=value` values (secrets masked) that replace the file's.
     `idle`: hosts with nothing to run, by roles: they get nothing.
     `force`: no already-live check. `recover_first`: an interrupted deploy is finished first.
+    `migrations_head`: the revision the release's migrations end at (its only head).
     """
     rid = release_id or "<release id>"
     new = Serve(rid, "blue", version or release, venv_key)
@@ -100,7 +102,7 @@ def build_plan(
     shipped = [_ship(host, new, env_keys, _runs_code(config, host)) for host in hosts]
     for action in ("prepare", "upload", "env", "venv"):  # every host prepares, then uploads, ...
         steps += [step for ship in shipped for step in ship if step.action == action]
-    steps += _once(config, hosts, new)
+    steps += _once(config, hosts, new, migrations_head)
     for host in hosts:
         steps += _start(config, host, new)
     switches = {
@@ -188,7 +190,9 @@ def _ship(host: HostView, new: Serve, env_keys: int, runs_code: bool = True) -> 
     return [replace(s, phase="venv" if s.action == "env" else s.action) for s in steps]
 
 
-def _once(config: ConveyorConfig, hosts: Sequence[HostView], new: Serve) -> list[Step]:
+def _once(
+    config: ConveyorConfig, hosts: Sequence[HostView], new: Serve, head: str | None = None
+) -> list[Step]:
     """Migrations, then the release command: once, on the first host of their role."""
     steps: list[Step] = []
     migrations, phase = config.migrations, config.release
@@ -200,7 +204,9 @@ def _once(config: ConveyorConfig, hosts: Sequence[HostView], new: Serve) -> list
         else:
             python = posixpath.join(chosen[0].paths.venv(new.venv), "bin", "python")
             argv = (python, "-m", "alembic", "-c", migrations.config, "upgrade", "head")
-            what = "migrations, once, before any switch"
+            what = "migrations, once, before any switch" + (
+                f", up to revision {head}" if head else ""
+            )
             op = new.op("migrate")
             steps.append(Step(chosen[0].spec, "migrate", what, argv, NOTHING_YET, op=op))
     if phase is not None:

@@ -178,6 +178,7 @@ class Preflight:
     rendered: Rendered
     release: Built | Prepared  # Prepared: checked, written only by a real deploy
     idle: dict[str, list[str]]  # hosts with nothing to run, by roles: they get nothing
+    head: str | None = None  # the head revision of the release's migrations
 
 
 def preflight(
@@ -204,11 +205,12 @@ def preflight(
     else:
         # The build's own checks (dirty tree, pins, tracked env files), nothing written yet.
         release = prepare_release(project, ref=ref, environment=environment)
+    head = None
     if project.config.migrations is not None:
         # Several heads would fail `alembic upgrade head` on the host, after the upload.
         ini = project.config.migrations.config
-        single_head(ini, _migration_files(release, ini))
-    return Preflight(only, left_out, rendered, release, idle)
+        head = single_head(ini, _migration_files(release, ini))
+    return Preflight(only, left_out, rendered, release, idle, head)
 
 
 def _migration_files(release: Built | Prepared, ini: str) -> dict[str, bytes]:

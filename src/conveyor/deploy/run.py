@@ -315,6 +315,7 @@ def planner_for(
             inputs=inputs,
             force=force,
             recover_first=recover_first,
+            migrations_head=checked.head,
         )
 
     return plan

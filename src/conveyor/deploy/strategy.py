@@ -46,6 +46,7 @@ class Strategy(Protocol):
         inputs: Inputs | None,
         force: bool,
         recover_first: bool,
+        migrations_head: str | None = None,
     ) -> Plan:
         """The plan."""
         ...
