@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from conveyor.deploy.hostops import command_argv, program_name
@@ -197,30 +197,33 @@ def _once(
     steps: list[Step] = []
     migrations, phase = config.migrations, config.release
     if migrations is not None:
-        chosen = [h for h in hosts if migrations.run_on in h.roles]
-        if not chosen:
-            what = f"left out: no host of role {migrations.run_on} in this deploy"
-            steps.append(Step("*", "migrate", what))
-        else:
-            python = posixpath.join(chosen[0].paths.venv(new.venv), "bin", "python")
-            argv = (python, "-m", "alembic", "-c", migrations.config, "upgrade", "head")
-            what = "migrations, once, before any switch" + (
-                f", up to revision {head}" if head else ""
-            )
-            op = new.op("migrate")
-            steps.append(Step(chosen[0].spec, "migrate", what, argv, NOTHING_YET, op=op))
+        what = "migrations, once, before any switch" + (f", up to revision {head}" if head else "")
+
+        def upgrade(host: HostView) -> tuple[str, ...]:
+            python = posixpath.join(host.paths.venv(new.venv), "bin", "python")
+            return (python, "-m", "alembic", "-c", migrations.config, "upgrade", "head")
+
+        steps.append(_first_of(hosts, migrations.run_on, "migrate", what, upgrade, new))
     if phase is not None:
-        chosen = [h for h in hosts if phase.run_on in h.roles]
-        if not chosen:
-            what = f"left out: no host of role {phase.run_on} in this deploy"
-            steps.append(Step("*", "release", what))
-        else:
-            what = "release command, once, after migrations, before any switch"
-            op = new.op("release")
-            steps.append(
-                Step(chosen[0].spec, "release", what, tuple(phase.argv), NOTHING_YET, op=op)
-            )
+        what = "release command, once, after migrations, before any switch"
+        steps.append(_first_of(hosts, phase.run_on, "release", what, lambda _: phase.argv, new))
     return [replace(s, phase="once") for s in steps]
+
+
+def _first_of(
+    hosts: Sequence[HostView],
+    role: str,
+    action: str,
+    what: str,
+    argv: Callable[[HostView], Sequence[str]],
+    new: Serve,
+) -> Step:
+    """A command run once, on the first host of `role` (left out when the deploy has none)."""
+    chosen = [h for h in hosts if role in h.roles]
+    if not chosen:
+        return Step("*", action, f"left out: no host of role {role} in this deploy")
+    op = new.op(action)
+    return Step(chosen[0].spec, action, what, tuple(argv(chosen[0])), NOTHING_YET, op=op)
 
 
 def _start(config: ConveyorConfig, host: HostView, new: Serve) -> list[Step]:

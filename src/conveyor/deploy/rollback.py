@@ -215,7 +215,12 @@ class Rollback:
             done = [self._rolled_back(h, began) for h in hosts]
             # The colour each host left stays warm for keep_previous_warm, then stops; a host
             # where that cannot be arranged is reported, not rolled forward.
-            for spec, why in (await phase("retire")).items():
+            failures = await phase("retire")
+            retiring = {s.host for s in phases.get("retire", []) if s.action == "retire"}
+            retired = {h.target.spec for h in hosts if any(s.action == "retire" for s in h.done)}
+            for spec, why in failures.items():
+                if spec not in retiring or spec in retired:
+                    continue  # only its unlock failed: the run gives the lock back itself
                 self.emit(Event(spec, "retire", "fail", f"the colour it left keeps running: {why}"))
             self._unlocked |= {h.target.spec for h in hosts if h.unlocked}
             return done

@@ -91,13 +91,18 @@ async def run(engine: Engine, host: HostRun, steps: Sequence[Step]) -> None:
     if parts[0].begin is not None:
         parts[0].begin()
     timeout = sum(part.timeout for part in parts)
+    failing = parts[0]
     try:
         for part in parts:
             if part.check is not None:
+                failing = part  # its check refused: nothing was sent, the failure is its own
                 await part.check()
+        failing = parts[0]
         answers = await carry_out(target.conn, _python(target, actions), actions, timeout=timeout)
     except BaseException as error:
-        engine.step_failed(host, parts[0].step, error, time.monotonic() - began)
+        if failing is not parts[0]:
+            engine.step_said(host, failing.step, "start", failing.step.description)
+        engine.step_failed(host, failing.step, error, time.monotonic() - began)
         raise
     shares = []
     for part in parts:

@@ -160,13 +160,15 @@ def test_a_hosts_values_and_venv_are_one_round_trip_under_the_hosts_python() -> 
 def test_a_host_python_the_project_does_not_allow_stops_before_anything_is_written() -> None:
     """requires-python is asked first: a host whose Python does not meet it gets neither its
     values nor a venv."""
-    engine, run, host, _ = setup()
+    engine, run, host, events = setup()
     run.target.requires = ">=3.12"
     trips = counted(host)
     with pytest.raises(HostError, match=r"python3 is Python 3\.11\.2, but the project requires"):
         asyncio.run(engine.do_all(run, [step("env", "env"), step("venv", "venv")]))
     assert trips == [1]  # the version, nothing else
     assert "/srv/shop/shared/.env" not in host.files
+    failed = [(e.step, e.status) for e in events if e.kind == "step" and e.status == "fail"]
+    assert failed == [("venv", "fail")]  # the venv's check refused, not the .env
 
 
 def test_the_retirement_and_the_unlock_are_one_round_trip() -> None:
