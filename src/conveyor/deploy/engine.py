@@ -104,8 +104,7 @@ class Engine:
             self.say(target, step.action, "ok", said)
         elif kind == "upload":
             assert self.release_path is not None
-            tree = await self._hashed()
-            said = await hostops.upload(target, self.release_path, to.release, host.have, tree)
+            said = await hostops.upload(target, await self._hashed(), to.release, host.have)
             self.say(target, step.action, "ok", said)
         elif kind in ("migrate", "release", "pre_start"):
             await self._command(target, step, to)

@@ -43,6 +43,7 @@ from conveyor.deploy.outcome import (
 )
 from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.state import HostState
+from conveyor.deploy.together import retire_unfinished
 from conveyor.errors import ConveyorError, DeployFailed
 from conveyor.hosts.base import Connector
 from conveyor.project.model import ConveyorConfig
@@ -276,7 +277,7 @@ class Executor:
         try:
             await engine.do_all(host, mine)
         except ConveyorError as error:
-            if any(s.action == "retire" for s in mine if s not in host.done):
+            if retire_unfinished(host, mine):
                 self._say(spec, "retire", "fail", f"the old colour keeps running: {error.message}")
         if host.unlocked:
             self._unlocked.add(spec)

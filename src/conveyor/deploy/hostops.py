@@ -18,7 +18,7 @@ from conveyor.deploy.layout import HostPaths, listen_address
 from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError, HostError
 from conveyor.hosts.base import Connector, RunResult
-from conveyor.hosts.upload import Entry, have_argv, held, upload_tree
+from conveyor.hosts.upload import Entry, have_argv, held, send_tree
 from conveyor.project.model import ServiceConfig
 from conveyor.project.python import version_allowed
 from conveyor.proxy.caddy import Caddy
@@ -153,24 +153,18 @@ def release_files(release_dir: Path) -> dict[str, Path]:
 
 
 async def upload(
-    target: Target,
-    release_dir: Path,
-    release_id: str,
-    present: frozenset[str] | None = None,
-    entries: Sequence[Entry] | None = None,
+    target: Target, entries: Sequence[Entry], release_id: str, present: frozenset[str] | None
 ) -> str:
-    """Send the release's files the host lacks and link them into releases/<id>; `present`:
-    the objects its store was found to hold (None: asked first); `entries`: its files
-    already hashed (`upload.hashed`)."""
-    dest = target.paths.release(release_id)
-    stats = await upload_tree(
+    """Send the release's files (`entries`: hashed, `upload.hashed`) the host lacks and link
+    them into releases/<id>; `present`: the objects its store was found to hold (None:
+    asked first)."""
+    stats = await send_tree(
         target.conn,
-        release_files(release_dir),
-        dest,
+        entries,
+        target.paths.release(release_id),
         store=target.paths.objects,
         python=target.python,
         present=present,
-        entries=entries,
     )
     return f"sent {stats.sent} of {stats.files} files ({stats.bytes_sent / 1024:.1f} KiB)"
 

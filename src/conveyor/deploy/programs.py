@@ -133,8 +133,11 @@ async def start(target: Target, *progs: Program, wait: bool = True) -> dict[str,
     """Define (or redefine) the programs and start them together, in one round trip; returns
     their pids; StartFailed, with each failed program's log tail, when one does not stay up.
     `wait=False`: started, not waited for (no pids); `spawn` waits for them later."""
-    names, result = await _define_and_start(target, progs, wait=wait)
-    return await _started(target, names, result)
+    # Under the tools venv's Python, which runs supervisor's script itself (deploy/batch.py).
+    *_, result = await batch(
+        target.conn, tools_python(target), start_actions(target, progs, wait=wait)
+    )
+    return await started(target, progs, result)
 
 
 @dataclass(frozen=True)
@@ -165,18 +168,6 @@ async def launch(target: Target, *progs: Program, started: bool = False) -> Laun
     argv = control_argv(runtime.app_dir, runtime.tools, names, started=started)
     result = await target.conn.run(argv, check=False, timeout=60)
     return Launched(await _started(target, names, result), started_ago(result.stdout))
-
-
-async def _define_and_start(
-    target: Target, progs: Sequence[Program], *, wait: bool = True
-) -> tuple[list[str], RunResult]:
-    """The definitions, then supervisor's `update` and the start: one batch, under the tools
-    venv's Python, which runs supervisor's script itself (so it costs no start-up); returns
-    the started names and the start script's result."""
-    *_, result = await batch(
-        target.conn, tools_python(target), start_actions(target, progs, wait=wait)
-    )
-    return [prog.name for prog in progs], result
 
 
 def start_actions(

@@ -45,6 +45,7 @@ from conveyor.deploy.plan import Plan, Step
 from conveyor.deploy.rollback_plan import BackView, batches, build_rollback_plan
 from conveyor.deploy.serve import Serve, host_steps
 from conveyor.deploy.state import HostState
+from conveyor.deploy.together import retire_unfinished
 from conveyor.errors import ConveyorError, RollbackFailed
 from conveyor.project.model import ConveyorConfig
 
@@ -216,12 +217,12 @@ class Rollback:
             # The colour each host left stays warm for keep_previous_warm, then stops; a host
             # where that cannot be arranged is reported, not rolled forward.
             failures = await phase("retire")
-            retiring = {s.host for s in phases.get("retire", []) if s.action == "retire"}
-            retired = {h.target.spec for h in hosts if any(s.action == "retire" for s in h.done)}
-            for spec, why in failures.items():
-                if spec not in retiring or spec in retired:
-                    continue  # only its unlock failed: the run gives the lock back itself
-                self.emit(Event(spec, "retire", "fail", f"the colour it left keeps running: {why}"))
+            for host in hosts:
+                why = failures.get(host.target.spec)
+                if why is None or not retire_unfinished(host, phases.get("retire", [])):
+                    continue  # retired (an unlock that failed alone: the run gives it back)
+                said = f"the colour it left keeps running: {why}"
+                self.emit(Event(host.target.spec, "retire", "fail", said))
             self._unlocked |= {h.target.spec for h in hosts if h.unlocked}
             return done
         # All or nothing: the hosts that went back go forward again.

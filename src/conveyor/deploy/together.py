@@ -343,5 +343,12 @@ def _unlock(engine: Engine, host: HostRun, step: Step, op: Op, to: Serve) -> Par
     return Part(step, [Run(argv)], finish)
 
 
+def retire_unfinished(host: HostRun, steps: Sequence[Step]) -> bool:
+    """Whether a retirement of `steps` planned for `host` did not happen (not an unlock that
+    failed alone after it: the run gives that lock back itself)."""
+    spec = host.target.spec
+    return any(s.host == spec and s.action == "retire" and s not in host.done for s in steps)
+
+
 async def _nothing(_: list[Answer]) -> None:
     """A step whose answer, once checked, says nothing more."""

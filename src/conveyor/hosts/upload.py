@@ -123,16 +123,30 @@ async def upload_tree(
     timeout: float = UPLOAD_TIMEOUT,
     python: str = "python3",
     present: frozenset[str] | None = None,
-    entries: Sequence[Entry] | None = None,
 ) -> UploadStats:
     """Make `dest` hold `files` (relative path -> local file), sending only content it lacks.
 
     `python` is the host's interpreter for the helper (standard library only). `present`:
     the objects the store was found to hold (`have_argv`, asked earlier); None: asked here.
-    `entries`: `files` already `hashed` (once for every host of a run).
     """
-    if entries is None:
-        entries = await hashed(files)
+    entries = await hashed(files)
+    return await send_tree(
+        conn, entries, dest, store=store, timeout=timeout, python=python, present=present
+    )
+
+
+async def send_tree(
+    conn: Connector,
+    entries: Sequence[Entry],
+    dest: str,
+    *,
+    store: str,
+    timeout: float = UPLOAD_TIMEOUT,
+    python: str = "python3",
+    present: frozenset[str] | None = None,
+) -> UploadStats:
+    """`upload_tree` of files already `hashed` (a run hashes its release once, for every
+    host)."""
     wanted = {entry.object: entry for entry in entries}
     if present is None:
         have = await conn.run(
