@@ -131,8 +131,8 @@ class LockHeld(ConveyorError):
 class DeployFailed(ConveyorError):
     """A deploy step failed; carries the cause for the record (health timeline, log tail)."""
 
-    def __init__(self, message: str, *, cause: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, cause: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.cause = cause
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timezone
 
-import psycopg
 import pytest
 from sqlalchemy import create_engine, inspect
 
@@ -15,22 +13,15 @@ from conveyor.errors import ConveyorError
 from conveyor.history import HistoryStore
 from conveyor.history.engine import MAX_TEXT
 from conveyor.history.migrate import VERSION_TABLE
+from tests.postgres import fresh_database
 from tests.unit.history.conftest import T0, Clock, deploy
-
-SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A new, empty database `conveyor_test_<hex>`, dropped afterwards."""
-    name = f"conveyor_test_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A new, empty database, dropped afterwards (SQLAlchemy's psycopg URL)."""
+    with fresh_database() as url:
+        yield url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def test_round_trip(pg_url: str) -> None:

@@ -174,6 +174,8 @@ def deploy_command(
             f"conveyor history show {deploy_id}",
         )
     )
+    if outcome.hint:
+        err().print(outcome.hint, markup=False)
     raise typer.Exit(1)
 
 

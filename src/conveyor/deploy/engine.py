@@ -23,6 +23,7 @@ from conveyor.deploy.hostops import Target
 from conveyor.deploy.journal import FILES, PROGRAMS, HostRun, Undo, play_back
 from conveyor.deploy.launch import launch
 from conveyor.deploy.layout import loopback_port, ports, services_by_kind
+from conveyor.deploy.migrate import migrate
 from conveyor.deploy.plan import Op, Step
 from conveyor.deploy.serve import Serve
 from conveyor.errors import CommandFailed, ConveyorError, DeployFailed, StartFailed
@@ -106,7 +107,9 @@ class Engine:
             assert self.release_path is not None
             said = await hostops.upload(target, await self._hashed(), to.release, host.have)
             self.say(target, step.action, "ok", said)
-        elif kind in ("migrate", "release", "pre_start"):
+        elif kind == "migrate":
+            await migrate(self, target, step, to)
+        elif kind in ("release", "pre_start"):
             await self._command(target, step, to)
         elif kind == "launch":
             await launch(self, host, to)
@@ -124,19 +127,15 @@ class Engine:
         release command, a pre_start; its failure fails the deploy with its output's tail."""
         op, release = step.op, self.config.release
         assert op is not None
-        what = {
-            "migrate": "migrations",
-            "release": "release command",
-            "pre_start": f"{op.service}'s pre_start",
-        }[op.kind]
-        timeout = 1800.0 if op.kind == "migrate" else 600.0
+        what = "release command" if op.kind == "release" else f"{op.service}'s pre_start"
+        timeout = 600.0
         if op.kind == "release" and release is not None and release.timeout is not None:
             timeout = release.timeout.total_seconds()
         begin, end = self._words(op)
         self.say(target, step.action, "start", begin)
         began = time.monotonic()
         try:
-            result = await hostops.run_in_release(
+            await hostops.run_in_release(
                 target,
                 step.argv,
                 release_id=to.release,
@@ -147,17 +146,12 @@ class Engine:
         except CommandFailed as error:
             raise DeployFailed(error.message, cause=error.output) from None
         said = f"{end} ({time.monotonic() - began:.1f}s)"
-        if op.kind == "migrate":
-            said = hostops.migrations_applied(result)
-        elif op.kind == "pre_start":
+        if op.kind == "pre_start":
             said = end
         self.say(target, step.action, "ok", said)
 
     def _words(self, op: Op) -> tuple[str, str]:
         """What a command step says when it starts, and when it is done."""
-        if op.kind == "migrate":
-            assert self.config.migrations is not None
-            return f"alembic upgrade head ({self.config.migrations.config})", ""
         if op.kind == "release":
             assert self.config.release is not None
             return f"release command: {self.config.release.command}", "release command done"

@@ -150,15 +150,8 @@ class Executor:
                     hint=f"make a new plan: conveyor deploy {self.environment} --plan-out FILE",
                 )
         plan = self.planner(dict(states))
-        engine = Engine(
-            self.config,
-            self.roles,
-            self.deploy_id,
-            self.settings,
-            self.emit,
-            release_path=self.release.path,
-            env_text=self.env_text,
-        )
+        engine = Engine(self.config, self.roles, self.deploy_id, self.settings, self.emit)
+        engine.release_path, engine.env_text = self.release.path, self.env_text
         return await self.play(plan, states, engine)
 
     async def play(self, plan: Plan, states: Mapping[str, HostState], engine: Engine) -> Outcome:
@@ -187,7 +180,7 @@ class Executor:
                 await self._phase(engine, phase, steps, runs)
         except (DeployFailed, ConveyorError) as error:
             cause = error.cause if isinstance(error, DeployFailed) else str(error)
-            return await self._undo(engine, plan, error.message, cause)
+            return await self._undo(engine, plan, error.message, cause, error.hint)
         except BaseException as error:
             # A bug or an interruption: still put every host back before it propagates.
             with contextlib.suppress(Exception):
@@ -296,7 +289,9 @@ class Executor:
         self._say(None, "deploy", "ok", message)
         return Outcome("succeeded", message, states=dict(states), plan=plan)
 
-    async def _undo(self, engine: Engine, plan: Plan, message: str, cause: str) -> Outcome:
+    async def _undo(
+        self, engine: Engine, plan: Plan, message: str, cause: str, hint: str | None = None
+    ) -> Outcome:
         """Every host this deploy touched plays its journal back, all at once."""
         runs = list(self._runs.values())
         if runs:  # before any host started the release there is nothing to undo
@@ -326,6 +321,7 @@ class Executor:
             status,
             text,
             cause=cause,
+            hint=hint,
             states=serving,
             left_out=dict(self._failed),
             plan=plan,

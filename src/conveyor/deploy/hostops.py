@@ -19,6 +19,7 @@ from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError, HostError
 from conveyor.hosts.base import Connector, RunResult
 from conveyor.hosts.upload import Entry, have_argv, held, send_tree
+from conveyor.migrations.runner import MIGRATOR
 from conveyor.project.model import ServiceConfig
 from conveyor.project.python import version_allowed
 from conveyor.proxy.caddy import Caddy
@@ -122,6 +123,7 @@ async def prepare(target: Target, objects: Sequence[str] = ()) -> tuple[str, fro
             Put(paths.launcher, LAUNCHER.encode()),
             # A supervisor command is one line: the retire script lives in a file.
             Put(paths.retirer, RETIRE.encode()),
+            Put(paths.migrator, MIGRATOR),
             Run(runtime.alive_argv(target.python), check=False),
             *asked,
         ],
@@ -197,12 +199,6 @@ def venv_argv(target: Target, key: str, release_id: str) -> list[str]:
     return [target.python, "-c", _VENV, target.paths.venv(key), lock]
 
 
-def migrations_applied(result: RunResult) -> str:
-    """What `alembic upgrade head` said it did."""
-    lines = [line for line in result.stderr.splitlines() if "Running upgrade" in line]
-    return f"{len(lines)} migration(s) applied" if lines else "database is up to date"
-
-
 async def run_in_release(
     target: Target,
     command: Sequence[str],
@@ -211,11 +207,12 @@ async def run_in_release(
     venv_key: str,
     timeout: float,
     what: str,
+    check: bool = True,
 ) -> RunResult:
     """`command` with the release's venv and `.env` values, in its app directory.
 
     CommandFailed, saying "`what` failed" with the last lines of its output, when it exits
-    non-zero.
+    non-zero (with `check`; else the caller reads the result).
     """
     paths = target.paths
     venv = paths.venv(venv_key)
@@ -223,7 +220,7 @@ async def run_in_release(
     argv = [python, paths.launcher, paths.env_file, venv, "--", *command]
     cwd = posixpath.join(paths.release(release_id), "app")
     result = await target.conn.run(argv, cwd=cwd, timeout=timeout, check=False)
-    if not result.ok:
+    if check and not result.ok:
         output = (result.stdout + result.stderr).strip().splitlines()[-15:]
         raise CommandFailed(
             f"{what} failed on {target.spec} (exit {result.exit_code})",

@@ -91,6 +91,11 @@ class HostPaths:
         return self._join("runtime", "launch.py")
 
     @property
+    def migrator(self) -> str:
+        """The script that runs the project's Alembic migrations under conveyor's locks."""
+        return self._join("runtime", "alembic_run.py")
+
+    @property
     def retirer(self) -> str:
         """The script that stops an old colour once its warm time is over."""
         return self._join("runtime", "retire.py")

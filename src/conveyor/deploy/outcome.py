@@ -28,6 +28,7 @@ class Outcome:
     status: str  # "succeeded", "failed", "rolled_back"
     message: str
     cause: str | None = None
+    hint: str | None = None  # what the user can do about the failure
     states: dict[str, HostState] = field(default_factory=dict)
     # Hosts that failed and were left on their previous release (within max_failures): why.
     left_out: dict[str, str] = field(default_factory=dict)

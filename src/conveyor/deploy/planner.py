@@ -31,6 +31,7 @@ from conveyor.deploy.plan import (
     Step,
 )
 from conveyor.deploy.serve import Serve, host_steps, retire_steps, unlock_step
+from conveyor.migrations import runner
 from conveyor.project.environment import batch_size
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.control import control_argv
@@ -201,9 +202,18 @@ def _once(
 
         def upgrade(host: HostView) -> tuple[str, ...]:
             python = posixpath.join(host.paths.venv(new.venv), "bin", "python")
-            return (python, "-m", "alembic", "-c", migrations.config, "upgrade", "head")
+            return runner.argv(
+                python,
+                host.paths.migrator,
+                migrations.config,
+                "upgrade",
+                lock_timeout=migrations.lock_timeout,
+                attempts=migrations.attempts,
+            )
 
-        steps.append(_first_of(hosts, migrations.run_on, "migrate", what, upgrade, new))
+        steps.append(
+            _first_of(hosts, migrations.run_on, "migrate", what, upgrade, new, how=head or "")
+        )
     if phase is not None:
         what = "release command, once, after migrations, before any switch"
         steps.append(_first_of(hosts, phase.run_on, "release", what, lambda _: phase.argv, new))
@@ -217,12 +227,14 @@ def _first_of(
     what: str,
     argv: Callable[[HostView], Sequence[str]],
     new: Serve,
+    how: str = "",
 ) -> Step:
-    """A command run once, on the first host of `role` (left out when the deploy has none)."""
+    """A command run once, on the first host of `role` (left out when the deploy has none);
+    `how`: the migrations' head, which the database must read back at afterwards."""
     chosen = [h for h in hosts if role in h.roles]
     if not chosen:
         return Step("*", action, f"left out: no host of role {role} in this deploy")
-    op = new.op(action)
+    op = new.op(action, how=how)
     return Step(chosen[0].spec, action, what, tuple(argv(chosen[0])), NOTHING_YET, op=op)
 
 

@@ -301,6 +301,21 @@ class MigrationsConfig(Section):
         "(`alembic merge heads` joins them).",
     )
     run_on: Name = Field(description="Role whose first host runs the migrations.")
+    lock_timeout: Duration = Field(
+        default="5s",
+        validate_default=True,
+        description="On PostgreSQL, how long a migration's statement may wait for a table "
+        "lock (`lock_timeout`) before it gives up, rolls back and tries again, so that a "
+        "migration stuck behind a long query never queues the running release's requests "
+        "behind its own lock.",
+    )
+    attempts: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="How many times the migrations are tried when they time out waiting "
+        "for a lock (1 s, 2 s, 4 s ... up to 15 s apart) before the deploy fails.",
+    )
     backup: bool = Field(
         default=False,
         description="Dump the database (pg_dump) before upgrading. "

@@ -1,0 +1,237 @@
+"""conveyor's Alembic runner: runs on the migration host, under the release's own Python.
+
+    alembic_run.py INI current
+    alembic_run.py INI upgrade   [--lock-timeout 5s] [--attempts 5]
+    alembic_run.py INI downgrade REV [--lock-timeout 5s] [--attempts 5]
+
+It runs the project's own `env.py` (its settings, its engine, its driver) through
+Alembic's public `EnvironmentContext`, as `alembic upgrade` does, and steps in only
+when the migration context starts to run with its connection (`locking`):
+
+- on PostgreSQL, it takes a session advisory lock first, so that two deploys racing
+  migrate one after the other (the second finds nothing left to do), then sets
+  `lock_timeout`, so that a migration waiting behind a long query fails fast instead of
+  queueing every request of the running release behind its own lock;
+- it reads the revision the database is at *under that lock*, and says exactly which
+  revisions it is about to run;
+- a migration that timed out waiting for a lock (SQLSTATE 55P03) is rolled back with its
+  transaction and tried again, up to `--attempts` times, backing off;
+- afterwards it reads the database's revision again, in a new connection.
+
+What it says, on stdout, one line each (its callers read these; Alembic's own log goes
+to stderr as usual):
+
+    @before REV[,REV]      the database's revision(s) under the lock ("" when empty)
+    @pending REV REV ...   the revisions it will run, in order
+    @waiting               another migration holds the lock; waiting for it
+    @retry N SECONDS       a lock timeout; attempt N comes after SECONDS
+    @after REV[,REV]       the revision(s) read back afterwards
+    @locked N              every one of N attempts timed out waiting for a lock (exit 3)
+    @refused REV WHY       a downgrade that would run REV, whose `downgrade()` is missing
+                           or empty (exit 4): nothing ran
+
+Standard library, Alembic and SQLAlchemy only: it runs in the release's venv, which
+holds Alembic because the project's migrations need it. `ScriptDirectory._upgrade_revs`
+and `_downgrade_revs` are what `alembic.command.upgrade`/`downgrade` hand to the
+context (unchanged since Alembic 0.7); there is no public name for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+import time
+from typing import Any
+
+ADVISORY_KEY = 7_236_052_463_245_181_001  # any fixed 64-bit number: "conveyor migrations"
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def say(word: str, *values: str) -> None:
+    print(" ".join(("@" + word, *values)), flush=True)
+
+
+def joined(heads: Any) -> str:
+    return ",".join(sorted(heads))
+
+
+def sqlstate(error: BaseException | None) -> str | None:
+    """The SQLSTATE of a database error anywhere in `error`'s chain (psycopg, psycopg2,
+    asyncpg), else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        for candidate in (error, getattr(error, "orig", None)):
+            code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+            if isinstance(code, str):
+                return code
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def seconds(text: str) -> str:
+    """ "5s", "500ms", "2m" -> a PostgreSQL interval literal PostgreSQL accepts as-is."""
+    match = re.fullmatch(r"\s*(\d+)\s*(ms|s|min|m)?\s*", text)
+    if match is None:
+        raise SystemExit(f"--lock-timeout {text!r}: write it as 5s, 500ms or 2m")
+    number, unit = match.groups()
+    return f"{number}{'min' if unit == 'm' else unit or 's'}"
+
+
+def run_env(config: Any, script: Any, fn: Any, **options: Any) -> None:
+    from alembic.runtime.environment import EnvironmentContext
+
+    with EnvironmentContext(config, script, fn=fn, **options):
+        script.run_env()
+
+
+def current(config: Any, script: Any) -> list[str]:
+    """The database's revisions, read in a connection of its own."""
+    found: list[str] = []
+
+    def read(rev: Any, context: Any) -> list[Any]:
+        found.extend(context.get_current_heads())
+        return []
+
+    run_env(config, script, read, dont_mutate=True)
+    return found
+
+
+def locked(context: Any, lock_timeout: str, held: list[Any]) -> None:
+    """On PostgreSQL: the advisory lock (waiting, and saying so, when another run holds
+    it), then `lock_timeout` for the migrations' own statements. The driver's connection
+    goes in `held`, for `unlock`."""
+    connection = context.connection
+    if connection is None or connection.dialect.name != "postgresql":
+        return
+    held.append(connection.connection.dbapi_connection)
+    if not connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({ADVISORY_KEY})").scalar():
+        say("waiting")
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({ADVISORY_KEY})")
+    connection.exec_driver_sql(f"SET lock_timeout = '{lock_timeout}'")
+
+
+def locking(lock_timeout: str, held: list[Any]) -> None:
+    """Make every migration context of this process take the lock (`locked`) first thing in
+    `run_migrations`: before Alembic reads the revision or creates its version table, which
+    two first deploys racing would otherwise both try to create."""
+    from alembic.runtime.migration import MigrationContext
+
+    original = MigrationContext.run_migrations
+
+    def run_migrations(self: Any, **kwargs: Any) -> None:
+        locked(self, lock_timeout, held)
+        original(self, **kwargs)
+
+    MigrationContext.run_migrations = run_migrations  # type: ignore[method-assign]
+
+
+def unlock(held: list[Any]) -> None:
+    """Give the advisory lock back, on the driver's connection itself: `env.py` may have
+    returned it to a pool (where a session lock outlives the migration) or closed it."""
+    while held:
+        raw = held.pop()
+        try:
+            raw.rollback()
+            raw.cursor().execute("SELECT pg_advisory_unlock_all()")
+            raw.commit()
+        except Exception:  # closed: the lock went with the session
+            pass
+
+
+class Refused(Exception):
+    """A downgrade that would run a revision with no real `downgrade()`."""
+
+
+def undoable(step: Any) -> str | None:
+    """Why a revision cannot be undone (its `downgrade` missing or doing nothing), or None."""
+    with open(step.revision.path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "downgrade":
+            body = [
+                statement
+                for statement in node.body
+                if not isinstance(statement, ast.Pass)
+                and not (
+                    isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+                )
+            ]
+            return None if body else "its downgrade() does nothing"
+    return "it has no downgrade()"
+
+
+def migrate(
+    config: Any, script: Any, direction: str, target: str, lock_timeout: str, attempts: int
+) -> int:
+    """Upgrade to head or downgrade to `target` under the lock, retrying lock timeouts."""
+
+    held: list[Any] = []
+
+    def steps(rev: Any, context: Any) -> list[Any]:
+        heads = context.get_current_heads()
+        say("before", joined(heads))
+        todo: list[Any]
+        if direction == "upgrade":
+            todo = script._upgrade_revs(target, heads)
+        else:
+            todo = script._downgrade_revs(target, heads)
+            for step in todo:
+                why = undoable(step)
+                if why is not None:
+                    say("refused", step.revision.revision, why)
+                    raise Refused()
+        say("pending", *(step.revision.revision for step in todo))
+        return todo
+
+    locking(lock_timeout, held)
+    for attempt in range(1, attempts + 1):
+        try:
+            run_env(config, script, steps, destination_rev=target)
+            break
+        except Exception as error:
+            if isinstance(error, Refused):
+                return 4
+            if sqlstate(error) != LOCK_NOT_AVAILABLE:
+                raise
+            if attempt == attempts:
+                print(str(error).splitlines()[0], file=sys.stderr)
+                say("locked", str(attempts))
+                return 3
+            pause = min(2.0 ** (attempt - 1), 15.0)
+            say("retry", str(attempt + 1), f"{pause:g}")
+            time.sleep(pause)
+        finally:
+            unlock(held)
+    say("after", joined(current(config, script)))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="alembic_run.py")
+    parser.add_argument("ini")
+    parser.add_argument("command", choices=("current", "upgrade", "downgrade"))
+    parser.add_argument("revision", nargs="?")
+    parser.add_argument("--lock-timeout", default="5s")
+    parser.add_argument("--attempts", type=int, default=5)
+    args = parser.parse_args(argv)
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config(args.ini)
+    script = ScriptDirectory.from_config(config)
+    if args.command == "current":
+        say("after", joined(current(config, script)))
+        return 0
+    if args.command == "downgrade" and not args.revision:
+        parser.error("downgrade needs the revision to go down to")
+    target = "head" if args.command == "upgrade" else args.revision
+    return migrate(
+        config, script, args.command, target, seconds(args.lock_timeout), max(1, args.attempts)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

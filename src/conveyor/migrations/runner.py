@@ -1,0 +1,107 @@
+"""conveyor's side of the Alembic runner (`host_alembic.py`, put on every host as
+`runtime/alembic_run.py`): the command lines that run it, and what its output says."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+MIGRATOR = (Path(__file__).parent / "host_alembic.py").read_bytes()
+# Its exit codes besides 0 and Alembic's own failures.
+LOCKED, REFUSED = 3, 4
+
+
+def argv(
+    python: str,
+    migrator: str,
+    ini: str,
+    command: str,
+    *,
+    revision: str | None = None,
+    lock_timeout: timedelta | None = None,
+    attempts: int | None = None,
+) -> tuple[str, ...]:
+    """The runner's command line under the release's `python` (from its app directory)."""
+    words = [python, migrator, ini, command, *([revision] if revision else [])]
+    if lock_timeout is not None:
+        words += ["--lock-timeout", _interval(lock_timeout)]
+    if attempts is not None:
+        words += ["--attempts", str(attempts)]
+    return tuple(words)
+
+
+def _interval(span: timedelta) -> str:
+    """A duration the runner passes to PostgreSQL's lock_timeout (whole milliseconds)."""
+    milliseconds = round(span.total_seconds() * 1000)
+    return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What one run of the runner said: the database's revisions before (under the lock)
+    and after (read back), and the revisions it ran, in order."""
+
+    before: tuple[str, ...] | None = None
+    after: tuple[str, ...] | None = None
+    ran: tuple[str, ...] = ()
+    retries: int = 0
+    waited: bool = False
+    refused: tuple[str, str] | None = None  # (revision, why) of a refused downgrade
+    locked: int | None = None  # attempts that all timed out
+    extra: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def at(self) -> str:
+        """The database's revision afterwards, as a person reads it."""
+        return revisions(self.after)
+
+
+def revisions(heads: Sequence[str] | None) -> str:
+    """Revisions as a person reads them."""
+    if heads is None:
+        return "unknown"
+    return ", ".join(heads) if heads else "empty (no revision)"
+
+
+def parse(stdout: str) -> Migrated:
+    """The runner's `@` lines; whatever else the project printed is kept in `extra`."""
+    values: dict[str, object] = {}
+    retries, waited, extra = 0, False, []
+    for line in stdout.splitlines():
+        word, _, rest = line.partition(" ")
+        if word in ("@before", "@after"):
+            values[word[1:]] = tuple(r for r in rest.strip().split(",") if r)
+        elif word == "@pending":
+            values["ran"] = tuple(rest.split())
+        elif word == "@retry":
+            retries += 1
+        elif word == "@waiting":
+            waited = True
+        elif word == "@refused":
+            rev, _, why = rest.partition(" ")
+            values["refused"] = (rev, why)
+        elif word == "@locked":
+            values["locked"] = int(rest)
+        else:
+            extra.append(line)
+    return Migrated(retries=retries, waited=waited, extra=tuple(extra), **values)  # type: ignore[arg-type]
+
+
+def summary(done: Migrated, verb: str = "applied") -> str:
+    """One line: what ran, from where to where, as read back from the database."""
+    if not done.ran:
+        said = f"database is up to date (at {done.at})"
+    else:
+        path = " → ".join(done.ran)
+        was = revisions(done.before)
+        said = (
+            f"{len(done.ran)} migration(s) {verb}: {path}; database was at {was}, now at {done.at}"
+        )
+    notes = []
+    if done.waited:
+        notes.append("waited for another migration's lock")
+    if done.retries:
+        notes.append(f"retried {done.retries}x after lock timeouts")
+    return said + (f" ({'; '.join(notes)})" if notes else "")

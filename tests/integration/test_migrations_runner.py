@@ -1,0 +1,154 @@
+"""conveyor's Alembic runner (the script every host gets as runtime/alembic_run.py) against
+the real PostgreSQL, on the tiny app's migrations as a user writes them: a pydantic-settings
+class gives env.py its URL, psycopg 3 connects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conveyor.migrations import host_alembic, runner
+from tests.postgres import fresh_database
+
+TINYDB = Path(__file__).parents[1] / "fixtures" / "tinydb"
+SCRIPT = Path(host_alembic.__file__)
+
+
+class App:
+    """A copy of the tiny app's migrations and a database of its own."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.root, self.url = root, url
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """The runner as a host runs it: the release's Python, its app directory, its values."""
+        env = {"PATH": os.environ["PATH"], "DATABASE_URL": self.url}
+        return subprocess.run(
+            [sys.executable, str(SCRIPT), "alembic.ini", *argv],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def said(self, *argv: str) -> runner.Migrated:
+        done = self.run(*argv)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return runner.parse(done.stdout)
+
+    def revision(self) -> str | None:
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return None if row is None else str(row[0])
+
+    def columns(self) -> set[str]:
+        with psycopg.connect(self.url) as conn:
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'"
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    shutil.copytree(TINYDB, tmp_path / "app")
+    with fresh_database("conveyor_migrate") as url:
+        yield App(tmp_path / "app", url)
+
+
+def test_upgrade_says_what_it_ran_and_reads_the_revision_back(app: App) -> None:
+    assert app.said("current").after == ()
+    done = app.said("upgrade")
+    assert (done.before, done.ran, done.after) == ((), ("0001", "0002"), ("0002",))
+    assert runner.summary(done) == (
+        "2 migration(s) applied: 0001 → 0002; database was at empty (no revision), now at 0002"
+    )
+    assert app.revision() == "0002" and "quantity" in app.columns()
+    again = app.said("upgrade")
+    assert (again.ran, again.after) == ((), ("0002",))
+    assert runner.summary(again) == "database is up to date (at 0002)"
+
+
+def test_a_migration_behind_a_long_transaction_times_out_rolls_back_and_retries(
+    app: App,
+) -> None:
+    """A reader holds orders (ACCESS SHARE) in an open transaction: ADD COLUMN (ACCESS
+    EXCLUSIVE) would queue every later query of the table behind it. With lock_timeout it
+    gives up after 300 ms, rolls back, and succeeds once the reader is gone."""
+    app.said("upgrade")
+    app.said("downgrade", "0001")
+    with psycopg.connect(app.url) as reader:
+        reader.execute("SELECT * FROM orders")
+        done_reading = threading.Timer(1.2, reader.rollback)
+        done_reading.start()
+        done = app.said("upgrade", "--lock-timeout", "300ms", "--attempts", "5")
+        done_reading.join()
+    assert done.retries >= 1
+    assert done.after == ("0002",) and "quantity" in app.columns()
+    assert "retried" in runner.summary(done)
+
+
+def test_migrations_that_never_get_their_lock_fail_and_leave_the_database_as_it_was(
+    app: App,
+) -> None:
+    app.said("upgrade")
+    app.said("downgrade", "0001")
+    with psycopg.connect(app.url) as reader:
+        reader.execute("SELECT * FROM orders")
+        failed = app.run("upgrade", "--lock-timeout", "200ms", "--attempts", "2")
+    assert failed.returncode == runner.LOCKED, failed.stdout + failed.stderr
+    said = runner.parse(failed.stdout)
+    assert said.locked == 2 and said.retries == 1
+    assert "canceling statement due to lock timeout" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert app.revision() == "0001" and "quantity" not in app.columns()
+
+
+def test_two_deploys_racing_migrate_once(app: App) -> None:
+    """The second runner waits on the advisory lock the first holds, then finds the
+    database at head under that lock and runs nothing."""
+    with psycopg.connect(app.url, autocommit=True) as holder:
+        holder.execute(f"SELECT pg_advisory_lock({host_alembic.ADVISORY_KEY})")
+        results: list[subprocess.CompletedProcess[str]] = []
+        racers = [threading.Thread(target=lambda: results.append(app.run("upgrade"))) for _ in "ab"]
+        for racer in racers:
+            racer.start()
+        # Both are waiting for the lock (they said so) before the holder lets go.
+        with psycopg.connect(app.url, autocommit=True) as probe:
+            for _ in range(600):
+                waiting = probe.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()
+                if waiting and waiting[0] == 2:
+                    break
+                threading.Event().wait(0.05)
+        holder.execute(f"SELECT pg_advisory_unlock({host_alembic.ADVISORY_KEY})")
+        for racer in racers:
+            racer.join()
+    said = sorted((runner.parse(r.stdout) for r in results), key=lambda d: len(d.ran))
+    assert [r.returncode for r in results] == [0, 0], [r.stdout + r.stderr for r in results]
+    assert [d.ran for d in said] == [(), ("0001", "0002")]
+    assert all(d.waited and d.after == ("0002",) for d in said)
+
+
+def test_a_downgrade_through_a_revision_that_cannot_be_undone_is_refused(app: App) -> None:
+    app.said("upgrade")
+    versions = app.root / "migrations" / "versions"
+    text = (versions / "0002_order_quantity.py").read_text()
+    (versions / "0002_order_quantity.py").write_text(
+        text.replace('    op.drop_column("orders", "quantity")', "    pass")
+    )
+    refused = app.run("downgrade", "0001")
+    assert refused.returncode == runner.REFUSED
+    assert runner.parse(refused.stdout).refused == ("0002", "its downgrade() does nothing")
+    assert app.revision() == "0002" and "quantity" in app.columns()
