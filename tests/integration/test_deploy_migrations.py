@@ -88,7 +88,7 @@ def test_migrations_run_once_under_a_lock_timeout_and_say_what_the_database_show
     with_migrations(local, database)
     first = local.deploy()
     assert first.code == 0, first.out + first.err
-    said = "2 migration(s) applied: 0001 → 0002; database was at empty (no revision), now at 0002"
+    said = "2 migration(s) applied: 0001 → 0002; database was at empty (no revision), now at 0002; under conveyor's lock, lock_timeout 300ms"
     assert said in first.out
     assert revision(database) == "0002"
     recorded = migrate_event(local)

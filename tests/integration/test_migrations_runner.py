@@ -71,12 +71,14 @@ def test_upgrade_says_what_it_ran_and_reads_the_revision_back(app: App) -> None:
     done = app.said("upgrade")
     assert (done.before, done.ran, done.after) == ((), ("0001", "0002"), ("0002",))
     assert runner.summary(done) == (
-        "2 migration(s) applied: 0001 → 0002; database was at empty (no revision), now at 0002"
+        "2 migration(s) applied: 0001 → 0002; database was at empty (no revision), now at 0002; under conveyor's lock, lock_timeout 5s"
     )
     assert app.revision() == "0002" and "quantity" in app.columns()
     again = app.said("upgrade")
     assert (again.ran, again.after) == ((), ("0002",))
-    assert runner.summary(again) == "database is up to date (at 0002)"
+    assert runner.summary(again) == (
+        "database is up to date (at 0002); under conveyor's lock, lock_timeout 5s"
+    )
 
 
 def test_a_migration_behind_a_long_transaction_times_out_rolls_back_and_retries(

@@ -31,12 +31,7 @@ async def migrate(engine: Engine, target: Target, step: Step, to: Serve) -> None
     migrations = engine.config.migrations
     assert migrations is not None and step.op is not None
     wait = format_duration(migrations.lock_timeout)
-    engine.say(
-        target,
-        step.action,
-        "start",
-        f"alembic upgrade head ({migrations.config}), under conveyor's lock, lock_timeout {wait}",
-    )
+    engine.say(target, step.action, "start", f"alembic upgrade head ({migrations.config})")
     result = await hostops.run_in_release(
         target,
         step.argv,

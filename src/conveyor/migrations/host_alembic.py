@@ -23,6 +23,7 @@ to stderr as usual):
 
     @before REV[,REV]      the database's revision(s) under the lock ("" when empty)
     @pending REV REV ...   the revisions it will run, in order
+    @lock TIMEOUT          the advisory lock is held and lock_timeout set (PostgreSQL only)
     @waiting               another migration holds the lock; waiting for it
     @retry N SECONDS       a lock timeout; attempt N comes after SECONDS
     @after REV[,REV]       the revision(s) read back afterwards
@@ -111,6 +112,7 @@ def locked(context: Any, lock_timeout: str, held: list[Any]) -> None:
         say("waiting")
         connection.exec_driver_sql(f"SELECT pg_advisory_lock({ADVISORY_KEY})")
     connection.exec_driver_sql(f"SET lock_timeout = '{lock_timeout}'")
+    say("lock", lock_timeout)
 
 
 def locking(lock_timeout: str, held: list[Any]) -> None:

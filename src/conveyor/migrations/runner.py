@@ -48,6 +48,7 @@ class Migrated:
     ran: tuple[str, ...] = ()
     retries: int = 0
     waited: bool = False
+    guarded: str | None = None  # the lock_timeout under conveyor's lock (PostgreSQL)
     refused: tuple[str, str] | None = None  # (revision, why) of a refused downgrade
     locked: int | None = None  # attempts that all timed out
     extra: tuple[str, ...] = field(default=(), repr=False)
@@ -79,6 +80,8 @@ def parse(stdout: str) -> Migrated:
             retries += 1
         elif word == "@waiting":
             waited = True
+        elif word == "@lock":
+            values["guarded"] = rest.strip()
         elif word == "@refused":
             rev, _, why = rest.partition(" ")
             values["refused"] = (rev, why)
@@ -99,9 +102,9 @@ def summary(done: Migrated, verb: str = "applied") -> str:
         said = (
             f"{len(done.ran)} migration(s) {verb}: {path}; database was at {was}, now at {done.at}"
         )
-    notes = []
+    notes = [f"under conveyor's lock, lock_timeout {done.guarded}"] if done.guarded else []
     if done.waited:
         notes.append("waited for another migration's lock")
     if done.retries:
         notes.append(f"retried {done.retries}x after lock timeouts")
-    return said + (f" ({'; '.join(notes)})" if notes else "")
+    return "; ".join([said, *notes])

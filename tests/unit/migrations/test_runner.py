@@ -41,8 +41,8 @@ def test_the_output_is_read_line_by_line_and_the_project_own_lines_are_kept() ->
     assert done.waited and done.retries == 1
     assert done.extra == ("connecting as app",)
     assert runner.summary(done) == (
-        "2 migration(s) applied: c3 → d4; database was at a1, b2, now at d4 "
-        "(waited for another migration's lock; retried 1x after lock timeouts)"
+        "2 migration(s) applied: c3 → d4; database was at a1, b2, now at d4; "
+        "waited for another migration's lock; retried 1x after lock timeouts"
     )
 
 
