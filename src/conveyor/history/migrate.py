@@ -51,22 +51,44 @@ def current(connection: Connection) -> str | None:
 
 
 def upgrade(engine: Engine, *, shown: str) -> None:
-    """Run pending migrations in one transaction; `shown` names the database in errors."""
-    # On SQLite the store's BEGIN IMMEDIATE makes a second process wait here, then see head.
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-        at = current(connection)
-        if at == head():
-            return
+    """Run pending migrations in one transaction; `shown` names the database in errors.
+
+    On SQLite, foreign keys are off while they run: a batch migration copies a table and
+    drops the old one, and with foreign keys on, that drop would first delete every row
+    referring to it (the events of every deploy, ON DELETE CASCADE)."""
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        if sqlite:  # outside a transaction, or SQLite ignores it
+            raw.execute("PRAGMA foreign_keys=OFF")
         try:
-            command.upgrade(config(connection), "head")
-        except CommandError as error:
-            raise ConveyorError(
-                f"history database {shown} is at schema revision {at}, "
-                f"which this conveyor does not know ({error})",
-                hint="it was written by a newer conveyor; upgrade conveyor, nothing was changed",
-            ) from None
+            # On SQLite, BEGIN IMMEDIATE makes a second process wait here, then see head.
+            with connection.begin():
+                _upgrade(connection, shown)
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _upgrade(connection: Connection, shown: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    at = current(connection)
+    if at == head():
+        return
+    try:
+        command.upgrade(config(connection), "head")
+    except CommandError as error:
+        raise ConveyorError(
+            f"history database {shown} is at schema revision {at}, "
+            f"which this conveyor does not know ({error})",
+            hint="it was written by a newer conveyor; upgrade conveyor, nothing was changed",
+        ) from None
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:  # pragma: no cover - a migration that breaks its own references
+            raise ConveyorError(f"history database {shown}: a migration broke {broken[:3]}")
 
 
 def revision(message: str) -> None:

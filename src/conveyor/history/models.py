@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-KINDS = ("deploy", "rollback", "recover", "stop", "start")
+KINDS = ("deploy", "rollback", "recover", "stop", "start", "migrate")
 STATUSES = ("running", "succeeded", "failed", "rolled_back")
 FINAL_STATUSES = ("succeeded", "failed", "rolled_back")
 

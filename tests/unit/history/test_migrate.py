@@ -82,6 +82,7 @@ def test_migration_scripts_are_plain_files_in_the_package() -> None:
         "v0002_recover_kind.py",
         "v0003_stop_start_kinds.py",
         "v0004_event_fields.py",
+        "v0005_migrate_kind.py",
     ]
     assert not (SCRIPTS.parent / "alembic.ini").exists()
 
@@ -175,3 +176,41 @@ def test_a_history_from_before_event_fields_keeps_its_events(tmp_path: Path) -> 
         old, new = store.events("d-1")
         assert (old.kind, old.fields, old.seconds) == ("lock:ok", {}, None)
         assert (new.fields, new.seconds) == ({"port": 8101}, 0.5)
+
+
+def test_migrations_that_copy_the_deploys_table_keep_every_deploy_s_events(
+    tmp_path: Path,
+) -> None:
+    """On SQLite, revisions 0003 and 0005 copy conveyor_deploys (batch mode) and drop the old
+    table; with foreign keys on, that drop deleted every event (ON DELETE CASCADE)."""
+    from alembic import command
+
+    from conveyor.history.migrate import config
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(config(connection), "0002")
+        connection.execute(
+            text(
+                "INSERT INTO conveyor_deploys (id, environment, kind, release, version, "
+                "\"commit\", status, message, user, machine, hosts, started_at) VALUES ('d-1', "
+                "'staging', 'deploy', 'r', '1', 'c', 'succeeded', '', 'u', 'm', '[]', "
+                "'2026-11-01 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO conveyor_deploy_events (deploy_id, at, host, kind, message) "
+                "VALUES ('d-1', '2026-11-01 10:00:01', 'app-1', 'switch:ok', 'switched')"
+            )
+        )
+    engine.dispose()
+    with HistoryStore(url) as store:
+        assert [e.message for e in store.events("d-1")] == ["switched"]
+        store.start(
+            environment="staging", kind="migrate", release="r", version="", commit="",
+            hosts=[], user="u", machine="m",
+        )  # fmt: skip
+    with create_engine(url).connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []

@@ -119,7 +119,7 @@ def test_unknown_id_says_where_it_looked(store: HistoryStore, tmp_path: Path) ->
     [
         (
             lambda s: deploy(s, kind="redeploy"),
-            "kind must be one of deploy, rollback, recover, stop, start; got 'redeploy'",
+            "kind must be one of deploy, rollback, recover, stop, start, migrate; got 'redeploy'",
         ),
         (
             lambda s: s.finish(deploy(s), status="running", message=""),
