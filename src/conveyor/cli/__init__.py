@@ -15,6 +15,7 @@ from conveyor.cli import (
     build,
     check,
     config,
+    db,
     demo,
     deploy,
     export,
@@ -63,6 +64,7 @@ def _root(
 
 init.register(app)
 app.add_typer(config.app, name="config")
+app.add_typer(db.app, name="db")
 schema.register(app)
 demo.register(app)
 build.register(app)

@@ -199,6 +199,12 @@ def rollback_command(
         metavar="N",
         help="Switch N hosts at a time, one batch after another (default: every host at once).",
     ),
+    downgrade: bool = typer.Option(
+        False,
+        "--downgrade",
+        help="Where the release going back was never seen working with the database's "
+        "schema, first run the serving release's downgrades back to its schema.",
+    ),
 ) -> None:
     """Back to the previous release: a switch to its warm colour, else a restart of it."""
     from conveyor.deploy.ops import plan_rollback, rollback
@@ -210,9 +216,15 @@ def rollback_command(
             "release in the environment's own batches (strategy.batch)",
             hint="leave out --batch, or --to",
         )
+    if downgrade and to is not None:
+        raise ConfigError(
+            "--downgrade is for a rollback to the previous release; a rollback --to deploys "
+            "that release, and a deploy never downgrades",
+            hint=f"conveyor db downgrade {environment} --to REV first, then rollback --to",
+        )
     if dry_run and to is None:
         access = access_options(known_hosts, identity)
-        plan = plan_rollback(project, environment, access=access, batch=batch)
+        plan = plan_rollback(project, environment, access=access, batch=batch, downgrade=downgrade)
         out().print(plan.render(), markup=False)
         return
     if dry_run:
@@ -226,7 +238,13 @@ def rollback_command(
     try:
         access = access_options(known_hosts, identity)
         deploy_id, result = rollback(
-            project, environment, to=to, access=access, emit=progress, batch=batch
+            project,
+            environment,
+            to=to,
+            access=access,
+            emit=progress,
+            batch=batch,
+            downgrade=downgrade,
         )
     finally:
         progress.close()

@@ -108,7 +108,7 @@ class Engine:
             said = await hostops.upload(target, await self._hashed(), to.release, host.have)
             self.say(target, step.action, "ok", said)
         elif kind == "migrate":
-            await migrate(self, target, step, to)
+            await migrate(self, host, step, to)
         elif kind in ("release", "pre_start"):
             await self._command(target, step, to)
         elif kind == "launch":

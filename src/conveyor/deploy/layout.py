@@ -81,6 +81,12 @@ class HostPaths:
         return self._join("state.json")
 
     @property
+    def schema(self) -> str:
+        """`schema.json`: the migration host's record of the database's schema
+        (`migrations/record.py`)."""
+        return self._join("schema.json")
+
+    @property
     def current(self) -> str:
         """`current -> releases/<id>`."""
         return self._join("current")

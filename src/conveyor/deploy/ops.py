@@ -29,6 +29,7 @@ def rollback(
     access: Access | None = None,
     emit: Emit,
     batch: int = 0,
+    downgrade: bool = False,
 ) -> tuple[str, list[RolledBack] | Outcome]:
     """Back to the previous release (a switch when warm), or `to` a named release (a deploy)."""
     if to is not None:
@@ -49,6 +50,7 @@ def rollback(
         settings=settings_for(project, environment),
         emit=recording(store, deploy_id, emit),
         batch=batch,
+        downgrade=downgrade,
     )
 
     async def run() -> list[RolledBack]:
@@ -86,7 +88,12 @@ def rollback(
 
 
 def plan_rollback(
-    project: Project, environment: str, *, access: Access | None = None, batch: int = 0
+    project: Project,
+    environment: str,
+    *,
+    access: Access | None = None,
+    batch: int = 0,
+    downgrade: bool = False,
 ) -> Plan:
     """The rollback's plan (`conveyor rollback --dry-run`); hosts are only read."""
     targets, roles = targets_for(project, environment, access or Access())
@@ -99,6 +106,7 @@ def plan_rollback(
         settings=settings_for(project, environment),
         emit=lambda event: None,
         batch=batch,
+        downgrade=downgrade,
     )
     return asyncio.run(hostops.closing(job.plan(), targets))
 

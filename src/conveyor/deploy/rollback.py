@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from conveyor.deploy import hostops, programs
+from conveyor.deploy import hostops, programs, schema_guard
 from conveyor.deploy.engine import Engine
 from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.health import Settings
@@ -73,6 +73,7 @@ class Rollback:
     settings: Settings
     emit: Emit
     batch: int = 0  # hosts switched at a time, one batch after another (0: every host at once)
+    downgrade: bool = False  # run the downgrades a rollback to its schema needs (schema_guard)
     lost: list[LockLost] = field(default_factory=list)  # locks the heartbeat found taken over
     _unlocked: set[str] = field(default_factory=set)  # hosts whose unlock step gave it back
 
@@ -99,7 +100,16 @@ class Rollback:
             for error in (await take_all(ordered, take)).values():
                 raise error  # every host or none
             states = [hostops.state_from(t, read[t.spec]) for t in self.targets]
-            return await self._all_or_nothing(self._going_back(states))
+            hosts = self._going_back(states)
+            guard, _ = await self._schema(hosts)
+            try:
+                return await self._all_or_nothing(hosts)
+            except BaseException:
+                before = {h.target.spec: h.before for h in hosts}
+                await schema_guard.forward_again(
+                    guard, self.config, self.targets, before, self.emit
+                )
+                raise
         finally:
             left = [(t.conn, t.paths.app_dir) for t in locked if t.spec not in self._unlocked]
             gone = await release_all(left, self.deploy_id)
@@ -114,8 +124,9 @@ class Rollback:
         for target, lock in zip(self.targets, locks, strict=True):
             if lock is not None:
                 raise held(self.environment, target.spec, lock)
-        views = []
-        for host in await self._read():
+        views, hosts = [], await self._read()
+        guard, would = await self._schema(hosts, dry_run=True)
+        for host in hosts:
             target, to = host.target, Serve.previous(host.before)
             warm = {}
             for name in services_by_kind(self.config, self.roles, target.spec).http:
@@ -123,9 +134,35 @@ class Rollback:
                 warm[name] = await programs.defined_and_running(target, prog)
             views.append(BackView(target.spec, host.before, warm, target.listen))
         keep_warm = self.settings.keep_warm
-        return build_rollback_plan(
+        plan = build_rollback_plan(
             self.config, self.environment, self.roles, views, keep_warm=keep_warm, batch=self.batch
         )
+        if guard is None:
+            return plan
+        # After the connections and locks: the downgrade runs under the rollback's locks.
+        at = max(i + 1 for i, s in enumerate(plan.steps) if s.action in ("connect", "lock"))
+        steps = (*plan.steps[:at], guard.step(would), *plan.steps[at:])
+        return replace(plan, steps=steps)
+
+    async def _schema(
+        self, hosts: Sequence[HostRun], *, dry_run: bool = False
+    ) -> tuple[schema_guard.Guard | None, str]:
+        """The database's schema before any switch (deploy/schema_guard.py): refused, or a
+        downgrade first, where the release going back was never seen working with it; and
+        what the dry run's downgrade would run."""
+        states = {h.target.spec: h.before for h in hosts}
+        guard = await schema_guard.check(
+            self.config,
+            self.environment,
+            self.targets,
+            self.roles,
+            states,
+            downgrade=self.downgrade,
+        )
+        said = await schema_guard.carry_out(
+            guard, self.config, self.targets, self.roles, states, self.emit, dry_run=dry_run
+        )
+        return guard, said
 
     async def _read(self) -> list[HostRun]:
         """Every host's state; refused, changing nothing, when one has no previous release."""

@@ -2,7 +2,7 @@
 
     alembic_run.py INI current
     alembic_run.py INI upgrade   [--lock-timeout 5s] [--attempts 5]
-    alembic_run.py INI downgrade REV [--lock-timeout 5s] [--attempts 5]
+    alembic_run.py INI downgrade REV [--lock-timeout 5s] [--attempts 5] [--dry-run]
 
 It runs the project's own `env.py` (its settings, its engine, its driver) through
 Alembic's public `EnvironmentContext`, as `alembic upgrade` does, and steps in only
@@ -28,6 +28,8 @@ to stderr as usual):
     @retry N SECONDS       a lock timeout; attempt N comes after SECONDS
     @after REV[,REV]       the revision(s) read back afterwards
     @locked N              every one of N attempts timed out waiting for a lock (exit 3)
+    @head REV[,REV]        (current) the head(s) of the scripts here
+    @ahead                 (current) the database is at a revision the scripts do not know
     @refused REV WHY       a downgrade that would run REV, whose `downgrade()` is missing
                            or empty (exit 4): nothing ran
 
@@ -166,9 +168,16 @@ def undoable(step: Any) -> str | None:
 
 
 def migrate(
-    config: Any, script: Any, direction: str, target: str, lock_timeout: str, attempts: int
+    config: Any,
+    script: Any,
+    direction: str,
+    target: str,
+    lock_timeout: str,
+    attempts: int,
+    dry_run: bool = False,
 ) -> int:
-    """Upgrade to head or downgrade to `target` under the lock, retrying lock timeouts."""
+    """Upgrade to head or downgrade to `target` under the lock, retrying lock timeouts;
+    `dry_run`: say what would run (and what would be refused), run nothing."""
 
     held: list[Any] = []
 
@@ -186,7 +195,7 @@ def migrate(
                     say("refused", step.revision.revision, why)
                     raise Refused()
         say("pending", *(step.revision.revision for step in todo))
-        return todo
+        return [] if dry_run else todo
 
     locking(lock_timeout, held)
     for attempt in range(1, attempts + 1):
@@ -218,20 +227,35 @@ def main(argv: list[str]) -> int:
     parser.add_argument("revision", nargs="?")
     parser.add_argument("--lock-timeout", default="5s")
     parser.add_argument("--attempts", type=int, default=5)
+    parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     config = Config(args.ini)
-    script = ScriptDirectory.from_config(config)
+    script: Any = ScriptDirectory.from_config(config)
     if args.command == "current":
-        say("after", joined(current(config, script)))
+        heads = current(config, script)
+        say("after", joined(heads))
+        say("head", joined(script.get_heads()))
+        try:
+            todo = script._upgrade_revs("heads", tuple(heads))
+        except Exception:  # the database is at a revision these scripts do not know
+            say("ahead")
+        else:
+            say("pending", *(step.revision.revision for step in todo))
         return 0
     if args.command == "downgrade" and not args.revision:
         parser.error("downgrade needs the revision to go down to")
     target = "head" if args.command == "upgrade" else args.revision
     return migrate(
-        config, script, args.command, target, seconds(args.lock_timeout), max(1, args.attempts)
+        config,
+        script,
+        args.command,
+        target,
+        seconds(args.lock_timeout),
+        max(1, args.attempts),
+        dry_run=args.dry_run,
     )
 
 

@@ -22,6 +22,7 @@ def argv(
     revision: str | None = None,
     lock_timeout: timedelta | None = None,
     attempts: int | None = None,
+    dry_run: bool = False,
 ) -> tuple[str, ...]:
     """The runner's command line under the release's `python` (from its app directory)."""
     words = [python, migrator, ini, command, *([revision] if revision else [])]
@@ -29,6 +30,8 @@ def argv(
         words += ["--lock-timeout", _interval(lock_timeout)]
     if attempts is not None:
         words += ["--attempts", str(attempts)]
+    if dry_run:
+        words.append("--dry-run")
     return tuple(words)
 
 
@@ -49,6 +52,8 @@ class Migrated:
     retries: int = 0
     waited: bool = False
     guarded: str | None = None  # the lock_timeout under conveyor's lock (PostgreSQL)
+    head: tuple[str, ...] | None = None  # `current`: the scripts' head(s) on the host
+    ahead: bool = False  # `current`: the database is at a revision the scripts do not know
     refused: tuple[str, str] | None = None  # (revision, why) of a refused downgrade
     locked: int | None = None  # attempts that all timed out
     extra: tuple[str, ...] = field(default=(), repr=False)
@@ -72,7 +77,7 @@ def parse(stdout: str) -> Migrated:
     retries, waited, extra = 0, False, []
     for line in stdout.splitlines():
         word, _, rest = line.partition(" ")
-        if word in ("@before", "@after"):
+        if word in ("@before", "@after", "@head"):
             values[word[1:]] = tuple(r for r in rest.strip().split(",") if r)
         elif word == "@pending":
             values["ran"] = tuple(rest.split())
@@ -85,6 +90,8 @@ def parse(stdout: str) -> Migrated:
         elif word == "@refused":
             rev, _, why = rest.partition(" ")
             values["refused"] = (rev, why)
+        elif word == "@ahead":
+            values["ahead"] = True
         elif word == "@locked":
             values["locked"] = int(rest)
         else:

@@ -1,0 +1,92 @@
+"""`conveyor db status ENV` and `conveyor db downgrade ENV --to REV`: the environment's
+database, through the release that serves on its migration host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from conveyor.cli.context import project_dir
+from conveyor.cli.deploy import access_options
+from conveyor.cli.output import out
+from conveyor.cli.progress import Progress
+from conveyor.project.load import load_project
+
+app = typer.Typer(
+    help="The environment's database: its migration revision, and a downgrade.",
+    no_args_is_help=True,
+)
+
+KNOWN_HOSTS = typer.Option(None, "--known-hosts", help="known_hosts file.")
+IDENTITY = typer.Option(None, "--identity", "-i", help="SSH private key.")
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment."),
+    known_hosts: Path | None = KNOWN_HOSTS,
+    identity: Path | None = IDENTITY,
+) -> None:
+    """The database's migration revision, the serving release's head, what is not applied."""
+    from conveyor.deploy.database import describe, status
+
+    project = load_project(project_dir(ctx))
+    seen = status(project, environment, access=access_options(known_hosts, identity))
+    out().print(
+        f"{environment} (migrations on {seen.host}, release {seen.release}): {describe(seen.said)}",
+        markup=False,
+    )
+
+
+@app.command("downgrade")
+def downgrade_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment."),
+    to: str = typer.Option(..., "--to", metavar="REV", help="The revision to go down to."),
+    known_hosts: Path | None = KNOWN_HOSTS,
+    identity: Path | None = IDENTITY,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say which downgrades would run (each checked); run none."
+    ),
+) -> None:
+    """Run the serving release's downgrade()s down to REV, under the environment's lock;
+    refused when one of them is missing or empty."""
+    from conveyor.deploy.database import downgrade
+    from conveyor.migrations.runner import revisions, summary
+
+    project = load_project(project_dir(ctx))
+    progress = Progress()
+    try:
+        done = downgrade(
+            project,
+            environment,
+            to,
+            access=access_options(known_hosts, identity),
+            emit=progress,
+            dry_run=dry_run,
+        )
+    finally:
+        progress.close()
+    took = progress.elapsed()
+    if dry_run:
+        ran = " → ".join(done.said.ran) or "nothing"
+        out().print(
+            f"dry run: going down to {to} on {done.host} would run the downgrade of {ran} "
+            f"(the database is at {revisions(done.said.before)}); "
+            "nothing was changed",
+            markup=False,
+        )
+        return
+    out().print(
+        f"{environment}'s database: {summary(done.said, 'undone')} in {took} "
+        f"(recorded as {done.record_id})",
+        markup=False,
+    )
+    if done.said.ran:
+        out().print(
+            f"release {done.release} still serves: if its code needs what was undone, roll "
+            f"back (conveyor rollback {environment}) or deploy a release that works with {to}",
+            markup=False,
+        )
