@@ -126,3 +126,64 @@ def test_migrations_run_once_under_a_lock_timeout_and_say_what_the_database_show
     third = local.deploy()
     assert third.code == 0, third.out + third.err
     assert "database is up to date (at 0003)" in third.out
+
+
+DROP_QUANTITY = '''"""Orders lose their quantity: the data in it is gone (a backup is the way back)."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    op.drop_column("orders", "quantity")
+
+
+def downgrade() -> None:
+    op.add_column("orders", sa.Column("quantity", sa.Integer(), nullable=True))
+'''
+
+
+def test_a_verified_backup_before_the_migrations_and_a_restore_put_the_data_back(
+    local: DeployProject, database: str
+) -> None:
+    with_migrations(local, database)
+    toml = local.root / "conveyor.toml"
+    toml.write_text(toml.read_text() + "backup = true\nkeep_backups = 2\n")
+    commit(local, "backups")
+    assert local.deploy().code == 0
+    with psycopg.connect(database) as conn:
+        conn.execute("INSERT INTO orders (item, quantity) VALUES ('tea', 3), ('cake', 1)")
+
+    (local.root / "migrations" / "versions" / "0003_drop_quantity.py").write_text(DROP_QUANTITY)
+    (local.root / "HEALTH_SQL").write_text("SELECT id, item FROM orders LIMIT 1\n")
+    commit(local, "orders lose their quantity")
+    dropped = local.deploy()
+    assert dropped.code == 0, dropped.out + dropped.err
+    # Taken before the migration ran: two tables (orders, alembic_version), 3 rows.
+    assert "backed up first: " in dropped.out
+    assert "-0002 (" in dropped.out and ", 2 tables, 3 rows; verified by a restore)" in dropped.out
+    assert revision(database) == "0003"
+
+    listed = local.run("db", "backups", "staging")
+    assert listed.code == 0, listed.err
+    ids = [line.split()[0] for line in listed.out.splitlines()]
+    assert len(ids) == 2 and ids[0].endswith("-empty") and ids[1].endswith("-0002")
+    refused = local.run("db", "restore", "staging", ids[1])
+    assert refused.code == 1 and "--yes" in refused.err
+    restored = local.run("db", "restore", "staging", ids[1], "--yes")
+    assert restored.code == 0, restored.out + restored.err
+    assert f"restored {ids[1]}: the database is at revision 0002" in restored.out
+    with psycopg.connect(database) as conn:
+        rows = conn.execute("SELECT item, quantity FROM orders ORDER BY item").fetchall()
+        scratch = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'conveyor_verify_%'"
+        ).fetchone()
+    assert rows == [("cake", 1), ("tea", 3)]
+    assert revision(database) == "0002"
+    assert scratch == (0,)
+    missing = local.run("db", "restore", "staging", "20260101T000000Z-0001", "--yes")
+    assert missing.code == 1
+    assert "has no backup 20260101T000000Z-0001 (it has: " in missing.err

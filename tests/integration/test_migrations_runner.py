@@ -1,4 +1,4 @@
-"""conveyor's Alembic runner (the script every host gets as runtime/alembic_run.py) against
+"""conveyor's Alembic runner (the script every host gets as runtime/host_alembic.py) against
 the real PostgreSQL, on the tiny app's migrations as a user writes them: a pydantic-settings
 class gives env.py its URL, psycopg 3 connects."""
 

@@ -14,7 +14,7 @@ from conveyor.cli.progress import Progress
 from conveyor.project.load import load_project
 
 app = typer.Typer(
-    help="The environment's database: its migration revision, and a downgrade.",
+    help="The environment's database: its revision, a downgrade, its backups, a restore.",
     no_args_is_help=True,
 )
 
@@ -54,7 +54,7 @@ def downgrade_command(
     """Run the serving release's downgrade()s down to REV, under the environment's lock;
     refused when one of them is missing or empty."""
     from conveyor.deploy.database import downgrade
-    from conveyor.migrations.runner import revisions, summary
+    from conveyor.migrations.runner import revisions
 
     project = load_project(project_dir(ctx))
     progress = Progress()
@@ -80,8 +80,7 @@ def downgrade_command(
         )
         return
     out().print(
-        f"{environment}'s database: {summary(done.said, 'undone')} in {took} "
-        f"(recorded as {done.record_id})",
+        f"{environment}'s database: {done.said_line} in {took} (recorded as {done.record_id})",
         markup=False,
     )
     if done.said.ran:
@@ -90,3 +89,68 @@ def downgrade_command(
             f"back (conveyor rollback {environment}) or deploy a release that works with {to}",
             markup=False,
         )
+
+
+@app.command("backups")
+def backups_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment."),
+    known_hosts: Path | None = KNOWN_HOSTS,
+    identity: Path | None = IDENTITY,
+) -> None:
+    """The verified dumps on the migration host (migrations.backup), oldest first."""
+    from conveyor.deploy.database import backups
+
+    project = load_project(project_dir(ctx))
+    host, found = backups(project, environment, access=access_options(known_hosts, identity))
+    if not found:
+        out().print(f"no backups on {host}", markup=False)
+        return
+    for backup_id, size in found:
+        out().print(f"{backup_id}  {size / 1024:.0f} KiB  ({host})", markup=False)
+
+
+@app.command("restore")
+def restore_command(
+    ctx: typer.Context,
+    environment: str = typer.Argument(..., metavar="ENV", help="Environment."),
+    backup_id: str = typer.Argument(..., metavar="BACKUP", help="A backup's id (db backups)."),
+    yes: bool = typer.Option(False, "--yes", help="Replace the database's tables; no question."),
+    known_hosts: Path | None = KNOWN_HOSTS,
+    identity: Path | None = IDENTITY,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check the locks and that the backup is there; restore nothing."
+    ),
+) -> None:
+    """Put the database back as BACKUP holds it: every table dropped and restored, in one
+    transaction, under the environment's lock; what was written since is lost."""
+    from conveyor.deploy.database import restore
+    from conveyor.errors import ConveyorError
+
+    if not yes and not dry_run:
+        raise ConveyorError(
+            f"a restore replaces every table of {environment}'s database with {backup_id}'s: "
+            "what was written since is lost; nothing was changed",
+            hint=f"conveyor db restore {environment} {backup_id} --yes, once you are sure",
+        )
+    project = load_project(project_dir(ctx))
+    progress = Progress()
+    try:
+        done = restore(
+            project,
+            environment,
+            backup_id,
+            access=access_options(known_hosts, identity),
+            emit=progress,
+            dry_run=dry_run,
+        )
+    finally:
+        progress.close()
+    if dry_run:
+        out().print(f"dry run: {done.said_line} on {done.host}; nothing was changed", markup=False)
+        return
+    out().print(
+        f"{environment}'s database: {done.said_line} in {progress.elapsed()} "
+        f"(recorded as {done.record_id})",
+        markup=False,
+    )

@@ -12,7 +12,7 @@ deploy or rollback meanwhile) and PostgreSQL's advisory lock, refuses a revision
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from conveyor.deploy import hostops
@@ -38,6 +38,7 @@ class Database:
     release: str
     said: Migrated
     record_id: str = ""
+    said_line: str = ""  # what it did, in one line
 
 
 def status(project: Project, environment: str, *, access: Access) -> Database:
@@ -66,6 +67,97 @@ def downgrade(
 ) -> Database:
     """Run the serving release's `downgrade()`s down to `revision`, under the environment's
     lock; `dry_run` checks the same (locks free, each downgrade real) and runs nothing."""
+
+    async def work(target: Target, state: HostState) -> tuple[Migrated, str]:
+        said = await run_runner(
+            target, state, migrations(project), "downgrade", revision=revision, dry_run=dry_run
+        )
+        if dry_run:
+            return said, f"would run the downgrade of {' '.join(said.ran) or 'nothing'}"
+        return said, runner.summary(said, "undone")
+
+    return _locked(project, environment, access, emit, work, dry_run=dry_run, what="downgrade")
+
+
+def restore(
+    project: Project,
+    environment: str,
+    backup_id: str,
+    *,
+    access: Access,
+    emit: Emit,
+    dry_run: bool = False,
+) -> Database:
+    """Put the database back as backup `backup_id` holds it (every table dropped and
+    restored, in one transaction), under the environment's lock and the advisory lock;
+    `dry_run` checks the locks and that the backup is there, and restores nothing."""
+
+    async def work(target: Target, state: HostState) -> tuple[Migrated, str]:
+        known = {b for b, _ in await _backups(target)}
+        if backup_id not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise ConveyorError(
+                f"{target.spec} has no backup {backup_id} (it has: {listed}); nothing was changed",
+                hint=f"conveyor db backups {environment} lists them",
+            )
+        if dry_run:
+            return Migrated(), f"would restore {backup_id} over the database"
+        said = await run_runner(
+            target,
+            state,
+            migrations(project),
+            "restore",
+            revision=backup_id,
+            backups=(target.paths.backups, migrations(project).keep_backups),
+            what="the restore",
+        )
+        return said, f"restored {backup_id}: the database is at revision {said.at}"
+
+    return _locked(project, environment, access, emit, work, dry_run=dry_run, what="restore")
+
+
+def backups(
+    project: Project, environment: str, *, access: Access
+) -> tuple[str, list[tuple[str, int]]]:
+    """The migration host, and its verified dumps (id, bytes), oldest first."""
+    target, _ = _migration_host(project, environment, access)
+
+    async def run() -> list[tuple[str, int]]:
+        await target.conn.connect()
+        return await _backups(target)
+
+    return target.spec, asyncio.run(hostops.closing(run(), [target]))
+
+
+async def _backups(target: Target) -> list[tuple[str, int]]:
+    listed = await target.conn.run(
+        ["find", target.paths.backups, "-maxdepth", "1", "-name", "*.dump", "-printf", "%f %s\\n"],
+        check=False,
+    )
+    found = []
+    for line in sorted(listed.stdout.splitlines()):
+        name, _, size = line.rpartition(" ")
+        if name.endswith(".dump") and size.isdigit():
+            found.append((name[: -len(".dump")], int(size)))
+    return found
+
+
+Work = Callable[[Target, HostState], Awaitable[tuple[Migrated, str]]]
+
+
+def _locked(
+    project: Project,
+    environment: str,
+    access: Access,
+    emit: Emit,
+    work: Work,
+    *,
+    dry_run: bool,
+    what: str,
+) -> Database:
+    """`work` on the migration host, with the serving release, while this holds the
+    environment's lock on every host (the dry run: while no one does); recorded in the
+    history as kind "migrate", and the schema record updated with what the database shows."""
     target, targets = _migration_host(project, environment, access)
 
     async def run(say: Emit, record_id: str) -> Database:
@@ -81,16 +173,11 @@ def downgrade(
                 await acquire(each.conn, each.paths.app_dir, owner, environment=environment)
                 locked.append(each)
             state = await _serving(target, environment)
-            said = await run_runner(
-                target, state, migrations(project), "downgrade", revision=revision, dry_run=dry_run
-            )
-            said_line = runner.summary(said, "undone")
+            said, line = await work(target, state)
             if not dry_run and said.after is not None:
                 await save_record(target, record.moved(await load_record(target), said.after))
-            if dry_run:
-                said_line = f"would run the downgrade of {' '.join(said.ran) or 'nothing'}"
-            say(Event(target.spec, "db", "ok", said_line, fields=facts(said)))
-            return Database(target.spec, state.release or "", said, record_id)
+            say(Event(target.spec, "db", "ok", line, fields=facts(said)))
+            return Database(target.spec, state.release or "", said, record_id, line)
         finally:
             for each in locked:
                 await release(each.conn, each.paths.app_dir, record_id)
@@ -106,13 +193,11 @@ def downgrade(
             hostops.closing(run(recording(store, record_id, emit), record_id), every)
         )
     except BaseException as error:
-        store.finish(record_id, status="failed", message=f"downgrade failed: {error}")
+        store.finish(record_id, status="failed", message=f"{what} failed: {error}")
         store.close()
         raise
     store.finish(
-        record_id,
-        status="succeeded",
-        message=f"{environment}'s database: {runner.summary(done.said, 'undone')}",
+        record_id, status="succeeded", message=f"{environment}'s database: {done.said_line}"
     )
     store.close()
     return done

@@ -99,7 +99,17 @@ class HostPaths:
     @property
     def migrator(self) -> str:
         """The script that runs the project's Alembic migrations under conveyor's locks."""
-        return self._join("runtime", "alembic_run.py")
+        return self._join("runtime", "host_alembic.py")
+
+    @property
+    def backuper(self) -> str:
+        """The module beside it that dumps, verifies and restores the database."""
+        return self._join("runtime", "host_backup.py")
+
+    @property
+    def backups(self) -> str:
+        """Where the database's dumps are kept (`backups/<id>.dump`)."""
+        return self._join("backups")
 
     @property
     def retirer(self) -> str:

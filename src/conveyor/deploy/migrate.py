@@ -66,6 +66,13 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
             "pg_stat_activity (a long query, or 'idle in transaction'), end it and deploy "
             "again; or raise [migrations] lock_timeout or attempts",
         )
+    if result.exit_code == runner.NO_BACKUP:
+        raise DeployFailed(
+            f"no backup on {target.spec}: {done.no_backup}; the database stays at "
+            f"{runner.revisions(done.before)}; nothing switched",
+            cause=tail,
+            hint="fix what it names and deploy again, or turn [migrations] backup off",
+        )
     if not result.ok:
         raise DeployFailed(
             f"migrations failed on {target.spec} (exit {result.exit_code}); nothing switched",
@@ -104,6 +111,7 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
         ran=" ".join(done.ran),
         retries=done.retries,
         works_with=proven or "",
+        backup=done.backup.id if done.backup else "",
     )
 
 
@@ -145,6 +153,7 @@ async def _record(host: HostRun, release: str, done: runner.Migrated, proven: st
         after=done.after or (),
         ran=done.ran,
         proven=[proven] if proven else [],
+        backup=done.backup.id if done.backup else "",
     )
     await save_record(host.target, schema)
 
@@ -173,12 +182,14 @@ async def run_runner(
     what: str = "the downgrade",
     revision: str | None = None,
     dry_run: bool = False,
+    backups: tuple[str, int] | None = None,
 ) -> runner.Migrated:
     """The runner on the host, with the serving release (put in place first: a host set up
     by an older conveyor may not have it)."""
     assert state.release is not None and state.venv is not None
     paths = target.paths
     await target.conn.put(runner.MIGRATOR, paths.migrator, mode=0o644)
+    await target.conn.put(runner.BACKUPS, paths.backuper, mode=0o644)
     python = posixpath.join(paths.venv(state.venv), "bin", "python")
     argv = runner.argv(
         python,
@@ -189,6 +200,7 @@ async def run_runner(
         lock_timeout=migrations.lock_timeout if command != "current" else None,
         attempts=migrations.attempts if command != "current" else None,
         dry_run=dry_run,
+        backups=backups,
     )
     result = await hostops.run_in_release(
         target,
@@ -208,6 +220,8 @@ async def run_runner(
             hint="write that downgrade() and deploy it first, or fix forward: deploy a "
             "release with a new revision that undoes the change",
         )
+    if result.exit_code == runner.NO_BACKUP:
+        raise ConveyorError(f"{what} on {target.spec}: {said.no_backup}; nothing was changed")
     if result.exit_code == runner.LOCKED:
         raise ConveyorError(
             f"the downgrade on {target.spec} waited longer than lock_timeout for a table "

@@ -199,6 +199,8 @@ def _once(
     migrations, phase = config.migrations, config.release
     if migrations is not None:
         what = "migrations, once, before any switch" + (f", up to revision {head}" if head else "")
+        if migrations.backup:
+            what += "; a verified pg_dump first, when any is pending"
 
         def upgrade(host: HostView) -> tuple[str, ...]:
             python = posixpath.join(host.paths.venv(new.venv), "bin", "python")
@@ -209,6 +211,9 @@ def _once(
                 "upgrade",
                 lock_timeout=migrations.lock_timeout,
                 attempts=migrations.attempts,
+                backups=(host.paths.backups, migrations.keep_backups)
+                if migrations.backup
+                else None,
             )
 
         steps.append(

@@ -1,8 +1,9 @@
 """conveyor's Alembic runner: runs on the migration host, under the release's own Python.
 
-    alembic_run.py INI current
-    alembic_run.py INI upgrade   [--lock-timeout 5s] [--attempts 5]
-    alembic_run.py INI downgrade REV [--lock-timeout 5s] [--attempts 5] [--dry-run]
+    host_alembic.py INI current
+    host_alembic.py INI upgrade   [--lock-timeout 5s] [--attempts 5] [--backup DIR --keep N]
+    host_alembic.py INI downgrade REV [--lock-timeout 5s] [--attempts 5] [--dry-run]
+    host_alembic.py INI restore BACKUP_ID --backup DIR
 
 It runs the project's own `env.py` (its settings, its engine, its driver) through
 Alembic's public `EnvironmentContext`, as `alembic upgrade` does, and steps in only
@@ -28,6 +29,10 @@ to stderr as usual):
     @retry N SECONDS       a lock timeout; attempt N comes after SECONDS
     @after REV[,REV]       the revision(s) read back afterwards
     @locked N              every one of N attempts timed out waiting for a lock (exit 3)
+    @backup ID BYTES TABLES ROWS SECONDS
+                           a verified dump, taken before the first migration ran
+    @no-backup WHY         the backup could not be taken or verified: nothing ran (exit 5)
+    @restored ID           the database was restored from backup ID
     @head REV[,REV]        (current) the head(s) of the scripts here
     @ahead                 (current) the database is at a revision the scripts do not know
     @refused REV WHY       a downgrade that would run REV, whose `downgrade()` is missing
@@ -43,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import re
 import sys
 import time
@@ -50,6 +56,11 @@ from typing import Any
 
 ADVISORY_KEY = 7_236_052_463_245_181_001  # any fixed 64-bit number: "conveyor migrations"
 LOCK_NOT_AVAILABLE = "55P03"
+
+
+def sibling(name: str) -> Any:
+    """A module put beside this script (the script's directory is first on sys.path)."""
+    return importlib.import_module(name)
 
 
 def say(word: str, *values: str) -> None:
@@ -175,11 +186,14 @@ def migrate(
     lock_timeout: str,
     attempts: int,
     dry_run: bool = False,
+    backups: tuple[str, int] | None = None,
 ) -> int:
     """Upgrade to head or downgrade to `target` under the lock, retrying lock timeouts;
-    `dry_run`: say what would run (and what would be refused), run nothing."""
+    `dry_run`: say what would run (and what would be refused), run nothing; `backups`:
+    (directory, how many to keep) for a verified dump before the first upgrade runs."""
 
     held: list[Any] = []
+    taken: list[str] = []  # a retry after a lock timeout does not dump again
 
     def steps(rev: Any, context: Any) -> list[Any]:
         heads = context.get_current_heads()
@@ -195,6 +209,12 @@ def migrate(
                     say("refused", step.revision.revision, why)
                     raise Refused()
         say("pending", *(step.revision.revision for step in todo))
+        if todo and backups is not None and not dry_run and not taken:
+            host_backup = sibling("host_backup")
+
+            info = host_backup.backup(context.connection, backups[0], backups[1], joined(heads))
+            taken.append(info["id"])
+            say("backup", *(str(info[k]) for k in ("id", "bytes", "tables", "rows", "seconds")))
         return [] if dry_run else todo
 
     locking(lock_timeout, held)
@@ -205,6 +225,9 @@ def migrate(
         except Exception as error:
             if isinstance(error, Refused):
                 return 4
+            if type(error).__name__ == "BackupFailed":
+                say("no-backup", str(error))
+                return 5
             if sqlstate(error) != LOCK_NOT_AVAILABLE:
                 raise
             if attempt == attempts:
@@ -220,14 +243,49 @@ def migrate(
     return 0
 
 
+def restore(config: Any, script: Any, directory: str, backup_id: str) -> int:
+    """The database `env.py` connects to, as backup `backup_id` holds it, under the advisory
+    lock; its revision read back afterwards."""
+    host_backup = sibling("host_backup")
+    from sqlalchemy import create_engine
+
+    urls = []
+
+    def capture(rev: Any, context: Any) -> list[Any]:
+        urls.append(context.connection.engine.url)
+        return []
+
+    run_env(config, script, capture, dont_mutate=True)
+    engine = create_engine(urls[0])
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name != "postgresql":
+                say("no-backup", f"restores are for PostgreSQL, not {connection.dialect.name}")
+                return 5
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({ADVISORY_KEY})")
+            connection.commit()
+            try:
+                host_backup.restore(urls[0], directory, backup_id)
+            except host_backup.BackupFailed as error:
+                say("no-backup", str(error))
+                return 5
+            say("restored", backup_id)
+    finally:
+        engine.dispose()
+    say("after", joined(current(config, script)))
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="alembic_run.py")
+    parser = argparse.ArgumentParser(prog="host_alembic.py")
     parser.add_argument("ini")
-    parser.add_argument("command", choices=("current", "upgrade", "downgrade"))
+    parser.add_argument("command", choices=("current", "upgrade", "downgrade", "restore"))
     parser.add_argument("revision", nargs="?")
     parser.add_argument("--lock-timeout", default="5s")
     parser.add_argument("--attempts", type=int, default=5)
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--backup", metavar="DIR")
+    parser.add_argument("--keep", type=int, default=5)
     args = parser.parse_args(argv)
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -245,6 +303,10 @@ def main(argv: list[str]) -> int:
         else:
             say("pending", *(step.revision.revision for step in todo))
         return 0
+    if args.command == "restore":
+        if not args.revision or not args.backup:
+            parser.error("restore needs the backup's id and --backup DIR")
+        return restore(config, script, args.backup, args.revision)
     if args.command == "downgrade" and not args.revision:
         parser.error("downgrade needs the revision to go down to")
     target = "head" if args.command == "upgrade" else args.revision
@@ -256,6 +318,7 @@ def main(argv: list[str]) -> int:
         seconds(args.lock_timeout),
         max(1, args.attempts),
         dry_run=args.dry_run,
+        backups=(args.backup, max(1, args.keep)) if args.backup else None,
     )
 
 

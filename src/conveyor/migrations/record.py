@@ -34,6 +34,7 @@ class ReleaseSchema:
     before: tuple[str, ...] = ()
     ran: tuple[str, ...] = ()
     works_with: tuple[str, ...] = ()  # other releases proven healthy against `head`
+    backup: str = ""  # the verified dump taken before its migrations ran
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def loads(data: bytes | None, where: str = "schema.json") -> Schema:
                 before=tuple(entry.get("before", ())),
                 ran=tuple(entry.get("ran", ())),
                 works_with=tuple(entry.get("works_with", ())),
+                backup=str(entry.get("backup", "")),
             )
             for rid, entry in raw.get("releases", {}).items()
         }
@@ -88,6 +90,7 @@ def dumps(schema: Schema) -> bytes:
                 "before": list(entry.before),
                 "ran": list(entry.ran),
                 "works_with": list(entry.works_with),
+                "backup": entry.backup,
             }
             for rid, entry in schema.releases.items()
         },
@@ -103,11 +106,14 @@ def migrated(
     after: Sequence[str],
     ran: Sequence[str],
     proven: Sequence[str],
+    backup: str = "",
 ) -> Schema:
     """The record once `release`'s migrations took the database from `before` to `after`,
     with the releases `proven` against it."""
     releases = {rid: entry for rid, entry in schema.releases.items() if rid != release}
-    releases[release] = ReleaseSchema(tuple(after), tuple(before), tuple(ran), tuple(proven))
+    releases[release] = ReleaseSchema(
+        tuple(after), tuple(before), tuple(ran), tuple(proven), backup
+    )
     kept = dict(list(releases.items())[-KEPT:])
     return Schema(tuple(after), kept)
 

@@ -1,5 +1,5 @@
 """conveyor's side of the Alembic runner (`host_alembic.py`, put on every host as
-`runtime/alembic_run.py`): the command lines that run it, and what its output says."""
+`runtime/host_alembic.py`): the command lines that run it, and what its output says."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 MIGRATOR = (Path(__file__).parent / "host_alembic.py").read_bytes()
+BACKUPS = (Path(__file__).parent / "host_backup.py").read_bytes()  # put beside it
 # Its exit codes besides 0 and Alembic's own failures.
-LOCKED, REFUSED = 3, 4
+LOCKED, REFUSED, NO_BACKUP = 3, 4, 5
 
 
 def argv(
@@ -23,6 +24,7 @@ def argv(
     lock_timeout: timedelta | None = None,
     attempts: int | None = None,
     dry_run: bool = False,
+    backups: tuple[str, int] | None = None,
 ) -> tuple[str, ...]:
     """The runner's command line under the release's `python` (from its app directory)."""
     words = [python, migrator, ini, command, *([revision] if revision else [])]
@@ -32,6 +34,8 @@ def argv(
         words += ["--attempts", str(attempts)]
     if dry_run:
         words.append("--dry-run")
+    if backups is not None:
+        words += ["--backup", backups[0], "--keep", str(backups[1])]
     return tuple(words)
 
 
@@ -39,6 +43,24 @@ def _interval(span: timedelta) -> str:
     """A duration the runner passes to PostgreSQL's lock_timeout (whole milliseconds)."""
     milliseconds = round(span.total_seconds() * 1000)
     return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A verified dump of the database (`backups/<id>.dump` on the migration host)."""
+
+    id: str
+    size: int
+    tables: int
+    rows: int
+    seconds: float
+
+    def describe(self) -> str:
+        """One phrase."""
+        return (
+            f"backed up first: {self.id} ({self.size / 1024:.0f} KiB, {self.tables} tables, "
+            f"{self.rows} rows; verified by a restore)"
+        )
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,9 @@ class Migrated:
     ahead: bool = False  # `current`: the database is at a revision the scripts do not know
     refused: tuple[str, str] | None = None  # (revision, why) of a refused downgrade
     locked: int | None = None  # attempts that all timed out
+    backup: Backup | None = None  # the verified dump taken before the first migration
+    no_backup: str = ""  # why none could be taken or verified
+    restored: str = ""  # the backup the database was restored from
     extra: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -92,6 +117,13 @@ def parse(stdout: str) -> Migrated:
             values["refused"] = (rev, why)
         elif word == "@ahead":
             values["ahead"] = True
+        elif word == "@backup":
+            bid, size, tables, rows, seconds = rest.split()
+            values["backup"] = Backup(bid, int(size), int(tables), int(rows), float(seconds))
+        elif word == "@no-backup":
+            values["no_backup"] = rest
+        elif word == "@restored":
+            values["restored"] = rest.strip()
         elif word == "@locked":
             values["locked"] = int(rest)
         else:
@@ -110,6 +142,8 @@ def summary(done: Migrated, verb: str = "applied") -> str:
             f"{len(done.ran)} migration(s) {verb}: {path}; database was at {was}, now at {done.at}"
         )
     notes = [f"under conveyor's lock, lock_timeout {done.guarded}"] if done.guarded else []
+    if done.backup is not None:
+        notes.insert(0, done.backup.describe())
     if done.waited:
         notes.append("waited for another migration's lock")
     if done.retries:

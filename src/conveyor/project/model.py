@@ -318,8 +318,15 @@ class MigrationsConfig(Section):
     )
     backup: bool = Field(
         default=False,
-        description="Dump the database (pg_dump) before upgrading. "
-        "Not available yet: `true` is refused.",
+        description="PostgreSQL: before the first pending migration runs, dump the database "
+        "(`pg_dump -Fc`, under conveyor's lock, after a check of the free disk space) into "
+        "<app_dir>/backups on the migration host, and verify the dump by restoring it into a "
+        "scratch database (the role needs CREATEDB); a dump that cannot be taken or verified "
+        "fails the deploy before anything is migrated. `conveyor db restore ENV ID` puts one "
+        "back. The host needs PostgreSQL's client (pg_dump, pg_restore).",
+    )
+    keep_backups: int = Field(
+        default=5, ge=1, le=100, description="How many verified dumps the migration host keeps."
     )
 
 

@@ -1,7 +1,7 @@
 """Keys the schema describes but this version does not carry out: refused at load, by key.
 
 A key that conveyor accepts is carried out. Where a feature is planned (approvals,
-notifications, database backups, rolling deploys, migration lint) its keys stay in
+notifications, rolling deploys, migration lint) its keys stay in
 the model, so the reference and the JSON schema describe them, and this module turns
 a configured value into an error naming the key, before anything runs.
 """
@@ -29,13 +29,6 @@ def check_refused(config: ConveyorConfig) -> list[Problem]:
 def _top(config: ConveyorConfig) -> Iterator[Problem]:
     if "notify" in config.model_fields_set:
         yield Problem(("notify",), f"notifications are {NOT_AVAILABLE} — remove [notify]")
-    migrations = config.migrations
-    if migrations is not None and migrations.backup:
-        yield Problem(
-            ("migrations", "backup"),
-            f"database backups before upgrading are {NOT_AVAILABLE} — remove `backup` "
-            "and dump the database yourself before deploying",
-        )
     if config.settings.python is not None and config.settings.class_ is None:
         yield Problem(
             ("settings", "python"),

@@ -11,7 +11,7 @@ from conveyor.migrations import runner
 def test_the_command_line_carries_the_configured_lock_timeout_and_attempts() -> None:
     argv = runner.argv(
         "/srv/venvs/k/bin/python",
-        "/srv/app/runtime/alembic_run.py",
+        "/srv/app/runtime/host_alembic.py",
         "db/alembic.ini",
         "upgrade",
         lock_timeout=timedelta(milliseconds=1500),
@@ -19,7 +19,7 @@ def test_the_command_line_carries_the_configured_lock_timeout_and_attempts() -> 
     )
     assert argv == (
         "/srv/venvs/k/bin/python",
-        "/srv/app/runtime/alembic_run.py",
+        "/srv/app/runtime/host_alembic.py",
         "db/alembic.ini",
         "upgrade",
         "--lock-timeout",

@@ -34,11 +34,6 @@ CASES = [
         "approvals are not available yet — remove `approval` to deploy without one",
     ),
     (
-        APP + PRODUCTION + '[migrations]\nrun_on = "app"\nbackup = true\n',
-        "conveyor.toml:7: migrations.backup: database backups before upgrading are not "
-        "available yet — remove `backup` and dump the database yourself before deploying",
-    ),
-    (
         APP + '[notify]\ntargets = ["slack://$SLACK_WEBHOOK"]\n' + PRODUCTION,
         "conveyor.toml:3: notify: notifications are not available yet — remove [notify]",
     ),
@@ -97,11 +92,12 @@ def test_the_values_that_are_carried_out_load(tmp_path: Path) -> None:
         tmp_path,
         APP
         + WEB
-        + '[migrations]\nrun_on = "app"\nbackup = false\n'
+        + '[migrations]\nrun_on = "app"\nbackup = true\nkeep_backups = 3\n'
         + PRODUCTION
         + 'strategy = { kind = "blue-green" }\n',
     )
-    assert config.migrations is not None and not config.migrations.backup
+    assert config.migrations is not None and config.migrations.backup
+    assert config.migrations.keep_backups == 3
     assert config.environment("production").strategy.kind == "blue-green"
 
 

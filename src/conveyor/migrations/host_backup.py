@@ -1,0 +1,178 @@
+"""conveyor's database backups: run on the migration host by the Alembic runner
+(`host_alembic.py`, which imports this file from beside it, `runtime/host_backup.py`).
+
+A backup is `pg_dump -Fc` of the database the project's own `env.py` connected to, taken
+under the runner's advisory lock, after it read the revision and before the first
+migration runs, so it is the database *before* those migrations. Before dumping, the
+database's size is checked against the free space where backups go; afterwards the dump
+is restored into a scratch database (`conveyor_verify_<hex>`, dropped again) and its
+tables compared with the dump's own list. Only a verified dump is kept (as
+`backups/<id>.dump`); the `keep` newest are kept.
+
+The connection's parameters go to pg_dump and pg_restore through libpq's environment
+(PGHOST, PGPASSWORD, ...), never on a command line. Standard library and SQLAlchemy only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from typing import Any
+
+SUFFIX = ".dump"
+
+
+class BackupFailed(Exception):
+    """A backup could not be taken or verified; its message says why, for a person."""
+
+
+def libpq_env(url: Any, database: str | None = None) -> dict[str, str]:
+    """The environment pg_dump/pg_restore need to reach `url`'s database (or `database`)."""
+    env = dict(os.environ)
+    for key, value in (
+        ("PGHOST", url.host),
+        ("PGPORT", url.port),
+        ("PGUSER", url.username),
+        ("PGPASSWORD", url.password),
+        ("PGDATABASE", database or url.database),
+        ("PGSSLMODE", url.query.get("sslmode")),
+    ):
+        if value is not None:
+            env[key] = str(value)
+    return env
+
+
+def run(argv: list[str], env: dict[str, str]) -> str:
+    """A client tool; BackupFailed with its own words when it fails."""
+    if shutil.which(argv[0]) is None:
+        raise BackupFailed(
+            f"{argv[0]} is not installed on this host: install PostgreSQL's client "
+            "(Debian: apt install postgresql-client), or turn [migrations] backup off"
+        )
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.strip().splitlines()[-3:])
+        raise BackupFailed(f"{argv[0]} failed (exit {done.returncode}): {tail}")
+    return done.stdout
+
+
+def tables_in(path: str, env: dict[str, str]) -> set[str]:
+    """The tables whose data the dump holds (schema.name), from pg_restore --list."""
+    listing = run(["pg_restore", "--list", path], env)
+    found = set()
+    for line in listing.splitlines():
+        if line.startswith(";") or " TABLE DATA " not in line:
+            continue
+        words = line.split(" TABLE DATA ", 1)[1].split()
+        if len(words) >= 2:
+            found.add(f"{words[0]}.{words[1]}")
+    return found
+
+
+def count(conn: Any, table: str) -> int:
+    """Rows in `table` (schema.name)."""
+    schema, name = table.split(".", 1)
+    return int(conn.exec_driver_sql(f'SELECT count(*) FROM "{schema}"."{name}"').scalar())
+
+
+def backup(connection: Any, directory: str, keep: int, label: str) -> dict[str, Any]:
+    """Dump, check and keep the database `connection` is on; returns what it did."""
+    from sqlalchemy import create_engine, text
+
+    url = connection.engine.url
+    if connection.dialect.name != "postgresql":
+        raise BackupFailed(
+            f"backups are for PostgreSQL; this database is {connection.dialect.name}: "
+            "turn [migrations] backup off"
+        )
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    size = connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar()
+    free = shutil.disk_usage(directory).free
+    if free < size:
+        raise BackupFailed(
+            f"{directory} has {free // 2**20} MiB free, and the database is "
+            f"{size // 2**20} MiB: a dump may need as much; nothing was migrated"
+        )
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    backup_id = f"{stamp}-{label or 'empty'}"
+    final = os.path.join(directory, backup_id + SUFFIX)
+    partial = final + ".partial"
+    env = libpq_env(url)
+    began = time.monotonic()
+    run(["pg_dump", "--format=custom", "--no-owner", f"--file={partial}"], env)
+    dumped = time.monotonic() - began
+    expected = tables_in(partial, env)
+    scratch = f"conveyor_verify_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{scratch}"')
+        try:
+            run(
+                ["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={scratch}", partial], env
+            )
+            restored = create_engine(url.set(database=scratch))
+            try:
+                with restored.connect() as conn:
+                    rows = conn.execute(
+                        text("SELECT schemaname || '.' || relname FROM pg_stat_user_tables")
+                    ).scalars()
+                    found = set(rows)
+                    counted = sum(count(conn, table) for table in sorted(found))
+            finally:
+                restored.dispose()
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+    except BackupFailed:
+        os.unlink(partial)
+        raise
+    except Exception as error:
+        os.unlink(partial)
+        raise BackupFailed(
+            f"the dump could not be verified by a restore into a scratch database ({error}); "
+            "the role needs CREATEDB for that; nothing was migrated"
+        ) from None
+    finally:
+        admin.dispose()
+    missing = expected - found
+    if missing:
+        os.unlink(partial)
+        raise BackupFailed(
+            f"the restored dump lacks {', '.join(sorted(missing))}; nothing was migrated"
+        )
+    os.replace(partial, final)
+    kept = sorted(n for n in os.listdir(directory) if n.endswith(SUFFIX))
+    for old in kept[:-keep]:
+        os.unlink(os.path.join(directory, old))
+    return {
+        "id": backup_id,
+        "bytes": os.path.getsize(final),
+        "tables": len(found),
+        "rows": counted,
+        "seconds": round(dumped, 2),
+    }
+
+
+def restore(url: Any, directory: str, backup_id: str) -> None:
+    """The database at `url`, as backup `backup_id` holds it: its tables dropped and
+    restored, in one transaction (the caller holds the advisory lock, and no table)."""
+    path = os.path.join(directory, os.path.basename(backup_id) + SUFFIX)
+    if not os.path.exists(path):
+        raise BackupFailed(f"no backup {backup_id} in {directory}")
+    run(
+        [
+            "pg_restore",
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            "--exit-on-error",
+            f"--dbname={url.database}",
+            path,
+        ],
+        libpq_env(url),
+    )
