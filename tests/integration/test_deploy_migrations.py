@@ -160,7 +160,7 @@ def test_a_verified_backup_before_the_migrations_and_a_restore_put_the_data_back
     (local.root / "migrations" / "versions" / "0003_drop_quantity.py").write_text(DROP_QUANTITY)
     (local.root / "HEALTH_SQL").write_text("SELECT id, item FROM orders LIMIT 1\n")
     commit(local, "orders lose their quantity")
-    dropped = local.deploy()
+    dropped = local.deploy("--accept", "0003:drop-column", "--why", "a backup is taken")
     assert dropped.code == 0, dropped.out + dropped.err
     # Taken before the migration ran: two tables (orders, alembic_version), 3 rows.
     assert "backed up first: " in dropped.out

@@ -83,8 +83,20 @@ def test_a_rollback_is_code_only_where_proven_and_downgrades_first_where_not(
     (local.root / "migrations" / "versions" / "0004_drop_quantity.py").write_text(CONTRACT)
     (local.root / "HEALTH_SQL").write_text("SELECT id, item FROM orders LIMIT 1\n")
     commit(local, "orders lose their quantity")
-    contract = local.deploy()
+    # Staging is production-like: a migration that loses data is refused unless accepted,
+    # by the dry run and the deploy alike, before anything runs.
+    for refused_deploy in (local.deploy("--dry-run"), local.deploy()):
+        assert refused_deploy.code == 1
+        assert (
+            "0004 drop-column (loses data): drops orders.quantity: its data is gone, and the "
+            "running release's queries of it fail [migrations/versions/0004_drop_quantity.py:11]"
+        ) in refused_deploy.err
+        assert 'conveyor deploy staging --accept drop-column --why "..."' in refused_deploy.err
+    assert revision(database) == "0003" and serving(local) == first
+    contract = local.deploy("--accept", "drop-column", "--why", "quantity moved to order_lines")
     assert contract.code == 0, contract.out + contract.err
+    assert "drop-column (loses data)" in contract.out
+    assert "— accepted: quantity moved to order_lines" in contract.out
     assert (
         f"{first} (serving) does not answer against it (web: 500): a rollback to it will "
         in contract.out

@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from conveyor.deploy.run import check_saved, deploy
+from conveyor.deploy.run import deploy
+from conveyor.deploy.saved import check_saved
 from conveyor.errors import ConveyorError
 from conveyor.project.load import load_project
 from tests.integration.deployed import DeployProject

@@ -85,11 +85,22 @@ def deploy_command(
         help="Deploy exactly the saved plan: refused, naming what changed, unless planning "
         "again gives the same plan (release, values, config, every host's state).",
     ),
+    accept: list[str] = typer.Option(
+        [],
+        "--accept",
+        metavar="RULE",
+        help="Go ahead with a pending migration the lint refuses: a rule (drop-column) or "
+        "REVISION:RULE (repeatable); needs --why.",
+    ),
+    why: str = typer.Option("", "--why", help="Why the accepted findings are fine (recorded)."),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
     from conveyor.deploy.preflight import Limit
-    from conveyor.deploy.run import check_saved, deploy, plan_deploy
+    from conveyor.deploy.run import deploy, plan_deploy
+    from conveyor.deploy.saved import check_saved
+    from conveyor.migrations.lint import Acceptance
 
+    accepted = Acceptance(tuple(accept), why)
     project = load_project(project_dir(ctx))
     limit = Limit(tuple(role), tuple(host))
     overrides = parse_overrides(sets)
@@ -113,7 +124,9 @@ def deploy_command(
                 f"--plan {plan_file} carries the release, the watch and the hosts, and runs: "
                 f"drop {', '.join(given)}"
             )
-        saved = check_saved(project, environment, plan_file, access=access, overrides=overrides)
+        saved = check_saved(
+            project, environment, plan_file, access=access, overrides=overrides, accept=accepted
+        )
         ref, release, watch, limit = saved.ref, saved.release_id, saved.watch, saved.limit
         saved_inputs = saved.inputs
         out().print(
@@ -131,6 +144,7 @@ def deploy_command(
             overrides=overrides,
             force=force,
             saving=plan_out is not None,
+            accept=accepted,
         )
         out().print(plan.render(), markup=False)
         if plan_out is not None:
@@ -156,6 +170,7 @@ def deploy_command(
             limit=limit,
             overrides=overrides,
             saved=saved_inputs,
+            accept=accepted,
         )
     finally:
         progress.close()

@@ -15,7 +15,7 @@ from conveyor.cli.output import out
 if TYPE_CHECKING:
     from conveyor.deploy.events import Event
 
-_STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": ""}
+_STYLE = {"ok": "green", "fail": "red", "start": "cyan", "info": "", "warn": "yellow"}
 # A message that already ends with its own duration ("release command done (3.1s)").
 _TIMED = re.compile(r"\(\d+(\.\d+)?s\)$")
 # The command's own summary line says how the whole thing ended; the event would repeat it.

@@ -25,6 +25,7 @@ from conveyor.deploy.run import open_record, recording
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConfigError, ConveyorError, LockHeld
 from conveyor.migrations import record, runner
+from conveyor.migrations.lint import Verdicts, pending, refusal
 from conveyor.migrations.runner import Migrated
 from conveyor.project.load import Project
 from conveyor.project.model import MigrationsConfig
@@ -203,6 +204,24 @@ def _locked(
     return done
 
 
+def refuse_pending(project: Project, environment: str, lint: Verdicts, *, access: Access) -> None:
+    """The dry run's side of the deploy's lint refusal: the revisions the database has not
+    run (read through the release serving on the migration host; all of them before the
+    first deploy), and ConveyorError, as the deploy would fail, when one is refused."""
+    try:
+        at = status(project, environment, access=access).said.after or ()
+    except NotServing:
+        at = ()
+    todo = pending(lint.graph, at)
+    refused = [f for f in lint.refused() if f.revision in todo]
+    if refused:
+        said, hint = refusal(refused, environment)
+        raise ConveyorError(
+            f"the pending migrations would be refused: {said}; nothing was changed (dry run)",
+            hint=hint,
+        )
+
+
 def describe(said: Migrated) -> str:
     """`db status` in one line."""
     line = f"database at {said.at}; the serving release's head is {runner.revisions(said.head)}"
@@ -249,11 +268,15 @@ def _migration_host(
     return chosen[0], targets
 
 
+class NotServing(ConveyorError):
+    """No release serves on the migration host (before the first deploy)."""
+
+
 async def _serving(target: Target, environment: str) -> HostState:
-    """The host's state; ConveyorError when no release serves there."""
+    """The host's state; NotServing when no release serves there."""
     state = await hostops.read_state(target)
     if state.release is None or state.venv is None:
-        raise ConveyorError(
+        raise NotServing(
             f"{target.spec}: no release serves there, so there is no release to run the "
             "migrations' scripts with",
             hint=f"deploy first: conveyor deploy {environment}",

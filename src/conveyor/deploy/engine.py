@@ -28,6 +28,7 @@ from conveyor.deploy.plan import Op, Step
 from conveyor.deploy.serve import Serve
 from conveyor.errors import CommandFailed, ConveyorError, DeployFailed, StartFailed
 from conveyor.hosts.upload import Entry, hashed
+from conveyor.migrations.lint import Verdicts
 from conveyor.project.model import ConveyorConfig
 from conveyor.runtime.base import Program
 
@@ -44,6 +45,7 @@ class Engine:
     release_path: Path | None = None  # the local release directory a deploy uploads
     env_text: str = ""  # the .env a deploy writes
     voice: str = ""  # say every event as this step ("rollback"), not the step's own
+    lint: Verdicts = field(default_factory=Verdicts)  # the migrations' lint (deploy/migrate.py)
     _tree: asyncio.Future[tuple[Entry, ...]] | None = field(default=None, init=False, repr=False)
 
     async def do(self, host: HostRun, step: Step) -> None:

@@ -46,6 +46,7 @@ from conveyor.deploy.state import HostState
 from conveyor.deploy.together import retire_unfinished
 from conveyor.errors import ConveyorError, DeployFailed
 from conveyor.hosts.base import Connector
+from conveyor.migrations.lint import Verdicts
 from conveyor.project.model import ConveyorConfig
 
 # Putting one host back (switch, stops, state) never takes longer than this.
@@ -79,6 +80,7 @@ class Executor:
     expect: Mapping[str, object] | None = None
     # Whether the locked hosts' states show an interrupted deploy (deploy/recover.py).
     interrupted: Callable[[Mapping[str, HostState]], bool] | None = None
+    lint: Verdicts = field(default_factory=Verdicts)  # the migrations' lint, for their step
     _runs: dict[str, HostRun] = field(default_factory=dict)  # hosts whose new colour started
     _active: list[Target] = field(default_factory=list)  # hosts still in this deploy
     _failed: dict[str, str] = field(default_factory=dict)  # hosts left out (tolerated): why
@@ -152,6 +154,7 @@ class Executor:
         plan = self.planner(dict(states))
         engine = Engine(self.config, self.roles, self.deploy_id, self.settings, self.emit)
         engine.release_path, engine.env_text = self.release.path, self.env_text
+        engine.lint = self.lint
         return await self.play(plan, states, engine)
 
     async def play(self, plan: Plan, states: Mapping[str, HostState], engine: Engine) -> Outcome:

@@ -20,6 +20,7 @@ from conveyor.deploy.health import Probe, probe
 from conveyor.deploy.layout import ports, services_by_kind
 from conveyor.errors import ConveyorError, DeployFailed
 from conveyor.migrations import record, runner
+from conveyor.migrations.lint import BLOCKING, refusal
 from conveyor.project.fields import format_duration
 
 if TYPE_CHECKING:
@@ -66,6 +67,15 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
             "pg_stat_activity (a long query, or 'idle in transaction'), end it and deploy "
             "again; or raise [migrations] lock_timeout or attempts",
         )
+    if result.exit_code == runner.BLOCKED:
+        refused = [f for f in engine.lint.findings if f"{f.revision}:{f.rule}" in done.blocked]
+        said, hint = refusal(refused, engine.lint.environment)
+        raise DeployFailed(
+            f"the pending migrations are refused on {target.spec}: {said}; nothing ran; "
+            "nothing switched",
+            cause=tail,
+            hint=hint,
+        )
     if result.exit_code == runner.NO_BACKUP:
         raise DeployFailed(
             f"no backup on {target.spec}: {done.no_backup}; the database stays at "
@@ -86,6 +96,10 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
             cause=tail,
             hint="does the release's env.py connect to the database its values name?",
         )
+    for finding in engine.lint.among(done.ran):
+        accepted = engine.lint.is_accepted(finding) and finding.kind in BLOCKING
+        note = f" — accepted: {engine.lint.why}" if accepted else ""
+        engine.say(target, "lint", "warn", finding.describe() + note, rule=finding.rule)
     proven, answer = None, ""
     if host.before.release is not None and host.before.colour is not None:
         asked = await colour_probes(engine.config, engine.roles, target, host.before.colour)

@@ -60,6 +60,7 @@ def build_plan(
     force: bool = False,
     recover_first: bool = False,
     migrations_head: str | None = None,
+    migrations_refuse: Sequence[str] = (),
 ) -> Plan:
     """Every step of a blue-green deploy of `release` (`release_id` once built) to `hosts`.
 
@@ -67,7 +68,9 @@ def build_plan(
     `overrides`: the `--set KEY=value` values (secrets masked) that replace the file's.
     `idle`: hosts with nothing to run, by roles: they get nothing.
     `force`: no already-live check. `recover_first`: an interrupted deploy is finished first.
-    `migrations_head`: the revision the release's migrations end at (its only head).
+    `migrations_head`: the revision the release's migrations end at (its only head);
+    `migrations_refuse`: REVISION:RULE of its lint's findings that stop the migrations
+    when one of those revisions is pending.
     """
     rid = release_id or "<release id>"
     new = Serve(rid, "blue", version or release, venv_key)
@@ -103,7 +106,7 @@ def build_plan(
     shipped = [_ship(host, new, env_keys, _runs_code(config, host)) for host in hosts]
     for action in ("prepare", "upload", "env", "venv"):  # every host prepares, then uploads, ...
         steps += [step for ship in shipped for step in ship if step.action == action]
-    steps += _once(config, hosts, new, migrations_head)
+    steps += _once(config, hosts, new, migrations_head, migrations_refuse)
     for host in hosts:
         steps += _start(config, host, new)
     switches = {
@@ -192,7 +195,11 @@ def _ship(host: HostView, new: Serve, env_keys: int, runs_code: bool = True) -> 
 
 
 def _once(
-    config: ConveyorConfig, hosts: Sequence[HostView], new: Serve, head: str | None = None
+    config: ConveyorConfig,
+    hosts: Sequence[HostView],
+    new: Serve,
+    head: str | None = None,
+    refuse: Sequence[str] = (),
 ) -> list[Step]:
     """Migrations, then the release command: once, on the first host of their role."""
     steps: list[Step] = []
@@ -214,6 +221,7 @@ def _once(
                 backups=(host.paths.backups, migrations.keep_backups)
                 if migrations.backup
                 else None,
+                refuse=refuse,
             )
 
         steps.append(

@@ -5,7 +5,7 @@ their roles and connections, the environment's values, the release, and the timi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conveyor.build import Prepared, load_release, prepare_release
@@ -17,7 +17,8 @@ from conveyor.deploy.layout import HostPaths, app_dir_for, has_work
 from conveyor.errors import ConfigError
 from conveyor.hosts.base import Connector
 from conveyor.hosts.connect import connector_for
-from conveyor.migrations.revisions import single_head, version_dirs
+from conveyor.migrations.lint import Acceptance, Verdicts, lint
+from conveyor.migrations.revisions import graph_of, single_head, version_dirs
 from conveyor.project.environment import EnvironmentConfig
 from conveyor.project.fields import parse_host
 from conveyor.project.load import Project
@@ -179,6 +180,7 @@ class Preflight:
     release: Built | Prepared  # Prepared: checked, written only by a real deploy
     idle: dict[str, list[str]]  # hosts with nothing to run, by roles: they get nothing
     head: str | None = None  # the head revision of the release's migrations
+    lint: Verdicts = field(default_factory=Verdicts)  # the migrations' lint, what it refuses
 
 
 def preflight(
@@ -189,8 +191,10 @@ def preflight(
     release_id: str | None = None,
     limit: Limit | None = None,
     overrides: Mapping[str, str] | None = None,
+    accept: Acceptance | None = None,
 ) -> Preflight:
-    """Every check a deploy makes before it touches a host; the dry run makes the same ones."""
+    """Every check a deploy makes before it touches a host; the dry run makes the same ones.
+    `accept`: the migration lint's findings the user accepted, and why."""
     only, left_out = select_hosts(project, environment, limit or Limit())
     idle = idle_hosts(project, environment)
     if all(h in idle for h in only):
@@ -205,12 +209,23 @@ def preflight(
     else:
         # The build's own checks (dirty tree, pins, tracked env files), nothing written yet.
         release = prepare_release(project, ref=ref, environment=environment)
-    head = None
+    head, verdicts = None, Verdicts()
     if project.config.migrations is not None:
         # Several heads would fail `alembic upgrade head` on the host, after the upload.
         ini = project.config.migrations.config
-        head = single_head(ini, _migration_files(release, ini))
-    return Preflight(only, left_out, rendered, release, idle, head)
+        files = _migration_files(release, ini)
+        head = single_head(ini, files)
+        accept = accept or Acceptance()
+        graph = graph_of(ini, files)
+        verdicts = Verdicts(
+            tuple(lint(graph, files)),
+            project.config.environment(environment).is_production_like,
+            frozenset(accept.rules),
+            accept.why,
+            environment,
+            graph,
+        )
+    return Preflight(only, left_out, rendered, release, idle, head, verdicts)
 
 
 def _migration_files(release: Built | Prepared, ini: str) -> dict[str, bytes]:

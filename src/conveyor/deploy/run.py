@@ -8,8 +8,7 @@ import asyncio
 import getpass
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, replace
 
 from conveyor.build import Prepared, write_release
 from conveyor.deploy.events import Bus, Emit, Event
@@ -35,12 +34,12 @@ from conveyor.deploy.preflight import (
     targets_for,
     venv_key,
 )
-from conveyor.deploy.saved import differences, digest, document
-from conveyor.deploy.saved import read as read_plan
+from conveyor.deploy.saved import digest
 from conveyor.deploy.state import HostState
 from conveyor.deploy.strategy import strategy
 from conveyor.errors import ConveyorError
 from conveyor.history.store import HistoryStore, releases_in_use
+from conveyor.migrations.lint import Acceptance
 from conveyor.project.load import Project
 
 
@@ -58,6 +57,7 @@ def deploy(
     limit: Limit | None = None,
     overrides: Mapping[str, str] | None = None,
     saved: Inputs | None = None,
+    accept: Acceptance | None = None,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome).
 
@@ -65,7 +65,13 @@ def deploy(
     deploy uses must be those; once the hosts are locked, their states must be those the
     plan saw; and an interrupted deploy is not recovered first. Else nothing changes."""
     checked = preflight(
-        project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
+        project,
+        environment,
+        ref=ref,
+        release_id=release_id,
+        limit=limit,
+        overrides=overrides,
+        accept=accept,
     )
     if saved is not None:
         now = {
@@ -124,6 +130,7 @@ def deploy(
         ),
         expect=saved.hosts if saved is not None else None,
         interrupted=interrupted_check(project.root),
+        lint=checked.lint,
     )
     if left_out:
         assert limit is not None
@@ -229,12 +236,19 @@ def plan_deploy(
     overrides: Mapping[str, str] | None = None,
     force: bool = False,
     saving: bool = False,
+    accept: Acceptance | None = None,
 ) -> Plan:
     """The deploy's plan, after the deploy's own checks (failing as it fails), with what it
     was built from (a saved plan's digest covers it); hosts are only read. `saving`: the
     plan of a saved run, which never recovers an interrupted deploy first."""
     checked = preflight(
-        project, environment, ref=ref, release_id=release_id, limit=limit, overrides=overrides
+        project,
+        environment,
+        ref=ref,
+        release_id=release_id,
+        limit=limit,
+        overrides=overrides,
+        accept=accept,
     )
     commit = checked.release.commit if isinstance(checked.release, Prepared) else ""
     targets, roles = targets_for(project, environment, access or Access(), only=checked.only)
@@ -263,7 +277,12 @@ def plan_deploy(
         force=force,
         recover_first=not checked.left_out and not saving,
     )
-    return planner(states)
+    plan = planner(states)
+    if checked.lint.refused() and any(s.action == "migrate" and s.op for s in plan.steps):
+        from conveyor.deploy.database import refuse_pending  # it records with this module
+
+        refuse_pending(project, environment, checked.lint, access=access or Access())
+    return plan
 
 
 def planner_for(
@@ -316,56 +335,10 @@ def planner_for(
             force=force,
             recover_first=recover_first,
             migrations_head=checked.head,
+            migrations_refuse=sorted({f"{f.revision}:{f.rule}" for f in checked.lint.refused()}),
         )
 
     return plan
-
-
-@dataclass(frozen=True)
-class SavedRun:
-    """How to run a saved plan that still holds: its options and what it was built from."""
-
-    ref: str
-    release_id: str | None
-    watch: float | None
-    limit: Limit
-    inputs: Inputs
-    digest: str
-
-
-def check_saved(
-    project: Project,
-    environment: str,
-    path: Path,
-    *,
-    access: Access | None = None,
-    overrides: Mapping[str, str] | None = None,
-) -> SavedRun:
-    """Plan again from what is true now; the saved plan runs only when the two are one plan,
-    else the error names what changed (nothing is touched)."""
-    saved = read_plan(path)
-    was = saved["inputs"]
-    # A release the plan would build comes from its commit; a built one by its id.
-    ref, release_id = (str(was["commit"]), None) if was["commit"] else ("HEAD", str(was["release"]))
-    limit = Limit(tuple(was["roles"]), tuple(was["limit_hosts"]))
-    plan = plan_deploy(
-        project,
-        environment,
-        ref=ref,
-        release_id=release_id,
-        access=access,
-        watch=was["watch"],
-        limit=limit,
-        overrides=overrides,
-        saving=True,
-    )
-    changed = differences(saved, document(plan))
-    if changed:
-        raise ConveyorError(
-            f"{path}: the saved plan no longer holds: {'; '.join(changed)}; nothing was done",
-            hint=f"make a new plan: conveyor deploy {environment} --plan-out {path}",
-        )
-    return SavedRun(ref, release_id, was["watch"], limit, Inputs(**was), str(saved["digest"]))
 
 
 async def _read_states(targets: Sequence[Target], max_failures: int) -> dict[str, HostState | str]:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from conveyor.deploy.plan import Plan
+from conveyor.deploy.plan import Inputs, Plan
+from conveyor.deploy.preflight import Access, Limit
 from conveyor.errors import ConveyorError
+from conveyor.migrations.lint import Acceptance
+from conveyor.project.load import Project
 
 FORMAT = 1
 
@@ -116,3 +119,54 @@ def _host(seen: Any) -> str:
 
 def _canonical(body: Mapping[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """How to run a saved plan that still holds: its options and what it was built from."""
+
+    ref: str
+    release_id: str | None
+    watch: float | None
+    limit: Limit
+    inputs: Inputs
+    digest: str
+
+
+def check_saved(
+    project: Project,
+    environment: str,
+    path: Path,
+    *,
+    access: Access | None = None,
+    overrides: Mapping[str, str] | None = None,
+    accept: Acceptance | None = None,
+) -> SavedRun:
+    """Plan again from what is true now; the saved plan runs only when the two are one plan,
+    else the error names what changed (nothing is touched)."""
+    from conveyor.deploy.run import plan_deploy  # it plans with this module's digests
+
+    saved = read(path)
+    was = saved["inputs"]
+    # A release the plan would build comes from its commit; a built one by its id.
+    ref, release_id = (str(was["commit"]), None) if was["commit"] else ("HEAD", str(was["release"]))
+    limit = Limit(tuple(was["roles"]), tuple(was["limit_hosts"]))
+    plan = plan_deploy(
+        project,
+        environment,
+        ref=ref,
+        release_id=release_id,
+        access=access,
+        watch=was["watch"],
+        limit=limit,
+        overrides=overrides,
+        saving=True,
+        accept=accept,
+    )
+    changed = differences(saved, document(plan))
+    if changed:
+        raise ConveyorError(
+            f"{path}: the saved plan no longer holds: {'; '.join(changed)}; nothing was done",
+            hint=f"make a new plan: conveyor deploy {environment} --plan-out {path}",
+        )
+    return SavedRun(ref, release_id, was["watch"], limit, Inputs(**was), str(saved["digest"]))

@@ -47,6 +47,7 @@ class Strategy(Protocol):
         force: bool,
         recover_first: bool,
         migrations_head: str | None = None,
+        migrations_refuse: Sequence[str] = (),
     ) -> Plan:
         """The plan."""
         ...

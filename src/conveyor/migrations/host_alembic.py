@@ -33,6 +33,8 @@ to stderr as usual):
                            a verified dump, taken before the first migration ran
     @no-backup WHY         the backup could not be taken or verified: nothing ran (exit 5)
     @restored ID           the database was restored from backup ID
+    @blocked REV:RULE      a pending revision breaks a rule conveyor refuses (--refuse):
+                           nothing ran (exit 6)
     @head REV[,REV]        (current) the head(s) of the scripts here
     @ahead                 (current) the database is at a revision the scripts do not know
     @refused REV WHY       a downgrade that would run REV, whose `downgrade()` is missing
@@ -156,6 +158,10 @@ def unlock(held: list[Any]) -> None:
             pass
 
 
+class Blocked(Exception):
+    """A pending revision breaks a rule the deploy refuses (its lint, on conveyor's side)."""
+
+
 class Refused(Exception):
     """A downgrade that would run a revision with no real `downgrade()`."""
 
@@ -187,6 +193,7 @@ def migrate(
     attempts: int,
     dry_run: bool = False,
     backups: tuple[str, int] | None = None,
+    refuse: tuple[str, ...] = (),
 ) -> int:
     """Upgrade to head or downgrade to `target` under the lock, retrying lock timeouts;
     `dry_run`: say what would run (and what would be refused), run nothing; `backups`:
@@ -209,6 +216,12 @@ def migrate(
                     say("refused", step.revision.revision, why)
                     raise Refused()
         say("pending", *(step.revision.revision for step in todo))
+        ids = {step.revision.revision for step in todo}
+        blocked = [entry for entry in refuse if entry.partition(":")[0] in ids]
+        for entry in blocked:
+            say("blocked", entry)
+        if blocked and not dry_run:
+            raise Blocked()
         if todo and backups is not None and not dry_run and not taken:
             host_backup = sibling("host_backup")
 
@@ -225,6 +238,8 @@ def migrate(
         except Exception as error:
             if isinstance(error, Refused):
                 return 4
+            if isinstance(error, Blocked):
+                return 6
             if type(error).__name__ == "BackupFailed":
                 say("no-backup", str(error))
                 return 5
@@ -286,6 +301,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--backup", metavar="DIR")
     parser.add_argument("--keep", type=int, default=5)
+    parser.add_argument("--refuse", action="append", default=[], metavar="REV:RULE")
     args = parser.parse_args(argv)
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -319,6 +335,7 @@ def main(argv: list[str]) -> int:
         max(1, args.attempts),
         dry_run=args.dry_run,
         backups=(args.backup, max(1, args.keep)) if args.backup else None,
+        refuse=tuple(args.refuse),
     )
 
 

@@ -126,10 +126,9 @@ def _read(path: str, data: bytes) -> Revision | None:
     raise ConfigError(f"{path}: down_revision must be a string, a tuple of them or None")
 
 
-def single_head(ini_path: str, files: Mapping[str, bytes]) -> str | None:
-    """The one head of a release's migrations (`files`: path -> content, relative to the
-    project); None when it has no revision yet. ConfigError naming the heads when there are
-    several: `alembic upgrade head` would refuse them on the host, after the release shipped."""
+def graph_of(ini_path: str, files: Mapping[str, bytes]) -> dict[str, Revision]:
+    """A release's revisions (`files`: path -> content, relative to the project), where its
+    alembic.ini says they are."""
     ini = files.get(ini_path)
     if ini is None:
         raise ConfigError(
@@ -137,7 +136,14 @@ def single_head(ini_path: str, files: Mapping[str, bytes]) -> str | None:
             "nothing was deployed",
             hint="commit it, or point [migrations] config at the project's alembic.ini",
         )
-    found = heads(revisions(files, version_dirs(ini_path, ini.decode("utf-8", "replace"))))
+    return revisions(files, version_dirs(ini_path, ini.decode("utf-8", "replace")))
+
+
+def single_head(ini_path: str, files: Mapping[str, bytes]) -> str | None:
+    """The one head of a release's migrations (`files`: path -> content, relative to the
+    project); None when it has no revision yet. ConfigError naming the heads when there are
+    several: `alembic upgrade head` would refuse them on the host, after the release shipped."""
+    found = heads(graph_of(ini_path, files))
     if len(found) > 1:
         raise ConfigError(
             f"the migrations of this release have {len(found)} heads ({', '.join(found)}): "

@@ -11,7 +11,7 @@ from pathlib import Path
 MIGRATOR = (Path(__file__).parent / "host_alembic.py").read_bytes()
 BACKUPS = (Path(__file__).parent / "host_backup.py").read_bytes()  # put beside it
 # Its exit codes besides 0 and Alembic's own failures.
-LOCKED, REFUSED, NO_BACKUP = 3, 4, 5
+LOCKED, REFUSED, NO_BACKUP, BLOCKED = 3, 4, 5, 6
 
 
 def argv(
@@ -25,6 +25,7 @@ def argv(
     attempts: int | None = None,
     dry_run: bool = False,
     backups: tuple[str, int] | None = None,
+    refuse: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """The runner's command line under the release's `python` (from its app directory)."""
     words = [python, migrator, ini, command, *([revision] if revision else [])]
@@ -36,6 +37,8 @@ def argv(
         words.append("--dry-run")
     if backups is not None:
         words += ["--backup", backups[0], "--keep", str(backups[1])]
+    for entry in refuse:
+        words += ["--refuse", entry]
     return tuple(words)
 
 
@@ -81,6 +84,7 @@ class Migrated:
     backup: Backup | None = None  # the verified dump taken before the first migration
     no_backup: str = ""  # why none could be taken or verified
     restored: str = ""  # the backup the database was restored from
+    blocked: tuple[str, ...] = ()  # REV:RULE of pending revisions the lint refuses
     extra: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -99,7 +103,7 @@ def revisions(heads: Sequence[str] | None) -> str:
 def parse(stdout: str) -> Migrated:
     """The runner's `@` lines; whatever else the project printed is kept in `extra`."""
     values: dict[str, object] = {}
-    retries, waited, extra = 0, False, []
+    retries, waited, extra, blocked = 0, False, [], []
     for line in stdout.splitlines():
         word, _, rest = line.partition(" ")
         if word in ("@before", "@after", "@head"):
@@ -122,13 +126,16 @@ def parse(stdout: str) -> Migrated:
             values["backup"] = Backup(bid, int(size), int(tables), int(rows), float(seconds))
         elif word == "@no-backup":
             values["no_backup"] = rest
+        elif word == "@blocked":
+            blocked.append(rest.strip())
         elif word == "@restored":
             values["restored"] = rest.strip()
         elif word == "@locked":
             values["locked"] = int(rest)
         else:
             extra.append(line)
-    return Migrated(retries=retries, waited=waited, extra=tuple(extra), **values)  # type: ignore[arg-type]
+    found = dict(retries=retries, waited=waited, extra=tuple(extra), blocked=tuple(blocked))
+    return Migrated(**found, **values)  # type: ignore[arg-type]
 
 
 def summary(done: Migrated, verb: str = "applied") -> str:
