@@ -105,7 +105,7 @@ def test_migrations_run_once_under_a_lock_timeout_and_say_what_the_database_show
     assert blocked.code == 1, blocked.out + blocked.err
     assert (
         "migrations on local waited longer than lock_timeout (300ms) for a table lock on each "
-        "of 2 attempts and were rolled back; the database stays at 0002; nothing switched"
+        "of 2 attempts and were rolled back; the database is at 0002; nothing switched"
     ) in blocked.err
     assert "pg_stat_activity" in blocked.err, blocked.err
     assert load.failed == []
@@ -139,9 +139,15 @@ down_revision = "0002"
 
 def upgrade() -> None:
     op.drop_column("orders", "quantity")
+    op.create_table(
+        "order_lines",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("order_id", sa.Integer(), sa.ForeignKey("orders.id"), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("order_lines")
     op.add_column("orders", sa.Column("quantity", sa.Integer(), nullable=True))
 '''
 
@@ -166,6 +172,8 @@ def test_a_verified_backup_before_the_migrations_and_a_restore_put_the_data_back
     assert "backed up first: " in dropped.out
     assert "-0002 (" in dropped.out and ", 2 tables, 3 rows; verified by a restore)" in dropped.out
     assert revision(database) == "0003"
+    with psycopg.connect(database) as conn:  # a row that refers to the table the dump holds
+        conn.execute("INSERT INTO order_lines (order_id) SELECT min(id) FROM orders")
 
     listed = local.run("db", "backups", "staging")
     assert listed.code == 0, listed.err
@@ -181,7 +189,9 @@ def test_a_verified_backup_before_the_migrations_and_a_restore_put_the_data_back
         scratch = conn.execute(
             "SELECT count(*) FROM pg_database WHERE datname LIKE 'conveyor_verify_%'"
         ).fetchone()
+        lines = conn.execute("SELECT to_regclass('public.order_lines')").fetchone()[0]
     assert rows == [("cake", 1), ("tea", 3)]
+    assert lines is None  # the table a later migration added is gone with what refers to it
     assert revision(database) == "0002"
     assert scratch == (0,)
     missing = local.run("db", "restore", "staging", "20260101T000000Z-0001", "--yes")

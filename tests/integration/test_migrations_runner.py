@@ -154,3 +154,55 @@ def test_a_downgrade_through_a_revision_that_cannot_be_undone_is_refused(app: Ap
     assert refused.returncode == runner.REFUSED
     assert runner.parse(refused.stdout).refused == ("0002", "its downgrade() does nothing")
     assert app.revision() == "0002" and "quantity" in app.columns()
+
+
+ASYNC_ENV = '''"""An async env.py, as FastAPI projects write it: the app's engine, never disposed."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tiny.settings import database_url
+
+engine = create_async_engine(database_url())
+
+
+def run(connection):
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def main():
+    async with engine.connect() as connection:
+        await connection.run_sync(run)
+
+
+asyncio.run(main())
+'''
+
+
+def test_an_async_env_with_a_pooled_engine_retries_without_waiting_on_itself(app: App) -> None:
+    """The failed attempt's session stays in the app's pool, holding the advisory lock: the
+    retry ends that session first, and the read-back afterwards takes no lock at all."""
+    (app.root / "migrations" / "env.py").write_text(ASYNC_ENV)
+    app.said("upgrade")
+    app.said("downgrade", "0001")
+    with psycopg.connect(app.url) as reader:
+        reader.execute("SELECT * FROM orders")
+        done_reading = threading.Timer(1.2, reader.rollback)
+        done_reading.start()
+        done = app.said("upgrade", "--lock-timeout", "300ms", "--attempts", "5")
+        done_reading.join()
+    assert done.retries >= 1 and not done.waited
+    assert done.after == ("0002",)
+
+
+def test_an_error_is_one_line_with_the_password_masked(app: App) -> None:
+    app.url = app.url.replace("postgres@", "postgres:s3cret-pw@").replace(":5432/", ":1/")
+    failed = app.run("upgrade")
+    assert failed.returncode == runner.FAILED
+    said = runner.parse(failed.stdout)
+    assert said.error.startswith("OperationalError: connection")
+    assert "s3cret-pw" not in failed.stdout + failed.stderr

@@ -122,14 +122,14 @@ def restore_command(
         False, "--dry-run", help="Check the locks and that the backup is there; restore nothing."
     ),
 ) -> None:
-    """Put the database back as BACKUP holds it: every table dropped and restored, in one
-    transaction, under the environment's lock; what was written since is lost."""
+    """Put the database back as BACKUP holds it, in one transaction, under the environment's
+    lock: tables it does not hold are dropped; what was written since is lost."""
     from conveyor.deploy.database import restore
     from conveyor.errors import ConveyorError
 
     if not yes and not dry_run:
         raise ConveyorError(
-            f"a restore replaces every table of {environment}'s database with {backup_id}'s: "
+            f"a restore puts {environment}'s database back as {backup_id} holds it: "
             "what was written since is lost; nothing was changed",
             hint=f"conveyor db restore {environment} {backup_id} --yes, once you are sure",
         )
@@ -152,5 +152,10 @@ def restore_command(
     out().print(
         f"{environment}'s database: {done.said_line} in {progress.elapsed()} "
         f"(recorded as {done.record_id})",
+        markup=False,
+    )
+    out().print(
+        f"release {done.release} still serves: if it needs a newer schema, roll back to the "
+        f"release of this one (conveyor rollback {environment}) or deploy one",
         markup=False,
     )

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from conveyor.deploy import hostops
 from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.hostops import Target
-from conveyor.deploy.lock import LockOwner, acquire, inspect, release
+from conveyor.deploy.lock import LockOwner, acquire, heartbeats, inspect, release_all
 from conveyor.deploy.migrate import load_record, run_runner, save_record
 from conveyor.deploy.preflight import Access, targets_for
 from conveyor.deploy.run import open_record, recording
 from conveyor.deploy.state import HostState
 from conveyor.errors import ConfigError, ConveyorError, LockHeld
+from conveyor.hosts.base import Connector
 from conveyor.migrations import record, runner
 from conveyor.migrations.lint import Verdicts, pending, refusal
 from conveyor.migrations.runner import Migrated
@@ -164,24 +165,30 @@ def _locked(
     async def run(say: Emit, record_id: str) -> Database:
         await asyncio.gather(*(t.conn.connect() for t in targets))
         await hostops.connect(target)
-        locked = []
+        locked: list[tuple[Connector, str]] = []
         try:
-            for each in sorted(targets, key=lambda t: t.spec):
-                if dry_run:
-                    await _free(each, environment)
-                    continue
-                owner = LockOwner.here(record_id)
-                await acquire(each.conn, each.paths.app_dir, owner, environment=environment)
-                locked.append(each)
-            state = await _serving(target, environment)
-            said, line = await work(target, state)
-            if not dry_run and said.after is not None:
-                await save_record(target, record.moved(await load_record(target), said.after))
-            say(Event(target.spec, "db", "ok", line, fields=facts(said)))
-            return Database(target.spec, state.release or "", said, record_id, line)
+            # Kept fresh while the work runs (a restore can take minutes): a lock whose
+            # heartbeat stops looks stale, and a deploy would take it over.
+            async with heartbeats(locked, record_id) as lost:
+                for each in sorted(targets, key=lambda t: t.spec):
+                    if dry_run:
+                        await _free(each, environment)
+                        continue
+                    owner = LockOwner.here(record_id)
+                    await acquire(each.conn, each.paths.app_dir, owner, environment=environment)
+                    locked.append((each.conn, each.paths.app_dir))
+                state = await _serving(target, environment)
+                if lost:
+                    raise ConveyorError(f"{lost[0]}; nothing was changed")
+                said, line = await work(target, state)
+                if not dry_run and said.after is not None:
+                    changed = record.moved(await load_record(target), said.after)
+                    await save_record(target, changed)
+                say(Event(target.spec, "db", "ok", line, fields=facts(said)))
+                return Database(target.spec, state.release or "", said, record_id, line)
         finally:
-            for each in locked:
-                await release(each.conn, each.paths.app_dir, record_id)
+            for spec, error in (await release_all(locked, record_id)).items():
+                say(Event(spec, "unlock", "fail", f"lock left in place: {error.message}"))
 
     every = [target, *(t for t in targets if t is not target)]
     if dry_run:

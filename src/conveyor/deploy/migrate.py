@@ -61,7 +61,7 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
         raise DeployFailed(
             f"migrations on {target.spec} waited longer than lock_timeout ({wait}) for a "
             f"table lock on each of {done.locked} attempts and were rolled back; the database "
-            f"stays at {runner.revisions(done.before)}; nothing switched",
+            f"is at {done.at}; nothing switched",
             cause=tail,
             hint="a long transaction holds a lock the migration needs: look for it in "
             "pg_stat_activity (a long query, or 'idle in transaction'), end it and deploy "
@@ -84,9 +84,9 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
             hint="fix what it names and deploy again, or turn [migrations] backup off",
         )
     if not result.ok:
+        why = done.error or f"exit {result.exit_code}"
         raise DeployFailed(
-            f"migrations failed on {target.spec} (exit {result.exit_code}); nothing switched",
-            cause=tail,
+            f"migrations failed on {target.spec}: {why}; nothing switched", cause=tail
         )
     head = step.op.how
     if head and done.after != (head,):
@@ -102,8 +102,11 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
         engine.say(target, "lint", "warn", finding.describe() + note, rule=finding.rule)
     proven, answer = None, ""
     if host.before.release is not None and host.before.colour is not None:
-        asked = await colour_probes(engine.config, engine.roles, target, host.before.colour)
-        answer = unhealthy(asked)
+        try:
+            asked = await colour_probes(engine.config, engine.roles, target, host.before.colour)
+            answer = unhealthy(asked)
+        except (ConveyorError, OSError) as error:  # no proof; the migrations did run
+            asked, answer = {}, f"could not ask: {error}"
         proven = host.before.release if asked and not answer else None
     said = runner.summary(done)
     serving = host.before.version or host.before.release
@@ -243,6 +246,8 @@ async def run_runner(
             hint="a long transaction holds a lock it needs: look for it in pg_stat_activity",
         )
     if not result.ok:
+        if said.error:
+            raise ConveyorError(f"{what} failed on {target.spec}: {said.error}")
         tail = (result.stdout + result.stderr).strip().splitlines()[-12:]
         raise ConveyorError(
             f"{what} failed on {target.spec} (exit {result.exit_code}):\n" + "\n".join(tail)

@@ -101,14 +101,17 @@ class Rollback:
                 raise error  # every host or none
             states = [hostops.state_from(t, read[t.spec]) for t in self.targets]
             hosts = self._going_back(states)
-            guard, _ = await self._schema(hosts)
+            guard, _ = await self._schema(hosts)  # a failure in it puts the schema back
             try:
                 return await self._all_or_nothing(hosts)
+            except RollbackFailed as failed:
+                if failed.left:  # hosts left mid-switch: `recover` decides, then the schema
+                    self._say_to("*", "the schema stays as the downgrade left it", "fail")
+                else:
+                    await self._forward(guard, hosts)
+                raise
             except BaseException:
-                before = {h.target.spec: h.before for h in hosts}
-                await schema_guard.forward_again(
-                    guard, self.config, self.targets, before, self.emit
-                )
+                await self._forward(guard, hosts)
                 raise
         finally:
             left = [(t.conn, t.paths.app_dir) for t in locked if t.spec not in self._unlocked]
@@ -143,6 +146,10 @@ class Rollback:
         at = max(i + 1 for i, s in enumerate(plan.steps) if s.action in ("connect", "lock"))
         steps = (*plan.steps[:at], guard.step(would), *plan.steps[at:])
         return replace(plan, steps=steps)
+
+    async def _forward(self, guard: schema_guard.Guard | None, hosts: Sequence[HostRun]) -> None:
+        before = {h.target.spec: h.before for h in hosts}
+        await schema_guard.forward_again(guard, self.config, self.targets, before, self.emit)
 
     async def _schema(
         self, hosts: Sequence[HostRun], *, dry_run: bool = False

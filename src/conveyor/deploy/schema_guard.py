@@ -120,22 +120,25 @@ async def carry_out(
     )
     if dry_run:
         return f"would run the downgrade of {' → '.join(said.ran) or 'nothing'}"
-    if said.after is not None:
-        await save_record(target, record.moved(await load_record(target), said.after))
-    emit(Event(guard.host, "schema", "ok", runner.summary(said, "undone")))
-    why = ""
-    if said.after != (guard.down_to,):
-        why = f"after the downgrade the database is at {said.at}, not at {guard.down_to}"
-    else:
-        # A warm colour is switched to without a gate: ask it now, against the old schema.
-        # (A cold one is started and gated by the rollback itself.)
-        back = Serve.previous(states[guard.host]).colour
-        answers = await colour_probes(config, roles, target, back)
-        if any(a.status is not None for a in answers.values()) and unhealthy(answers):
-            why = f"after the downgrade, {back} does not answer ({unhealthy(answers)})"
-    if why:
+    try:  # from here on, anything that stops the rollback puts the schema forward again
+        if said.after is not None:
+            await save_record(target, record.moved(await load_record(target), said.after))
+        emit(Event(guard.host, "schema", "ok", runner.summary(said, "undone")))
+        why = ""
+        if said.after != (guard.down_to,):
+            why = f"after the downgrade the database is at {said.at}, not at {guard.down_to}"
+        else:
+            # A warm colour is switched to without a gate: ask it now, against the old
+            # schema. (A cold one is started and gated by the rollback itself.)
+            back = Serve.previous(states[guard.host]).colour
+            answers = await colour_probes(config, roles, target, back)
+            if any(a.status is not None for a in answers.values()) and unhealthy(answers):
+                why = f"after the downgrade, {back} does not answer ({unhealthy(answers)})"
+        if why:
+            raise ConveyorError(f"rolling back on {guard.host}: {why}; nothing switched")
+    except BaseException:
         await forward_again(guard, config, targets, states, emit)
-        raise ConveyorError(f"rolling back on {guard.host}: {why}; nothing switched")
+        raise
     return ""
 
 

@@ -35,6 +35,8 @@ to stderr as usual):
     @restored ID           the database was restored from backup ID
     @blocked REV:RULE      a pending revision breaks a rule conveyor refuses (--refuse):
                            nothing ran (exit 6)
+    @error TYPE: WHAT      anything else went wrong, in one line (exit 7; the traceback
+                           goes to stderr)
     @head REV[,REV]        (current) the head(s) of the scripts here
     @ahead                 (current) the database is at a revision the scripts do not know
     @refused REV WHY       a downgrade that would run REV, whose `downgrade()` is missing
@@ -54,8 +56,11 @@ import importlib
 import re
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from typing import Any
 
+FAILED = 7  # an error of the migrations, env.py or the database: @error says which
 ADVISORY_KEY = 7_236_052_463_245_181_001  # any fixed 64-bit number: "conveyor migrations"
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -115,14 +120,24 @@ def current(config: Any, script: Any) -> list[str]:
     return found
 
 
-def locked(context: Any, lock_timeout: str, held: list[Any]) -> None:
+def locked(context: Any, lock_timeout: str, held: list[int]) -> None:
     """On PostgreSQL: the advisory lock (waiting, and saying so, when another run holds
-    it), then `lock_timeout` for the migrations' own statements. The driver's connection
-    goes in `held`, for `unlock`."""
+    it), then `lock_timeout` for the migrations' own statements.
+
+    The lock is a session's, so it outlives a failed attempt whose connection `env.py`
+    returned to a pool (an async engine that is never disposed keeps it open): the sessions
+    of this process's earlier attempts (`held`, by backend pid) are ended first, or the
+    retry would wait for a lock its own process holds."""
     connection = context.connection
     if connection is None or connection.dialect.name != "postgresql":
         return
-    held.append(connection.connection.dbapi_connection)
+    if held:
+        earlier = ",".join(str(pid) for pid in held)
+        connection.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM unnest(ARRAY[{earlier}]) AS pid "
+            "WHERE pid <> pg_backend_pid()"
+        )
+    held.append(int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()))
     if not connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({ADVISORY_KEY})").scalar():
         say("waiting")
         connection.exec_driver_sql(f"SELECT pg_advisory_lock({ADVISORY_KEY})")
@@ -130,10 +145,11 @@ def locked(context: Any, lock_timeout: str, held: list[Any]) -> None:
     say("lock", lock_timeout)
 
 
-def locking(lock_timeout: str, held: list[Any]) -> None:
+def locking(lock_timeout: str, held: list[int]) -> Callable[[], None]:
     """Make every migration context of this process take the lock (`locked`) first thing in
     `run_migrations`: before Alembic reads the revision or creates its version table, which
-    two first deploys racing would otherwise both try to create."""
+    two first deploys racing would otherwise both try to create. Returns what undoes that
+    (the read-back afterwards takes no lock)."""
     from alembic.runtime.migration import MigrationContext
 
     original = MigrationContext.run_migrations
@@ -142,20 +158,11 @@ def locking(lock_timeout: str, held: list[Any]) -> None:
         locked(self, lock_timeout, held)
         original(self, **kwargs)
 
+    def undo() -> None:
+        MigrationContext.run_migrations = original  # type: ignore[method-assign]
+
     MigrationContext.run_migrations = run_migrations  # type: ignore[method-assign]
-
-
-def unlock(held: list[Any]) -> None:
-    """Give the advisory lock back, on the driver's connection itself: `env.py` may have
-    returned it to a pool (where a session lock outlives the migration) or closed it."""
-    while held:
-        raw = held.pop()
-        try:
-            raw.rollback()
-            raw.cursor().execute("SELECT pg_advisory_unlock_all()")
-            raw.commit()
-        except Exception:  # closed: the lock went with the session
-            pass
+    return undo
 
 
 class Blocked(Exception):
@@ -199,7 +206,7 @@ def migrate(
     `dry_run`: say what would run (and what would be refused), run nothing; `backups`:
     (directory, how many to keep) for a verified dump before the first upgrade runs."""
 
-    held: list[Any] = []
+    held: list[int] = []
     taken: list[str] = []  # a retry after a lock timeout does not dump again
 
     def steps(rev: Any, context: Any) -> list[Any]:
@@ -230,7 +237,7 @@ def migrate(
             say("backup", *(str(info[k]) for k in ("id", "bytes", "tables", "rows", "seconds")))
         return [] if dry_run else todo
 
-    locking(lock_timeout, held)
+    unlocking = locking(lock_timeout, held)
     for attempt in range(1, attempts + 1):
         try:
             run_env(config, script, steps, destination_rev=target)
@@ -241,19 +248,20 @@ def migrate(
             if isinstance(error, Blocked):
                 return 6
             if type(error).__name__ == "BackupFailed":
-                say("no-backup", str(error))
+                say("no-backup", " ".join(str(error).split()))
                 return 5
             if sqlstate(error) != LOCK_NOT_AVAILABLE:
                 raise
             if attempt == attempts:
                 print(str(error).splitlines()[0], file=sys.stderr)
                 say("locked", str(attempts))
+                unlocking()  # with migrations that commit one by one, some may have run
+                say("after", joined(current(config, script)))
                 return 3
             pause = min(2.0 ** (attempt - 1), 15.0)
             say("retry", str(attempt + 1), f"{pause:g}")
             time.sleep(pause)
-        finally:
-            unlock(held)
+    unlocking()
     say("after", joined(current(config, script)))
     return 0
 
@@ -282,7 +290,7 @@ def restore(config: Any, script: Any, directory: str, backup_id: str) -> int:
             try:
                 host_backup.restore(urls[0], directory, backup_id)
             except host_backup.BackupFailed as error:
-                say("no-backup", str(error))
+                say("no-backup", " ".join(str(error).split()))
                 return 5
             say("restored", backup_id)
     finally:
@@ -303,6 +311,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", type=int, default=5)
     parser.add_argument("--refuse", action="append", default=[], metavar="REV:RULE")
     args = parser.parse_args(argv)
+    try:
+        return run(parser, args)
+    except Exception as error:  # the project's own migration, its env.py, the database
+        traceback.print_exc()  # to stderr: the history keeps its tail
+        say("error", one_line(error))
+        return FAILED
+
+
+def one_line(error: BaseException) -> str:
+    """An error in one line, as a person reads it, with any password in a URL masked."""
+    orig = getattr(error, "orig", None)
+    if orig is not None:  # SQLAlchemy's wrapper: the driver's own words
+        error = orig
+    lines = str(error).strip().splitlines()
+    name = type(error).__name__
+    text = f"{name}: {lines[0]}" if lines else name
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 

@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from typing import Any
 
@@ -102,9 +103,14 @@ def backup(connection: Any, directory: str, keep: int, label: str) -> dict[str, 
     partial = final + ".partial"
     env = libpq_env(url)
     began = time.monotonic()
-    run(["pg_dump", "--format=custom", "--no-owner", f"--file={partial}"], env)
+    try:
+        run(["pg_dump", "--format=custom", "--no-owner", f"--file={partial}"], env)
+        expected = tables_in(partial, env)
+    except BackupFailed:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
     dumped = time.monotonic() - began
-    expected = tables_in(partial, env)
     scratch = f"conveyor_verify_{secrets.token_hex(4)}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
@@ -158,21 +164,41 @@ def backup(connection: Any, directory: str, keep: int, label: str) -> dict[str, 
 
 
 def restore(url: Any, directory: str, backup_id: str) -> None:
-    """The database at `url`, as backup `backup_id` holds it: its tables dropped and
-    restored, in one transaction (the caller holds the advisory lock, and no table)."""
+    """The database at `url`, as backup `backup_id` holds it, in one transaction (the caller
+    holds the advisory lock, and no table): the tables the dump does not hold are dropped
+    first (a table a later migration added, and what depends on it), then every object of
+    the dump is dropped and restored (`pg_restore --clean` as SQL, run by psql)."""
+    from sqlalchemy import create_engine
+
     path = os.path.join(directory, os.path.basename(backup_id) + SUFFIX)
     if not os.path.exists(path):
         raise BackupFailed(f"no backup {backup_id} in {directory}")
-    run(
-        [
-            "pg_restore",
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--single-transaction",
-            "--exit-on-error",
-            f"--dbname={url.database}",
-            path,
-        ],
-        libpq_env(url),
+    env = libpq_env(url)
+    keep = tables_in(path, env)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            live = set(
+                conn.exec_driver_sql(
+                    "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname "
+                    "NOT IN ('pg_catalog', 'information_schema')"
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+    drops = "".join(
+        'DROP TABLE IF EXISTS "{}"."{}" CASCADE;\n'.format(*table.split(".", 1))
+        for table in sorted(live - keep)
     )
+    script = run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--file=-", path], env)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+        os.chmod(handle.name, 0o600)
+        handle.write(drops + script)
+    try:
+        run(
+            ["psql", "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
+             f"--file={handle.name}"],
+            env,
+        )  # fmt: skip
+    finally:
+        os.unlink(handle.name)

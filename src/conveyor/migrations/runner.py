@@ -11,7 +11,7 @@ from pathlib import Path
 MIGRATOR = (Path(__file__).parent / "host_alembic.py").read_bytes()
 BACKUPS = (Path(__file__).parent / "host_backup.py").read_bytes()  # put beside it
 # Its exit codes besides 0 and Alembic's own failures.
-LOCKED, REFUSED, NO_BACKUP, BLOCKED = 3, 4, 5, 6
+LOCKED, REFUSED, NO_BACKUP, BLOCKED, FAILED = 3, 4, 5, 6, 7
 
 
 def argv(
@@ -85,6 +85,7 @@ class Migrated:
     no_backup: str = ""  # why none could be taken or verified
     restored: str = ""  # the backup the database was restored from
     blocked: tuple[str, ...] = ()  # REV:RULE of pending revisions the lint refuses
+    error: str = ""  # what went wrong, in one line
     extra: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -128,6 +129,8 @@ def parse(stdout: str) -> Migrated:
             values["no_backup"] = rest
         elif word == "@blocked":
             blocked.append(rest.strip())
+        elif word == "@error":
+            values["error"] = rest.strip()
         elif word == "@restored":
             values["restored"] = rest.strip()
         elif word == "@locked":

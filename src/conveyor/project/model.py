@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from datetime import timedelta
 from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
@@ -328,6 +329,13 @@ class MigrationsConfig(Section):
     keep_backups: int = Field(
         default=5, ge=1, le=100, description="How many verified dumps the migration host keeps."
     )
+
+    @field_validator("lock_timeout")
+    @classmethod
+    def _some_wait(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0s: PostgreSQL reads 0 as no timeout at all")
+        return value
 
 
 class ExportConfig(Section):

@@ -133,3 +133,10 @@ def test_init_writes_only_keys_that_are_carried_out(tmp_path: Path) -> None:
     for refused in ("approval", "backup", "notify", "rolling"):
         assert refused not in text
     load(tmp_path, text)
+
+
+def test_a_lock_timeout_of_zero_is_refused_naming_the_key(tmp_path: Path) -> None:
+    """PostgreSQL reads lock_timeout = 0 as "wait for ever": the opposite of the setting."""
+    message = error(tmp_path, APP + '[migrations]\nrun_on = "app"\nlock_timeout = "0s"\n')
+    assert "migrations.lock_timeout" in message
+    assert "must be more than 0s: PostgreSQL reads 0 as no timeout at all" in message
