@@ -2,8 +2,9 @@
 
 The example app becomes a git repository; staging is pointed at this machine
 ("local"), on free ports; then three releases go out under a steady load
-through Caddy: 1.0.0, 1.1.0 (zero downtime), 1.2.0 (broken health, rolled back
-automatically while 1.1.0 keeps serving).
+through Caddy: 1.0.0 (its migrations run), 1.1.0 (zero downtime), 1.2.0 (broken
+health, rolled back automatically while 1.1.0 keeps serving); then the database's
+revision, and a rollback to 1.0.0 that checks the schema first.
 """
 
 from __future__ import annotations
@@ -168,5 +169,8 @@ def run_deploys(
     show(f"still serving: {served(staging)}")
 
     step("What runs where", ("status", "staging"), 0)
+    step("The database, read through the serving release", ("db", "status", "staging"), 0)
+    step("Roll back to 1.0.0: its schema is the database's, code only", ("rollback", "staging"), 0)
+    show(f"serving after the rollback: {served(staging)}")
     step("Every deploy, recorded", ("history", "staging"), 0)
     return results
