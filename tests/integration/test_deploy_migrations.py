@@ -197,3 +197,67 @@ def test_a_verified_backup_before_the_migrations_and_a_restore_put_the_data_back
     missing = local.run("db", "restore", "staging", "20260101T000000Z-0001", "--yes")
     assert missing.code == 1
     assert "has no backup 20260101T000000Z-0001 (it has: " in missing.err
+
+
+WIDEN = '''"""Quantities get wide: the table is rewritten under an ACCESS EXCLUSIVE lock."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    op.alter_column("orders", "quantity", type_=sa.BigInteger())
+
+
+def downgrade() -> None:
+    op.alter_column("orders", "quantity", type_=sa.Integer())
+'''
+
+
+def test_a_rehearsal_on_the_backup_s_copy_stops_a_long_lock_on_a_large_table(
+    local: DeployProject, database: str
+) -> None:
+    with_migrations(local, database)
+    toml = local.root / "conveyor.toml"
+    rehearse = (
+        'backup = true\nrehearse = true\nrehearse_lock_limit = "50ms"\nlarge_table_rows = 1000\n'
+    )
+    toml.write_text(toml.read_text() + rehearse)
+    commit(local, "rehearsals")
+    first = local.deploy()
+    assert first.code == 0, first.out + first.err
+    assert "rehearsed on that copy first (" in first.out
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "INSERT INTO orders (item, quantity) SELECT 'tea', n FROM generate_series(1, 200000) n"
+        )
+
+    (local.root / "migrations" / "versions" / "0003_widen_quantity.py").write_text(WIDEN)
+    commit(local, "wide quantities")
+    with Load(local.url) as load:
+        stopped = local.deploy()
+    assert stopped.code == 1, stopped.out + stopped.err
+    assert (
+        "rehearsal on local: on a copy of the database the pending migrations held ACCESS "
+        in stopped.err
+    )
+    assert "EXCLUSIVE on orders (200000 rows) for " in stopped.err
+    assert (
+        "longer than 0.05s: every query of those tables would wait that long; nothing ran on the database, which is at 0002; nothing switched"
+        in stopped.err
+    )
+    assert load.failed == []
+    assert revision(database) == "0002"
+
+    # With a maintenance window's limit the same release goes out, the rehearsal's figures said.
+    toml.write_text(
+        toml.read_text().replace('rehearse_lock_limit = "50ms"', 'rehearse_lock_limit = "60s"')
+    )
+    commit(local, "a maintenance window")
+    widened = local.deploy()
+    assert widened.code == 0, widened.out + widened.err
+    assert "ACCESS EXCLUSIVE on orders " in widened.out and "(200000 rows))" in widened.out
+    assert revision(database) == "0003"

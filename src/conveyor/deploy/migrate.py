@@ -76,6 +76,15 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
             cause=tail,
             hint=hint,
         )
+    if result.exit_code == runner.REHEARSAL:
+        raise DeployFailed(
+            f"rehearsal on {target.spec}: {done.rehearsal_failed}; nothing ran on the "
+            f"database, which is at {runner.revisions(done.before)}; nothing switched",
+            cause=tail,
+            hint="build an index CONCURRENTLY (in autocommit_block), add a constraint NOT "
+            "VALID and validate it later, or backfill in batches; or, with a maintenance "
+            "window, raise [migrations] rehearse_lock_limit",
+        )
     if result.exit_code == runner.NO_BACKUP:
         raise DeployFailed(
             f"no backup on {target.spec}: {done.no_backup}; the database stays at "
@@ -129,6 +138,8 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
         retries=done.retries,
         works_with=proven or "",
         backup=done.backup.id if done.backup else "",
+        rehearsed=done.rehearsed,
+        held="; ".join(done.held),
     )
 
 

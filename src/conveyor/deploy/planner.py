@@ -208,6 +208,8 @@ def _once(
         what = "migrations, once, before any switch" + (f", up to revision {head}" if head else "")
         if migrations.backup:
             what += "; a verified pg_dump first, when any is pending"
+        if migrations.rehearse:
+            what += ", and a rehearsal on its copy"
 
         def upgrade(host: HostView) -> tuple[str, ...]:
             python = posixpath.join(host.paths.venv(new.venv), "bin", "python")
@@ -222,6 +224,9 @@ def _once(
                 if migrations.backup
                 else None,
                 refuse=refuse,
+                rehearse=(migrations.rehearse_lock_limit, migrations.large_table_rows)
+                if migrations.rehearse
+                else None,
             )
 
         steps.append(

@@ -35,6 +35,12 @@ to stderr as usual):
     @restored ID           the database was restored from backup ID
     @blocked REV:RULE      a pending revision breaks a rule conveyor refuses (--refuse):
                            nothing ran (exit 6)
+    @rehearsed SECONDS REV=SECONDS ...
+                           the pending migrations ran on the backup's verified copy
+    @held TABLE MODE SECONDS ROWS
+                           an ACCESS EXCLUSIVE lock the rehearsal held, for how long
+    @rehearsal-failed WHY  it failed, or held such a lock too long on a large table:
+                           nothing ran on the database (exit 8)
     @error TYPE: WHAT      anything else went wrong, in one line (exit 7; the traceback
                            goes to stderr)
     @head REV[,REV]        (current) the head(s) of the scripts here
@@ -61,6 +67,8 @@ from collections.abc import Callable
 from typing import Any
 
 FAILED = 7  # an error of the migrations, env.py or the database: @error says which
+REHEARSING = False  # set while the pending migrations run on the backup's scratch copy
+EXCLUSIVE = "AccessExclusiveLock"
 ADVISORY_KEY = 7_236_052_463_245_181_001  # any fixed 64-bit number: "conveyor migrations"
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -145,6 +153,122 @@ def locked(context: Any, lock_timeout: str, held: list[int]) -> None:
     say("lock", lock_timeout)
 
 
+def rehearser(
+    config: Any, script: Any, live: Any, limit: float, large: int
+) -> Callable[[Any], dict[str, Any]]:
+    """What rehearses the pending migrations on the verified copy of the backup (its URL),
+    the way the live run will (the live context's version table and transaction options),
+    watching the locks its session holds (pg_locks, every 20 ms) and timing each revision.
+    An ACCESS EXCLUSIVE lock held longer than `limit` seconds on a table of `large` rows or
+    more fails it (host_backup.Rehearsal: nothing runs on the live database); on a smaller
+    table it is said."""
+    keys = ("version_table", "version_table_schema", "transaction_per_migration")
+    options = {key: live.opts[key] for key in keys if key in live.opts}
+
+    def rehearse(url: Any) -> dict[str, Any]:
+        import threading
+
+        from alembic.runtime.environment import EnvironmentContext
+        from sqlalchemy import create_engine
+
+        global REHEARSING
+        host_backup = sibling("host_backup")
+        engine, watcher = create_engine(url), create_engine(url)
+        held: dict[tuple[str, str], list[float]] = {}
+        steps: list[tuple[str, float]] = []
+        stop = threading.Event()
+        REHEARSING = True
+        try:
+            with engine.connect() as conn:
+                pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() or 0)
+                conn.commit()
+
+                def watch() -> None:
+                    with watcher.connect() as seen:
+                        while not stop.is_set():
+                            rows = seen.exec_driver_sql(
+                                "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON "
+                                f"c.oid = l.relation WHERE l.pid = {pid} AND l.granted AND "
+                                "c.relkind IN ('r', 'p')"
+                            ).all()
+                            seen.rollback()
+                            now = time.monotonic()
+                            for relname, mode in rows:
+                                held.setdefault((relname, mode), [now, now])[1] = now
+                            stop.wait(0.02)
+
+                mark = [time.monotonic()]
+
+                def applied(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+                    now = time.monotonic()
+                    steps.append((step.up_revision_id or "?", now - mark[0]))
+                    mark[0] = now
+
+                def todo(rev: Any, context: Any) -> Any:
+                    return script._upgrade_revs("head", context.get_current_heads())
+
+                thread = threading.Thread(target=watch, daemon=True)
+                thread.start()
+                began = time.monotonic()
+                # Alembic's module proxies (alembic.context, alembic.op) are the live run's;
+                # the rehearsal's own context replaces them, then they are put back.
+                outer = [
+                    getattr(sys.modules.get(name), "_proxy", None)
+                    for name in ("alembic.context", "alembic.op")
+                ]
+                try:
+                    with EnvironmentContext(config, script, fn=todo, destination_rev="head") as env:
+                        env.configure(connection=conn, on_version_apply=applied, **options)
+                        with env.begin_transaction():
+                            env.run_migrations()
+                except Exception as error:
+                    raise host_backup.Rehearsal(
+                        "the pending migrations failed on a copy of the database: "
+                        + one_line(error)
+                    ) from None
+                finally:
+                    stop.set()
+                    thread.join()
+                    for proxy in outer:
+                        if proxy is not None:
+                            proxy._install_proxy()
+                took = time.monotonic() - began
+                rows = {
+                    table: host_backup.count(conn, f"public.{table}")
+                    for table, mode in held
+                    if mode == EXCLUSIVE and table_exists(conn, table)
+                }
+        finally:
+            REHEARSING = False
+            engine.dispose()
+            watcher.dispose()
+        say("rehearsed", f"{took:.2f}", *(f"{rev}={sec:.2f}" for rev, sec in steps))
+        worst = []
+        for (table, mode), (first, last) in sorted(held.items()):
+            if mode != EXCLUSIVE:
+                continue
+            seconds_held = last - first + 0.02
+            say("held", table, mode, f"{seconds_held:.2f}", str(rows.get(table, 0)))
+            if seconds_held > limit and rows.get(table, 0) >= large:
+                worst.append(
+                    f"ACCESS EXCLUSIVE on {table} ({rows.get(table, 0)} rows) for "
+                    f"{seconds_held:.2f}s, longer than {limit:g}s"
+                )
+        if worst:
+            raise host_backup.Rehearsal(
+                "on a copy of the database the pending migrations held "
+                + "; ".join(worst)
+                + ": every query of those tables would wait that long"
+            )
+        return {"seconds": round(took, 2)}
+
+    return rehearse
+
+
+def table_exists(conn: Any, table: str) -> bool:
+    return conn.exec_driver_sql(f"SELECT to_regclass('public.\"{table}\"')").scalar() is not None
+
+
 def locking(lock_timeout: str, held: list[int]) -> Callable[[], None]:
     """Make every migration context of this process take the lock (`locked`) first thing in
     `run_migrations`: before Alembic reads the revision or creates its version table, which
@@ -155,7 +279,8 @@ def locking(lock_timeout: str, held: list[int]) -> Callable[[], None]:
     original = MigrationContext.run_migrations
 
     def run_migrations(self: Any, **kwargs: Any) -> None:
-        locked(self, lock_timeout, held)
+        if not REHEARSING:  # a rehearsal's context is on a scratch copy: no lock there
+            locked(self, lock_timeout, held)
         original(self, **kwargs)
 
     def undo() -> None:
@@ -201,6 +326,7 @@ def migrate(
     dry_run: bool = False,
     backups: tuple[str, int] | None = None,
     refuse: tuple[str, ...] = (),
+    rehearse: tuple[float, int] | None = None,
 ) -> int:
     """Upgrade to head or downgrade to `target` under the lock, retrying lock timeouts;
     `dry_run`: say what would run (and what would be refused), run nothing; `backups`:
@@ -232,7 +358,12 @@ def migrate(
         if todo and backups is not None and not dry_run and not taken:
             host_backup = sibling("host_backup")
 
-            info = host_backup.backup(context.connection, backups[0], backups[1], joined(heads))
+            rehearsal = None
+            if rehearse is not None:
+                rehearsal = rehearser(config, script, context, *rehearse)
+            info = host_backup.backup(
+                context.connection, backups[0], backups[1], joined(heads), rehearsal
+            )
             taken.append(info["id"])
             say("backup", *(str(info[k]) for k in ("id", "bytes", "tables", "rows", "seconds")))
         return [] if dry_run else todo
@@ -247,6 +378,9 @@ def migrate(
                 return 4
             if isinstance(error, Blocked):
                 return 6
+            if type(error).__name__ == "Rehearsal":
+                say("rehearsal-failed", " ".join(str(error).split()))
+                return 8
             if type(error).__name__ == "BackupFailed":
                 say("no-backup", " ".join(str(error).split()))
                 return 5
@@ -279,7 +413,7 @@ def restore(config: Any, script: Any, directory: str, backup_id: str) -> int:
         return []
 
     run_env(config, script, capture, dont_mutate=True)
-    engine = create_engine(urls[0])
+    engine = create_engine(sibling("host_backup").sync_url(urls[0]))
     try:
         with engine.connect() as connection:
             if connection.dialect.name != "postgresql":
@@ -310,6 +444,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--backup", metavar="DIR")
     parser.add_argument("--keep", type=int, default=5)
     parser.add_argument("--refuse", action="append", default=[], metavar="REV:RULE")
+    parser.add_argument("--rehearse", nargs=2, metavar=("LOCK_SECONDS", "LARGE_ROWS"))
     args = parser.parse_args(argv)
     try:
         return run(parser, args)
@@ -364,6 +499,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         backups=(args.backup, max(1, args.keep)) if args.backup else None,
         refuse=tuple(args.refuse),
+        rehearse=(float(args.rehearse[0]), int(args.rehearse[1])) if args.rehearse else None,
     )
 
 

@@ -15,12 +15,14 @@ The connection's parameters go to pg_dump and pg_restore through libpq's environ
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 SUFFIX = ".dump"
@@ -28,6 +30,11 @@ SUFFIX = ".dump"
 
 class BackupFailed(Exception):
     """A backup could not be taken or verified; its message says why, for a person."""
+
+
+class Rehearsal(Exception):
+    """The pending migrations, rehearsed on the verified copy, failed or held a lock too
+    long; its message says which, for a person."""
 
 
 def libpq_env(url: Any, database: str | None = None) -> dict[str, str]:
@@ -79,11 +86,36 @@ def count(conn: Any, table: str) -> int:
     return int(conn.exec_driver_sql(f'SELECT count(*) FROM "{schema}"."{name}"').scalar())
 
 
-def backup(connection: Any, directory: str, keep: int, label: str) -> dict[str, Any]:
-    """Dump, check and keep the database `connection` is on; returns what it did."""
+def sync_url(url: Any) -> Any:
+    """`url` with a driver that works without an event loop (an async env.py's asyncpg URL
+    becomes psycopg's or psycopg2's, whichever the release's venv has)."""
+    if not url.get_dialect().is_async:
+        return url
+    for driver in ("psycopg", "psycopg2"):
+        try:
+            importlib.import_module(driver)
+        except ImportError:
+            continue
+        return url.set(drivername=f"postgresql+{driver}")
+    raise BackupFailed(
+        f"{url.drivername} is async, and the release's venv has neither psycopg nor "
+        "psycopg2 for conveyor's own connections: add one to the project's requirements"
+    )
+
+
+def backup(
+    connection: Any,
+    directory: str,
+    keep: int,
+    label: str,
+    rehearse: Callable[[Any], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Dump, check and keep the database `connection` is on; returns what it did.
+    `rehearse`: run with the scratch database's URL once the dump is verified there, before
+    it is dropped (the rehearsal of the pending migrations); its result is returned too."""
     from sqlalchemy import create_engine, text
 
-    url = connection.engine.url
+    url = sync_url(connection.engine.url)
     if connection.dialect.name != "postgresql":
         raise BackupFailed(
             f"backups are for PostgreSQL; this database is {connection.dialect.name}: "
@@ -130,10 +162,16 @@ def backup(connection: Any, directory: str, keep: int, label: str) -> dict[str, 
                     counted = sum(count(conn, table) for table in sorted(found))
             finally:
                 restored.dispose()
+            missing = expected - found
+            if missing:
+                raise BackupFailed(
+                    f"the restored dump lacks {', '.join(sorted(missing))}; nothing was migrated"
+                )
+            rehearsed = rehearse(url.set(database=scratch)) if rehearse is not None else {}
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-    except BackupFailed:
+    except (BackupFailed, Rehearsal):
         os.unlink(partial)
         raise
     except Exception as error:
@@ -144,12 +182,6 @@ def backup(connection: Any, directory: str, keep: int, label: str) -> dict[str, 
         ) from None
     finally:
         admin.dispose()
-    missing = expected - found
-    if missing:
-        os.unlink(partial)
-        raise BackupFailed(
-            f"the restored dump lacks {', '.join(sorted(missing))}; nothing was migrated"
-        )
     os.replace(partial, final)
     kept = sorted(n for n in os.listdir(directory) if n.endswith(SUFFIX))
     for old in kept[:-keep]:
@@ -160,6 +192,7 @@ def backup(connection: Any, directory: str, keep: int, label: str) -> dict[str, 
         "tables": len(found),
         "rows": counted,
         "seconds": round(dumped, 2),
+        "rehearsed": rehearsed,
     }
 
 
@@ -175,6 +208,7 @@ def restore(url: Any, directory: str, backup_id: str) -> None:
         raise BackupFailed(f"no backup {backup_id} in {directory}")
     env = libpq_env(url)
     keep = tables_in(path, env)
+    url = sync_url(url)
     engine = create_engine(url)
     try:
         with engine.connect() as conn:

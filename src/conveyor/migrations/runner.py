@@ -11,7 +11,7 @@ from pathlib import Path
 MIGRATOR = (Path(__file__).parent / "host_alembic.py").read_bytes()
 BACKUPS = (Path(__file__).parent / "host_backup.py").read_bytes()  # put beside it
 # Its exit codes besides 0 and Alembic's own failures.
-LOCKED, REFUSED, NO_BACKUP, BLOCKED, FAILED = 3, 4, 5, 6, 7
+LOCKED, REFUSED, NO_BACKUP, BLOCKED, FAILED, REHEARSAL = 3, 4, 5, 6, 7, 8
 
 
 def argv(
@@ -26,6 +26,7 @@ def argv(
     dry_run: bool = False,
     backups: tuple[str, int] | None = None,
     refuse: Sequence[str] = (),
+    rehearse: tuple[timedelta, int] | None = None,
 ) -> tuple[str, ...]:
     """The runner's command line under the release's `python` (from its app directory)."""
     words = [python, migrator, ini, command, *([revision] if revision else [])]
@@ -39,6 +40,8 @@ def argv(
         words += ["--backup", backups[0], "--keep", str(backups[1])]
     for entry in refuse:
         words += ["--refuse", entry]
+    if rehearse is not None:
+        words += ["--rehearse", f"{rehearse[0].total_seconds():g}", str(rehearse[1])]
     return tuple(words)
 
 
@@ -86,6 +89,9 @@ class Migrated:
     restored: str = ""  # the backup the database was restored from
     blocked: tuple[str, ...] = ()  # REV:RULE of pending revisions the lint refuses
     error: str = ""  # what went wrong, in one line
+    rehearsed: str = ""  # the rehearsal on the backup's copy: its time, each revision's
+    held: tuple[str, ...] = ()  # "orders 0.31s (200000 rows)": exclusive locks it held
+    rehearsal_failed: str = ""  # why the rehearsal failed the deploy
     extra: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -104,7 +110,7 @@ def revisions(heads: Sequence[str] | None) -> str:
 def parse(stdout: str) -> Migrated:
     """The runner's `@` lines; whatever else the project printed is kept in `extra`."""
     values: dict[str, object] = {}
-    retries, waited, extra, blocked = 0, False, [], []
+    retries, waited, extra, blocked, held = 0, False, [], [], []
     for line in stdout.splitlines():
         word, _, rest = line.partition(" ")
         if word in ("@before", "@after", "@head"):
@@ -129,6 +135,13 @@ def parse(stdout: str) -> Migrated:
             values["no_backup"] = rest
         elif word == "@blocked":
             blocked.append(rest.strip())
+        elif word == "@rehearsed":
+            values["rehearsed"] = rest.strip()
+        elif word == "@held":
+            table, _, seconds, rows = rest.split()
+            held.append(f"{table} {seconds}s ({rows} rows)")
+        elif word == "@rehearsal-failed":
+            values["rehearsal_failed"] = rest.strip()
         elif word == "@error":
             values["error"] = rest.strip()
         elif word == "@restored":
@@ -137,7 +150,13 @@ def parse(stdout: str) -> Migrated:
             values["locked"] = int(rest)
         else:
             extra.append(line)
-    found = dict(retries=retries, waited=waited, extra=tuple(extra), blocked=tuple(blocked))
+    found = dict(
+        retries=retries,
+        waited=waited,
+        extra=tuple(extra),
+        blocked=tuple(blocked),
+        held=tuple(held),
+    )
     return Migrated(**found, **values)  # type: ignore[arg-type]
 
 
@@ -154,6 +173,10 @@ def summary(done: Migrated, verb: str = "applied") -> str:
     notes = [f"under conveyor's lock, lock_timeout {done.guarded}"] if done.guarded else []
     if done.backup is not None:
         notes.insert(0, done.backup.describe())
+    if done.rehearsed:
+        took = done.rehearsed.split()[0]
+        locks = f", ACCESS EXCLUSIVE on {', '.join(done.held)}" if done.held else ""
+        notes.insert(1, f"rehearsed on that copy first ({took}s{locks})")
     if done.waited:
         notes.append("waited for another migration's lock")
     if done.retries:

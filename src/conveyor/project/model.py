@@ -329,6 +329,22 @@ class MigrationsConfig(Section):
     keep_backups: int = Field(
         default=5, ge=1, le=100, description="How many verified dumps the migration host keeps."
     )
+    rehearse: bool = Field(
+        default=False,
+        description="With `backup`: run the pending migrations first on the backup's verified "
+        "copy (the scratch database it was restored into), the way the deploy will, timing "
+        "each and watching the locks they hold (pg_locks). An ACCESS EXCLUSIVE lock held "
+        "longer than `rehearse_lock_limit` on a table of `large_table_rows` or more fails the "
+        "deploy before anything runs on the database; on a smaller table it is said.",
+    )
+    rehearse_lock_limit: Duration = Field(
+        default="2s",
+        validate_default=True,
+        description="How long the rehearsal may hold an ACCESS EXCLUSIVE lock on a large table.",
+    )
+    large_table_rows: int = Field(
+        default=10000, ge=0, description="A table of this many rows or more counts as large."
+    )
 
     @field_validator("lock_timeout")
     @classmethod
@@ -336,6 +352,14 @@ class MigrationsConfig(Section):
         if value <= timedelta(0):
             raise ValueError("must be more than 0s: PostgreSQL reads 0 as no timeout at all")
         return value
+
+    @model_validator(mode="after")
+    def _rehearse_on_a_backup(self) -> MigrationsConfig:
+        if self.rehearse and not self.backup:
+            raise ValueError(
+                "rehearse needs backup = true: the rehearsal runs on the backup's verified copy"
+            )
+        return self
 
 
 class ExportConfig(Section):

@@ -140,3 +140,11 @@ def test_a_lock_timeout_of_zero_is_refused_naming_the_key(tmp_path: Path) -> Non
     message = error(tmp_path, APP + '[migrations]\nrun_on = "app"\nlock_timeout = "0s"\n')
     assert "migrations.lock_timeout" in message
     assert "must be more than 0s: PostgreSQL reads 0 as no timeout at all" in message
+
+
+def test_a_rehearsal_without_a_backup_is_refused(tmp_path: Path) -> None:
+    """The rehearsal runs on the backup's verified copy: there is none without a backup."""
+    message = error(tmp_path, APP + '[migrations]\nrun_on = "app"\nrehearse = true\n')
+    assert (
+        "rehearse needs backup = true: the rehearsal runs on the backup's verified copy" in message
+    )
