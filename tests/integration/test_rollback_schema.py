@@ -115,7 +115,8 @@ def test_a_rollback_is_code_only_where_proven_and_downgrades_first_where_not(
     # switches nothing, and the schema goes forward again.
     unhealthy = local.app_dir("localhost") / "shared" / "UNHEALTHY"
     unhealthy.touch()
-    failed = local.run("rollback", "staging", "--downgrade")
+    loss = ("--accept-loss", "--why", "the notes are an hour old")
+    failed = local.run("rollback", "staging", "--downgrade", *loss)
     unhealthy.unlink()
     assert failed.code == 1, failed.out + failed.err
     assert "2 migration(s) undone: 0004 → 0003; database was at 0004, now at 0002" in failed.out
@@ -123,13 +124,27 @@ def test_a_rollback_is_code_only_where_proven_and_downgrades_first_where_not(
     assert "after the downgrade, blue does not answer (web: 500); nothing switched" in failed.err
     assert serving(local) == latest and revision(database) == "0004"
 
-    plan = local.run("rollback", "staging", "--dry-run", "--downgrade")
+    # 0003's downgrade drops orders.note: the notes written since would be lost. Refused,
+    # the dry run alike, unless that loss is accepted with a reason.
+    for lossy in (
+        local.run("rollback", "staging", "--dry-run", "--downgrade"),
+        local.run("rollback", "staging", "--downgrade"),
+    ):
+        assert lossy.code == 1, lossy.out + lossy.err
+        assert (
+            "going down to 0002 would run revision 0003's downgrade, but its downgrade() drops "
+            "orders.note: what was written there since the upgrade is lost; nothing was changed"
+        ) in lossy.err
+        assert "roll forward instead" in lossy.err and "--accept-loss" in lossy.err
+    assert serving(local) == latest and revision(database) == "0004"
+    plan = local.run("rollback", "staging", "--dry-run", "--downgrade", *loss)
     assert plan.code == 0, plan.out + plan.err
     assert "would run the downgrade of 0004 → 0003" in plan.out
     assert revision(database) == "0004"
 
-    down = local.run("rollback", "staging", "--downgrade")
+    down = local.run("rollback", "staging", "--downgrade", *loss)
     assert down.code == 0, down.out + down.err
+    assert "data loss accepted: the notes are an hour old" in down.out
     assert "2 migration(s) undone: 0004 → 0003; database was at 0004, now at 0002" in down.out
     assert serving(local) == first and revision(database) == "0002"
 
@@ -137,12 +152,14 @@ def test_a_rollback_is_code_only_where_proven_and_downgrades_first_where_not(
     status = local.run("db", "status", "staging")
     assert status.code == 0, status.out + status.err
     assert "database at 0002; the serving release's head is 0002; nothing to apply" in status.out
-    dry = local.run("db", "downgrade", "staging", "--to", "0001", "--dry-run")
+    dry = local.run("db", "downgrade", "staging", "--to", "0001", "--dry-run", *loss)
     assert dry.code == 0, dry.out + dry.err
     assert "would run the downgrade of 0002" in dry.out and revision(database) == "0002"
-    moved = local.run("db", "downgrade", "staging", "--to", "0001")
+    assert local.run("db", "downgrade", "staging", "--to", "0001").code == 1  # drops quantity
+    moved = local.run("db", "downgrade", "staging", "--to", "0001", *loss)
     assert moved.code == 0, moved.out + moved.err
     assert "1 migration(s) undone: 0002; database was at 0002, now at 0001" in moved.out
+    assert "data loss accepted: the notes are an hour old" in moved.out
     assert revision(database) == "0001"
     with HistoryStore.for_project(local.root) as store:
         record = store.deploys("staging", limit=1)[0]

@@ -50,9 +50,14 @@ def downgrade_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Say which downgrades would run (each checked); run none."
     ),
+    accept_loss: bool = typer.Option(
+        False, "--accept-loss", help="Let a downgrade drop a column or table; needs --why."
+    ),
+    why: str = typer.Option("", "--why", help="Why that loss is fine (recorded)."),
 ) -> None:
     """Run the serving release's downgrade()s down to REV, under the environment's lock;
-    refused when one of them is missing or empty."""
+    refused when one of them is missing, empty, or drops data (unless --accept-loss)."""
+    from conveyor.cli.deploy import accepted_loss
     from conveyor.deploy.database import downgrade
     from conveyor.migrations.runner import revisions
 
@@ -66,6 +71,7 @@ def downgrade_command(
             access=access_options(known_hosts, identity),
             emit=progress,
             dry_run=dry_run,
+            accept_loss=accepted_loss(accept_loss, why),
         )
     finally:
         progress.close()

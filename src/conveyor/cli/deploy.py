@@ -47,6 +47,16 @@ def access_options(known_hosts: Path | None, identity: Path | None) -> Access:
     return Access(known_hosts=known_hosts, identity=identity)
 
 
+def accepted_loss(accept_loss: bool, why: str) -> str:
+    """The recorded reason a downgrade may drop data ("" when not accepted)."""
+    if accept_loss and not why.strip():
+        raise ConfigError(
+            "--accept-loss needs --why: the reason is recorded",
+            hint='e.g. --why "the notes column was added an hour ago and is empty"',
+        )
+    return why.strip() if accept_loss else ""
+
+
 def deploy_command(
     ctx: typer.Context,
     environment: str = typer.Argument(..., metavar="ENV", help="Environment to deploy to."),
@@ -220,6 +230,13 @@ def rollback_command(
         help="Where the release going back was never seen working with the database's "
         "schema, first run the serving release's downgrades back to its schema.",
     ),
+    accept_loss: bool = typer.Option(
+        False,
+        "--accept-loss",
+        help="With --downgrade: let a downgrade drop a column or table (what was written "
+        "there since is lost); needs --why.",
+    ),
+    why: str = typer.Option("", "--why", help="Why that loss is fine (recorded)."),
 ) -> None:
     """Back to the previous release: a switch to its warm colour, else a restart of it."""
     from conveyor.deploy.ops import plan_rollback, rollback
@@ -231,6 +248,7 @@ def rollback_command(
             "release in the environment's own batches (strategy.batch)",
             hint="leave out --batch, or --to",
         )
+    loss = accepted_loss(accept_loss, why)
     if downgrade and to is not None:
         raise ConfigError(
             "--downgrade is for a rollback to the previous release; a rollback --to deploys "
@@ -239,7 +257,9 @@ def rollback_command(
         )
     if dry_run and to is None:
         access = access_options(known_hosts, identity)
-        plan = plan_rollback(project, environment, access=access, batch=batch, downgrade=downgrade)
+        plan = plan_rollback(
+            project, environment, access=access, batch=batch, downgrade=downgrade, accept_loss=loss
+        )
         out().print(plan.render(), markup=False)
         return
     if dry_run:
@@ -260,6 +280,7 @@ def rollback_command(
             emit=progress,
             batch=batch,
             downgrade=downgrade,
+            accept_loss=loss,
         )
     finally:
         progress.close()

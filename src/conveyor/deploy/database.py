@@ -66,17 +66,27 @@ def downgrade(
     access: Access,
     emit: Emit,
     dry_run: bool = False,
+    accept_loss: str = "",
 ) -> Database:
     """Run the serving release's `downgrade()`s down to `revision`, under the environment's
-    lock; `dry_run` checks the same (locks free, each downgrade real) and runs nothing."""
+    lock; `dry_run` checks the same (locks free, each downgrade real) and runs nothing. One
+    that drops a column or table runs only with `accept_loss` (why: recorded)."""
 
     async def work(target: Target, state: HostState) -> tuple[Migrated, str]:
         said = await run_runner(
-            target, state, migrations(project), "downgrade", revision=revision, dry_run=dry_run
+            target,
+            state,
+            migrations(project),
+            "downgrade",
+            revision=revision,
+            dry_run=dry_run,
+            allow_loss=bool(accept_loss),
         )
+
         if dry_run:
             return said, f"would run the downgrade of {' '.join(said.ran) or 'nothing'}"
-        return said, runner.summary(said, "undone")
+        loss = f"; data loss accepted: {accept_loss}" if accept_loss else ""
+        return said, runner.summary(said, "undone") + loss
 
     return _locked(project, environment, access, emit, work, dry_run=dry_run, what="downgrade")
 

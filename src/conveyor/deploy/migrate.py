@@ -211,6 +211,7 @@ async def run_runner(
     revision: str | None = None,
     dry_run: bool = False,
     backups: tuple[str, int] | None = None,
+    allow_loss: bool = False,
 ) -> runner.Migrated:
     """The runner on the host, with the serving release (put in place first: a host set up
     by an older conveyor may not have it)."""
@@ -229,6 +230,7 @@ async def run_runner(
         attempts=migrations.attempts if command != "current" else None,
         dry_run=dry_run,
         backups=backups,
+        allow_loss=allow_loss,
     )
     result = await hostops.run_in_release(
         target,
@@ -245,8 +247,12 @@ async def run_runner(
         raise ConveyorError(
             f"going down to {revision} would run revision {rev}'s downgrade, but {why}; "
             "nothing was changed",
-            hint="write that downgrade() and deploy it first, or fix forward: deploy a "
-            "release with a new revision that undoes the change",
+            hint="roll forward instead: deploy a release whose new revision undoes the change"
+            + (
+                '; or, if that loss is fine, add --accept-loss --why "..." (recorded)'
+                if "is lost" in why
+                else "; or write that downgrade() and deploy it first"
+            ),
         )
     if result.exit_code == runner.NO_BACKUP:
         raise ConveyorError(f"{what} on {target.spec}: {said.no_backup}; nothing was changed")

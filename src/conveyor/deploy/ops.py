@@ -30,6 +30,7 @@ def rollback(
     emit: Emit,
     batch: int = 0,
     downgrade: bool = False,
+    accept_loss: str = "",
 ) -> tuple[str, list[RolledBack] | Outcome]:
     """Back to the previous release (a switch when warm), or `to` a named release (a deploy)."""
     if to is not None:
@@ -51,6 +52,7 @@ def rollback(
         emit=recording(store, deploy_id, emit),
         batch=batch,
         downgrade=downgrade,
+        accept_loss=accept_loss,
     )
 
     async def run() -> list[RolledBack]:
@@ -94,6 +96,7 @@ def plan_rollback(
     access: Access | None = None,
     batch: int = 0,
     downgrade: bool = False,
+    accept_loss: str = "",
 ) -> Plan:
     """The rollback's plan (`conveyor rollback --dry-run`); hosts are only read."""
     targets, roles = targets_for(project, environment, access or Access())
@@ -107,6 +110,7 @@ def plan_rollback(
         emit=lambda event: None,
         batch=batch,
         downgrade=downgrade,
+        accept_loss=accept_loss,
     )
     return asyncio.run(hostops.closing(job.plan(), targets))
 

@@ -74,6 +74,7 @@ class Rollback:
     emit: Emit
     batch: int = 0  # hosts switched at a time, one batch after another (0: every host at once)
     downgrade: bool = False  # run the downgrades a rollback to its schema needs (schema_guard)
+    accept_loss: str = ""  # why a downgrade that drops data may run (--accept-loss --why)
     lost: list[LockLost] = field(default_factory=list)  # locks the heartbeat found taken over
     _unlocked: set[str] = field(default_factory=set)  # hosts whose unlock step gave it back
 
@@ -167,7 +168,14 @@ class Rollback:
             downgrade=self.downgrade,
         )
         said = await schema_guard.carry_out(
-            guard, self.config, self.targets, self.roles, states, self.emit, dry_run=dry_run
+            guard,
+            self.config,
+            self.targets,
+            self.roles,
+            states,
+            self.emit,
+            dry_run=dry_run,
+            accept_loss=self.accept_loss,
         )
         return guard, said
 

@@ -98,10 +98,12 @@ async def carry_out(
     emit: Emit,
     *,
     dry_run: bool = False,
+    accept_loss: str = "",
 ) -> str:
     """Say the verdict; run the downgrade it asks for (`dry_run`: check each downgrade
     exists and does something, run none, and return what would run). ConveyorError when
-    the downgrade fails or is refused."""
+    the downgrade fails or is refused; one that drops a column or table only with
+    `accept_loss` (why the loss is fine: recorded)."""
     if guard is None:
         return ""
     if guard.down_to is None:
@@ -117,7 +119,10 @@ async def carry_out(
         "downgrade",
         revision=guard.down_to,
         dry_run=dry_run,
+        allow_loss=bool(accept_loss),
     )
+    if accept_loss and not dry_run:
+        emit(Event(guard.host, "schema", "warn", f"data loss accepted: {accept_loss}"))
     if dry_run:
         return f"would run the downgrade of {' → '.join(said.ran) or 'nothing'}"
     try:  # from here on, anything that stops the rollback puts the schema forward again

@@ -45,8 +45,9 @@ to stderr as usual):
                            goes to stderr)
     @head REV[,REV]        (current) the head(s) of the scripts here
     @ahead                 (current) the database is at a revision the scripts do not know
-    @refused REV WHY       a downgrade that would run REV, whose `downgrade()` is missing
-                           or empty (exit 4): nothing ran
+    @refused REV WHY       a downgrade that would run REV, whose `downgrade()` is missing,
+                           empty or (without --allow-loss) drops a column or table
+                           (exit 4): nothing ran
 
 Standard library, Alembic and SQLAlchemy only: it runs in the release's venv, which
 holds Alembic because the project's migrations need it. `ScriptDirectory._upgrade_revs`
@@ -63,7 +64,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 FAILED = 7  # an error of the migrations, env.py or the database: @error says which
@@ -298,8 +299,9 @@ class Refused(Exception):
     """A downgrade that would run a revision with no real `downgrade()`."""
 
 
-def undoable(step: Any) -> str | None:
-    """Why a revision cannot be undone (its `downgrade` missing or doing nothing), or None."""
+def undoable(step: Any, allow_loss: bool = False) -> str | None:
+    """Why a revision cannot be undone: its `downgrade` missing or doing nothing, or (unless
+    `allow_loss`) dropping a column or table, which loses what was written there since."""
     with open(step.revision.path, encoding="utf-8") as handle:
         tree = ast.parse(handle.read())
     for node in tree.body:
@@ -312,8 +314,27 @@ def undoable(step: Any) -> str | None:
                     isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
                 )
             ]
-            return None if body else "its downgrade() does nothing"
+            if not body:
+                return "its downgrade() does nothing"
+            drops = [] if allow_loss else list(dropped(node))
+            if drops:
+                return (
+                    f"its downgrade() drops {', '.join(drops)}: what was written there since "
+                    "the upgrade is lost"
+                )
+            return None
     return "it has no downgrade()"
+
+
+def dropped(function: ast.FunctionDef) -> Iterator[str]:
+    """What `op.drop_column`/`op.drop_table` (or batch_op's) calls in `function` drop."""
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        if node.func.attr not in ("drop_column", "drop_table"):
+            continue
+        names = [a.value for a in node.args if isinstance(a, ast.Constant)]
+        yield ".".join(str(n) for n in names) or node.func.attr
 
 
 def migrate(
@@ -327,6 +348,7 @@ def migrate(
     backups: tuple[str, int] | None = None,
     refuse: tuple[str, ...] = (),
     rehearse: tuple[float, int] | None = None,
+    allow_loss: bool = False,
 ) -> int:
     """Upgrade to head or downgrade to `target` under the lock, retrying lock timeouts;
     `dry_run`: say what would run (and what would be refused), run nothing; `backups`:
@@ -344,7 +366,7 @@ def migrate(
         else:
             todo = script._downgrade_revs(target, heads)
             for step in todo:
-                why = undoable(step)
+                why = undoable(step, allow_loss)
                 if why is not None:
                     say("refused", step.revision.revision, why)
                     raise Refused()
@@ -445,6 +467,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", type=int, default=5)
     parser.add_argument("--refuse", action="append", default=[], metavar="REV:RULE")
     parser.add_argument("--rehearse", nargs=2, metavar=("LOCK_SECONDS", "LARGE_ROWS"))
+    parser.add_argument("--allow-loss", action="store_true")
     args = parser.parse_args(argv)
     try:
         return run(parser, args)
@@ -500,6 +523,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         backups=(args.backup, max(1, args.keep)) if args.backup else None,
         refuse=tuple(args.refuse),
         rehearse=(float(args.rehearse[0]), int(args.rehearse[1])) if args.rehearse else None,
+        allow_loss=args.allow_loss,
     )
 
 

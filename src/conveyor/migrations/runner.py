@@ -27,6 +27,7 @@ def argv(
     backups: tuple[str, int] | None = None,
     refuse: Sequence[str] = (),
     rehearse: tuple[timedelta, int] | None = None,
+    allow_loss: bool = False,
 ) -> tuple[str, ...]:
     """The runner's command line under the release's `python` (from its app directory)."""
     words = [python, migrator, ini, command, *([revision] if revision else [])]
@@ -40,6 +41,8 @@ def argv(
         words += ["--backup", backups[0], "--keep", str(backups[1])]
     for entry in refuse:
         words += ["--refuse", entry]
+    if allow_loss:
+        words.append("--allow-loss")
     if rehearse is not None:
         words += ["--rehearse", f"{rehearse[0].total_seconds():g}", str(rehearse[1])]
     return tuple(words)
