@@ -86,6 +86,9 @@ def test_migrations_run_once_under_a_lock_timeout_and_say_what_the_database_show
     local: DeployProject, database: str
 ) -> None:
     with_migrations(local, database)
+    planned = local.deploy("--dry-run")
+    assert planned.code == 0, planned.out + planned.err
+    assert "the database (no release serves there yet) has not run: 0001, 0002" in planned.out
     first = local.deploy()
     assert first.code == 0, first.out + first.err
     said = "2 migration(s) applied: 0001 → 0002; database was at empty (no revision), now at 0002; under conveyor's lock, lock_timeout 300ms"
@@ -93,12 +96,16 @@ def test_migrations_run_once_under_a_lock_timeout_and_say_what_the_database_show
     assert revision(database) == "0002"
     recorded = migrate_event(local)
     assert (recorded["before"], recorded["ran"], recorded["after"]) == ("", "0001 0002", "0002")
+    assert len(str(recorded["versions"])) == 64  # the revision files' digest, with what ran
 
     # The next release adds a column while a report holds the table in a long transaction:
     # the migration gives up after lock_timeout, twice, and nothing switches.
     (local.root / "migrations" / "versions" / "0003_order_note.py").write_text(NOTE)
     commit(local, "orders get a note")
     serving = local.get()["version"]
+    planned = local.deploy("--dry-run")
+    assert planned.code == 0, planned.out + planned.err
+    assert "the database (at 0002) has not run: 0003" in planned.out
     with psycopg.connect(database) as report, Load(local.url) as load:
         report.execute("SELECT * FROM orders")
         blocked = local.deploy()

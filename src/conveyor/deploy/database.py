@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conveyor.deploy import hostops
 from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.hostops import Target
 from conveyor.deploy.lock import LockOwner, acquire, heartbeats, inspect, release_all
 from conveyor.deploy.migrate import load_record, run_runner, save_record
+from conveyor.deploy.plan import Plan
 from conveyor.deploy.preflight import Access, targets_for
 from conveyor.deploy.run import open_record, recording
 from conveyor.deploy.state import HostState
@@ -221,15 +222,18 @@ def _locked(
     return done
 
 
-def refuse_pending(project: Project, environment: str, lint: Verdicts, *, access: Access) -> None:
-    """The dry run's side of the deploy's lint refusal: the revisions the database has not
-    run (read through the release serving on the migration host; all of them before the
-    first deploy), and ConveyorError, as the deploy would fail, when one is refused."""
+def pending_in_plan(
+    project: Project, environment: str, lint: Verdicts, plan: Plan, *, access: Access
+) -> Plan:
+    """The dry run's look at the database: the revisions it has not run (read through the
+    release serving on the migration host; all of them before the first deploy), said in
+    the migrate step with their lint findings; ConveyorError, as the deploy would fail,
+    when one of them is refused."""
     try:
-        at = status(project, environment, access=access).said.after or ()
+        at: tuple[str, ...] | None = status(project, environment, access=access).said.after
     except NotServing:
-        at = ()
-    todo = pending(lint.graph, at)
+        at = None
+    todo = pending(lint.graph, at or ())
     refused = [f for f in lint.refused() if f.revision in todo]
     if refused:
         said, hint = refusal(refused, environment)
@@ -237,6 +241,15 @@ def refuse_pending(project: Project, environment: str, lint: Verdicts, *, access
             f"the pending migrations would be refused: {said}; nothing was changed (dry run)",
             hint=hint,
         )
+    where = "no release serves there yet" if at is None else f"at {runner.revisions(at)}"
+    note = f"; the database ({where}) has not run: {', '.join(todo) or 'nothing'}"
+    for finding in lint.among(todo):
+        note += f"\nlint: {finding.describe()}"
+    steps = [
+        replace(s, description=s.description + note) if s.action == "migrate" and s.op else s
+        for s in plan.steps
+    ]
+    return replace(plan, steps=tuple(steps))
 
 
 def describe(said: Migrated) -> str:

@@ -126,7 +126,7 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
             f"; {serving} (serving) does not answer against it ({answer}): a rollback to it "
             "will have to run the downgrades first (--downgrade)"
         )
-    await _record(host, to.release, done, proven)
+    await _record(host, to.release, done, proven, engine.lint.versions)
     engine.say(
         target,
         step.action,
@@ -140,6 +140,7 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
         backup=done.backup.id if done.backup else "",
         rehearsed=done.rehearsed,
         held="; ".join(done.held),
+        versions=engine.lint.versions,
     )
 
 
@@ -172,7 +173,9 @@ def unhealthy(answers: Mapping[str, Probe]) -> str:
     return ""
 
 
-async def _record(host: HostRun, release: str, done: runner.Migrated, proven: str | None) -> None:
+async def _record(
+    host: HostRun, release: str, done: runner.Migrated, proven: str | None, versions: str
+) -> None:
     """The migration host's schema record, with this release's migrations."""
     schema = record.migrated(
         await load_record(host.target),
@@ -182,6 +185,7 @@ async def _record(host: HostRun, release: str, done: runner.Migrated, proven: st
         ran=done.ran,
         proven=[proven] if proven else [],
         backup=done.backup.id if done.backup else "",
+        versions=versions,
     )
     await save_record(host.target, schema)
 

@@ -18,7 +18,7 @@ from conveyor.errors import ConfigError
 from conveyor.hosts.base import Connector
 from conveyor.hosts.connect import connector_for
 from conveyor.migrations.lint import Acceptance, Verdicts, lint
-from conveyor.migrations.revisions import graph_of, single_head, version_dirs
+from conveyor.migrations.revisions import graph_of, single_head, version_dirs, versions_digest
 from conveyor.project.environment import EnvironmentConfig
 from conveyor.project.fields import parse_host
 from conveyor.project.load import Project
@@ -224,6 +224,7 @@ def preflight(
             accept.why,
             environment,
             graph,
+            versions_digest(graph, files),
         )
     return Preflight(only, left_out, rendered, release, idle, head, verdicts)
 

@@ -278,10 +278,10 @@ def plan_deploy(
         recover_first=not checked.left_out and not saving,
     )
     plan = planner(states)
-    if checked.lint.refused() and any(s.action == "migrate" and s.op for s in plan.steps):
-        from conveyor.deploy.database import refuse_pending  # it records with this module
+    if any(s.action == "migrate" and s.op for s in plan.steps):
+        from conveyor.deploy.database import pending_in_plan  # it records with this module
 
-        refuse_pending(project, environment, checked.lint, access=access or Access())
+        plan = pending_in_plan(project, environment, checked.lint, plan, access=access or Access())
     return plan
 
 

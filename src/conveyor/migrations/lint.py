@@ -101,6 +101,7 @@ class Verdicts:
     why: str = ""
     environment: str = ""  # for the way out a refusal names
     graph: Mapping[str, Revision] = field(default_factory=dict)  # the release's revisions
+    versions: str = ""  # sha256 of the revision files, recorded with the migrations
 
     def is_accepted(self, finding: Finding) -> bool:
         return (

@@ -35,6 +35,7 @@ class ReleaseSchema:
     ran: tuple[str, ...] = ()
     works_with: tuple[str, ...] = ()  # other releases proven healthy against `head`
     backup: str = ""  # the verified dump taken before its migrations ran
+    versions: str = ""  # sha256 of its revision files
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def loads(data: bytes | None, where: str = "schema.json") -> Schema:
                 ran=tuple(entry.get("ran", ())),
                 works_with=tuple(entry.get("works_with", ())),
                 backup=str(entry.get("backup", "")),
+                versions=str(entry.get("versions", "")),
             )
             for rid, entry in raw.get("releases", {}).items()
         }
@@ -91,6 +93,7 @@ def dumps(schema: Schema) -> bytes:
                 "ran": list(entry.ran),
                 "works_with": list(entry.works_with),
                 "backup": entry.backup,
+                "versions": entry.versions,
             }
             for rid, entry in schema.releases.items()
         },
@@ -107,12 +110,13 @@ def migrated(
     ran: Sequence[str],
     proven: Sequence[str],
     backup: str = "",
+    versions: str = "",
 ) -> Schema:
     """The record once `release`'s migrations took the database from `before` to `after`,
     with the releases `proven` against it."""
     releases = {rid: entry for rid, entry in schema.releases.items() if rid != release}
     releases[release] = ReleaseSchema(
-        tuple(after), tuple(before), tuple(ran), tuple(proven), backup
+        tuple(after), tuple(before), tuple(ran), tuple(proven), backup, versions
     )
     kept = dict(list(releases.items())[-KEPT:])
     return Schema(tuple(after), kept)

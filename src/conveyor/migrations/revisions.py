@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import hashlib
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -151,3 +152,11 @@ def single_head(ini_path: str, files: Mapping[str, bytes]) -> str | None:
             hint="merge them: alembic merge heads -m merge, commit the new revision, deploy",
         )
     return found[0] if found else None
+
+
+def versions_digest(graph: Mapping[str, Revision], files: Mapping[str, bytes]) -> str:
+    """A digest of the revision files (paths and contents): what ran, recorded per release."""
+    digest = hashlib.sha256()
+    for path in sorted(r.path for r in graph.values()):
+        digest.update(path.encode() + b"\0" + files[path] + b"\0")
+    return digest.hexdigest()
