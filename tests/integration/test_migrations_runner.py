@@ -88,7 +88,7 @@ def test_a_migration_behind_a_long_transaction_times_out_rolls_back_and_retries(
     EXCLUSIVE) would queue every later query of the table behind it. With lock_timeout it
     gives up after 300 ms, rolls back, and succeeds once the reader is gone."""
     app.said("upgrade")
-    app.said("downgrade", "0001")
+    app.said("downgrade", "0001", "--allow-loss")
     with psycopg.connect(app.url) as reader:
         reader.execute("SELECT * FROM orders")
         done_reading = threading.Timer(1.2, reader.rollback)
@@ -104,7 +104,7 @@ def test_migrations_that_never_get_their_lock_fail_and_leave_the_database_as_it_
     app: App,
 ) -> None:
     app.said("upgrade")
-    app.said("downgrade", "0001")
+    app.said("downgrade", "0001", "--allow-loss")
     with psycopg.connect(app.url) as reader:
         reader.execute("SELECT * FROM orders")
         failed = app.run("upgrade", "--lock-timeout", "200ms", "--attempts", "2")
@@ -145,6 +145,12 @@ def test_two_deploys_racing_migrate_once(app: App) -> None:
 
 def test_a_downgrade_through_a_revision_that_cannot_be_undone_is_refused(app: App) -> None:
     app.said("upgrade")
+    lossy = app.run("downgrade", "0001")  # 0002's downgrade drops orders.quantity
+    assert lossy.returncode == runner.REFUSED
+    assert runner.parse(lossy.stdout).refused == (
+        "0002",
+        "its downgrade() drops orders.quantity: what was written there since the upgrade is lost",
+    )
     versions = app.root / "migrations" / "versions"
     text = (versions / "0002_order_quantity.py").read_text()
     (versions / "0002_order_quantity.py").write_text(
@@ -188,7 +194,7 @@ def test_an_async_env_with_a_pooled_engine_retries_without_waiting_on_itself(app
     retry ends that session first, and the read-back afterwards takes no lock at all."""
     (app.root / "migrations" / "env.py").write_text(ASYNC_ENV)
     app.said("upgrade")
-    app.said("downgrade", "0001")
+    app.said("downgrade", "0001", "--allow-loss")
     with psycopg.connect(app.url) as reader:
         reader.execute("SELECT * FROM orders")
         done_reading = threading.Timer(1.2, reader.rollback)

@@ -249,6 +249,12 @@ def rollback_command(
             hint="leave out --batch, or --to",
         )
     loss = accepted_loss(accept_loss, why)
+    if loss and not downgrade:
+        raise ConfigError(
+            "--accept-loss is about the downgrades --downgrade runs; a rollback without it "
+            "changes no schema",
+            hint=f"conveyor rollback {environment} --downgrade --accept-loss --why ...",
+        )
     if downgrade and to is not None:
         raise ConfigError(
             "--downgrade is for a rollback to the previous release; a rollback --to deploys "

@@ -2,7 +2,7 @@
 
 The example app becomes a git repository; staging is pointed at this machine
 ("local"), on free ports; then three releases go out under a steady load
-through Caddy: 1.0.0 (its migrations run), 1.1.0 (zero downtime), 1.2.0 (broken
+through Caddy: 1.0.0 (its migrations run), 1.1.0 (a new column, zero downtime), 1.2.0 (broken
 health, rolled back automatically while 1.1.0 keeps serving); then the database's
 revision, and a rollback to 1.0.0 that checks the schema first.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from conveyor.demo import FIXTURES_DIR
 from conveyor.demo.load import Load
 from conveyor.runtime.base import socket_dir, supervisor_socket_path
 from conveyor.runtime.supervisor import supervisorctl_shutdown
@@ -99,6 +100,12 @@ def set_version(app: Path, version: str) -> None:
     )
 
 
+def add_tagline(app: Path) -> None:
+    """1.1.0's migration: a nullable column (expand), which 1.0.0 keeps working with."""
+    versions = app / "migrations" / "versions"
+    shutil.copyfile(FIXTURES_DIR / "0003_movie_tagline.py", versions / "0003_movie_tagline.py")
+
+
 def break_health(app: Path) -> None:
     """Make /health answer 500, the way a bad release does."""
     main = app / "movies" / "main.py"
@@ -155,9 +162,10 @@ def run_deploys(
     show(f"Caddy on 127.0.0.1:{staging.listen} serves: {served(staging)}")
 
     set_version(app, "1.1.0")
-    commit(app, "movies 1.1.0", "v1.1.0")
+    add_tagline(app)
+    commit(app, "movies 1.1.0: movies get a tagline", "v1.1.0")
     with Load(staging.url) as load:
-        step("Deploy 1.1.0 under load: zero downtime", ("deploy", "staging"), 0)
+        step("Deploy 1.1.0 (a new column) under load: zero downtime", ("deploy", "staging"), 0)
     show(f"load during the deploy: {load.summary()}")
 
     set_version(app, "1.2.0")
@@ -170,7 +178,7 @@ def run_deploys(
 
     step("What runs where", ("status", "staging"), 0)
     step("The database, read through the serving release", ("db", "status", "staging"), 0)
-    step("Roll back to 1.0.0: its schema is the database's, code only", ("rollback", "staging"), 0)
+    step("Roll back to 1.0.0: proven against the new column, code only", ("rollback", "staging"), 0)
     show(f"serving after the rollback: {served(staging)}")
     step("Every deploy, recorded", ("history", "staging"), 0)
     return results

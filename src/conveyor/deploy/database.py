@@ -86,7 +86,7 @@ def downgrade(
 
         if dry_run:
             return said, f"would run the downgrade of {' '.join(said.ran) or 'nothing'}"
-        loss = f"; data loss accepted: {accept_loss}" if accept_loss else ""
+        loss = f"; data loss accepted: {accept_loss}" if accept_loss and said.ran else ""
         return said, runner.summary(said, "undone") + loss
 
     return _locked(project, environment, access, emit, work, dry_run=dry_run, what="downgrade")
@@ -230,9 +230,20 @@ def pending_in_plan(
     the migrate step with their lint findings; ConveyorError, as the deploy would fail,
     when one of them is refused."""
     try:
-        at: tuple[str, ...] | None = status(project, environment, access=access).said.after
+        seen = status(project, environment, access=access).said
     except NotServing:
-        at = None
+        seen = None
+    at = seen.after if seen is not None else None
+    if at and any(rev not in lint.graph for rev in at):
+        note = (
+            f"; the database is at {runner.revisions(at)}, which this release's revisions do "
+            "not hold (a newer release migrated it): alembic will refuse to run"
+        )
+        steps = [
+            replace(s, description=s.description + note) if s.action == "migrate" and s.op else s
+            for s in plan.steps
+        ]
+        return replace(plan, steps=tuple(steps))
     todo = pending(lint.graph, at or ())
     refused = [f for f in lint.refused() if f.revision in todo]
     if refused:

@@ -81,7 +81,9 @@ async def migrate(engine: Engine, host: HostRun, step: Step, to: Serve) -> None:
             f"rehearsal on {target.spec}: {done.rehearsal_failed}; nothing ran on the "
             f"database, which is at {runner.revisions(done.before)}; nothing switched",
             cause=tail,
-            hint="build an index CONCURRENTLY (in autocommit_block), add a constraint NOT "
+            hint="fix the migration (it failed on the copy as it would on the database)"
+            if done.rehearsal_failed.startswith("the pending migrations failed")
+            else "build an index CONCURRENTLY (in autocommit_block), add a constraint NOT "
             "VALID and validate it later, or backfill in batches; or, with a maintenance "
             "window, raise [migrations] rehearse_lock_limit",
         )

@@ -121,7 +121,7 @@ async def carry_out(
         dry_run=dry_run,
         allow_loss=bool(accept_loss),
     )
-    if accept_loss and not dry_run:
+    if accept_loss and not dry_run and said.ran:
         emit(Event(guard.host, "schema", "warn", f"data loss accepted: {accept_loss}"))
     if dry_run:
         return f"would run the downgrade of {' → '.join(said.ran) or 'nothing'}"

@@ -37,7 +37,7 @@ to stderr as usual):
                            nothing ran (exit 6)
     @rehearsed SECONDS REV=SECONDS ...
                            the pending migrations ran on the backup's verified copy
-    @held TABLE MODE SECONDS ROWS
+    @held SECONDS ROWS MODE TABLE
                            an ACCESS EXCLUSIVE lock the rehearsal held, for how long
     @rehearsal-failed WHY  it failed, or held such a lock too long on a large table:
                            nothing ran on the database (exit 8)
@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import os
 import re
 import sys
 import time
@@ -70,6 +71,8 @@ from typing import Any
 FAILED = 7  # an error of the migrations, env.py or the database: @error says which
 REHEARSING = False  # set while the pending migrations run on the backup's scratch copy
 EXCLUSIVE = "AccessExclusiveLock"
+POLL = 0.02  # seconds between two looks at the rehearsal's locks
+SQL_DROP = re.compile(r"\bDROP\s+(TABLE|COLUMN)\s+(IF\s+EXISTS\s+)?([\w.\"]+)", re.IGNORECASE)
 ADVISORY_KEY = 7_236_052_463_245_181_001  # any fixed 64-bit number: "conveyor migrations"
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -154,15 +157,44 @@ def locked(context: Any, lock_timeout: str, held: list[int]) -> None:
     say("lock", lock_timeout)
 
 
+class Stretches:
+    """The ACCESS EXCLUSIVE locks one session holds, seen poll by poll: each table's longest
+    unbroken stretch (two short locks with a gap between them are two stretches)."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+        self.open: dict[int, tuple[float, float]] = {}  # oid -> (first seen, last seen)
+        self.longest: dict[int, float] = {}
+
+    def seen(self, now: float, locks: list[tuple[int, str]]) -> None:
+        current = {int(oid) for oid, _ in locks}
+        self.names.update((int(oid), str(name)) for oid, name in locks)
+        for oid in [o for o in self.open if o not in current]:
+            self.close(oid)
+        for oid in current:
+            first, _ = self.open.get(oid, (now, now))
+            self.open[oid] = (first, now)
+
+    def close(self, oid: int) -> None:
+        first, last = self.open.pop(oid)
+        self.longest[oid] = max(self.longest.get(oid, 0.0), last - first + POLL)
+
+    def done(self) -> dict[int, float]:
+        for oid in list(self.open):
+            self.close(oid)
+        return self.longest
+
+
 def rehearser(
     config: Any, script: Any, live: Any, limit: float, large: int
 ) -> Callable[[Any], dict[str, Any]]:
     """What rehearses the pending migrations on the verified copy of the backup (its URL),
     the way the live run will (the live context's version table and transaction options),
     watching the locks its session holds (pg_locks, every 20 ms) and timing each revision.
-    An ACCESS EXCLUSIVE lock held longer than `limit` seconds on a table of `large` rows or
-    more fails it (host_backup.Rehearsal: nothing runs on the live database); on a smaller
-    table it is said."""
+    An ACCESS EXCLUSIVE lock held, unbroken, longer than `limit` seconds on a table of
+    `large` rows or more fails it (host_backup.Rehearsal: nothing runs on the live
+    database); on a smaller table it is said. CONVEYOR_REHEARSAL=1 is set meanwhile, for a
+    migration that reaches the database by another way than Alembic's connection."""
     keys = ("version_table", "version_table_schema", "transaction_per_migration")
     options = {key: live.opts[key] for key in keys if key in live.opts}
 
@@ -175,28 +207,32 @@ def rehearser(
         global REHEARSING
         host_backup = sibling("host_backup")
         engine, watcher = create_engine(url), create_engine(url)
-        held: dict[tuple[str, str], list[float]] = {}
+        stretches = Stretches()
+        trouble: list[BaseException] = []
         steps: list[tuple[str, float]] = []
         stop = threading.Event()
         REHEARSING = True
+        os.environ["CONVEYOR_REHEARSAL"] = "1"
         try:
             with engine.connect() as conn:
                 pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() or 0)
                 conn.commit()
 
                 def watch() -> None:
-                    with watcher.connect() as seen:
-                        while not stop.is_set():
-                            rows = seen.exec_driver_sql(
-                                "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON "
-                                f"c.oid = l.relation WHERE l.pid = {pid} AND l.granted AND "
-                                "c.relkind IN ('r', 'p')"
-                            ).all()
-                            seen.rollback()
-                            now = time.monotonic()
-                            for relname, mode in rows:
-                                held.setdefault((relname, mode), [now, now])[1] = now
-                            stop.wait(0.02)
+                    try:
+                        with watcher.connect() as seen:
+                            while not stop.is_set():
+                                rows = seen.exec_driver_sql(
+                                    "SELECT l.relation, c.oid::regclass::text FROM pg_locks l "
+                                    f"JOIN pg_class c ON c.oid = l.relation WHERE l.pid = {pid} "
+                                    f"AND l.granted AND l.mode = '{EXCLUSIVE}' AND c.relkind "
+                                    "IN ('r', 'p')"
+                                ).all()
+                                seen.rollback()
+                                stretches.seen(time.monotonic(), [(r[0], r[1]) for r in rows])
+                                stop.wait(POLL)
+                    except Exception as error:  # no lock figures: the rehearsal proves nothing
+                        trouble.append(error)
 
                 mark = [time.monotonic()]
 
@@ -234,26 +270,26 @@ def rehearser(
                         if proxy is not None:
                             proxy._install_proxy()
                 took = time.monotonic() - began
-                rows = {
-                    table: host_backup.count(conn, f"public.{table}")
-                    for table, mode in held
-                    if mode == EXCLUSIVE and table_exists(conn, table)
-                }
+                if trouble:
+                    raise host_backup.Rehearsal(
+                        f"its locks could not be watched ({one_line(trouble[0])})"
+                    )
+                longest = stretches.done()
+                rows = {oid: rows_of(conn, oid) for oid in longest}
         finally:
             REHEARSING = False
+            os.environ.pop("CONVEYOR_REHEARSAL", None)
             engine.dispose()
             watcher.dispose()
         say("rehearsed", f"{took:.2f}", *(f"{rev}={sec:.2f}" for rev, sec in steps))
         worst = []
-        for (table, mode), (first, last) in sorted(held.items()):
-            if mode != EXCLUSIVE:
-                continue
-            seconds_held = last - first + 0.02
-            say("held", table, mode, f"{seconds_held:.2f}", str(rows.get(table, 0)))
-            if seconds_held > limit and rows.get(table, 0) >= large:
+        for oid, seconds_held in sorted(longest.items()):
+            table, count = stretches.names[oid], rows[oid]
+            say("held", f"{seconds_held:.2f}", str(count), EXCLUSIVE, table)
+            if seconds_held > limit and count >= large:
                 worst.append(
-                    f"ACCESS EXCLUSIVE on {table} ({rows.get(table, 0)} rows) for "
-                    f"{seconds_held:.2f}s, longer than {limit:g}s"
+                    f"ACCESS EXCLUSIVE on {table} ({count} rows) for {seconds_held:.2f}s, "
+                    f"longer than {limit:g}s"
                 )
         if worst:
             raise host_backup.Rehearsal(
@@ -266,8 +302,12 @@ def rehearser(
     return rehearse
 
 
-def table_exists(conn: Any, table: str) -> bool:
-    return conn.exec_driver_sql(f"SELECT to_regclass('public.\"{table}\"')").scalar() is not None
+def rows_of(conn: Any, oid: int) -> int:
+    """Rows of the table with this oid now (0 when the migrations dropped it)."""
+    name = conn.exec_driver_sql(f"SELECT to_regclass({oid}::oid::regclass::text)::text").scalar()
+    if name is None:
+        return 0
+    return int(conn.exec_driver_sql(f"SELECT count(*) FROM {name}").scalar() or 0)
 
 
 def locking(lock_timeout: str, held: list[int]) -> Callable[[], None]:
@@ -315,6 +355,8 @@ def undoable(step: Any, allow_loss: bool = False) -> str | None:
                 )
             ]
             if not body:
+                if len(step.revision._all_down_revisions) > 1:
+                    return None  # a merge point: `alembic merge` leaves nothing to undo
                 return "its downgrade() does nothing"
             drops = [] if allow_loss else list(dropped(node))
             if drops:
@@ -327,14 +369,23 @@ def undoable(step: Any, allow_loss: bool = False) -> str | None:
 
 
 def dropped(function: ast.FunctionDef) -> Iterator[str]:
-    """What `op.drop_column`/`op.drop_table` (or batch_op's) calls in `function` drop."""
+    """What `function` drops: `op.drop_column`/`op.drop_table` calls (or a batch's), and
+    DROP TABLE / DROP COLUMN in the SQL it passes as literals."""
     for node in ast.walk(function):
-        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        if not isinstance(node, ast.Call):
+            continue
+        for arg in node.args:  # op.execute("..."), sa.text("..."): not a docstring
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found = SQL_DROP.search(arg.value)
+                if found:
+                    yield found.group(3).replace('"', "")
+        if not isinstance(node.func, ast.Attribute):
             continue
         if node.func.attr not in ("drop_column", "drop_table"):
             continue
-        names = [a.value for a in node.args if isinstance(a, ast.Constant)]
-        yield ".".join(str(n) for n in names) or node.func.attr
+        values = [*node.args, *(k.value for k in node.keywords if k.arg != "schema")]
+        names = [str(v.value) for v in values if isinstance(v, ast.Constant)]
+        yield ".".join(names) or ("a column" if node.func.attr == "drop_column" else "a table")
 
 
 def migrate(

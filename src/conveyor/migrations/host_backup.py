@@ -28,6 +28,22 @@ from typing import Any
 SUFFIX = ".dump"
 
 
+SCRATCH = "conveyor_verify_"  # + the epoch second it was made + a random part
+
+
+def forgotten(conn: Any) -> None:
+    """Drop the scratch copies an earlier run left (killed mid-verification or mid-rehearsal:
+    a copy of the whole database) once they are an hour old and nobody uses them."""
+    names = conn.exec_driver_sql(
+        f"SELECT datname FROM pg_database d WHERE starts_with(datname, '{SCRATCH}') AND NOT "
+        "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"
+    ).scalars()
+    for name in list(names):
+        made = name[len(SCRATCH) :].split("_", 1)[0]
+        if made.isdigit() and time.time() - int(made) > 3600:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 class BackupFailed(Exception):
     """A backup could not be taken or verified; its message says why, for a person."""
 
@@ -91,12 +107,17 @@ def sync_url(url: Any) -> Any:
     becomes psycopg's or psycopg2's, whichever the release's venv has)."""
     if not url.get_dialect().is_async:
         return url
+    query = {}
+    if url.query.get("ssl") not in (None, "false", "disable"):  # asyncpg's word for it
+        query["sslmode"] = (
+            "require" if url.query["ssl"] in ("true", "require") else url.query["ssl"]
+        )
     for driver in ("psycopg", "psycopg2"):
         try:
             importlib.import_module(driver)
         except ImportError:
             continue
-        return url.set(drivername=f"postgresql+{driver}")
+        return url.set(drivername=f"postgresql+{driver}", query=query)
     raise BackupFailed(
         f"{url.drivername} is async, and the release's venv has neither psycopg nor "
         "psycopg2 for conveyor's own connections: add one to the project's requirements"
@@ -143,10 +164,12 @@ def backup(
             os.unlink(partial)
         raise
     dumped = time.monotonic() - began
-    scratch = f"conveyor_verify_{secrets.token_hex(4)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    scratch = f"{SCRATCH}{int(time.time())}_{secrets.token_hex(3)}"
+    admin = None
     try:
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
+            forgotten(conn)
             conn.exec_driver_sql(f'CREATE DATABASE "{scratch}"')
         try:
             run(
@@ -167,7 +190,12 @@ def backup(
                 raise BackupFailed(
                     f"the restored dump lacks {', '.join(sorted(missing))}; nothing was migrated"
                 )
-            rehearsed = rehearse(url.set(database=scratch)) if rehearse is not None else {}
+            try:
+                rehearsed = rehearse(url.set(database=scratch)) if rehearse is not None else {}
+            except Rehearsal:
+                raise
+            except Exception as error:
+                raise Rehearsal(f"the rehearsal could not run ({error})") from None
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
@@ -181,7 +209,8 @@ def backup(
             "the role needs CREATEDB for that; nothing was migrated"
         ) from None
     finally:
-        admin.dispose()
+        if admin is not None:
+            admin.dispose()
     os.replace(partial, final)
     kept = sorted(n for n in os.listdir(directory) if n.endswith(SUFFIX))
     for old in kept[:-keep]:

@@ -113,8 +113,8 @@ class Verdicts:
         return [
             f
             for f in self.findings
-            if f.kind in FAILING
-            or (self.production_like and f.kind in BLOCKING and not self.is_accepted(f))
+            if not self.is_accepted(f)
+            and (f.kind in FAILING or (self.production_like and f.kind in BLOCKING))
         ]
 
     def among(self, revisions: Sequence[str]) -> list[Finding]:
@@ -197,7 +197,9 @@ def lint_revision(revision: str, path: str, data: bytes) -> list[Finding]:
         found.append(Finding(revision, rule, kind, message, path, line))
 
     down = functions.get("downgrade")
-    if down is None:
+    if _merges(tree):
+        pass  # `alembic merge` writes an empty downgrade: there is nothing to undo
+    elif down is None:
         add("no-downgrade", "irreversible", "it has no downgrade()", 1)
     elif not _does_something(down.body):
         add("no-downgrade", "irreversible", "its downgrade() does nothing", down.lineno)
@@ -224,8 +226,9 @@ def lint_revision(revision: str, path: str, data: bytes) -> list[Finding]:
             continue
         ddl.append((line, autocommit))
         existing = table is not None and table not in new
-        if name == "drop_column" and table is not None:
-            column = _text(call.args[-1]) if call.args else "?"
+        if name == "drop_column":
+            column = _text(call.args[-1]) if len(call.args) > 1 else "?"
+            table = table or "?"
             drops.setdefault(table, []).append((column, line))
             add("drop-column", "loses", f"drops {table}.{column}: its data is gone, and the "
                 "running release's queries of it fail", line)  # fmt: skip
@@ -284,14 +287,14 @@ def lint_revision(revision: str, path: str, data: bytes) -> list[Finding]:
 
 
 def _op_calls(
-    body: Sequence[ast.stmt], *, autocommit: bool, batch: str | None
+    body: Sequence[ast.stmt], *, autocommit: bool, batch: str | None, alias: str = "batch_op"
 ) -> Iterator[tuple[ast.Call, bool]]:
     """The `op.X(...)`/`batch_op.X(...)` calls in `body`, in order, and whether each is in
     an autocommit block. A batch_op call comes with its table as its first argument, as
     the `op` call of the same name takes it."""
     for statement in body:
         if isinstance(statement, ast.With | ast.AsyncWith):
-            inner, table = autocommit, batch
+            inner, table, name = autocommit, batch, alias
             for item in statement.items:
                 expr = item.context_expr
                 if not isinstance(expr, ast.Call) or not isinstance(expr.func, ast.Attribute):
@@ -299,21 +302,45 @@ def _op_calls(
                 inner = inner or expr.func.attr == "autocommit_block"
                 if _name(expr) == "batch_alter_table" and expr.args:
                     table = _text(expr.args[0]) or None
-            yield from _op_calls(statement.body, autocommit=inner, batch=table)
+                    if isinstance(item.optional_vars, ast.Name):  # `as batch_op`, `as batch`
+                        name = item.optional_vars.id
+            yield from _op_calls(statement.body, autocommit=inner, batch=table, alias=name)
+            continue
+        blocks = _blocks(statement)
+        if blocks:  # if/for/while/try: their bodies, keeping what encloses them
+            for block in blocks:
+                yield from _op_calls(block, autocommit=autocommit, batch=batch, alias=alias)
             continue
         for node in ast.walk(statement):
-            if not isinstance(node, ast.Call) or not _name(node):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
             func = node.func
-            assert isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-            if func.value.id == "batch_op" and batch is not None:
+            if not isinstance(func.value, ast.Name):
+                continue
+            if func.value.id == alias and batch is not None:
+                # As the `op` call of the same name: the table where that one takes it.
+                at = _TABLE_AT.get(func.attr, (0, ""))[0]
+                args = [*node.args[:at], ast.Constant(batch), *node.args[at:]]
                 node = ast.Call(
                     func=ast.Attribute(ast.Name("op"), func.attr),
-                    args=[ast.Constant(batch), *node.args],
+                    args=args,
                     keywords=node.keywords,
                     lineno=node.lineno,
                 )
-            yield node, autocommit
+                yield node, autocommit
+                continue
+            if _name(node):
+                yield node, autocommit
+
+
+def _blocks(statement: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists inside a compound statement (none for a simple one)."""
+    if isinstance(statement, ast.If | ast.For | ast.AsyncFor | ast.While):
+        return [statement.body, statement.orelse]
+    if isinstance(statement, ast.Try):
+        handlers = [handler.body for handler in statement.handlers]
+        return [statement.body, *handlers, statement.orelse, statement.finalbody]
+    return []
 
 
 def _name(call: ast.Call) -> str:
@@ -361,6 +388,8 @@ def _sql_findings(
     rule of "" for a statement that breaks none."""
     from pglast import parse_sql
     from pglast.enums import AlterTableType, ConstrType, ObjectType
+
+    _CODE_NAMES = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_COLUMN, ObjectType.OBJECT_VIEW)
     from pglast.parser import ParseError
 
     sql = _text(call.args[0]) if call.args else ""
@@ -394,7 +423,7 @@ def _sql_findings(
             elif not autocommit:
                 yield "concurrently-in-transaction", "fails", "CREATE INDEX CONCURRENTLY " \
                     "cannot run inside the migration's transaction", False  # fmt: skip
-        elif kind == "RenameStmt" and existing:
+        elif kind == "RenameStmt" and existing and node.renameType in _CODE_NAMES:
             yield "rename", "breaks", f"renames in {table}: the running release still uses " \
                 "the old name", False  # fmt: skip
         elif kind == "AlterTableStmt" and existing:
@@ -426,6 +455,18 @@ def _sql_findings(
                         yield "foreign-key", "lock", f"adds a foreign key to {table} and " \
                             "validates every row at once (add it NOT VALID)", False  # fmt: skip
         yield "", "", "", False
+
+
+def _merges(tree: ast.Module) -> bool:
+    """Whether the revision's down_revision is a tuple of several (a merge point)."""
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and node.targets else None
+        if isinstance(node, ast.AnnAssign):
+            target = node.target
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id == "down_revision":
+            return isinstance(value, ast.Tuple | ast.List) and len(value.elts) > 1
+    return False
 
 
 def _does_something(body: Sequence[ast.stmt]) -> bool:

@@ -141,7 +141,7 @@ def parse(stdout: str) -> Migrated:
         elif word == "@rehearsed":
             values["rehearsed"] = rest.strip()
         elif word == "@held":
-            table, _, seconds, rows = rest.split()
+            seconds, rows, _, table = rest.split(maxsplit=3)
             held.append(f"{table} {seconds}s ({rows} rows)")
         elif word == "@rehearsal-failed":
             values["rehearsal_failed"] = rest.strip()

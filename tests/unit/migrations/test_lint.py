@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conveyor.migrations.lint import lint_revision, pending
+from conveyor.migrations.lint import Verdicts, lint_revision, pending
 from conveyor.migrations.revisions import Revision
 
 HEAD = 'from alembic import op\nimport sqlalchemy as sa\n\nrevision = "0002"\ndown_revision = "0001"\n\n'
@@ -74,6 +74,27 @@ CASES = [
         "        batch_op.drop_column('qty')\n",
         [("drop-column", "loses")],
     ),
+    (
+        "    with op.batch_alter_table('orders') as batch:\n"  # any name, as the demo app's
+        "        batch.alter_column('qty', new_column_name='quantity')\n",
+        [("rename-column", "breaks")],
+    ),
+    (  # nested in an if: the autocommit block still counts
+        "    if op.get_bind().dialect.name == 'postgresql':\n"
+        "        with op.get_context().autocommit_block():\n"
+        "            op.create_index('ix', 'orders', ['item'], postgresql_concurrently=True)\n",
+        [],
+    ),
+    (
+        "    for table in ('orders', 'lines'):\n        op.drop_column(table, 'qty')\n",
+        [("drop-column", "loses")],
+    ),
+    (
+        "    with op.batch_alter_table('orders') as batch_op:\n"
+        "        batch_op.create_index('ix', ['item'])\n",
+        [("create-index", "lock")],
+    ),
+    ("    op.execute('ALTER INDEX ix RENAME TO ix_orders')\n", []),
     ("    op.execute('ALTER TABLE orders DROP COLUMN qty')\n", [("drop-column", "loses")]),
     (
         "    op.execute(sa.text('CREATE INDEX ix ON orders (item)'))\n",
@@ -120,3 +141,23 @@ def test_pending_is_exactly_what_the_database_has_not_run() -> None:
     assert pending(graph, []) == ["a", "b", "c", "d"]
     assert pending(graph, ["d"]) == []
     assert pending(graph, ["zz"]) == ["a", "b", "c", "d"]  # unknown: everything, to be safe
+
+
+def test_a_merge_revision_s_empty_downgrade_is_not_a_finding() -> None:
+    text = (
+        'from alembic import op\n\nrevision = "m1"\ndown_revision = ("a1", "b1")\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    assert lint_revision("m1", "v/m1.py", text.encode()) == []
+
+
+def test_a_finding_that_would_fail_can_be_accepted_when_the_lint_is_wrong() -> None:
+    text = (
+        HEAD
+        + "def upgrade() -> None:\n    op.create_index('ix', 'orders', ['a'], postgresql_concurrently=True)\n"
+        + DOWN
+    )
+    findings = tuple(lint_revision("0002", "v/0002.py", text.encode()))
+    assert [f.rule for f in Verdicts(findings).refused()] == ["concurrently-in-transaction"]
+    accepted = Verdicts(findings, accepted=frozenset({"concurrently-in-transaction"}), why="x")
+    assert accepted.refused() == []
