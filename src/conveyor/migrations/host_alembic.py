@@ -355,7 +355,7 @@ def undoable(step: Any, allow_loss: bool = False) -> str | None:
                 )
             ]
             if not body:
-                if len(step.revision._all_down_revisions) > 1:
+                if step.revision.is_merge_point:
                     return None  # a merge point: `alembic merge` leaves nothing to undo
                 return "its downgrade() does nothing"
             drops = [] if allow_loss else list(dropped(node))
