@@ -61,7 +61,8 @@ def test_demo_deploys_a_good_release_and_rolls_back_a_broken_one(
 ) -> None:
     """The deploy half: real supervisord and Caddy on this machine, the example app's venv."""
     assert main(["demo", "--workdir", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out + captured.err  # a refused deploy says why on stderr
     assert "deployed: staging now runs 1.0.0" in out
     assert "deployed: staging now runs 1.1.0" in out
     assert "load during the deploy: " in out and ", 0 failed," in out
@@ -71,12 +72,14 @@ def test_demo_deploys_a_good_release_and_rolls_back_a_broken_one(
     assert '"version": "1.1.0"' in out.split("still serving: ")[1]
     # The migrations ran once; the database is read back; the rollback checks the schema.
     assert "2 migration(s) applied: 0001 → 0002; database was at empty (no revision)" in out
-    assert "database at 0003; the serving release's head is 0003; nothing to apply" in out
-    assert "1 migration(s) applied: 0003; database was at 0002, now at 0003" in out
+    assert "database at 0004; the serving release's head is 0004; nothing to apply" in out
+    assert "2 migration(s) applied: 0003 → 0004; database was at 0002, now at 0004" in out
     assert "1.0.0 (serving) answers healthy against it" in out
-    assert "answered healthy against the database at 0003 during " in out
+    assert "answered healthy against the database at 0004 during " in out
     assert "rolled back: staging runs 1.0.0" in out
     assert '"version": "1.0.0"' in out.split("serving after the rollback: ")[1]
+    assert "the pending migrations are refused on local: 0005 drop-column (loses data)" in out
+    assert '"version": "1.0.0"' in out.split("still serving: ")[-1]
     assert "demo finished: every step did what it should." in out
     # Nothing is left running: the demo stops its supervisord.
     staging = tmp_path / "movies" / ".conveyor" / "hosts" / "staging"

@@ -4,7 +4,8 @@ The example app becomes a git repository; staging is pointed at this machine
 ("local"), on free ports; then three releases go out under a steady load
 through Caddy: 1.0.0 (its migrations run), 1.1.0 (a new column, zero downtime), 1.2.0 (broken
 health, rolled back automatically while 1.1.0 keeps serving); then the database's
-revision, and a rollback to 1.0.0 that checks the schema first.
+revision, and a rollback to 1.0.0 that checks the schema first; and 1.3.0, whose
+migration drops a column, refused by the migrations' lint.
 """
 
 from __future__ import annotations
@@ -100,10 +101,10 @@ def set_version(app: Path, version: str) -> None:
     )
 
 
-def add_tagline(app: Path) -> None:
-    """1.1.0's migration: a nullable column (expand), which 1.0.0 keeps working with."""
-    versions = app / "migrations" / "versions"
-    shutil.copyfile(FIXTURES_DIR / "0003_movie_tagline.py", versions / "0003_movie_tagline.py")
+def add_revisions(app: Path, *names: str) -> None:
+    """Revisions of the story (demo/fixtures) into the app's migrations."""
+    for name in names:
+        shutil.copyfile(FIXTURES_DIR / name, app / "migrations" / "versions" / name)
 
 
 def break_health(app: Path) -> None:
@@ -162,7 +163,8 @@ def run_deploys(
     show(f"Caddy on 127.0.0.1:{staging.listen} serves: {served(staging)}")
 
     set_version(app, "1.1.0")
-    add_tagline(app)
+    # Expand: a nullable column 1.0.0 keeps working with; then its backfill, on its own.
+    add_revisions(app, "0003_movie_tagline.py", "0004_movie_tagline_backfill.py")
     commit(app, "movies 1.1.0: movies get a tagline", "v1.1.0")
     with Load(staging.url) as load:
         step("Deploy 1.1.0 (a new column) under load: zero downtime", ("deploy", "staging"), 0)
@@ -180,5 +182,11 @@ def run_deploys(
     step("The database, read through the serving release", ("db", "status", "staging"), 0)
     step("Roll back to 1.0.0: proven against the new column, code only", ("rollback", "staging"), 0)
     show(f"serving after the rollback: {served(staging)}")
+    # Contract, later: dropping the column loses its data; the lint stops it on staging.
+    set_version(app, "1.3.0")
+    add_revisions(app, "0005_drop_movie_tagline.py")
+    commit(app, "movies 1.3.0: drop movies.tagline", "v1.3.0")
+    step("Deploy 1.3.0 that drops a column: refused until accepted", ("deploy", "staging"), 1)
+    show(f"still serving: {served(staging)}")
     step("Every deploy, recorded", ("history", "staging"), 0)
     return results
