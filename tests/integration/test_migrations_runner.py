@@ -41,6 +41,31 @@ class App:
             check=False,
         )
 
+    def behind_a_reader(self, *argv: str) -> runner.Migrated:
+        """The runner while a reader holds orders (ACCESS SHARE) in an open transaction,
+        until the runner says it timed out and will try again: then the reader is done."""
+        env = {"PATH": os.environ["PATH"], "DATABASE_URL": self.url}
+        with psycopg.connect(self.url) as reader:
+            reader.execute("SELECT * FROM orders")
+            process = subprocess.Popen(
+                [sys.executable, str(SCRIPT), "alembic.ini", *argv],
+                cwd=self.root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert process.stdout is not None
+            lines = []
+            for line in process.stdout:
+                lines.append(line)
+                if line.startswith("@retry"):
+                    break
+            reader.rollback()
+            out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, "".join(lines) + out + err
+        return runner.parse("".join(lines) + out)
+
     def said(self, *argv: str) -> runner.Migrated:
         done = self.run(*argv)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -89,12 +114,7 @@ def test_a_migration_behind_a_long_transaction_times_out_rolls_back_and_retries(
     gives up after 300 ms, rolls back, and succeeds once the reader is gone."""
     app.said("upgrade")
     app.said("downgrade", "0001", "--allow-loss")
-    with psycopg.connect(app.url) as reader:
-        reader.execute("SELECT * FROM orders")
-        done_reading = threading.Timer(1.2, reader.rollback)
-        done_reading.start()
-        done = app.said("upgrade", "--lock-timeout", "300ms", "--attempts", "5")
-        done_reading.join()
+    done = app.behind_a_reader("upgrade", "--lock-timeout", "300ms", "--attempts", "5")
     assert done.retries >= 1
     assert done.after == ("0002",) and "quantity" in app.columns()
     assert "retried" in runner.summary(done)
@@ -195,12 +215,7 @@ def test_an_async_env_with_a_pooled_engine_retries_without_waiting_on_itself(app
     (app.root / "migrations" / "env.py").write_text(ASYNC_ENV)
     app.said("upgrade")
     app.said("downgrade", "0001", "--allow-loss")
-    with psycopg.connect(app.url) as reader:
-        reader.execute("SELECT * FROM orders")
-        done_reading = threading.Timer(1.2, reader.rollback)
-        done_reading.start()
-        done = app.said("upgrade", "--lock-timeout", "300ms", "--attempts", "5")
-        done_reading.join()
+    done = app.behind_a_reader("upgrade", "--lock-timeout", "300ms", "--attempts", "5")
     assert done.retries >= 1 and not done.waited
     assert done.after == ("0002",)
 

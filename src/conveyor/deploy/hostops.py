@@ -19,7 +19,7 @@ from conveyor.deploy.state import Colour, HostState, dumps, loads
 from conveyor.errors import CommandFailed, ConveyorError, HostError
 from conveyor.hosts.base import Connector, RunResult
 from conveyor.hosts.upload import Entry, have_argv, held, send_tree
-from conveyor.migrations.runner import BACKUPS, MIGRATOR
+from conveyor.migrations.runner import BACKUPS, MIGRATOR, REHEARSALS
 from conveyor.project.model import ServiceConfig
 from conveyor.project.python import version_allowed
 from conveyor.proxy.caddy import Caddy
@@ -125,6 +125,7 @@ async def prepare(target: Target, objects: Sequence[str] = ()) -> tuple[str, fro
             Put(paths.retirer, RETIRE.encode()),
             Put(paths.migrator, MIGRATOR),
             Put(paths.backuper, BACKUPS),
+            Put(paths.rehearser, REHEARSALS),
             Run(runtime.alive_argv(target.python), check=False),
             *asked,
         ],

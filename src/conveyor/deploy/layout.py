@@ -107,6 +107,11 @@ class HostPaths:
         return self._join("runtime", "host_backup.py")
 
     @property
+    def rehearser(self) -> str:
+        """The module beside it that rehearses pending migrations on a copy."""
+        return self._join("runtime", "host_rehearse.py")
+
+    @property
     def backups(self) -> str:
         """Where the database's dumps are kept (`backups/<id>.dump`)."""
         return self._join("backups")

@@ -225,6 +225,7 @@ async def run_runner(
     paths = target.paths
     await target.conn.put(runner.MIGRATOR, paths.migrator, mode=0o644)
     await target.conn.put(runner.BACKUPS, paths.backuper, mode=0o644)
+    await target.conn.put(runner.REHEARSALS, paths.rehearser, mode=0o644)
     python = posixpath.join(paths.venv(state.venv), "bin", "python")
     argv = runner.argv(
         python,

@@ -27,9 +27,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from conveyor.errors import ConfigError
+from conveyor.migrations.lint_sql import sql_findings
 from conveyor.migrations.revisions import Revision
 
 CLASSES = {
@@ -43,7 +43,6 @@ CLASSES = {
 BLOCKING = frozenset({"breaks", "loses"})
 # Refused everywhere: it would fail on the host anyway, mid-deploy.
 FAILING = frozenset({"fails"})
-_DATA = ("UpdateStmt", "InsertStmt", "DeleteStmt")
 
 
 @dataclass(frozen=True)
@@ -216,7 +215,7 @@ def lint_revision(revision: str, path: str, data: bytes) -> list[Finding]:
         name, line = _name(call), call.lineno
         table = _table(call)
         if name == "execute":
-            for rule, kind, message, is_data in _sql_findings(call, autocommit, new):
+            for rule, kind, message, is_data in sql_findings(_sql_of(call), autocommit, new):
                 if rule:
                     add(rule, kind, message, line)
                 (rows if is_data else ddl).append((line, autocommit))
@@ -381,80 +380,12 @@ def _column(call: ast.Call) -> tuple[str, bool] | None:
     return name, not_null and "server_default" not in keywords
 
 
-def _sql_findings(
-    call: ast.Call, autocommit: bool, new: set[str]
-) -> Iterator[tuple[str, str, str, bool]]:
-    """(rule, class, message, is data) for each statement of op.execute's SQL literal; a
-    rule of "" for a statement that breaks none."""
-    from pglast import parse_sql
-    from pglast.enums import AlterTableType, ConstrType, ObjectType
-
-    _CODE_NAMES = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_COLUMN, ObjectType.OBJECT_VIEW)
-    from pglast.parser import ParseError
-
-    sql = _text(call.args[0]) if call.args else ""
-    if isinstance(call.args[0] if call.args else None, ast.Call):
-        inner = call.args[0]
-        assert isinstance(inner, ast.Call)
-        sql = _text(inner.args[0]) if inner.args else ""  # op.execute(sa.text("..."))
-    if not sql:
-        yield "", "", "", False
-        return
-    try:
-        statements = parse_sql(sql)
-    except ParseError as error:
-        yield "unparsed-sql", "lock", f"its SQL does not parse as PostgreSQL ({error})", False
-        return
-    for raw in statements:
-        node: Any = raw.stmt
-        kind = type(node).__name__
-        if kind in _DATA:
-            yield "", "", "", True
-            continue
-        relation = getattr(node, "relation", None)
-        table = getattr(relation, "relname", None) or ""
-        existing = table not in new
-        if kind == "DropStmt" and node.removeType == ObjectType.OBJECT_TABLE:
-            yield "drop-table", "loses", "drops a table: its rows are gone", False
-        elif kind == "IndexStmt" and existing:
-            if not node.concurrent:
-                yield "create-index", "lock", f"builds an index on {table} without " \
-                    "CONCURRENTLY: writes to it wait until it is built", False  # fmt: skip
-            elif not autocommit:
-                yield "concurrently-in-transaction", "fails", "CREATE INDEX CONCURRENTLY " \
-                    "cannot run inside the migration's transaction", False  # fmt: skip
-        elif kind == "RenameStmt" and existing and node.renameType in _CODE_NAMES:
-            yield "rename", "breaks", f"renames in {table}: the running release still uses " \
-                "the old name", False  # fmt: skip
-        elif kind == "AlterTableStmt" and existing:
-            for cmd in node.cmds or ():
-                subtype = cmd.subtype
-                if subtype == AlterTableType.AT_DropColumn:
-                    yield "drop-column", "loses", f"drops {table}.{cmd.name}: its data is " \
-                        "gone", False  # fmt: skip
-                elif subtype == AlterTableType.AT_AlterColumnType:
-                    yield "change-type", "lock", f"changes a column's type: {table} is " \
-                        "rewritten under an ACCESS EXCLUSIVE lock", False  # fmt: skip
-                elif subtype == AlterTableType.AT_SetNotNull:
-                    yield "set-not-null", "lock", f"sets NOT NULL on {table}.{cmd.name}: " \
-                        "every row is checked under an ACCESS EXCLUSIVE lock", False  # fmt: skip
-                elif subtype == AlterTableType.AT_AddColumn and cmd.def_ is not None:
-                    types = {c.contype for c in (cmd.def_.constraints or ())}
-                    if (
-                        ConstrType.CONSTR_NOTNULL in types
-                        and ConstrType.CONSTR_DEFAULT not in types
-                    ):
-                        yield "add-not-null-column", "breaks", f"adds {table}.{cmd.def_.colname} " \
-                            "NOT NULL without a default", False  # fmt: skip
-                elif subtype == AlterTableType.AT_AddConstraint and cmd.def_ is not None:
-                    constraint = cmd.def_
-                    if (
-                        constraint.contype == ConstrType.CONSTR_FOREIGN
-                        and not constraint.skip_validation
-                    ):
-                        yield "foreign-key", "lock", f"adds a foreign key to {table} and " \
-                            "validates every row at once (add it NOT VALID)", False  # fmt: skip
-        yield "", "", "", False
+def _sql_of(call: ast.Call) -> str:
+    """The SQL literal op.execute(...) passes, as a string or in sa.text(...)."""
+    first = call.args[0] if call.args else None
+    if isinstance(first, ast.Call) and first.args:  # op.execute(sa.text("..."))
+        first = first.args[0]
+    return _text(first) if first is not None else ""
 
 
 def _merges(tree: ast.Module) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 MIGRATOR = (Path(__file__).parent / "host_alembic.py").read_bytes()
 BACKUPS = (Path(__file__).parent / "host_backup.py").read_bytes()  # put beside it
+REHEARSALS = (Path(__file__).parent / "host_rehearse.py").read_bytes()  # and this one
 # Its exit codes besides 0 and Alembic's own failures.
 LOCKED, REFUSED, NO_BACKUP, BLOCKED, FAILED, REHEARSAL = 3, 4, 5, 6, 7, 8
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import ast
 
-from conveyor.migrations.host_alembic import Stretches, dropped
+from conveyor.migrations.host_alembic import dropped
+from conveyor.migrations.host_rehearse import Stretches
 
 
 def drops(source: str) -> list[str]:
