@@ -19,7 +19,7 @@ from conveyor.deploy import hostops
 from conveyor.deploy.events import Emit, Event
 from conveyor.deploy.hostops import Target
 from conveyor.deploy.lock import LockOwner, acquire, heartbeats, inspect, release_all
-from conveyor.deploy.migrate import load_record, run_runner, save_record
+from conveyor.deploy.migrate import load_record, migration_host, run_runner, save_record
 from conveyor.deploy.plan import Plan
 from conveyor.deploy.preflight import Access, targets_for
 from conveyor.deploy.run import open_record, recording
@@ -234,16 +234,19 @@ def pending_in_plan(
     except NotServing:
         seen = None
     at = seen.after if seen is not None else None
-    if at and any(rev not in lint.graph for rev in at):
-        note = (
-            f"; the database is at {runner.revisions(at)}, which this release's revisions do "
-            "not hold (a newer release migrated it): alembic will refuse to run"
-        )
+
+    def noted(note: str) -> Plan:
         steps = [
             replace(s, description=s.description + note) if s.action == "migrate" and s.op else s
             for s in plan.steps
         ]
         return replace(plan, steps=tuple(steps))
+
+    if at and any(rev not in lint.graph for rev in at):
+        return noted(
+            f"; the database is at {runner.revisions(at)}, which this release's revisions do "
+            "not hold (a newer release migrated it): alembic will refuse to run"
+        )
     todo = pending(lint.graph, at or ())
     refused = [f for f in lint.refused() if f.revision in todo]
     if refused:
@@ -256,11 +259,7 @@ def pending_in_plan(
     note = f"; the database ({where}) has not run: {', '.join(todo) or 'nothing'}"
     for finding in lint.among(todo):
         note += f"\nlint: {finding.describe()}"
-    steps = [
-        replace(s, description=s.description + note) if s.action == "migrate" and s.op else s
-        for s in plan.steps
-    ]
-    return replace(plan, steps=tuple(steps))
+    return noted(note)
 
 
 def describe(said: Migrated) -> str:
@@ -300,13 +299,13 @@ def _migration_host(
             hint='add [migrations] with run_on = "ROLE" (conveyor init detects Alembic)',
         )
     targets, roles = targets_for(project, environment, access)
-    chosen = [t for t in targets if migrations.run_on in roles[t.spec]]
-    if not chosen:
+    host = migration_host(project.config, targets, roles)
+    if host is None:
         raise ConfigError(
             f"{environment} has no host of role {migrations.run_on} ([migrations] run_on)",
             hint=f"give a host that role in [environments.{environment}] hosts",
         )
-    return chosen[0], targets
+    return host, targets
 
 
 class NotServing(ConveyorError):

@@ -103,7 +103,9 @@ class Engine:
         if kind == "prepare":
             # Which of the release's files the host has is asked in the same round trip.
             objects = [entry.object for entry in await self._hashed()]
-            said, host.have = await hostops.prepare(target, objects)
+            migrations = self.config.migrations
+            migrates = migrations is not None and migrations.run_on in self.roles[target.spec]
+            said, host.have = await hostops.prepare(target, objects, migrates=migrates)
             self.say(target, step.action, "ok", said)
         elif kind == "upload":
             assert self.release_path is not None

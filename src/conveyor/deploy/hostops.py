@@ -102,8 +102,11 @@ async def write_state(target: Target, state: HostState) -> None:
     await target.conn.put(dumps(state).encode(), target.paths.state, mode=0o644)
 
 
-async def prepare(target: Target, objects: Sequence[str] = ()) -> tuple[str, frozenset[str] | None]:
-    """Tools venv, directories, supervisord running, launcher in place; returns what it did,
+async def prepare(
+    target: Target, objects: Sequence[str] = (), *, migrates: bool = False
+) -> tuple[str, frozenset[str] | None]:
+    """Tools venv, directories, supervisord running, launcher in place (and, on a host that
+    may run the migrations, `migrates`, conveyor's Alembic runner); returns what it did,
     and which of the release's `objects` (its files, by content) the host's store holds
     (None when there were none to ask about)."""
     paths, conn, runtime = target.paths, target.conn, target.runtime
@@ -123,9 +126,7 @@ async def prepare(target: Target, objects: Sequence[str] = ()) -> tuple[str, fro
             Put(paths.launcher, LAUNCHER.encode()),
             # A supervisor command is one line: the retire script lives in a file.
             Put(paths.retirer, RETIRE.encode()),
-            Put(paths.migrator, MIGRATOR),
-            Put(paths.backuper, BACKUPS),
-            Put(paths.rehearser, REHEARSALS),
+            *(runner_files(paths) if migrates else ()),
             Run(runtime.alive_argv(target.python), check=False),
             *asked,
         ],
@@ -192,6 +193,15 @@ async def check_python(target: Target) -> None:
             hint="install a Python that meets it on the host, "
             "or set [app] python in conveyor.toml to a version the host has that meets it",
         )
+
+
+def runner_files(paths: HostPaths) -> tuple[Put, ...]:
+    """conveyor's Alembic runner and the modules it imports from beside it."""
+    return (
+        Put(paths.migrator, MIGRATOR),
+        Put(paths.backuper, BACKUPS),
+        Put(paths.rehearser, REHEARSALS),
+    )
 
 
 def venv_argv(target: Target, key: str, release_id: str) -> list[str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from conveyor.deploy import hostops
+from conveyor.deploy.batch import batch
 from conveyor.deploy.health import Probe, probe
 from conveyor.deploy.layout import ports, services_by_kind
 from conveyor.errors import ConveyorError, DeployFailed
@@ -192,6 +193,17 @@ async def _record(
     await save_record(host.target, schema)
 
 
+def migration_host(
+    config: ConveyorConfig, targets: Sequence[Target], roles: Mapping[str, Sequence[str]]
+) -> Target | None:
+    """The host that runs the migrations: the first of `[migrations] run_on` (as the deploy's
+    migrate step chooses it); None without migrations or such a host."""
+    migrations = config.migrations
+    if migrations is None:
+        return None
+    return next((t for t in targets if migrations.run_on in roles[t.spec]), None)
+
+
 async def load_record(target: Target) -> record.Schema:
     """The host's schema record (an empty one where there is none)."""
     path = target.paths.schema
@@ -223,9 +235,7 @@ async def run_runner(
     by an older conveyor may not have it)."""
     assert state.release is not None and state.venv is not None
     paths = target.paths
-    await target.conn.put(runner.MIGRATOR, paths.migrator, mode=0o644)
-    await target.conn.put(runner.BACKUPS, paths.backuper, mode=0o644)
-    await target.conn.put(runner.REHEARSALS, paths.rehearser, mode=0o644)
+    await batch(target.conn, target.python, hostops.runner_files(paths))
     python = posixpath.join(paths.venv(state.venv), "bin", "python")
     argv = runner.argv(
         python,

@@ -17,6 +17,7 @@ from conveyor.deploy.hostops import Target
 from conveyor.deploy.migrate import (
     colour_probes,
     load_record,
+    migration_host,
     run_runner,
     save_record,
     unhealthy,
@@ -58,13 +59,9 @@ async def check(
     """The rollback's verdict on the schema (None without migrations or their host);
     ConveyorError, nothing changed, when the release going back was never seen working with
     the database as it is and `downgrade` was not asked for."""
-    migrations = config.migrations
-    if migrations is None:
+    host = migration_host(config, targets, roles)
+    if host is None:
         return None
-    chosen = [t for t in targets if migrations.run_on in roles[t.spec]]
-    if not chosen:
-        return None
-    host = chosen[0]
     to = states[host.spec].previous_release
     if to is None:
         return None  # the rollback refuses this host itself

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from conveyor.errors import ConveyorError
 
@@ -86,17 +86,7 @@ def dumps(schema: Schema) -> bytes:
     """The record as JSON."""
     data = {
         "at": None if schema.at is None else list(schema.at),
-        "releases": {
-            rid: {
-                "head": list(entry.head),
-                "before": list(entry.before),
-                "ran": list(entry.ran),
-                "works_with": list(entry.works_with),
-                "backup": entry.backup,
-                "versions": entry.versions,
-            }
-            for rid, entry in schema.releases.items()
-        },
+        "releases": {rid: asdict(entry) for rid, entry in schema.releases.items()},
     }
     return (json.dumps(data, indent=2) + "\n").encode()
 
