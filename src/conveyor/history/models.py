@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -79,6 +81,8 @@ class DeployRow(Base):
     message: Mapped[str] = mapped_column(Text)
     cause: Mapped[str | None] = mapped_column(Text, nullable=True)
     hosts: Mapped[list[str]] = mapped_column(JSON)
+    # An unplanned deploy made because of an incident (`--hotfix`, or a hotfix/ branch).
+    hotfix: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class EventRow(Base):
@@ -98,3 +102,76 @@ class EventRow(Base):
     # `kind` as "event"); a step's duration in seconds. None on events from before 0004.
     fields: Mapped[str | None] = mapped_column(Text, nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ChangeRow(Base):
+    """One commit a production deploy brought, with its time (for change lead time)."""
+
+    __tablename__ = "conveyor_changes"
+
+    deploy_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conveyor_deploys.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    committed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author: Mapped[str] = mapped_column(Text)  # "Name <email>" as git has it
+
+
+class CheckRow(Base):
+    """One `conveyor check` run: which commit, with which configuration, and its result."""
+
+    __tablename__ = "conveyor_checks"
+    __table_args__ = (Index("ix_conveyor_checks_commit", "commit", "config"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commit: Mapped[str] = mapped_column(String(64))
+    config: Mapped[str] = mapped_column(String(80))  # sha256 of the validated conveyor.toml
+    passed: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[str] = mapped_column(Text)
+
+
+APPROVAL_STATUSES = ("pending", "approved", "rejected", "ran")
+
+
+class ApprovalRow(Base):
+    """A deploy plan waiting for (or given) approval: the plan itself and its digest."""
+
+    __tablename__ = "conveyor_approvals"
+    __table_args__ = (
+        Index("ix_conveyor_approvals_env", "environment", "requested_at"),
+        CheckConstraint(f"status IN {APPROVAL_STATUSES!r}", name="ck_conveyor_approvals_status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    environment: Mapped[str] = mapped_column(String(200))
+    release: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(Text)
+    commit: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(80))
+    plan: Mapped[str] = mapped_column(Text)  # the saved-plan document (no secret in it)
+    gates: Mapped[str] = mapped_column(Text)  # JSON: the automatic gates as evaluated
+    authors: Mapped[str] = mapped_column(Text)  # JSON: who wrote the commits in the range
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    why: Mapped[str | None] = mapped_column(Text, nullable=True)  # a rejection's reason
+    deploy_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # what ran it
+
+
+class SignatureRow(Base):
+    """One approver's signed verdict on an approval request."""
+
+    __tablename__ = "conveyor_signatures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    approval_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conveyor_approvals.id", ondelete="CASCADE"), index=True
+    )
+    signer: Mapped[str] = mapped_column(Text)  # the principal allowed_signers names
+    verdict: Mapped[str] = mapped_column(String(16))  # "approve" or "reject"
+    statement: Mapped[str] = mapped_column(Text)  # exactly what was signed
+    signature: Mapped[str] = mapped_column(Text)  # the SSH signature (armored)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)

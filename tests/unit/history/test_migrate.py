@@ -23,6 +23,10 @@ def test_opening_a_new_file_creates_the_schema_at_head(tmp_path: Path) -> None:
         assert set(inspect(connection).get_table_names()) == {
             "conveyor_deploys",
             "conveyor_deploy_events",
+            "conveyor_changes",
+            "conveyor_checks",
+            "conveyor_approvals",
+            "conveyor_signatures",
             VERSION_TABLE,
         }
         assert connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}")) == head()
@@ -83,6 +87,7 @@ def test_migration_scripts_are_plain_files_in_the_package() -> None:
         "v0003_stop_start_kinds.py",
         "v0004_event_fields.py",
         "v0005_migrate_kind.py",
+        "v0006_gates.py",
     ]
     assert not (SCRIPTS.parent / "alembic.ini").exists()
 
