@@ -9,6 +9,7 @@ done about it, and what to do next.
      |    +-- EnvFileError      a .env file cannot be read at all
      |    +-- SchemaError       the settings schema (.env.example or a class) cannot be read
      +-- NotAvailable           a command group that is not built yet (exit 2)
+ +-- AwaitingApproval       a deploy waits for approvals (exit 3): what it needs, from whom
      +-- HostError              a host cannot be reached or refuses us
      |    +-- HostUnreachable   connection refused, timed out, DNS failure
      |    +-- HostKeyUnknown    the host key is not in known_hosts (or changed)
@@ -58,6 +59,12 @@ class NotAvailable(ConveyorError):
     """A command that exists in the design but is not built yet."""
 
     exit_code = 2
+
+
+class AwaitingApproval(ConveyorError):
+    """A deploy is recorded as a request and waits for its approvals; nothing was deployed."""
+
+    exit_code = 3
 
 
 class HostError(ConveyorError):

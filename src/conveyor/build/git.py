@@ -69,6 +69,37 @@ def commit_time(root: Path, commit: str) -> str:
     return text(root, "show", "-s", "--format=%cI", commit)
 
 
+@dataclass(frozen=True)
+class Commit:
+    """One commit of a deploy's range: who wrote it, who committed it, and when."""
+
+    sha: str
+    committed_at: str  # ISO 8601 with its UTC offset
+    author: str  # "Name <email>"
+    committer: str
+
+
+def commits_between(root: Path, base: str, tip: str, *, limit: int = 1000) -> list[Commit]:
+    """The commits `tip` has and `base` has not, newest first (only `tip` itself when `base`
+    is "" or unknown here, e.g. a first deploy or a shallow clone)."""
+    known = bool(base)
+    if known:
+        try:
+            git(root, "cat-file", "-e", f"{base}^{{commit}}")
+        except BuildError:
+            known = False
+    spec = [f"{base}..{tip}"] if known else ["-n", "1", tip]
+    out = text(
+        root,
+        "log",
+        f"--max-count={limit}",
+        "--format=%H%x1f%cI%x1f%an <%ae>%x1f%cn <%ce>",
+        *spec,
+        "--",
+    )
+    return [Commit(*line.split("\x1f")) for line in out.splitlines() if line]
+
+
 def changed_files(root: Path) -> tuple[str, ...]:
     """Tracked files with uncommitted changes (staged or not); untracked files do not count."""
     raw = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no", "--", ".")

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from conveyor import __version__
 from conveyor.cli import (
+    approve,
     build,
     check,
     config,
@@ -75,6 +76,7 @@ deploy.register(app)
 power.register(app)
 history.register(app)
 metrics.register(app)
+approve.register(app)
 # Each built command group registers here, one line per module, above this comment.
 pending.register(app)  # last: placeholders for groups not registered above
 

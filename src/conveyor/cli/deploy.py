@@ -16,10 +16,11 @@ from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
 from conveyor.cli.progress import Progress
 from conveyor.errors import ConfigError, ConveyorError
-from conveyor.project.load import load_project
+from conveyor.project.load import Project, load_project
 from conveyor.settings.resolve import parse_overrides
 
 if TYPE_CHECKING:  # the deploy engine (asyncssh, SQLAlchemy) loads only when a command runs
+    from conveyor.deploy.execute import Outcome
     from conveyor.deploy.preflight import Access
 
 
@@ -38,6 +39,20 @@ def failure_lines(message: str, cause: str | None) -> list[str]:
     if lines and lines[0] in message:
         lines = lines[1:]
     return lines
+
+
+def needs_approval(project: Project, environment: str, resume: str | None) -> bool:
+    """True when deploys to `environment` wait for approvals; --resume elsewhere is refused."""
+    from conveyor.gates.flow import policy_of
+
+    if policy_of(project, environment) is not None:
+        return True
+    if resume is not None:
+        raise ConveyorError(
+            f"{environment} needs no approval: --resume {resume} runs an approval request",
+            hint=f"deploy it with conveyor deploy {environment}",
+        )
+    return False
 
 
 def access_options(known_hosts: Path | None, identity: Path | None) -> Access:
@@ -103,6 +118,13 @@ def deploy_command(
         "REVISION:RULE (repeatable); needs --why.",
     ),
     why: str = typer.Option("", "--why", help="Why the accepted findings are fine (recorded)."),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        metavar="ID",
+        help="Run the approved request ID: refused, naming what changed, unless planning "
+        "again gives the plan its approvers signed.",
+    ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
     from conveyor.deploy.preflight import Limit
@@ -115,6 +137,18 @@ def deploy_command(
     limit = Limit(tuple(role), tuple(host))
     overrides = parse_overrides(sets)
     access = access_options(known_hosts, identity)
+    if needs_approval(project, environment, resume) and not dry_run and plan_out is None:
+        from conveyor.cli.approve import approved_deploy
+        from conveyor.gates.flow import Asked
+
+        if plan_file is not None:
+            raise ConveyorError(
+                f"{environment} needs approvals: a saved plan runs once its request is approved",
+                hint=f"drop --plan: conveyor deploy {environment} records this plan as a request",
+            )
+        asked = Asked(ref, release, watch, limit, overrides, access, accepted, force)
+        approved_deploy(project, environment, asked, resume=resume)
+        return
     saved_inputs = None
     if plan_file is not None:
         given = [
@@ -157,6 +191,10 @@ def deploy_command(
             accept=accepted,
         )
         out().print(plan.render(), markup=False)
+        if needs_approval(project, environment, None):
+            from conveyor.cli.approve import dry_run_note
+
+            dry_run_note(project, environment, plan)
         if plan_out is not None:
             from conveyor.deploy.saved import write
 
@@ -184,7 +222,11 @@ def deploy_command(
         )
     finally:
         progress.close()
-    took = progress.elapsed()
+    report(deploy_id, outcome, progress.elapsed())
+
+
+def report(deploy_id: str, outcome: Outcome, took: str) -> None:
+    """A finished deploy's summary; exit 1 unless it succeeded."""
     if outcome.status == "succeeded":
         for spec, why in outcome.left_out.items():
             err().print(f"warning: {spec} stays on its previous release: {why}", markup=False)

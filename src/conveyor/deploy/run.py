@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 
 from conveyor.build import Prepared, write_release
@@ -58,12 +58,14 @@ def deploy(
     overrides: Mapping[str, str] | None = None,
     saved: Inputs | None = None,
     accept: Acceptance | None = None,
+    started: Callable[[str], None] | None = None,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome).
 
     `saved`: what a saved plan was built from. The release, the values and the config this
     deploy uses must be those; once the hosts are locked, their states must be those the
-    plan saw; and an interrupted deploy is not recovered first. Else nothing changes."""
+    plan saw; and an interrupted deploy is not recovered first. Else nothing changes.
+    `started`: told the deploy's id once it is recorded (before any host is touched)."""
     checked = preflight(
         project,
         environment,
@@ -106,6 +108,8 @@ def deploy(
         version=release.version,
         commit=built.commit,
     )
+    if started is not None:
+        started(deploy_id)
     executor = Executor(
         config=project.config,
         environment=environment,

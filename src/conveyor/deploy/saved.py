@@ -144,21 +144,42 @@ def check_saved(
 ) -> SavedRun:
     """Plan again from what is true now; the saved plan runs only when the two are one plan,
     else the error names what changed (nothing is touched)."""
+    return check_document(
+        project,
+        environment,
+        read(path),
+        access=access,
+        overrides=overrides,
+        accept=accept,
+        source=str(path),
+        hint=f"make a new plan: conveyor deploy {environment} --plan-out {path}",
+    )
+
+
+def check_document(
+    project: Project,
+    environment: str,
+    saved: Mapping[str, Any],
+    *,
+    access: Access | None = None,
+    overrides: Mapping[str, str] | None = None,
+    accept: Acceptance | None = None,
+    source: str,
+    hint: str,
+) -> SavedRun:
+    """`check_saved` for a plan document from anywhere (a file, an approval request):
+    `source` names it in the error, `hint` says how to get a new one."""
     from conveyor.deploy.run import plan_deploy  # it plans with this module's digests
 
-    saved = read(path)
-    was = saved["inputs"]
-    # A release the plan would build comes from its commit; a built one by its id.
-    ref, release_id = (str(was["commit"]), None) if was["commit"] else ("HEAD", str(was["release"]))
-    limit = Limit(tuple(was["roles"]), tuple(was["limit_hosts"]))
+    run = saved_run(saved)
     plan = plan_deploy(
         project,
         environment,
-        ref=ref,
-        release_id=release_id,
+        ref=run.ref,
+        release_id=run.release_id,
         access=access,
-        watch=was["watch"],
-        limit=limit,
+        watch=run.watch,
+        limit=run.limit,
         overrides=overrides,
         saving=True,
         accept=accept,
@@ -166,7 +187,19 @@ def check_saved(
     changed = differences(saved, document(plan))
     if changed:
         raise ConveyorError(
-            f"{path}: the saved plan no longer holds: {'; '.join(changed)}; nothing was done",
-            hint=f"make a new plan: conveyor deploy {environment} --plan-out {path}",
+            f"{source}: the saved plan no longer holds: {'; '.join(changed)}; nothing was done",
+            hint=hint,
         )
-    return SavedRun(ref, release_id, was["watch"], limit, Inputs(**was), str(saved["digest"]))
+    return run
+
+
+def saved_run(saved: Mapping[str, Any]) -> SavedRun:
+    """How to run a plan document (checked already)."""
+    was = saved["inputs"]
+    # A release the plan would build comes from its commit; a built one by its id.
+    ref, release_id = (str(was["commit"]), None) if was["commit"] else ("HEAD", str(was["release"]))
+    limit = Limit(tuple(was["roles"]), tuple(was["limit_hosts"]))
+    inputs = Inputs(
+        **{**was, "roles": tuple(was["roles"]), "limit_hosts": tuple(was["limit_hosts"])}
+    )
+    return SavedRun(ref, release_id, was["watch"], limit, inputs, str(saved["digest"]))

@@ -278,6 +278,11 @@ class HistoryStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def transaction(self) -> Session:
+        """A session for the history's other tables (approvals): `with store.transaction()
+        as s, s.begin():` is one transaction."""
+        return self._session()
+
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
 

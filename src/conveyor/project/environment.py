@@ -5,7 +5,14 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from conveyor.project.fields import (
     Batch,
@@ -54,13 +61,67 @@ class EnvironmentNotify(Section):
     on: list[Event] | None = Field(default=None, description="Replaces notify.on.")
 
 
-class ApprovalConfig(Section):
-    """Who must approve a deploy before it starts (not available yet: refused)."""
+def _freeze_window(value: str) -> str:
+    from conveyor.gates.freeze import parse
 
-    required: bool = Field(default=True, description="Wait for an approval before deploying.")
-    by: list[str] = Field(default=[], description="Who may approve. Empty: anyone.")
+    parse(value)
+    return value
+
+
+FreezeWindow = Annotated[str, AfterValidator(_freeze_window)]
+
+
+def _approvers(value: object) -> object:
+    """`required = true` is one approver, `false` none."""
+    return int(value) if isinstance(value, bool) else value
+
+
+Approvers = Annotated[int, BeforeValidator(_approvers)]
+
+
+class ApprovalConfig(Section):
+    """Who must approve a deploy, signed with their SSH keys, and what is checked first."""
+
+    required: Approvers = Field(
+        default=1,
+        ge=0,
+        description="Distinct approvers a deploy needs (true: 1; 0 or false: none).",
+    )
+    by: list[str] = Field(
+        default=[],
+        description="Who may approve: principals of `allowed_signers` (the emails people "
+        "commit with). Empty: anyone it lists.",
+    )
+    allowed_signers: RelativePath = Field(
+        default="allowed_signers",
+        description='The repository\'s allowed_signers file ("principal key-type key" per '
+        "line, as git's gpg.ssh.allowedSignersFile): whose SSH signatures count.",
+    )
     separate_from_author: bool = Field(
-        default=False, description="The author of the deployed commit may not approve it."
+        default=True,
+        description="Nobody who authored or committed a change in the deploy counts.",
+    )
+    expires: Duration = Field(
+        default="24h", validate_default=True, description="How long an approval holds."
+    )
+    freeze: list[FreezeWindow] = Field(
+        default=[],
+        description='When deploys wait: "Fri 16:00-Mon 08:00 Asia/Seoul" (weekly) or '
+        '"2026-12-24 18:00-2026-12-27 08:00 UTC" (once). An approval with --override '
+        "--why breaks it, recorded.",
+    )
+    checklist: list[str] = Field(
+        default=[], description="Items an approver confirms one by one, e.g. release notes."
+    )
+    checks: bool = Field(
+        default=True,
+        description="`conveyor check` must have passed on the deployed commit, with this "
+        "[checks] configuration.",
+    )
+    staging_soak: Duration | None = Field(
+        default=None,
+        description="The release must have served on a staging-tier environment this long, "
+        "with no deploy, rollback or recovery there since. Not set: no soak.",
     )
 
 
@@ -143,8 +204,8 @@ class EnvironmentConfig(Section):
     )
     approval: ApprovalConfig | None = Field(
         default=None,
-        description="Approval before deploying. Not set: none needed. "
-        "Not available yet: the table is refused.",
+        description="Approval before deploying: the deploy waits, as a signed request, "
+        "until enough approvers sign its plan. Not set: none needed.",
     )
     strategy: StrategyConfig = Field(default=StrategyConfig(), description="Deploy strategy.")
     notify: EnvironmentNotify | None = Field(

@@ -27,7 +27,7 @@ conveyor.toml:14: environments.production.hosts.backend[0]: expected "user@host"
 References between sections (the roles of a service, `migrations.run_on`,
 `needs` of a step) are checked once every value has the right type.
 
-A key conveyor does not carry out yet is refused, never ignored: `approval`,
+A key conveyor does not carry out yet is refused, never ignored:
 `notify` and `[notify]`, `migrations.backup = true`, `strategy.kind = "rolling"`
 and the `migrations` preset are described below but marked *not available
 yet*, and setting them is an error naming the key. So are options that would

@@ -1,6 +1,6 @@
 """Keys the schema describes but this version does not carry out: refused at load, by key.
 
-A key that conveyor accepts is carried out. Where a feature is planned (approvals,
+A key that conveyor accepts is carried out. Where a feature is planned (
 notifications, rolling deploys, migration lint) its keys stay in
 the model, so the reference and the JSON schema describe them, and this module turns
 a configured value into an error naming the key, before anything runs.
@@ -39,12 +39,6 @@ def _top(config: ConveyorConfig) -> Iterator[Problem]:
 def _environments(config: ConveyorConfig) -> Iterator[Problem]:
     for name, env in config.environments.items():
         where = ("environments", name)
-        if env.approval is not None:
-            why = f"{name} requires an approval; " if env.approval.required else ""
-            yield Problem(
-                (*where, "approval"),
-                f"{why}approvals are {NOT_AVAILABLE} — remove `approval` to deploy without one",
-            )
         if env.notify is not None:
             yield Problem(
                 (*where, "notify"), f"notifications are {NOT_AVAILABLE} — remove `notify`"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from conveyor.project.detect import detect
 from conveyor.project.init import render_toml
-from tests.conftest import Project
 from tests.unit.project.toml_files import error, load
 
 APP = '[app]\nname = "shop"\n'
@@ -23,16 +21,6 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 CASES = [
-    (
-        APP + PRODUCTION + 'approval = { required = true, by = ["alice", "bob"] }\n',
-        "conveyor.toml:5: environments.production.approval: production requires an approval; "
-        "approvals are not available yet — remove `approval` to deploy without one",
-    ),
-    (
-        APP + PRODUCTION + "approval = { required = false }\n",
-        "conveyor.toml:5: environments.production.approval: "
-        "approvals are not available yet — remove `approval` to deploy without one",
-    ),
     (
         APP + '[notify]\ntargets = ["slack://$SLACK_WEBHOOK"]\n' + PRODUCTION,
         "conveyor.toml:3: notify: notifications are not available yet — remove [notify]",
@@ -106,25 +94,17 @@ def test_backup_is_off_unless_written(tmp_path: Path) -> None:
     assert config.migrations is not None and config.migrations.backup is False
 
 
-def test_a_deploy_with_an_approval_stops_before_touching_anything(
-    make_project: Callable[..., Project],
-) -> None:
-    project = make_project(
-        {
-            "conveyor.toml": APP + WEB + PRODUCTION + "approval = { required = true }\n",
-            ".env.example": "ENVIRONMENT=development\n",
-            ".env.production": "ENVIRONMENT=production\n",
-        }
+def test_approval_is_carried_out_and_its_values_are_checked_at_load(tmp_path: Path) -> None:
+    config = load(tmp_path, APP + PRODUCTION + 'approval = { required = true, by = ["a@x"] }\n')
+    approval = config.environment("production").approval
+    assert approval is not None
+    assert (approval.required, approval.separate_from_author, approval.checks) == (1, True, True)
+    frozen = 'approval = { freeze = ["Fri 16:00-Mon 08:00 Mars/Base"] }\n'
+    assert error(tmp_path, APP + PRODUCTION + frozen) == (
+        "conveyor.toml:5: environments.production.approval.freeze[0]: "
+        "'Fri 16:00-Mon 08:00 Mars/Base': unknown time zone 'Mars/Base'; use an IANA name such "
+        "as Asia/Seoul or UTC"
     )
-    for argv in (("deploy", "production"), ("deploy", "production", "--dry-run")):
-        result = project.run(*argv)
-        assert result.code == 1
-        assert result.err == (
-            "error: project/conveyor.toml:9: environments.production.approval: production "
-            "requires an approval; approvals are not available yet — remove `approval` to deploy "
-            "without one\n"
-        )
-    assert not (project.root / ".conveyor").exists()
 
 
 def test_init_writes_only_keys_that_are_carried_out(tmp_path: Path) -> None:

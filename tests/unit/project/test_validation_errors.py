@@ -312,7 +312,7 @@ CASES = [
     ),
     (
         APP + STAGING + 'approval = { required = "yes", bye = ["al"] }\n',
-        'conveyor.toml:5: environments.staging.approval.required: expected true or false, got "yes"\n'
+        'conveyor.toml:5: environments.staging.approval.required: expected an integer, got "yes"\n'
         'conveyor.toml:5: environments.staging.approval.bye: unknown key (did you mean "by"?)',
     ),
     (

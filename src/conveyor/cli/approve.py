@@ -1,0 +1,400 @@
+"""`conveyor approve ID`, `conveyor reject ID --why`, `conveyor approvals [ENV | show ID]`,
+and the deploy that waits for them (`gates/flow.py`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from conveyor.cli.context import project_dir
+from conveyor.cli.output import err, out
+from conveyor.errors import AwaitingApproval, ConveyorError
+from conveyor.project.load import Project, load_project
+
+if TYPE_CHECKING:
+    from conveyor.deploy.plan import Plan
+    from conveyor.gates.flow import Asked
+    from conveyor.gates.requests import Request
+    from conveyor.history.store import HistoryStore
+    from conveyor.project.environment import ApprovalConfig
+
+USAGE = "[ENV | show ID]"
+
+
+def register(app: typer.Typer) -> None:
+    """Add approve, reject and approvals."""
+    app.command("approve")(approve_command)
+    app.command("reject")(reject_command)
+    app.command("approvals")(approvals_command)
+
+
+def approve_command(
+    ctx: typer.Context,
+    request_id: str = typer.Argument(..., metavar="ID", help="The approval request."),
+    key: Path | None = typer.Option(
+        None, "--key", help="SSH key to sign with (default: git's user.signingkey, ~/.ssh/id_*)."
+    ),
+    confirm: list[str] = typer.Option(
+        [],
+        "--confirm",
+        metavar="ITEM",
+        help="A checklist item you confirm, by its text or number (repeatable; asked on a "
+        "terminal when not given).",
+    ),
+    override: bool = typer.Option(
+        False, "--override", help="Break a freeze window in force (needs --why; recorded)."
+    ),
+    why: str = typer.Option("", "--why", help="Why the freeze may be broken (with --override)."),
+) -> None:
+    """Approve a waiting deploy: sign its plan's digest with your SSH key."""
+    if override and not why.strip():
+        raise ConveyorError("--override needs --why: the reason is recorded and signed")
+    project = load_project(project_dir(ctx))
+    with _store(project) as store:
+        request, policy = _pending(project, store, request_id)
+        items = _checklist(policy.checklist, confirm)
+        from conveyor.gates.policy import Verdict
+
+        _sign(
+            project,
+            store,
+            request,
+            Verdict(
+                request.id,
+                request.environment,
+                request.digest,
+                "approve",
+                _now(),
+                items,
+                why.strip() if override else "",
+            ),
+            key,
+        )
+
+
+def reject_command(
+    ctx: typer.Context,
+    request_id: str = typer.Argument(..., metavar="ID", help="The approval request."),
+    why: str = typer.Option(..., "--why", help="Why it may not run (recorded, signed)."),
+    key: Path | None = typer.Option(None, "--key", help="SSH key to sign with."),
+) -> None:
+    """Reject a waiting deploy, signed: it will not run."""
+    if not why.strip():
+        raise ConveyorError("--why may not be empty: the reason is recorded")
+    project = load_project(project_dir(ctx))
+    with _store(project) as store:
+        request, _policy = _pending(project, store, request_id)
+        from conveyor.gates.policy import Verdict
+
+        verdict = Verdict(
+            request.id, request.environment, request.digest, "reject", _now(), why=why.strip()
+        )
+        _sign(project, store, request, verdict, key)
+
+
+def approvals_command(
+    ctx: typer.Context,
+    words: list[str] | None = typer.Argument(None, metavar=USAGE, help="ENV, or: show ID."),
+    everything: bool = typer.Option(False, "--all", help="Decided and run requests too."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List approval requests waiting (or all); "approvals show ID" prints one."""
+    from conveyor.gates import requests
+
+    args = list(words or [])
+    project = load_project(project_dir(ctx))
+    with _store(project) as store:
+        if args[:1] == ["show"]:
+            if len(args) != 2:
+                raise typer.BadParameter("show takes one ID", param_hint=USAGE)
+            _show(project, store, requests.get(store, args[1]), as_json)
+            return
+        if len(args) > 1:
+            raise typer.BadParameter(f"expected one, got: {' '.join(args)}", param_hint=USAGE)
+        found = requests.listing(store, args[0] if args else None, pending=not everything)
+    if as_json:
+        out().print_json(json.dumps([_as_dict(r) for r in found], default=str))
+        return
+    if not found:
+        out().print("no approval requests" + ("" if everything else " waiting"), markup=False)
+        return
+    for r in found:
+        approvals = sum(s.verdict == "approve" for s in r.signatures)
+        out().print(
+            f"{r.id}  {r.environment}  {r.status:<8}  {r.version}  {approvals} signed  "
+            f"requested by {r.requested_by} at {r.requested_at:%F %T}Z"
+            + (f"  ran as {r.deploy_id}" if r.deploy_id else ""),
+            markup=False,
+        )
+
+
+def approved_deploy(
+    project: Project, environment: str, asked: Asked, *, resume: str | None
+) -> None:
+    """The deploy of an environment with `approval`: a request recorded (exit 3), or the
+    approved plan run once, with its approval on the deploy's record."""
+    from conveyor.cli.deploy import report
+    from conveyor.cli.progress import Progress
+    from conveyor.deploy.run import deploy
+    from conveyor.gates import requests
+    from conveyor.gates.flow import clear
+
+    with _store(project) as store:
+        try:
+            cleared = clear(project, environment, store, asked, resume=resume)
+        except AwaitingApproval as waiting:
+            out().print(waiting.message, markup=False)
+            raise typer.Exit(waiting.exit_code) from None
+        request, run = cleared.request, cleared.run
+        stands = cleared.standing
+        out().print(
+            f"approval request {request.id} holds: approved by {', '.join(stands.approvers)}"
+            + (
+                f"; freeze broken by {stands.override[0]}: {stands.override[1]}"
+                if stands.override
+                else ""
+            )
+            + f"; deploying exactly its plan ({request.digest})",
+            markup=False,
+        )
+        started: list[str] = []
+        progress = Progress()
+        try:
+            deploy_id, outcome = deploy(
+                project,
+                environment,
+                ref=run.ref,
+                release_id=run.release_id,
+                access=asked.access,
+                watch=run.watch,
+                emit=progress,
+                limit=run.limit,
+                overrides=asked.overrides,
+                saved=run.inputs,
+                accept=cleared.accept,
+                started=started.append,
+            )
+        finally:
+            progress.close()
+            requests.settle(store, request.id, started[0] if started else None)
+            if started:
+                store.event(
+                    started[0],
+                    kind="approval",
+                    message=f"approved as {request.id} by {', '.join(stands.approvers)}",
+                    fields={
+                        "request": request.id,
+                        "requested_at": request.requested_at.isoformat(),
+                        "approved_at": (stands.approved_at or request.requested_at).isoformat(),
+                        "approvers": ", ".join(stands.approvers),
+                        "override": stands.override[1] if stands.override else "",
+                    },
+                )
+    report(deploy_id, outcome, progress.elapsed())
+
+
+def dry_run_note(project: Project, environment: str, plan: Plan) -> None:
+    """What a real deploy would wait for, under a dry run's plan."""
+    from conveyor.deploy.saved import document
+    from conveyor.gates.automatic import evaluate
+    from conveyor.gates.flow import policy_of
+
+    policy = policy_of(project, environment)
+    assert policy is not None
+    doc = document(plan) if plan.inputs is not None else {"release": plan.release, "steps": []}
+    commit = plan.inputs.commit if plan.inputs is not None else ""
+    with _store(project) as store:
+        gates = evaluate(project, environment, store, plan=doc, commit=commit, now=_now())
+    out().print(
+        f"\n{environment} needs {policy.required} approval(s): a real deploy records this plan "
+        "as a request and waits (exit 3)",
+        markup=False,
+    )
+    for g in gates:
+        out().print(f"  {'ok  ' if g.passed else 'FAIL'} {g.name}: {g.said}", markup=False)
+
+
+def _pending(
+    project: Project, store: HistoryStore, request_id: str
+) -> tuple[Request, ApprovalConfig]:
+    from conveyor.gates import requests
+    from conveyor.gates.flow import allowed_signers, policy_of
+
+    request = requests.get(store, request_id)
+    if request.status not in ("pending", "approved"):
+        raise ConveyorError(
+            f"approval request {request.id} is {request.status}"
+            + (f" (deploy {request.deploy_id})" if request.deploy_id else "")
+            + "; nothing was signed"
+        )
+    policy = policy_of(project, request.environment)
+    if policy is None:
+        raise ConveyorError(
+            f"{request.environment} no longer needs approvals (conveyor.toml); nothing was signed"
+        )
+    allowed_signers(project, policy)  # it must exist before anybody signs
+    return request, policy
+
+
+def _checklist(items: list[str], confirmed: list[str]) -> tuple[str, ...]:
+    """The checklist items confirmed: by --confirm (text or number), else asked one by one
+    on a terminal; every item must be."""
+    if not items:
+        if confirmed:
+            raise ConveyorError("--confirm: this environment's approval has no checklist")
+        return ()
+    chosen: list[str] = []
+    for given in confirmed:
+        item = items[int(given) - 1] if given.isdigit() and 0 < int(given) <= len(items) else given
+        if item not in items:
+            raise ConveyorError(
+                f"--confirm {given!r}: not an item of the checklist",
+                hint="the items: " + "; ".join(f"{n}. {i}" for n, i in enumerate(items, 1)),
+            )
+        chosen.append(item)
+    if not confirmed and sys.stdin.isatty():
+        chosen = [i for i in items if typer.confirm(f"confirm: {i}?", default=False)]
+    missing = [i for i in items if i not in chosen]
+    if missing:
+        raise ConveyorError(
+            "every checklist item must be confirmed; not confirmed: " + "; ".join(missing),
+            hint="confirm each with --confirm ITEM (its text or number); nothing was signed",
+        )
+    return tuple(i for i in items if i in chosen)
+
+
+def _sign(
+    project: Project, store: HistoryStore, request: Request, verdict: Any, key: Path | None
+) -> None:
+    """Sign the verdict, check the signer against the policy, record it."""
+    from conveyor.gates import requests, signing
+    from conveyor.gates.flow import allowed_signers, policy_of
+    from conveyor.gates.policy import refusal, standing, statement
+
+    policy = policy_of(project, request.environment)
+    assert policy is not None
+    signers = allowed_signers(project, policy)
+    text = statement(verdict)
+    signature = signing.sign(text, key or signing.default_key())
+    who = signing.principals(signature, signers)
+    if not who:
+        raise ConveyorError(
+            f"the key you signed with is not in {policy.allowed_signers}; nothing was recorded",
+            hint="add your public key there (and commit it), or sign with --key PATH",
+        )
+    signer = next((p for p in who if not policy.by or p in policy.by), who[0])
+    record = requests.Signature(signer, verdict.verdict, text, signature, verdict.at)
+    why_not = refusal(record, request, policy, signers, verdict.at)
+    if why_not is not None:
+        raise ConveyorError(
+            f"{signer} may not {verdict.verdict} {request.id}: {why_not}; nothing was recorded"
+        )
+    if verdict.verdict == "approve" and any(
+        s.signer == signer and s.verdict == "approve" for s in request.signatures
+    ):
+        raise ConveyorError(f"{signer} approved {request.id} already; nothing was recorded")
+    after = replace_signatures(request, record)
+    stands = standing(after, policy, signers, verdict.at)
+    status = (
+        "rejected"
+        if verdict.verdict == "reject"
+        else ("approved" if not stands.missing else "pending")
+    )
+    requests.add_signature(store, request, record, status=status, why=verdict.why)
+    if status == "rejected":
+        out().print(f"rejected {request.id} as {signer}: {verdict.why}", markup=False)
+        return
+    left = f"{stands.missing} more needed" if stands.missing else "it may run now"
+    out().print(
+        f"approved {request.id} as {signer} ({len(stands.approvers)} of {stands.needed}; {left}): "
+        f"conveyor deploy {request.environment} --resume {request.id}",
+        markup=False,
+    )
+
+
+def replace_signatures(request: Request, added: Any) -> Request:
+    """The request with one more signature (to judge before recording it)."""
+    from dataclasses import replace
+
+    return replace(request, signatures=(*request.signatures, added))
+
+
+def _show(project: Project, store: HistoryStore, request: Request, as_json: bool) -> None:
+    from conveyor.gates.automatic import evaluate
+    from conveyor.gates.flow import allowed_signers, describe, policy_of
+    from conveyor.gates.freeze import frozen
+    from conveyor.gates.policy import Standing, standing
+
+    policy = policy_of(project, request.environment)
+    now = _now()
+    stands = Standing()
+    gates: tuple[Any, ...] = ()
+    if policy is not None:
+        stands = standing(request, policy, allowed_signers(project, policy), now)
+        gates = tuple(
+            evaluate(
+                project,
+                request.environment,
+                store,
+                plan=request.plan,
+                commit=request.commit,
+                now=now,
+            )
+        )
+    if as_json:
+        out().print_json(
+            json.dumps(
+                {
+                    **_as_dict(request),
+                    "approvers": list(stands.approvers),
+                    "not_counted": list(stands.refused),
+                    "gates": [g.as_dict() for g in gates],
+                },
+                default=str,
+            )
+        )
+        return
+    if policy is None:
+        err().print(f"{request.environment} no longer needs approvals", markup=False)
+        return
+    out().print(describe(request, stands, gates, policy, frozen(policy.freeze, now)), markup=False)
+    out().print(
+        f"status: {request.status}"
+        + (f" (deploy {request.deploy_id})" if request.deploy_id else ""),
+        markup=False,
+    )
+    for s in request.signatures:
+        out().print(f"  {s.signed_at:%F %T}Z {s.verdict} by {s.signer}", markup=False)
+
+
+def _as_dict(request: Request) -> dict[str, Any]:
+    found = asdict(request)
+    found.pop("plan")
+    found["signatures"] = [
+        {
+            "signer": s.signer,
+            "verdict": s.verdict,
+            "signed_at": s.signed_at.isoformat(),
+            "statement": s.statement,
+        }
+        for s in request.signatures
+    ]
+    return found
+
+
+def _store(project: Project) -> HistoryStore:
+    from conveyor.history.store import HistoryStore
+
+    return HistoryStore.for_project(project.root)
+
+
+def _now() -> datetime:
+    from conveyor.history.records import utcnow
+
+    return utcnow()

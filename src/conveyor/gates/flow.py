@@ -1,0 +1,251 @@
+"""How a deploy to an environment with `approval` passes its gates.
+
+`conveyor deploy ENV` plans as `--plan-out` does (every check, hosts only read). A plan
+with no request yet becomes one, pending, and the command exits 3 saying what it needs.
+Once approvers have signed it (`conveyor approve ID`), the same command, or `conveyor
+deploy ENV --resume ID`, plans again: it runs only when that plan is the approved one
+(same digest: release, values, configuration and every host's state), the signatures
+still verify and hold under the policy, the automatic gates pass and no freeze window
+is in force that an approver did not override. A request runs once.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from conveyor.build import load_release
+from conveyor.build.git import commits_between
+from conveyor.deploy.preflight import Access, Limit
+from conveyor.deploy.saved import SavedRun, check_document, document, saved_run
+from conveyor.errors import AwaitingApproval, ConfigError, ConveyorError
+from conveyor.gates import requests
+from conveyor.gates.automatic import Gate, evaluate
+from conveyor.gates.freeze import frozen
+from conveyor.gates.policy import Standing, standing
+from conveyor.gates.requests import Request
+from conveyor.history.records import utcnow
+from conveyor.history.store import HistoryStore
+from conveyor.migrations.lint import Acceptance
+from conveyor.project.environment import ApprovalConfig
+from conveyor.project.load import Project
+
+
+def policy_of(project: Project, environment: str) -> ApprovalConfig | None:
+    """The environment's approval policy when a deploy there needs approvals."""
+    policy = project.config.environment(environment).approval
+    return policy if policy is not None and policy.required > 0 else None
+
+
+def allowed_signers(project: Project, policy: ApprovalConfig) -> Any:
+    """The allowed_signers file, which must exist."""
+    path = project.root / policy.allowed_signers
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no such file; approval.allowed_signers names whose SSH signatures count",
+            hint='write one line per approver: "alice@example.com ssh-ed25519 AAAA..." '
+            "(the key from their ~/.ssh/id_ed25519.pub), and commit it",
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """A request that may run now, claimed: run exactly `run`, with `accept`."""
+
+    request: Request
+    run: SavedRun
+    accept: Acceptance
+    standing: Standing
+    gates: tuple[Gate, ...]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a deploy asks for: the release to deploy and how."""
+
+    ref: str = "HEAD"
+    release_id: str | None = None
+    watch: float | None = None
+    limit: Limit = field(default_factory=Limit)
+    overrides: dict[str, str] | None = None
+    access: Access = field(default_factory=Access)
+    accept: Acceptance = field(default_factory=Acceptance)
+    force: bool = False
+
+
+def clear(
+    project: Project,
+    environment: str,
+    store: HistoryStore,
+    asked: Asked,
+    *,
+    resume: str | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> Cleared:
+    """The request this deploy runs, claimed; AwaitingApproval when it must wait (a new
+    request is recorded then), ConveyorError when it may not run."""
+    policy = policy_of(project, environment)
+    assert policy is not None
+    signers = allowed_signers(project, policy)
+    if resume is not None:
+        request = requests.get(store, resume)
+        if request.environment != environment:
+            raise ConveyorError(
+                f"approval request {resume} is for {request.environment}, not {environment}"
+            )
+        _runnable(request, environment)  # before planning again: its answer does not change
+        accept = accepted(request)
+        run = check_document(
+            project,
+            environment,
+            request.plan,
+            access=asked.access,
+            overrides=asked.overrides,
+            accept=accept,
+            source=f"approval request {request.id}",
+            hint=f"ask for an approval of the plan as it is now: conveyor deploy {environment}",
+        )
+    else:
+        request, run, accept = _request_for(project, environment, store, asked, now())
+    at = now()
+    stands = standing(request, policy, signers, at)
+    gates = tuple(
+        evaluate(project, environment, store, plan=request.plan, commit=request.commit, now=at)
+    )
+    failing = [g for g in gates if not g.passed]
+    if failing:
+        raise ConveyorError(
+            f"approval request {request.id} may not run: "
+            + "; ".join(f"{g.name}: {g.said}" for g in failing)
+            + "; nothing was deployed"
+        )
+    window = frozen(policy.freeze, at)
+    if stands.missing:
+        raise AwaitingApproval(describe(request, stands, gates, policy, window))
+    if window is not None and stands.override is None:
+        raise ConveyorError(
+            f"{environment} is frozen now ({window}); nothing was deployed",
+            hint=f"an approver may break the freeze: conveyor approve {request.id} --override "
+            '--why "..."',
+        )
+    if not requests.claim(store, request.id):
+        raise ConveyorError(
+            f"approval request {request.id} was claimed by another deploy just now; nothing "
+            "was deployed",
+            hint=f'"conveyor approvals show {request.id}" says which deploy ran it',
+        )
+    return Cleared(request, run, accept, stands, gates)
+
+
+def _runnable(request: Request, environment: str) -> None:
+    """Refuse a request that ran or was rejected."""
+    if request.status == "ran":
+        raise ConveyorError(
+            f"approval request {request.id} ran already (deploy {request.deploy_id}); "
+            "an approval lets one deploy run",
+            hint=f"ask again: conveyor deploy {environment}",
+        )
+    if request.status == "rejected":
+        raise ConveyorError(
+            f"approval request {request.id} was rejected: {request.why}; nothing was deployed",
+            hint=f"mend what it says and ask again: conveyor deploy {environment}",
+        )
+
+
+def accepted(request: Request) -> Acceptance:
+    """The lint findings the request's deploy accepted, and why."""
+    said = request.context.get("accept") or {}
+    return Acceptance(tuple(said.get("rules", ())), str(said.get("why", "")))
+
+
+def _request_for(
+    project: Project, environment: str, store: HistoryStore, asked: Asked, now: datetime
+) -> tuple[Request, SavedRun, Acceptance]:
+    """The request for the plan made now: the open one with its digest, else a new one."""
+    from conveyor.deploy.run import plan_deploy
+
+    plan = plan_deploy(
+        project,
+        environment,
+        ref=asked.ref,
+        release_id=asked.release_id,
+        access=asked.access,
+        watch=asked.watch,
+        limit=asked.limit,
+        overrides=asked.overrides,
+        force=asked.force,
+        saving=True,
+        accept=asked.accept,
+    )
+    doc = document(plan)
+    for open_ in requests.listing(store, environment, pending=True, limit=50):
+        if open_.digest == doc["digest"]:
+            return open_, saved_run(doc), asked.accept
+    commit = str(doc["inputs"]["commit"]) or load_release(project, str(doc["release"])).commit
+    last = store.last(environment)
+    people = set()
+    for change in commits_between(project.root, last.commit if last else "", commit):
+        people |= {change.author, change.committer}
+    context = {
+        "accept": {"rules": list(asked.accept.rules), "why": asked.accept.why},
+        "ref": asked.ref,
+        "range": f"{last.commit[:12]}..{commit[:12]}" if last and last.commit else commit[:12],
+    }
+    request = requests.create(
+        store,
+        environment=environment,
+        plan=doc,
+        version=plan.release,
+        commit=commit,
+        context=context,
+        authors=sorted(people),
+        requested_by=f"{getpass.getuser()}@{socket.gethostname()}",
+        now=now,
+    )
+    policy = policy_of(project, environment)
+    assert policy is not None
+    gates = evaluate(project, environment, store, plan=doc, commit=commit, now=now)
+    raise AwaitingApproval(
+        describe(request, Standing(needed=policy.required), tuple(gates), policy, None, new=True)
+    )
+
+
+def describe(
+    request: Request,
+    stands: Standing,
+    gates: tuple[Gate, ...],
+    policy: ApprovalConfig,
+    window: str | None,
+    *,
+    new: bool = False,
+) -> str:
+    """A request for a person: what it deploys, the gates, who has approved, what is left."""
+    verb = "recorded" if new else "waiting:"
+    lines = [
+        f"approval request {request.id} {verb} deploy {request.version} to "
+        f"{request.environment} (plan {request.digest})",
+        "gates:",
+        *(f"  {'ok  ' if g.passed else 'FAIL'} {g.name}: {g.said}" for g in gates),
+    ]
+    if policy.checklist:
+        lines.append("checklist (each approver confirms): " + "; ".join(policy.checklist))
+    who = ", ".join(policy.by) if policy.by else "anyone in " + policy.allowed_signers
+    lines.append(
+        f"approvals: {len(stands.approvers)} of {stands.needed}"
+        + (f" ({', '.join(stands.approvers)})" if stands.approvers else "")
+        + f"; from {who}"
+        + (", not the authors of its changes" if policy.separate_from_author else "")
+    )
+    lines += [f"  not counted: {r}" for r in stands.refused]
+    if window:
+        lines.append(f"frozen now ({window}): an approval needs --override --why to break it")
+    lines.append(
+        f"approve: conveyor approve {request.id}; then run: conveyor deploy "
+        f"{request.environment} --resume {request.id}"
+    )
+    return "\n".join(lines)
