@@ -154,6 +154,12 @@ def test_a_deploy_waits_for_two_valid_signatures_and_runs_exactly_the_approved_p
     other = local.deploy()
     assert other.code == 3 and request_id(other.out) != rid
 
+    dry = local.deploy("--dry-run", "--resume", rid)
+    assert dry.code == 0, dry.out + dry.err
+    assert "a deploy would run exactly its plan" in dry.out and "(dry run)" in dry.out
+    planned = local.deploy("--dry-run")
+    assert planned.code == 0 and "staging needs 2 approval(s)" in planned.out
+
     ran = local.deploy("--resume", rid)
     assert ran.code == 0, ran.out + ran.err
     assert f"approval request {rid} holds: approved by alice@example.com, bob@example.com" in (

@@ -135,10 +135,11 @@ def approvals_command(
 
 
 def approved_deploy(
-    project: Project, environment: str, asked: Asked, *, resume: str | None
+    project: Project, environment: str, asked: Asked, *, resume: str | None, dry_run: bool = False
 ) -> None:
     """The deploy of an environment with `approval`: a request recorded (exit 3), or the
-    approved plan run once, with its approval on the deploy's record."""
+    approved plan run once, with its approval on the deploy's record. `dry_run` (with
+    `resume`): every check, the request left as it is."""
     from conveyor.cli.deploy import report
     from conveyor.cli.progress import Progress
     from conveyor.deploy.run import deploy
@@ -147,22 +148,28 @@ def approved_deploy(
 
     with _store(project) as store:
         try:
-            cleared = clear(project, environment, store, asked, resume=resume)
+            cleared = clear(project, environment, store, asked, resume=resume, claim=not dry_run)
         except AwaitingApproval as waiting:
             out().print(waiting.message, markup=False)
             raise typer.Exit(waiting.exit_code) from None
         request, run = cleared.request, cleared.run
         stands = cleared.standing
+        broken = ""
+        if stands.override is not None:
+            broken = f"; freeze broken by {stands.override[0]}: {stands.override[1]}"
+        doing = (
+            f"a deploy would run exactly its plan ({request.digest}); nothing was done (dry run)"
+            if dry_run
+            else f"deploying exactly its plan ({request.digest})"
+        )
         out().print(
             f"approval request {request.id} holds: approved by {', '.join(stands.approvers)}"
-            + (
-                f"; freeze broken by {stands.override[0]}: {stands.override[1]}"
-                if stands.override
-                else ""
-            )
-            + f"; deploying exactly its plan ({request.digest})",
+            + broken
+            + f"; {doing}",
             markup=False,
         )
+        if dry_run:
+            return
         started: list[str] = []
         progress = Progress()
         try:

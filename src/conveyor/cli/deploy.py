@@ -137,7 +137,7 @@ def deploy_command(
     limit = Limit(tuple(role), tuple(host))
     overrides = parse_overrides(sets)
     access = access_options(known_hosts, identity)
-    if needs_approval(project, environment, resume) and not dry_run and plan_out is None:
+    if needs_approval(project, environment, resume) and plan_out is None:
         from conveyor.cli.approve import approved_deploy
         from conveyor.gates.flow import Asked
 
@@ -146,9 +146,10 @@ def deploy_command(
                 f"{environment} needs approvals: a saved plan runs once its request is approved",
                 hint=f"drop --plan: conveyor deploy {environment} records this plan as a request",
             )
-        asked = Asked(ref, release, watch, limit, overrides, access, accepted, force)
-        approved_deploy(project, environment, asked, resume=resume)
-        return
+        if not dry_run or resume is not None:
+            asked = Asked(ref, release, watch, limit, overrides, access, accepted, force)
+            approved_deploy(project, environment, asked, resume=resume, dry_run=dry_run)
+            return
     saved_inputs = None
     if plan_file is not None:
         given = [

@@ -86,9 +86,11 @@ def clear(
     *,
     resume: str | None = None,
     now: Callable[[], datetime] = utcnow,
+    claim: bool = True,
 ) -> Cleared:
     """The request this deploy runs, claimed; AwaitingApproval when it must wait (a new
-    request is recorded then), ConveyorError when it may not run."""
+    request is recorded then), ConveyorError when it may not run. `claim=False`: the dry
+    run's look, which leaves the request as it is."""
     policy = policy_of(project, environment)
     assert policy is not None
     signers = allowed_signers(project, policy)
@@ -133,7 +135,7 @@ def clear(
             hint=f"an approver may break the freeze: conveyor approve {request.id} --override "
             '--why "..."',
         )
-    if not requests.claim(store, request.id):
+    if claim and not requests.claim(store, request.id):
         raise ConveyorError(
             f"approval request {request.id} was claimed by another deploy just now; nothing "
             "was deployed",

@@ -11,8 +11,8 @@ wrote a change in the range, or older than `expires`, does not count.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from conveyor.gates import signing
@@ -21,6 +21,8 @@ from conveyor.project.environment import ApprovalConfig
 from conveyor.project.fields import format_duration
 
 FORMAT = "conveyor approval 1"
+# A signer's clock may be a little ahead of ours; more than this is a statement from the future.
+SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,6 @@ class Standing:
     rejected: tuple[str, str] | None = None  # (signer, why)
     override: tuple[str, str] | None = None  # (signer, why) of a valid freeze override
     approved_at: datetime | None = None  # when the last approval needed was given
-    notes: list[str] = field(default_factory=list)
 
     @property
     def missing(self) -> int:
@@ -132,18 +133,26 @@ def refusal(
         return f"its signature does not verify against {allowed_signers.name}"
     if policy.by and signature.signer not in policy.by:
         return "not in approval.by"
+    if said.at > now + SKEW:
+        return f"it is dated {said.at:%F %T} UTC, in the future"
+    if said.verdict != "approve":
+        return None  # anybody in `by` may stop a deploy, its authors too
     author = wrote_a_change(signature.signer, request.authors)
     if policy.separate_from_author and author is not None:
         return f"wrote a change in this deploy ({author}) and approval.separate_from_author is set"
-    if said.verdict == "approve":
-        if now - said.at > policy.expires:
-            return f"given {format_duration(now - said.at)} ago, approvals expire after " + (
-                format_duration(policy.expires)
-            )
-        unchecked = [item for item in policy.checklist if item not in said.checklist]
-        if unchecked:
-            return f"did not confirm {', '.join(repr(i) for i in unchecked)}"
+    if now - said.at > policy.expires:
+        return f"given {_ago(now - said.at)} ago, approvals expire after " + format_duration(
+            policy.expires
+        )
+    unchecked = [item for item in policy.checklist if item not in said.checklist]
+    if unchecked:
+        return f"did not confirm {', '.join(repr(i) for i in unchecked)}"
     return None
+
+
+def _ago(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
 def standing(
