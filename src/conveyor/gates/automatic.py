@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -113,16 +113,31 @@ def _soak(project: Project, store: HistoryStore, release: str, soak: Any, now: d
             f"it must serve there for {wanted} first",
         )
     name, served = best
-    shown = format_duration(served)
+    shown = span(served)
     if served < soak:
         return Gate("soak", False, f"served on {name} for {shown}, less than {wanted}")
     return Gate("soak", True, f"served on {name} for {shown} (at least {wanted})")
 
 
 def _migrations(plan: Mapping[str, Any]) -> Gate:
-    steps = [s for s in plan.get("steps", []) if s.get("action") == "migrate" and s.get("op")]
+    steps = [
+        s for s in plan.get("steps", []) if s.get("action") == "migrate" and s.get("op") is not None
+    ]
     if not steps:
         return Gate("migrations", True, "no migrations to run")
     # The plan exists only when the lint refused nothing pending, or what it refused was
     # accepted with --accept --why: the migrate step says which.
     return Gate("migrations", True, str(steps[0].get("description", "")))
+
+
+def span(value: timedelta) -> str:
+    """A time served, to the minute: 45s, 31m, 2h05m, 3d04h."""
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    if minutes < 24 * 60:
+        return f"{minutes // 60}h{minutes % 60:02d}m"
+    return f"{minutes // 1440}d{minutes % 1440 // 60:02d}h"

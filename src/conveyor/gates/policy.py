@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from conveyor.gates import signing
+from conveyor.gates.automatic import span
 from conveyor.gates.requests import Request, Signature
 from conveyor.project.environment import ApprovalConfig
 from conveyor.project.fields import format_duration
@@ -141,18 +142,13 @@ def refusal(
     if policy.separate_from_author and author is not None:
         return f"wrote a change in this deploy ({author}) and approval.separate_from_author is set"
     if now - said.at > policy.expires:
-        return f"given {_ago(now - said.at)} ago, approvals expire after " + format_duration(
+        return f"given {span(now - said.at)} ago, approvals expire after " + format_duration(
             policy.expires
         )
     unchecked = [item for item in policy.checklist if item not in said.checklist]
     if unchecked:
         return f"did not confirm {', '.join(repr(i) for i in unchecked)}"
     return None
-
-
-def _ago(span: timedelta) -> str:
-    minutes = int(span.total_seconds() // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
 def standing(
