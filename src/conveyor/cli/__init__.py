@@ -25,6 +25,7 @@ from conveyor.cli import (
     metrics,
     pending,
     power,
+    rollback,
     scan,
     schema,
 )
@@ -73,6 +74,7 @@ check.register(app)
 export.register(app)
 scan.register(app)
 deploy.register(app)
+rollback.register(app)
 power.register(app)
 history.register(app)
 metrics.register(app)

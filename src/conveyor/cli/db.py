@@ -57,7 +57,7 @@ def downgrade_command(
 ) -> None:
     """Run the serving release's downgrade()s down to REV, under the environment's lock;
     refused when one of them is missing, empty, or drops data (unless --accept-loss)."""
-    from conveyor.cli.deploy import accepted_loss
+    from conveyor.cli.rollback import accepted_loss
     from conveyor.deploy.database import downgrade
     from conveyor.migrations.runner import revisions
 
