@@ -80,6 +80,13 @@ def test_demo_deploys_a_good_release_and_rolls_back_a_broken_one(
     assert '"version": "1.0.0"' in out.split("serving after the rollback: ")[1]
     assert "the pending migrations are refused on local: 0005 drop-column (loses data)" in out
     assert '"version": "1.0.0"' in out.split("still serving: ")[-1]
+    # Accepted, it waits for a signed approval: the author's is refused, a reviewer's runs it.
+    assert "approvals: 0 of 1; from reviewer@example.com, demo@example.com" in out
+    assert "demo@example.com may not approve" in out
+    assert "wrote a change in this deploy (Conveyor Demo <demo@example.com>)" in out
+    assert "as reviewer@example.com (1 of 1; it may run now)" in out
+    assert "1 migration(s) applied: 0005; database was at 0004, now at 0005" in out
+    assert '"version": "1.3.0"' in out.split("serving after the approved deploy: ")[1]
     assert "demo finished: every step did what it should." in out
     # Nothing is left running: the demo stops its supervisord.
     staging = tmp_path / "movies" / ".conveyor" / "hosts" / "staging"

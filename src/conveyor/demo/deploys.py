@@ -5,7 +5,8 @@ The example app becomes a git repository; staging is pointed at this machine
 through Caddy: 1.0.0 (its migrations run), 1.1.0 (a new column, zero downtime), 1.2.0 (broken
 health, rolled back automatically while 1.1.0 keeps serving); then the database's
 revision, and a rollback to 1.0.0 that checks the schema first; and 1.3.0, whose
-migration drops a column, refused by the migrations' lint.
+migration drops a column, refused by the migrations' lint, then accepted and
+deployed once a reviewer signed the plan (`demo/approvals.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from conveyor.demo import FIXTURES_DIR
+from conveyor.demo.approvals import approve_and_deploy, require_approval
 from conveyor.demo.load import Load
 from conveyor.runtime.base import socket_dir, supervisor_socket_path
 from conveyor.runtime.supervisor import supervisorctl_shutdown
@@ -107,15 +109,20 @@ def add_revisions(app: Path, *names: str) -> None:
         shutil.copyfile(FIXTURES_DIR / name, app / "migrations" / "versions" / name)
 
 
+_HEALTH = '    """Report the release and colour, and whether the database answers."""\n'
+_BROKEN = '    return JSONResponse({"status": "broken"}, status_code=500)  # demo: a bad release\n'
+
+
 def break_health(app: Path) -> None:
     """Make /health answer 500, the way a bad release does."""
     main = app / "movies" / "main.py"
-    text = main.read_text()
-    marker = '    """Report the release and colour, and whether the database answers."""\n'
-    broken = (
-        '    return JSONResponse({"status": "broken"}, status_code=500)  # demo: a bad release\n'
-    )
-    main.write_text(text.replace(marker, marker + broken, 1))
+    main.write_text(main.read_text().replace(_HEALTH, _HEALTH + _BROKEN, 1))
+
+
+def mend_health(app: Path) -> None:
+    """Take the bad release's 500 out again."""
+    main = app / "movies" / "main.py"
+    main.write_text(main.read_text().replace(_BROKEN, "", 1))
 
 
 def served(staging: Staging) -> str:
@@ -184,9 +191,17 @@ def run_deploys(
     show(f"serving after the rollback: {served(staging)}")
     # Contract, later: dropping the column loses its data; the lint stops it on staging.
     set_version(app, "1.3.0")
+    mend_health(app)
     add_revisions(app, "0005_drop_movie_tagline.py")
-    commit(app, "movies 1.3.0: drop movies.tagline", "v1.3.0")
+    keys = require_approval(app)  # from 1.3.0 on, staging deploys what a reviewer signed
+    commit(
+        app,
+        "movies 1.3.0: /health mended, movies.tagline dropped; staging needs an approval",
+        "v1.3.0",
+    )
     step("Deploy 1.3.0 that drops a column: refused until accepted", ("deploy", "staging"), 1)
     show(f"still serving: {served(staging)}")
+    approve_and_deploy(app, keys, step)
+    show(f"serving after the approved deploy: {served(staging)}")
     step("Every deploy, recorded", ("history", "staging"), 0)
     return results

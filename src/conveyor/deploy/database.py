@@ -252,7 +252,7 @@ def pending_in_plan(
     if refused:
         said, hint = refusal(refused, environment)
         raise ConveyorError(
-            f"the pending migrations would be refused: {said}; nothing was changed (dry run)",
+            f"the pending migrations would be refused: {said}; nothing was changed",
             hint=hint,
         )
     where = "no release serves there yet" if at is None else f"at {runner.revisions(at)}"

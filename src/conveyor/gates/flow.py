@@ -227,7 +227,7 @@ def describe(
     new: bool = False,
 ) -> str:
     """A request for a person: what it deploys, the gates, who has approved, what is left."""
-    verb = "recorded" if new else "waiting:"
+    verb = "recorded:" if new else "waiting:"
     lines = [
         f"approval request {request.id} {verb} deploy {request.version} to "
         f"{request.environment} (plan {request.digest})",
