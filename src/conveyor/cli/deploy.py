@@ -103,6 +103,12 @@ def deploy_command(
         "REVISION:RULE (repeatable); needs --why.",
     ),
     why: str = typer.Option("", "--why", help="Why the accepted findings are fine (recorded)."),
+    hotfix: bool = typer.Option(
+        False,
+        "--hotfix",
+        help="Record an unplanned deploy made because of an incident (so is a deploy of a "
+        "hotfix/* or hotfix-* branch); counted in the rework and change failure rates.",
+    ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
     from conveyor.deploy.preflight import Limit
@@ -181,6 +187,7 @@ def deploy_command(
             overrides=overrides,
             saved=saved_inputs,
             accept=accepted,
+            hotfix=hotfix,
         )
     finally:
         progress.close()
