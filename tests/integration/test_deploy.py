@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,11 @@ def _read(path: Path) -> str:
         return path.read_text()
     except FileNotFoundError:
         return ""
+
+
+def rev_parse(root: Path, ref: str) -> str:
+    done = subprocess.run(["git", "rev-parse", ref], cwd=root, check=True, capture_output=True)
+    return done.stdout.decode().strip()
 
 
 def history(project: DeployProject) -> list[tuple[str, str]]:
@@ -78,6 +84,18 @@ def test_deploy_redeploy_and_warm_rollback_without_a_failed_request(local: Deplo
         ("deploy", "succeeded"),
         ("deploy", "succeeded"),
     ]
+    # Each deploy recorded the commits it brought: the first its own, the second the new one.
+    with HistoryStore.for_project(local.root) as store:
+        rollback_id, second_id, first_id = (r.id for r in store.deploys("staging"))
+        brought = store.changes([rollback_id, second_id, first_id])
+    head, before = (rev_parse(local.root, ref) for ref in ("HEAD", "HEAD~1"))
+    ids = (rollback_id, second_id, first_id)
+    assert {i: [c.sha for c in brought.get(i, [])] for i in ids} == {
+        rollback_id: [],
+        second_id: [head],
+        first_id: [before],
+    }
+    assert brought[second_id][0].author == "Test <test@example.com>"
 
     assert programs(local)["web-blue"] == "running"
     assert programs(local)["web-green"] == "running"  # warm, for a rollback
@@ -91,7 +109,7 @@ def test_a_release_whose_health_fails_never_takes_traffic(local: DeployProject) 
     assert local.deploy().code == 0
     local.commit("500")
     with Load(local.url) as load:
-        bad = local.deploy()
+        bad = local.deploy("--hotfix")
     assert bad.code == 1
     assert load.failed == []
     assert set(v[:9] for v in load.versions) == {"0.0.0+1.g"}
@@ -101,8 +119,9 @@ def test_a_release_whose_health_fails_never_takes_traffic(local: DeployProject) 
     assert local.get()["color"] == "blue"
     assert history(local)[0] == ("deploy", "failed")
     with HistoryStore.for_project(local.root) as store:
-        record = store.deploys("staging")[0]
+        record, first = store.deploys("staging")
     assert record.cause is not None and "500" in record.cause
+    assert record.hotfix and not first.hotfix  # --hotfix is recorded, failed or not
 
 
 def test_a_release_that_crashes_on_start_is_reported_with_its_log(local: DeployProject) -> None:

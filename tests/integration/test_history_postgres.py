@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from conveyor.errors import ConveyorError
-from conveyor.history import HistoryStore
+from conveyor.history import Change, HistoryStore
 from conveyor.history.engine import MAX_TEXT
 from conveyor.history.migrate import VERSION_TABLE
 from tests.postgres import fresh_database
@@ -64,6 +64,10 @@ def test_schema_comes_from_the_migrations_and_opens_twice_at_once(pg_url: str) -
         assert set(inspect(connection).get_table_names()) == {
             "conveyor_deploys",
             "conveyor_deploy_events",
+            "conveyor_changes",
+            "conveyor_checks",
+            "conveyor_approvals",
+            "conveyor_signatures",
             VERSION_TABLE,
         }
     engine.dispose()
@@ -76,3 +80,25 @@ def test_an_unreachable_server_is_an_error_for_a_person() -> None:
         "cannot open history database postgresql+psycopg://postgres:***@127.0.0.1:1/nothing: "
     )
     assert "secret" not in str(raised.value)
+
+
+def test_changes_and_check_results(pg_url: str) -> None:
+    with HistoryStore(pg_url, clock=Clock()) as store:
+        first = deploy(store, hotfix=True)
+        change = Change("a" * 40, T0, "Ann <ann@example.com>")
+        store.record_changes(first, [change])
+        assert store.changes([first]) == {first: [change]}
+        assert store.get(first).hotfix
+        config = "sha256:" + "c" * 64
+        for passed in (False, True, True):
+            store.record_check(
+                commit="a" * 40,
+                config=config,
+                passed=passed,
+                started_at=T0,
+                finished_at=T0,
+                summary="5 passed",
+            )
+        found = store.check_passed("a" * 40, config)
+        assert found is not None and (found.id, found.passed) == (2, True)
+        assert store.checks_passed_at(["a" * 40]) == {"a" * 40: T0}

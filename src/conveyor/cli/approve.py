@@ -186,6 +186,7 @@ def approved_deploy(
                 saved=run.inputs,
                 accept=cleared.accept,
                 started=started.append,
+                hotfix=asked.hotfix or bool(request.context.get("hotfix")),
             )
         finally:
             progress.close()

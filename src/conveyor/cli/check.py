@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -14,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from conveyor.checks.plan import build_plan
+from conveyor.checks.record import Subject, record, subject
 from conveyor.checks.report import as_json, failure_text, status_line, summary
 from conveyor.checks.runner import LOGS, Options, StepResult, run_plan
 from conveyor.checks.step import Plan
@@ -21,7 +23,8 @@ from conveyor.checks.values import step_environ, with_values
 from conveyor.checks.why import why as explain_why
 from conveyor.cli.context import project_dir
 from conveyor.cli.output import err, out
-from conveyor.project.load import load_project
+from conveyor.history.records import utcnow
+from conveyor.project.load import Project, load_project
 
 _STYLE = {
     "passed": "green",
@@ -76,10 +79,14 @@ def check(
     options = Options(use_cache=not no_cache, save_baseline=save_baseline, environ=environ)
     if jobs is not None:
         options = replace(options, jobs=jobs)
+    # Only a run of the whole pipeline says something about a commit (checks/record.py).
+    about = subject(root) if not (steps or fast or python) else Subject(None)
+    started_at = utcnow()
     if as_json_:
         results = run_plan(plan, root, options, lambda result: None)
         report = as_json(results, warnings=plan.warnings, errors=plan.errors)
         console.print_json(json.dumps(report))
+        _keep(project, about, ok=bool(report["ok"]), started_at=started_at, said=summary(results))
         raise typer.Exit(0 if report["ok"] else 1)
     _print_notes(plan, console)
     started = time.perf_counter()
@@ -95,7 +102,32 @@ def check(
     verdict = Text("ok" if ok else "FAILED", style="green" if ok else "bold red")
     elapsed = time.perf_counter() - started
     console.print(Text.assemble(verdict, f": {summary(results)} in {elapsed:.2f}s"))
+    _keep(project, about, ok=ok, started_at=started_at, said=summary(results))
     raise typer.Exit(0 if ok else 1)
+
+
+def _keep(project: Project, about: Subject, *, ok: bool, started_at: datetime, said: str) -> None:
+    """Record the run in the history when it was about a commit; warn, never fail, when the
+    history cannot be written."""
+    finished_at = utcnow()
+    if about.commit is not None:
+        after = subject(project.root)  # --fix may have rewritten files, or a person did
+        if after.commit != about.commit:
+            about = Subject(None, after.why_not)
+    if about.commit is None:
+        if ok and about.why_not:  # a failed run's reason to re-run is the failure itself
+            err().print(f"note: {about.why_not}", markup=False, style="dim")
+        return
+    warning = record(
+        project,
+        commit=about.commit,
+        passed=ok,
+        started_at=started_at,
+        finished_at=finished_at,
+        summary=said,
+    )
+    if warning is not None:
+        err().print(f"warning: {warning}", markup=False)
 
 
 def _print_notes(plan: Plan, console: Console) -> None:

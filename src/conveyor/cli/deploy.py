@@ -114,6 +114,12 @@ def deploy_command(
         help="Run the approved request ID: refused, naming what changed, unless planning "
         "again gives the plan its approvers signed.",
     ),
+    hotfix: bool = typer.Option(
+        False,
+        "--hotfix",
+        help="Record an unplanned deploy made because of an incident (so is a deploy of a "
+        "hotfix/* or hotfix-* branch); counted in the rework and change failure rates.",
+    ),
 ) -> None:
     """Deploy a release: health-gated blue-green switch behind Caddy, automatic rollback."""
     from conveyor.deploy.preflight import Limit
@@ -136,7 +142,7 @@ def deploy_command(
                 hint=f"drop --plan: conveyor deploy {environment} records this plan as a request",
             )
         if not dry_run or resume is not None:
-            asked = Asked(ref, release, watch, limit, overrides, access, accepted, force)
+            asked = Asked(ref, release, watch, limit, overrides, access, accepted, force, hotfix)
             approved_deploy(project, environment, asked, resume=resume, dry_run=dry_run)
             return
     saved_inputs = None
@@ -209,6 +215,7 @@ def deploy_command(
             overrides=overrides,
             saved=saved_inputs,
             accept=accepted,
+            hotfix=hotfix,
         )
     finally:
         progress.close()

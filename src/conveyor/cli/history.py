@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -66,7 +67,7 @@ def history(
         table.add_row(
             r.id,
             r.environment,
-            r.kind,
+            kind_label(r),
             release_label(r.release, r.version),
             Text(r.status, STYLES[r.status]),
             when(r.started_at),
@@ -87,17 +88,25 @@ def show(ctx: typer.Context, deploy_id: str, *, as_json: bool) -> None:
         )
     try:
         record, events = store.get(deploy_id), store.events(deploy_id)
+        changes = store.changes([deploy_id]).get(deploy_id, [])
     finally:
         store.close()
     if as_json:
-        data = {"deploy": record_dict(record), "events": [event_dict(e) for e in events]}
+        data = {
+            "deploy": record_dict(record),
+            "events": [event_dict(e) for e in events],
+            "changes": [
+                {"sha": c.sha, "committed_at": c.committed_at.isoformat(), "author": c.author}
+                for c in changes
+            ],
+        }
         out().print_json(json.dumps(data))
         return
     console = out()
     console.print(Text.assemble((record.id, "bold"), "  ", (record.status, STYLES[record.status])))
     took = "running" if record.duration is None else duration(record.duration)
     rows = [
-        ("env", f"{record.environment} ({record.kind})"),
+        ("env", f"{record.environment} ({record.kind}{', hotfix' * record.hotfix})"),
         ("release", release_detail(record)),
         ("hosts", ", ".join(record.hosts) or "-"),
         ("by", f"{record.user}@{record.machine}"),
@@ -106,6 +115,15 @@ def show(ctx: typer.Context, deploy_id: str, *, as_json: bool) -> None:
     ]
     if record.cause is not None:
         rows.append(("cause", record.cause))
+    if changes:
+        newest = changes[0]
+        rows.append(
+            (
+                "changes",
+                f"{len(changes)} commit(s), newest {newest.sha[:12]} committed "
+                f"{when(newest.committed_at)} UTC",
+            )
+        )
     for key, value in rows:
         console.print(f"  {key + ':':<9}{value}", markup=False)
     if events:
@@ -124,9 +142,10 @@ def print_table(table: Table) -> None:
     console.print(table)
 
 
-def open_store(ctx: typer.Context) -> HistoryStore | None:
-    """The project's history store; None when nothing was ever recorded (no file made)."""
-    root = load_project(project_dir(ctx)).root
+def open_store(ctx: typer.Context, root: Path | None = None) -> HistoryStore | None:
+    """The project's history store (`root`: the project's, if loaded already); None when
+    nothing was ever recorded (no file made)."""
+    root = root or load_project(project_dir(ctx)).root
     from conveyor.history.store import HistoryStore  # SQLAlchemy loads only here
 
     if not os.environ.get(URL_VARIABLE) and not default_path(root).exists():
@@ -172,6 +191,11 @@ def duration(seconds: float) -> str:
     if whole < 86400:
         return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def kind_label(record: DeployRecord) -> str:
+    """`deploy`, `rollback`, ...; `deploy (hotfix)` for an unplanned deploy."""
+    return f"{record.kind} (hotfix)" if record.hotfix else record.kind
 
 
 def release_label(release: str, version: str) -> str:

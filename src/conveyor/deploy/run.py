@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 
 from conveyor.build import Prepared, write_release
+from conveyor.deploy.changes import is_hotfix_ref, record_changes
 from conveyor.deploy.events import Bus, Emit, Event
 from conveyor.deploy.execute import (
     Executor,
@@ -59,13 +60,16 @@ def deploy(
     saved: Inputs | None = None,
     accept: Acceptance | None = None,
     started: Callable[[str], None] | None = None,
+    hotfix: bool = False,
 ) -> tuple[str, Outcome]:
     """Build (or load) a release, deploy it, and record the deploy; returns (deploy id, outcome).
 
     `saved`: what a saved plan was built from. The release, the values and the config this
     deploy uses must be those; once the hosts are locked, their states must be those the
     plan saw; and an interrupted deploy is not recovered first. Else nothing changes.
-    `started`: told the deploy's id once it is recorded (before any host is touched)."""
+    `started`: told the deploy's id once it is recorded (before any host is touched).
+    `hotfix`: an unplanned deploy made because of an incident; a deploy of a branch named
+    hotfix/* or hotfix-* is one too."""
     checked = preflight(
         project,
         environment,
@@ -99,6 +103,8 @@ def deploy(
     timing = settings_for(project, environment, watch=watch)
     # A saved plan was made for the hosts as they were: never recover under it.
     limited = bool(left_out) or saved is not None
+    if kind == "deploy" and not hotfix and release_id is None:
+        hotfix = is_hotfix_ref(project.root, ref)
     store, deploy_id = open_record(
         project,
         environment,
@@ -107,6 +113,7 @@ def deploy(
         release=release.id,
         version=release.version,
         commit=built.commit,
+        hotfix=hotfix and kind == "deploy",
     )
     if started is not None:
         started(deploy_id)
@@ -140,6 +147,17 @@ def deploy(
         assert limit is not None
         said = f"{limit.describe()}: left out {', '.join(left_out)} (they keep what they run)"
         executor.emit(Event(None, "limit", "info", said))
+    if kind == "deploy":  # a rollback --to brings no change: it goes back to one
+        note = record_changes(
+            store,
+            deploy_id,
+            root=project.root,
+            environment=environment,
+            commit=built.commit,
+            commit_time=built.manifest.commit_time,
+        )
+        if note is not None:
+            executor.emit(Event(None, "changes", "info", note))
     for given in checked.rendered.overrides:
         executor.emit(Event(None, "set", "info", f"--set {given}"))
     for spec, its_roles in checked.idle.items():
@@ -170,6 +188,7 @@ def open_record(
     release: str,
     version: str = "",
     commit: str = "",
+    hotfix: bool = False,
 ) -> tuple[HistoryStore, str]:
     """The project's history, with a running record of this deploy or rollback by us, here."""
     store = HistoryStore.for_project(project.root)
@@ -182,6 +201,7 @@ def open_record(
         hosts=hosts,
         user=getpass.getuser(),
         machine=socket.gethostname(),
+        hotfix=hotfix,
     )
     return store, deploy_id
 

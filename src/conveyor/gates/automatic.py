@@ -9,10 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
-from conveyor.deploy.saved import digest
-from conveyor.history.models import CheckRow
+from conveyor.checks.record import checks_digest
 from conveyor.history.store import HistoryStore
 from conveyor.project.fields import format_duration
 from conveyor.project.load import Project
@@ -52,26 +49,10 @@ def evaluate(
     return gates
 
 
-def checks_digest(project: Project) -> str:
-    """The `[checks]` configuration a check result holds for."""
-    return digest(project.config.checks.model_dump_json())
-
-
 def _checks(project: Project, store: HistoryStore, commit: str) -> Gate:
     if not commit:
         return Gate("checks", False, "the release names no commit, so no check result can hold")
-    query = (
-        select(CheckRow)
-        .where(
-            CheckRow.commit == commit,
-            CheckRow.config == checks_digest(project),
-            CheckRow.passed.is_(True),
-        )
-        .order_by(CheckRow.finished_at)
-        .limit(1)
-    )
-    with store.transaction() as session, session.begin():
-        passed = session.scalars(query).first()
+    passed = store.check_passed(commit, checks_digest(project))
     if passed is None:
         return Gate(
             "checks",

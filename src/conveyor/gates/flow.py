@@ -76,6 +76,7 @@ class Asked:
     access: Access = field(default_factory=Access)
     accept: Acceptance = field(default_factory=Acceptance)
     force: bool = False
+    hotfix: bool = False
 
 
 def clear(
@@ -196,6 +197,7 @@ def _request_for(
     context = {
         "accept": {"rules": list(asked.accept.rules), "why": asked.accept.why},
         "ref": asked.ref,
+        "hotfix": asked.hotfix,
         "range": f"{last.commit[:12]}..{commit[:12]}" if last and last.commit else commit[:12],
     }
     request = requests.create(

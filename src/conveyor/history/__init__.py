@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from conveyor.history.records import DeployEvent, DeployRecord
+    from conveyor.history.records import Change, CheckRecord, DeployEvent, DeployRecord
     from conveyor.history.store import HistoryStore
 
-__all__ = ["DeployEvent", "DeployRecord", "HistoryStore"]
+__all__ = ["Change", "CheckRecord", "DeployEvent", "DeployRecord", "HistoryStore"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
         from conveyor.history.store import HistoryStore
 
         return HistoryStore
-    if name in ("DeployEvent", "DeployRecord"):
+    if name in ("Change", "CheckRecord", "DeployEvent", "DeployRecord"):
         from conveyor.history import records
 
         return getattr(records, name)

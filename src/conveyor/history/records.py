@@ -1,4 +1,5 @@
-"""What the history holds, as plain values: deploy records and their events.
+"""What the history holds, as plain values: deploy records, their events, the commits a
+deploy brought and check results.
 
 Kept apart from the store so that reading them (the CLI, metrics) does not
 load SQLAlchemy until a database is opened.
@@ -31,6 +32,7 @@ class DeployRecord:
     message: str
     cause: str | None
     hosts: tuple[str, ...]
+    hotfix: bool = False  # an unplanned deploy made because of an incident
 
     @property
     def duration(self) -> float | None:
@@ -55,6 +57,28 @@ class DeployEvent:
     message: str
     fields: dict[str, Value] = field(default_factory=dict)
     seconds: float | None = None  # a finished step's duration
+
+
+@dataclass(frozen=True)
+class Change:
+    """One commit a deploy brought: its hash, committer time and author (for lead time)."""
+
+    sha: str
+    committed_at: datetime
+    author: str  # "Name <email>" as git has it; "" when only the release's manifest knew it
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One recorded `conveyor check` run: which commit, which checks configuration, its result."""
+
+    id: int
+    commit: str
+    config: str  # `checks_digest`: sha256 of the validated [checks] section
+    passed: bool
+    started_at: datetime
+    finished_at: datetime
+    summary: str
 
 
 def default_path(root: Path) -> Path:

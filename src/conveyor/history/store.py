@@ -14,10 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from conveyor.errors import ConveyorError
+from conveyor.history.commits import CommitRecords
 from conveyor.history.engine import open_engine, trim
 from conveyor.history.models import FINAL_STATUSES, KINDS, STATUSES, DeployRow, EventRow
 from conveyor.history.records import (
     URL_VARIABLE,
+    Change,
+    CheckRecord,
     DeployEvent,
     DeployRecord,
     Value,
@@ -26,11 +29,21 @@ from conveyor.history.records import (
 )
 from conveyor.history.writer import EventWriter, Queued
 
-__all__ = ["URL_VARIABLE", "DeployEvent", "DeployRecord", "HistoryStore", "default_path", "utcnow"]
+__all__ = [
+    "URL_VARIABLE",
+    "Change",
+    "CheckRecord",
+    "DeployEvent",
+    "DeployRecord",
+    "HistoryStore",
+    "default_path",
+    "utcnow",
+]
 
 
-class HistoryStore:
-    """Records deploys and their events; reads them back newest first."""
+class HistoryStore(CommitRecords):
+    """Records deploys and their events; reads them back newest first. The commits each
+    deploy brought and check results are `CommitRecords`' (`commits.py`)."""
 
     def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
         """Open (and migrate) the database at `url`; `clock` is for tests."""
@@ -69,8 +82,10 @@ class HistoryStore:
         user: str,
         machine: str,
         message: str = "",
+        hotfix: bool = False,
     ) -> str:
-        """Record a deploy as running and return its new id."""
+        """Record a deploy as running and return its new id; `hotfix`: an unplanned deploy
+        made because of an incident."""
         _check("kind", kind, KINDS)
         if not environment:
             raise ConveyorError("cannot record a deploy without an environment name")
@@ -93,6 +108,7 @@ class HistoryStore:
                 message=trim(message),
                 cause=None,
                 hosts=list(hosts),
+                hotfix=hotfix,
             )
             try:
                 with self._session() as session, session.begin():
@@ -238,15 +254,18 @@ class HistoryStore:
                 for r in rows
             ]
 
-    def last(self, environment: str, *, status: str = "succeeded") -> DeployRecord | None:
-        """The newest deploy of an environment with this status, or None."""
+    def last(
+        self, environment: str, *, status: str = "succeeded", kind: str | None = None
+    ) -> DeployRecord | None:
+        """The newest deploy of an environment with this status (and kind), or None."""
         _check("status", status, STATUSES)
-        query = (
-            select(DeployRow)
-            .where(DeployRow.environment == environment, DeployRow.status == status)
-            .order_by(DeployRow.started_at.desc(), DeployRow.id.desc())
-            .limit(1)
+        query = select(DeployRow).where(
+            DeployRow.environment == environment, DeployRow.status == status
         )
+        if kind is not None:
+            _check("kind", kind, KINDS)
+            query = query.where(DeployRow.kind == kind)
+        query = query.order_by(DeployRow.started_at.desc(), DeployRow.id.desc()).limit(1)
         with self._session() as session, session.begin():
             row = session.scalars(query).first()
             return None if row is None else _record(row)
@@ -314,6 +333,7 @@ def _record(row: DeployRow) -> DeployRecord:
         message=row.message,
         cause=row.cause,
         hosts=tuple(row.hosts),
+        hotfix=bool(row.hotfix),
     )
 
 

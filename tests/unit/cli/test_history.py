@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from conveyor.cli.history import release_label
-from conveyor.history import HistoryStore
+from conveyor.history import Change, HistoryStore
 from tests.conftest import Project
 from tests.unit.history.conftest import T0, Clock
 
@@ -213,3 +213,35 @@ def test_the_release_is_its_version_and_its_id_s_hash() -> None:
     assert release_label("r-7", "1.2.0") == "r-7 (1.2.0)"
     assert release_label("r-7", "") == "r-7"
     assert release_label("", "") == "-"
+
+
+def test_a_hotfix_and_the_commits_it_brought(make_project: Callable[..., Project]) -> None:
+    project = make_project(CONFIG)
+    project.root.joinpath(".conveyor").mkdir(exist_ok=True)
+    clock = Clock()
+    with HistoryStore(f"sqlite:///{project.root / '.conveyor/history.db'}", clock=clock) as store:
+        deploy_id = store.start(
+            environment="production", kind="deploy", release="r-8", version="1.2.1",
+            commit="b" * 40, hosts=["local"], user="alice", machine="laptop", hotfix=True,
+        )  # fmt: skip
+        store.record_changes(
+            deploy_id,
+            [
+                Change("a" * 40, T0 - timedelta(hours=2), "Ann <ann@example.com>"),
+                Change("b" * 40, T0 - timedelta(minutes=30), "Bo <bo@example.com>"),
+            ],
+        )
+    listed = project.run("history").out.splitlines()[1]
+    assert listed.split()[1:4] == ["production", "deploy", "(hotfix)"]
+    shown = project.run("history", "show", deploy_id).out.splitlines()
+    assert shown[1] == "  env:     production (deploy, hotfix)"
+    assert (
+        shown[-1] == "  changes: 2 commit(s), newest bbbbbbbbbbbb committed 2026-11-23 14:31:02 UTC"
+    )
+    data = json.loads(project.run("history", "show", deploy_id, "--json").out)
+    assert data["deploy"]["hotfix"] is True
+    assert data["changes"][1] == {
+        "sha": "a" * 40,
+        "committed_at": (T0 - timedelta(hours=2)).isoformat(),
+        "author": "Ann <ann@example.com>",
+    }

@@ -205,3 +205,12 @@ def test_a_release_built_at_deploy_is_planned_by_its_version_ref_and_commit() ->
     prepared = Prepared("r-2026-1", "abc1234def", manifest, (), None)  # type: ignore[arg-type]
     plan = plan_with(prepared, dict.fromkeys(HOSTS, SERVING))
     assert plan.release == "2.0 (main = abc1234, built at deploy)"
+
+
+def test_a_hotfix_deploy_is_recorded_as_one(tmp_path: Path) -> None:
+    store, deploy_id = open_record(
+        project(tmp_path), "production", kind="deploy", hosts=HOSTS, release="r2", hotfix=True
+    )
+    store.close()
+    with HistoryStore.for_project(tmp_path) as again:
+        assert again.get(deploy_id).hotfix

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from conveyor.gates.automatic import checks_digest, evaluate
-from conveyor.history.models import CheckRow
+from conveyor.checks.record import checks_digest
+from conveyor.gates.automatic import evaluate
 from conveyor.history.store import HistoryStore
 from conveyor.project.load import Project, load_project
 
@@ -54,31 +54,25 @@ def test_the_gates_hold_until_a_check_passed_and_the_release_soaked(tmp_path: Pa
     assert first["soak"][0] is False and "not what serves on staging" in first["soak"][1]
     assert first["migrations"] == (True, "0002")
 
-    with store.transaction() as session, session.begin():
-        for passed, config in ((False, checks_digest(shop)), (True, "sha256:other")):
-            session.add(
-                CheckRow(
-                    commit="c0ffee" * 6,
-                    config=config,
-                    passed=passed,
-                    started_at=T0,
-                    finished_at=T0,
-                    summary="",
-                )
-            )
+    for passed, config in ((False, checks_digest(shop)), (True, "sha256:other")):
+        store.record_check(
+            commit="c0ffee" * 6,
+            config=config,
+            passed=passed,
+            started_at=T0,
+            finished_at=T0,
+            summary="",
+        )
     # A failed check, and a pass under other [checks]: neither holds.
     assert gates(T0)["checks"][0] is False
-    with store.transaction() as session, session.begin():
-        session.add(
-            CheckRow(
-                commit="c0ffee" * 6,
-                config=checks_digest(shop),
-                passed=True,
-                started_at=T0,
-                finished_at=T0,
-                summary="",
-            )
-        )
+    store.record_check(
+        commit="c0ffee" * 6,
+        config=checks_digest(shop),
+        passed=True,
+        started_at=T0,
+        finished_at=T0,
+        summary="",
+    )
     assert gates(T0)["checks"] == (
         True,
         "conveyor check passed on c0ffeec0ffee at 2026-12-06 09:00:00Z",
