@@ -1,14 +1,14 @@
 """Keys the schema describes but this version does not carry out: refused at load, by key.
 
 A key that conveyor accepts is carried out. Where a feature is planned (approvals,
-notifications, rolling deploys, migration lint) its keys stay in
+rolling deploys, migration lint) its keys stay in
 the model, so the reference and the JSON schema describe them, and this module turns
 a configured value into an error naming the key, before anything runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from conveyor.project.references import Problem
@@ -26,9 +26,18 @@ def check_refused(config: ConveyorConfig) -> list[Problem]:
     return [*_top(config), *_environments(config), *_checks(config)]
 
 
+def _approval_events(where: tuple[str, ...], on: Sequence[str] | None) -> Iterator[Problem]:
+    """Approval events would never be sent while approvals themselves are refused."""
+    for index, event in enumerate(on or []):
+        if event.startswith("approval_"):
+            yield Problem(
+                (*where, "on", index),
+                f'"{event}" tells of approvals, which are {NOT_AVAILABLE} — remove it',
+            )
+
+
 def _top(config: ConveyorConfig) -> Iterator[Problem]:
-    if "notify" in config.model_fields_set:
-        yield Problem(("notify",), f"notifications are {NOT_AVAILABLE} — remove [notify]")
+    yield from _approval_events(("notify",), config.notify.on)
     if config.settings.python is not None and config.settings.class_ is None:
         yield Problem(
             ("settings", "python"),
@@ -46,9 +55,7 @@ def _environments(config: ConveyorConfig) -> Iterator[Problem]:
                 f"{why}approvals are {NOT_AVAILABLE} — remove `approval` to deploy without one",
             )
         if env.notify is not None:
-            yield Problem(
-                (*where, "notify"), f"notifications are {NOT_AVAILABLE} — remove `notify`"
-            )
+            yield from _approval_events((*where, "notify"), env.notify.on)
         from conveyor.deploy.strategy import STRATEGIES  # it plans with the project's model
 
         if env.strategy.kind not in STRATEGIES:

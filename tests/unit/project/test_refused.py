@@ -34,13 +34,16 @@ CASES = [
         "approvals are not available yet — remove `approval` to deploy without one",
     ),
     (
-        APP + '[notify]\ntargets = ["slack://$SLACK_WEBHOOK"]\n' + PRODUCTION,
-        "conveyor.toml:3: notify: notifications are not available yet — remove [notify]",
+        APP
+        + '[notify]\ntargets = ["slack://$SLACK_WEBHOOK"]\non = ["failed", "approval_given"]\n'
+        + PRODUCTION,
+        'conveyor.toml:5: notify.on[1]: "approval_given" tells of approvals, which are not '
+        "available yet — remove it",
     ),
     (
-        APP + PRODUCTION + 'notify = ["mailto://ops@example.com"]\n',
-        "conveyor.toml:5: environments.production.notify: "
-        "notifications are not available yet — remove `notify`",
+        APP + PRODUCTION + 'notify = { on = ["approval_requested"] }\n',
+        "conveyor.toml:5: environments.production.notify.on[0]: "
+        '"approval_requested" tells of approvals, which are not available yet — remove it',
     ),
     (
         APP + PRODUCTION + 'strategy = { kind = "rolling" }\n',
