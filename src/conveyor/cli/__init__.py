@@ -22,6 +22,7 @@ from conveyor.cli import (
     history,
     init,
     metrics,
+    notify,
     pending,
     power,
     scan,
@@ -65,6 +66,7 @@ def _root(
 init.register(app)
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
+app.add_typer(notify.app, name="notify")
 schema.register(app)
 demo.register(app)
 build.register(app)

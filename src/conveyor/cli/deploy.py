@@ -13,6 +13,7 @@ from rich.text import Text
 
 from conveyor.cli.config import set_option
 from conveyor.cli.context import project_dir
+from conveyor.cli.notify import notifying
 from conveyor.cli.output import err, out
 from conveyor.cli.progress import Progress
 from conveyor.errors import ConfigError, ConveyorError
@@ -166,42 +167,43 @@ def deploy_command(
                 markup=False,
             )
         return
-    progress = Progress()
-    try:
-        deploy_id, outcome = deploy(
-            project,
-            environment,
-            ref=ref,
-            release_id=release,
-            access=access,
-            watch=watch,
-            emit=progress,
-            force=force,
-            limit=limit,
-            overrides=overrides,
-            saved=saved_inputs,
-            accept=accepted,
+    with notifying(project):
+        progress = Progress()
+        try:
+            deploy_id, outcome = deploy(
+                project,
+                environment,
+                ref=ref,
+                release_id=release,
+                access=access,
+                watch=watch,
+                emit=progress,
+                force=force,
+                limit=limit,
+                overrides=overrides,
+                saved=saved_inputs,
+                accept=accepted,
+            )
+        finally:
+            progress.close()
+        took = progress.elapsed()
+        if outcome.status == "succeeded":
+            for spec, why in outcome.left_out.items():
+                err().print(f"warning: {spec} stays on its previous release: {why}", markup=False)
+            out().print(f"deployed: {outcome.message} in {took} (deploy {deploy_id})", markup=False)
+            return
+        for line in failure_lines(outcome.message, outcome.cause):
+            err().print(line, markup=False)
+        err().print(
+            Text.assemble(
+                ("deploy failed", "bold red"),
+                f" after {took}: {outcome.message}; recorded as {outcome.status}: "
+                f"conveyor history show {deploy_id}",
+            )
         )
-    finally:
-        progress.close()
-    took = progress.elapsed()
-    if outcome.status == "succeeded":
-        for spec, why in outcome.left_out.items():
-            err().print(f"warning: {spec} stays on its previous release: {why}", markup=False)
-        out().print(f"deployed: {outcome.message} in {took} (deploy {deploy_id})", markup=False)
-        return
-    for line in failure_lines(outcome.message, outcome.cause):
-        err().print(line, markup=False)
-    err().print(
-        Text.assemble(
-            ("deploy failed", "bold red"),
-            f" after {took}: {outcome.message}; recorded as {outcome.status}: "
-            f"conveyor history show {deploy_id}",
-        )
-    )
-    if outcome.hint:
-        err().print(outcome.hint, markup=False)
-    raise typer.Exit(1)
+        if outcome.hint:
+            err().print(outcome.hint, markup=False)
+        raise typer.Exit(1)
 
 
 def rollback_command(
@@ -275,44 +277,46 @@ def rollback_command(
         plan = plan_deploy(project, environment, release_id=to, access=access)
         out().print(plan.render(), markup=False)
         return
-    progress = Progress()
-    try:
-        access = access_options(known_hosts, identity)
-        deploy_id, result = rollback(
-            project,
-            environment,
-            to=to,
-            access=access,
-            emit=progress,
-            batch=batch,
-            downgrade=downgrade,
-            accept_loss=loss,
-        )
-    finally:
-        progress.close()
-    if isinstance(result, list):
-        releases = ", ".join(sorted({r.release for r in result}))
-        slowest = max(r.seconds for r in result)
+    with notifying(project):
+        progress = Progress()
+        try:
+            access = access_options(known_hosts, identity)
+            deploy_id, result = rollback(
+                project,
+                environment,
+                to=to,
+                access=access,
+                emit=progress,
+                batch=batch,
+                downgrade=downgrade,
+                accept_loss=loss,
+            )
+        finally:
+            progress.close()
+        if isinstance(result, list):
+            releases = ", ".join(sorted({r.release for r in result}))
+            slowest = max(r.seconds for r in result)
+            out().print(
+                f"rolled back: {environment} runs {releases} again on {len(result)} host(s) "
+                f"(traffic back {slowest:.2f}s after the start, in {progress.elapsed()}, "
+                f"deploy {deploy_id})",
+                markup=False,
+            )
+            return
+        if result.status != "succeeded":
+            for line in failure_lines(result.message, result.cause):
+                err().print(line, markup=False)
+            err().print(
+                Text.assemble(
+                    ("rollback failed", "bold red"),
+                    f" after {progress.elapsed()}: {result.message}",
+                )
+            )
+            raise typer.Exit(1)
         out().print(
-            f"rolled back: {environment} runs {releases} again on {len(result)} host(s) "
-            f"(traffic back {slowest:.2f}s after the start, in {progress.elapsed()}, "
-            f"deploy {deploy_id})",
+            f"rolled back: {result.message} in {progress.elapsed()} (deploy {deploy_id})",
             markup=False,
         )
-        return
-    if result.status != "succeeded":
-        for line in failure_lines(result.message, result.cause):
-            err().print(line, markup=False)
-        err().print(
-            Text.assemble(
-                ("rollback failed", "bold red"), f" after {progress.elapsed()}: {result.message}"
-            )
-        )
-        raise typer.Exit(1)
-    out().print(
-        f"rolled back: {result.message} in {progress.elapsed()} (deploy {deploy_id})",
-        markup=False,
-    )
 
 
 def status_command(
@@ -420,21 +424,22 @@ def recover_command(
     from conveyor.deploy.recover import recover
 
     project = load_project(project_dir(ctx))
-    progress = Progress()
-    try:
-        result = recover(
-            project, environment, access=access_options(known_hosts, identity), emit=progress
-        )
-    finally:
-        progress.close()
-    if result.failed:
-        err().print(Text.assemble(("recovery incomplete: ", "bold red"), result.message))
-        left = ", ".join(result.failed)
-        err().print(
-            f"left to do on {left}: fix what is named above (conveyor status {environment} "
-            f"shows the programs), then run conveyor recover {environment} again",
-            markup=False,
-        )
-        raise typer.Exit(1)
-    suffix = f" (recorded as {result.recover_id})" if result.recover_id else ""
-    out().print(f"{result.message} in {progress.elapsed()}{suffix}", markup=False)
+    with notifying(project):
+        progress = Progress()
+        try:
+            result = recover(
+                project, environment, access=access_options(known_hosts, identity), emit=progress
+            )
+        finally:
+            progress.close()
+        if result.failed:
+            err().print(Text.assemble(("recovery incomplete: ", "bold red"), result.message))
+            left = ", ".join(result.failed)
+            err().print(
+                f"left to do on {left}: fix what is named above (conveyor status {environment} "
+                f"shows the programs), then run conveyor recover {environment} again",
+                markup=False,
+            )
+            raise typer.Exit(1)
+        suffix = f" (recorded as {result.recover_id})" if result.recover_id else ""
+        out().print(f"{result.message} in {progress.elapsed()}{suffix}", markup=False)
