@@ -14,8 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import select
+
 from conveyor.demo.load import Load
 from conveyor.deploy.run import deploy, plan_deploy
+from conveyor.history.models import OutboxRow
 from conveyor.history.store import HistoryStore
 from conveyor.notify.outbox import report
 from conveyor.project.load import load_project
@@ -155,6 +158,9 @@ def test_a_deploy_tells_its_start_and_its_end_once_each(local: DeployProject) ->
             record = store.deploys("staging")[0]
             with store.transaction() as session:
                 assert report(session).sent == 2
+                written = session.scalars(select(OutboxRow.created_at).order_by(OutboxRow.id))
+                # Written by the transactions that started and finished the record.
+                assert list(written) == [record.started_at, record.finished_at]
         assert receiver.keys_in_order() == [f"{record.id}:1", f"{record.id}:2"]
         started, succeeded = receiver.received
         assert started.title == f"staging: deploying {record.version}"
