@@ -116,7 +116,7 @@ def test_a_deploy_waits_for_two_valid_signatures_and_runs_exactly_the_approved_p
     waiting = local.deploy("--resume", rid)
     assert waiting.code == 3
     assert "not counted: bob@example.com: its signature does not verify" in waiting.out
-    with HistoryStore.for_project(local.root) as store, store.transaction() as s, s.begin():
+    with HistoryStore.for_project(local.root) as store, store.transaction() as s:
         s.execute(delete(SignatureRow).where(SignatureRow.signer == "bob@example.com"))
 
     code, said = approve("bob")

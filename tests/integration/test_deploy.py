@@ -15,13 +15,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import select
+
 from conveyor.demo.load import Load
 from conveyor.deploy.run import deploy, plan_deploy
+from conveyor.history.models import OutboxRow
 from conveyor.history.store import HistoryStore
+from conveyor.notify.outbox import report
 from conveyor.project.load import load_project
 from tests.conftest import Result
 from tests.integration.deployed import DeployProject
 from tests.integration.sshd import Sshd
+from tests.unit.notify.receiver import receiving
 
 
 def programs(project: DeployProject) -> dict[str, str]:
@@ -150,6 +155,38 @@ def test_the_new_colours_port_already_taken(local: DeployProject) -> None:
     assert load.failed == []
     assert "Address already in use" in bad.err
     assert local.get()["color"] == "blue"
+
+
+def test_a_deploy_tells_its_start_and_its_end_once_each(local: DeployProject) -> None:
+    """Issue 14: each record enqueues its message in its own transaction, and the command
+    sends them on its way out; the hook's path, a secret, comes from .env.staging."""
+    secret = "hook-Qm3vX8kq2LmP0vR7tY3w"
+    with receiving() as receiver:
+        with (local.root / "conveyor.toml").open("a") as toml:
+            toml.write(
+                f'\n[notify]\ntargets = ["json://127.0.0.1:{receiver.port}/$HOOK"]\n'
+                'on = ["started", "succeeded"]\n'
+            )
+        env = local.root / ".env.staging"
+        env.write_text(env.read_text() + f"HOOK={secret}\n")
+        local.commit("ok")
+        result = local.deploy()
+        assert result.code == 0, result.out + result.err
+        assert "notifications: 2 sent" in result.err
+        with HistoryStore.for_project(local.root) as store:
+            record = store.deploys("staging")[0]
+            with store.transaction() as session:
+                assert report(session).sent == 2
+                written = session.scalars(select(OutboxRow.created_at).order_by(OutboxRow.id))
+                # Written by the transactions that started and finished the record.
+                assert list(written) == [record.started_at, record.finished_at]
+        assert receiver.keys_in_order() == [f"{record.id}:1", f"{record.id}:2"]
+        started, succeeded = receiver.received
+        assert started.title == f"staging: deploying {record.version}"
+        assert succeeded.title == f"staging: {record.version} deployed"
+        assert f"by: {record.user}@{record.machine}\n" in succeeded.message
+        assert started.path == succeeded.path == f"/{secret}"
+        assert secret not in result.out + result.err
 
 
 def test_a_second_deploy_while_one_holds_the_lock(local: DeployProject) -> None:

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timezone
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, select
 
 from conveyor.errors import ConveyorError
 from conveyor.history import Change, HistoryStore
 from conveyor.history.engine import MAX_TEXT
 from conveyor.history.migrate import VERSION_TABLE
+from conveyor.history.models import OutboxRow
+from conveyor.notify import outbox
+from conveyor.notify.notice import Notice
+from conveyor.notify.policy import Policy
+from conveyor.notify.sender import Drained, Sender
+from conveyor.notify.targets import Values
 from tests.postgres import fresh_database
 from tests.unit.history.conftest import T0, Clock, deploy
+from tests.unit.notify.receiver import receiving
 
 
 @pytest.fixture
@@ -68,6 +76,7 @@ def test_schema_comes_from_the_migrations_and_opens_twice_at_once(pg_url: str) -
             "conveyor_checks",
             "conveyor_approvals",
             "conveyor_signatures",
+            "conveyor_notify_outbox",
             VERSION_TABLE,
         }
     engine.dispose()
@@ -102,3 +111,35 @@ def test_changes_and_check_results(pg_url: str) -> None:
         found = store.check_passed("a" * 40, config)
         assert found is not None and (found.id, found.passed) == (2, True)
         assert store.checks_passed_at(["a" * 40]) == {"a" * 40: T0}
+
+
+def test_two_senders_on_one_postgresql_history_send_each_message_once(pg_url: str) -> None:
+    """Notifications (issue 14): claims are conditional UPDATEs, so two senders draining one
+    outbox never send a row twice; enqueuers of one subject take turns for its sequence."""
+    notices = [
+        Notice(f"d-{n % 6}", "production", "started", "t", "b", ("json://h/x",)) for n in range(30)
+    ]
+    with receiving() as receiver, HistoryStore(pg_url) as store:
+        target = (receiver.url,)
+
+        def enqueue_one(notice: Notice) -> None:
+            with store.transaction() as session:
+                outbox.enqueue(session, [replace(notice, targets=target)])
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(enqueue_one, notices))
+        with store.transaction() as session:
+            seqs = session.execute(select(OutboxRow.subject, OutboxRow.seq)).all()
+        assert sorted(seqs) == sorted((f"d-{s}", q) for s in range(6) for q in range(1, 6))
+
+        def drain(_: int) -> Drained:
+            with HistoryStore(pg_url) as mine:
+                return Sender(mine, Values({}).expand, policy=Policy(timeout=2.0)).drain(60)
+
+        with ThreadPoolExecutor(2) as pool:
+            done = list(pool.map(drain, range(2)))
+        assert sum(d.sent for d in done) == 30
+        assert len(receiver.received) == 30  # not one twice
+        for subject in range(6):
+            keys = [k for k in receiver.keys_in_order() if k.startswith(f"d-{subject}:")]
+            assert keys == [f"d-{subject}:{q}" for q in range(1, 6)]

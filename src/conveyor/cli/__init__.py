@@ -23,6 +23,7 @@ from conveyor.cli import (
     history,
     init,
     metrics,
+    notify,
     pending,
     power,
     rollback,
@@ -67,6 +68,7 @@ def _root(
 init.register(app)
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
+app.add_typer(notify.app, name="notify")
 schema.register(app)
 demo.register(app)
 build.register(app)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from conveyor.cli.context import project_dir
+from conveyor.cli.notify import notifying
 from conveyor.cli.output import err, out
 from conveyor.errors import AwaitingApproval, ConveyorError
 from conveyor.project.load import Project, load_project
@@ -56,7 +57,7 @@ def approve_command(
     if override and not why.strip():
         raise ConveyorError("--override needs --why: the reason is recorded and signed")
     project = load_project(project_dir(ctx))
-    with _store(project) as store:
+    with notifying(project), _store(project) as store:
         request, policy = _pending(project, store, request_id)
         items = _checklist(policy.checklist, confirm)
         from conveyor.gates.policy import Verdict
@@ -88,7 +89,7 @@ def reject_command(
     if not why.strip():
         raise ConveyorError("--why may not be empty: the reason is recorded")
     project = load_project(project_dir(ctx))
-    with _store(project) as store:
+    with notifying(project), _store(project) as store:
         request, _policy = _pending(project, store, request_id)
         from conveyor.gates.policy import Verdict
 
@@ -146,7 +147,7 @@ def approved_deploy(
     from conveyor.gates import requests
     from conveyor.gates.flow import clear
 
-    with _store(project) as store:
+    with notifying(project), _store(project) as store:
         try:
             cleared = clear(project, environment, store, asked, resume=resume, claim=not dry_run)
         except AwaitingApproval as waiting:
@@ -284,6 +285,7 @@ def _sign(
     from conveyor.gates import requests, signing
     from conveyor.gates.flow import allowed_signers, policy_of
     from conveyor.gates.policy import refusal, standing, statement
+    from conveyor.notify.notices import approval_notices
 
     policy = policy_of(project, request.environment)
     assert policy is not None
@@ -314,7 +316,17 @@ def _sign(
         if verdict.verdict == "reject"
         else ("approved" if not stands.missing else "pending")
     )
-    requests.add_signature(store, request, record, status=status, why=verdict.why)
+    event = "approval_rejected" if verdict.verdict == "reject" else "approval_given"
+    notices = approval_notices(
+        project.config,
+        event=event,
+        approval_id=request.id,
+        environment=request.environment,
+        version=request.version,
+        who=signer,
+        why=verdict.why or verdict.override or None,
+    )
+    requests.add_signature(store, request, record, status=status, why=verdict.why, notices=notices)
     if status == "rejected":
         out().print(f"rejected {request.id} as {signer}: {verdict.why}", markup=False)
         return

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from conveyor.cli.config import set_option
 from conveyor.cli.context import project_dir
+from conveyor.cli.notify import notifying
 from conveyor.cli.output import err, out
 from conveyor.cli.progress import Progress
 from conveyor.errors import ConveyorError
@@ -200,26 +201,27 @@ def deploy_command(
                 markup=False,
             )
         return
-    progress = Progress()
-    try:
-        deploy_id, outcome = deploy(
-            project,
-            environment,
-            ref=ref,
-            release_id=release,
-            access=access,
-            watch=watch,
-            emit=progress,
-            force=force,
-            limit=limit,
-            overrides=overrides,
-            saved=saved_inputs,
-            accept=accepted,
-            hotfix=hotfix,
-        )
-    finally:
-        progress.close()
-    report(deploy_id, outcome, progress.elapsed())
+    with notifying(project):
+        progress = Progress()
+        try:
+            deploy_id, outcome = deploy(
+                project,
+                environment,
+                ref=ref,
+                release_id=release,
+                access=access,
+                watch=watch,
+                emit=progress,
+                force=force,
+                limit=limit,
+                overrides=overrides,
+                saved=saved_inputs,
+                accept=accepted,
+                hotfix=hotfix,
+            )
+        finally:
+            progress.close()
+        report(deploy_id, outcome, progress.elapsed())
 
 
 def report(deploy_id: str, outcome: Outcome, took: str) -> None:
@@ -348,21 +350,22 @@ def recover_command(
     from conveyor.deploy.recover import recover
 
     project = load_project(project_dir(ctx))
-    progress = Progress()
-    try:
-        result = recover(
-            project, environment, access=access_options(known_hosts, identity), emit=progress
-        )
-    finally:
-        progress.close()
-    if result.failed:
-        err().print(Text.assemble(("recovery incomplete: ", "bold red"), result.message))
-        left = ", ".join(result.failed)
-        err().print(
-            f"left to do on {left}: fix what is named above (conveyor status {environment} "
-            f"shows the programs), then run conveyor recover {environment} again",
-            markup=False,
-        )
-        raise typer.Exit(1)
-    suffix = f" (recorded as {result.recover_id})" if result.recover_id else ""
-    out().print(f"{result.message} in {progress.elapsed()}{suffix}", markup=False)
+    with notifying(project):
+        progress = Progress()
+        try:
+            result = recover(
+                project, environment, access=access_options(known_hosts, identity), emit=progress
+            )
+        finally:
+            progress.close()
+        if result.failed:
+            err().print(Text.assemble(("recovery incomplete: ", "bold red"), result.message))
+            left = ", ".join(result.failed)
+            err().print(
+                f"left to do on {left}: fix what is named above (conveyor status {environment} "
+                f"shows the programs), then run conveyor recover {environment} again",
+                markup=False,
+            )
+            raise typer.Exit(1)
+        suffix = f" (recorded as {result.recover_id})" if result.recover_id else ""
+        out().print(f"{result.message} in {progress.elapsed()}{suffix}", markup=False)

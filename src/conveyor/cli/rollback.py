@@ -10,6 +10,7 @@ from rich.text import Text
 
 from conveyor.cli.context import project_dir
 from conveyor.cli.deploy import access_options, failure_lines
+from conveyor.cli.notify import notifying
 from conveyor.cli.output import err, out
 from conveyor.cli.progress import Progress
 from conveyor.errors import ConfigError
@@ -102,41 +103,43 @@ def rollback_command(
         plan = plan_deploy(project, environment, release_id=to, access=access)
         out().print(plan.render(), markup=False)
         return
-    progress = Progress()
-    try:
-        access = access_options(known_hosts, identity)
-        deploy_id, result = rollback(
-            project,
-            environment,
-            to=to,
-            access=access,
-            emit=progress,
-            batch=batch,
-            downgrade=downgrade,
-            accept_loss=loss,
-        )
-    finally:
-        progress.close()
-    if isinstance(result, list):
-        releases = ", ".join(sorted({r.release for r in result}))
-        slowest = max(r.seconds for r in result)
+    with notifying(project):
+        progress = Progress()
+        try:
+            access = access_options(known_hosts, identity)
+            deploy_id, result = rollback(
+                project,
+                environment,
+                to=to,
+                access=access,
+                emit=progress,
+                batch=batch,
+                downgrade=downgrade,
+                accept_loss=loss,
+            )
+        finally:
+            progress.close()
+        if isinstance(result, list):
+            releases = ", ".join(sorted({r.release for r in result}))
+            slowest = max(r.seconds for r in result)
+            out().print(
+                f"rolled back: {environment} runs {releases} again on {len(result)} host(s) "
+                f"(traffic back {slowest:.2f}s after the start, in {progress.elapsed()}, "
+                f"deploy {deploy_id})",
+                markup=False,
+            )
+            return
+        if result.status != "succeeded":
+            for line in failure_lines(result.message, result.cause):
+                err().print(line, markup=False)
+            err().print(
+                Text.assemble(
+                    ("rollback failed", "bold red"),
+                    f" after {progress.elapsed()}: {result.message}",
+                )
+            )
+            raise typer.Exit(1)
         out().print(
-            f"rolled back: {environment} runs {releases} again on {len(result)} host(s) "
-            f"(traffic back {slowest:.2f}s after the start, in {progress.elapsed()}, "
-            f"deploy {deploy_id})",
+            f"rolled back: {result.message} in {progress.elapsed()} (deploy {deploy_id})",
             markup=False,
         )
-        return
-    if result.status != "succeeded":
-        for line in failure_lines(result.message, result.cause):
-            err().print(line, markup=False)
-        err().print(
-            Text.assemble(
-                ("rollback failed", "bold red"), f" after {progress.elapsed()}: {result.message}"
-            )
-        )
-        raise typer.Exit(1)
-    out().print(
-        f"rolled back: {result.message} in {progress.elapsed()} (deploy {deploy_id})",
-        markup=False,
-    )

@@ -190,8 +190,13 @@ def open_record(
     commit: str = "",
     hotfix: bool = False,
 ) -> tuple[HistoryStore, str]:
-    """The project's history, with a running record of this deploy or rollback by us, here."""
-    store = HistoryStore.for_project(project.root)
+    """The project's history, with a running record of this deploy or rollback by us, here.
+
+    The store enqueues the record's notifications (conveyor.toml's `notify`) as it starts
+    and finishes it, in the same transactions."""
+    from conveyor.notify.notices import announcer
+
+    store = HistoryStore.for_project(project.root, announce=announcer(project.config))
     deploy_id = store.start(
         environment=environment,
         kind=kind,

@@ -31,6 +31,7 @@ from conveyor.gates.requests import Request
 from conveyor.history.records import utcnow
 from conveyor.history.store import HistoryStore
 from conveyor.migrations.lint import Acceptance
+from conveyor.notify.notices import approval_notices
 from conveyor.project.environment import ApprovalConfig
 from conveyor.project.load import Project
 
@@ -200,6 +201,7 @@ def _request_for(
         "hotfix": asked.hotfix,
         "range": f"{last.commit[:12]}..{commit[:12]}" if last and last.commit else commit[:12],
     }
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
     request = requests.create(
         store,
         environment=environment,
@@ -208,8 +210,16 @@ def _request_for(
         commit=commit,
         context=context,
         authors=sorted(people),
-        requested_by=f"{getpass.getuser()}@{socket.gethostname()}",
+        requested_by=who,
         now=now,
+        announce=lambda request_id: approval_notices(
+            project.config,
+            event="approval_requested",
+            approval_id=request_id,
+            environment=environment,
+            version=plan.release,
+            who=who,
+        ),
     )
     policy = policy_of(project, environment)
     assert policy is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +17,8 @@ from conveyor.errors import ConveyorError
 from conveyor.history.models import ApprovalRow, SignatureRow
 from conveyor.history.records import utcnow
 from conveyor.history.store import HistoryStore
+from conveyor.notify.notice import Notice
+from conveyor.notify.outbox import enqueue
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ def create(
     authors: Sequence[str],
     requested_by: str,
     now: datetime | None = None,
+    announce: Callable[[str], Sequence[Notice]] | None = None,
 ) -> Request:
-    """Record a new pending request for `plan`; returns it."""
+    """Record a new pending request for `plan`; returns it. `announce`: the notifications
+    of the request's id, written to the outbox in the same transaction."""
     at = now or utcnow()
     request_id = f"a-{at.astimezone(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     row = ApprovalRow(
@@ -84,14 +88,17 @@ def create(
         why=None,
         deploy_id=None,
     )
-    with store.transaction() as session, session.begin():
+    with store.transaction() as session:
         session.add(row)
+        if announce is not None:
+            session.flush()
+            enqueue(session, announce(request_id))
     return get(store, request_id)
 
 
 def get(store: HistoryStore, request_id: str) -> Request:
     """One request with its signatures; an error naming it when there is none."""
-    with store.transaction() as session, session.begin():
+    with store.transaction() as session:
         row = session.get(ApprovalRow, request_id)
         if row is None:
             raise ConveyorError(
@@ -111,18 +118,24 @@ def listing(
     if pending:
         query = query.where(ApprovalRow.status.in_(("pending", "approved")))
     query = query.order_by(ApprovalRow.requested_at.desc(), ApprovalRow.id.desc()).limit(limit)
-    with store.transaction() as session, session.begin():
+    with store.transaction() as session:
         rows = list(session.scalars(query))
         signed = _signatures(session, [r.id for r in rows])
         return [_request(r, signed.get(r.id, ())) for r in rows]
 
 
 def add_signature(
-    store: HistoryStore, request: Request, signature: Signature, *, status: str, why: str = ""
+    store: HistoryStore,
+    request: Request,
+    signature: Signature,
+    *,
+    status: str,
+    why: str = "",
+    notices: Sequence[Notice] = (),
 ) -> None:
-    """Record a verdict, and the request's status after it, in one transaction; refused
-    when the request was decided meanwhile."""
-    with store.transaction() as session, session.begin():
+    """Record a verdict, and the request's status after it, with its notifications, in one
+    transaction; refused when the request was decided meanwhile."""
+    with store.transaction() as session:
         row = session.get(ApprovalRow, request.id, with_for_update=True)
         assert row is not None
         if row.status not in ("pending", "approved"):
@@ -144,11 +157,12 @@ def add_signature(
             row.decided_at = signature.signed_at
         if why:
             row.why = why
+        enqueue(session, notices)
 
 
 def claim(store: HistoryStore, request_id: str) -> bool:
     """Mark a request as running, once: False when another deploy claimed it first."""
-    with store.transaction() as session, session.begin():
+    with store.transaction() as session:
         done = session.execute(
             update(ApprovalRow)
             .where(ApprovalRow.id == request_id, ApprovalRow.status.in_(("pending", "approved")))
@@ -160,7 +174,7 @@ def claim(store: HistoryStore, request_id: str) -> bool:
 def settle(store: HistoryStore, request_id: str, deploy_id: str | None) -> None:
     """After a claimed run: the deploy that ran it, or (None: it never started) back to
     waiting, so the same approval can run it."""
-    with store.transaction() as session, session.begin():
+    with store.transaction() as session:
         row = session.get(ApprovalRow, request_id, with_for_update=True)
         assert row is not None
         if deploy_id is None:

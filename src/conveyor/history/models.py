@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -175,3 +176,40 @@ class SignatureRow(Base):
     statement: Mapped[str] = mapped_column(Text)  # exactly what was signed
     signature: Mapped[str] = mapped_column(Text)  # the SSH signature (armored)
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+OUTBOX_STATUSES = ("pending", "sent", "dead")
+
+
+class OutboxRow(Base):
+    """One notification to one target: written in the transaction of the event it tells of,
+    sent at least once (`conveyor.notify`), or kept as a dead letter with its last error."""
+
+    __tablename__ = "conveyor_notify_outbox"
+    __table_args__ = (
+        Index("ix_conveyor_notify_outbox_due", "status", "next_at"),
+        Index("ix_conveyor_notify_outbox_subject", "subject", "id"),
+        UniqueConstraint("subject", "seq", "target", name="uq_conveyor_notify_outbox_message"),
+        CheckConstraint(f"status IN {OUTBOX_STATUSES!r}", name="ck_conveyor_notify_outbox_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # What the message is about: a deploy's id, or an approval request's.
+    subject: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)  # the subject's 1st, 2nd... message
+    environment: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(32))
+    # As written in conveyor.toml: its $VARS are expanded only when it is sent.
+    target: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))  # apprise's notify type: info, failure...
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime)  # not tried before then
+    # A sender's claim: no other sender takes the row until it runs out.
+    claimed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # secrets masked

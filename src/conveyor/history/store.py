@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +31,9 @@ from conveyor.history.records import (
 )
 from conveyor.history.writer import EventWriter, Queued
 
+if TYPE_CHECKING:
+    from conveyor.notify.notices import Announce
+
 __all__ = [
     "URL_VARIABLE",
     "Change",
@@ -43,12 +48,22 @@ __all__ = [
 
 class HistoryStore(CommitRecords):
     """Records deploys and their events; reads them back newest first. The commits each
-    deploy brought and check results are `CommitRecords`' (`commits.py`)."""
+    deploy brought and check results are `CommitRecords`' (`commits.py`).
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow) -> None:
+    `announce` (conveyor.notify.notices.announcer) gives the notifications of a record that
+    starts or finishes: they go to the outbox in the transaction that writes the record."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        announce: Announce | None = None,
+    ) -> None:
         """Open (and migrate) the database at `url`; `clock` is for tests."""
         self._engine, self.shown = open_engine(url)
         self._clock = clock
+        self._announce = announce
         self._writer = EventWriter(
             lambda q: self.event(
                 q.deploy_id,
@@ -61,14 +76,14 @@ class HistoryStore(CommitRecords):
         )
 
     @classmethod
-    def for_project(cls, root: Path) -> HistoryStore:
+    def for_project(cls, root: Path, *, announce: Announce | None = None) -> HistoryStore:
         """The project's store: $CONVEYOR_HISTORY_URL, else <root>/.conveyor/history.db."""
         url = os.environ.get(URL_VARIABLE)
         if url:
-            return cls(url)
+            return cls(url, announce=announce)
         path = default_path(root)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{path}")
+        return cls(f"sqlite:///{path}", announce=announce)
 
     def start(
         self,
@@ -113,6 +128,7 @@ class HistoryStore(CommitRecords):
             try:
                 with self._session() as session, session.begin():
                     session.add(row)
+                    self._notify(session, row, failed_on=(), now=now)
             except IntegrityError:
                 continue  # the same id drawn twice in one second: draw again
             return deploy_id
@@ -147,13 +163,15 @@ class HistoryStore(CommitRecords):
                     hint="a deploy is finished once; record what followed as events",
                 )
             row.status = status
-            row.finished_at = self._clock()
+            row.finished_at = finished = self._clock()
             row.message = trim(message)
             row.cause = None if cause is None else trim(cause)
             if release is not None:
                 row.release = release
             if version is not None:
                 row.version = version
+            if self._announce is not None:
+                self._notify(session, row, failed_on=_failed_on(session, deploy_id), now=finished)
 
     def event(
         self,
@@ -297,13 +315,25 @@ class HistoryStore(CommitRecords):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def transaction(self) -> Session:
-        """A session for the history's other tables (approvals): `with store.transaction()
-        as s, s.begin():` is one transaction."""
-        return self._session()
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction, committed when the block ends without an error."""
+        with self._session() as session, session.begin():
+            yield session
 
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
+
+    def _notify(
+        self, session: Session, row: DeployRow, *, failed_on: Sequence[str], now: datetime
+    ) -> None:
+        """The record's notifications into the outbox, in the record's own transaction."""
+        if self._announce is None:
+            return
+        from conveyor.notify.outbox import enqueue
+
+        session.flush()  # a deploy id drawn twice fails here, and is drawn again
+        enqueue(session, self._announce(_record(row), failed_on), now=now)
 
     def _unknown(self, deploy_id: str) -> ConveyorError:
         return ConveyorError(
@@ -315,6 +345,17 @@ class HistoryStore(CommitRecords):
 def _check(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ConveyorError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _failed_on(session: Session, deploy_id: str) -> list[str]:
+    """The hosts where a step of the deploy failed, in the order they failed."""
+    query = (
+        select(EventRow.host)
+        .where(EventRow.deploy_id == deploy_id, EventRow.kind.like("%:fail"))
+        .where(EventRow.host.is_not(None))
+        .order_by(EventRow.at, EventRow.id)
+    )
+    return list(dict.fromkeys(h for h in session.scalars(query) if h))
 
 
 def _record(row: DeployRow) -> DeployRecord:

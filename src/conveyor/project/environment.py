@@ -27,7 +27,17 @@ from conveyor.project.hosts import HostEntry, HostOptions
 from conveyor.project.references import Problem, ReferencesInvalid
 
 Tier = Literal["development", "staging", "production"]
-Event = Literal["start", "success", "failure", "rollback", "approval"]
+# What sends a notification (conveyor.notify.notices says which record makes which event).
+Event = Literal[
+    "started",
+    "succeeded",
+    "failed",
+    "rolled_back",
+    "recovery",
+    "approval_requested",
+    "approval_given",
+    "approval_rejected",
+]
 
 _TIER_BY_NAME: dict[str, Tier] = {
     "development": "development",
@@ -46,12 +56,20 @@ def infer_tier(name: str) -> Tier:
 
 
 class NotifyConfig(Section):
-    """Where notifications go and which events send one (not available yet: refused)."""
+    """Where notifications go and which events send one (see docs/notifications.md)."""
 
     targets: list[NotifyUrl] = Field(
-        default=[], description='Apprise URLs, e.g. "slack://$SLACK_WEBHOOK"; $VARS are expanded.'
+        default=[],
+        description='Apprise URLs, e.g. "slack://$SLACK_WEBHOOK". $VARS are expanded when a '
+        "message is sent, from the environment's values file, else conveyor's own environment; "
+        "their values are never shown or stored.",
     )
-    on: list[Event] = Field(default=["failure", "rollback"], description="Events that notify.")
+    on: list[Event] = Field(
+        default=["failed", "rolled_back"],
+        description='Events that notify: "rolled_back" is a deploy undone or a rollback done, '
+        '"recovery" an interrupted deploy put right (docs/notifications.md says which record '
+        "makes which event).",
+    )
 
 
 class EnvironmentNotify(Section):
@@ -210,8 +228,7 @@ class EnvironmentConfig(Section):
     strategy: StrategyConfig = Field(default=StrategyConfig(), description="Deploy strategy.")
     notify: EnvironmentNotify | None = Field(
         default=None,
-        description="Notifications: a table like [notify], or just a list of targets. "
-        "Not available yet: refused.",
+        description="Notifications: a table like [notify], or just a list of targets.",
     )
     # Set by ConveyorConfig from the table's key, so an environment knows its own name.
     _name: str = PrivateAttr(default="")

@@ -28,12 +28,11 @@ References between sections (the roles of a service, `migrations.run_on`,
 `needs` of a step) are checked once every value has the right type.
 
 A key conveyor does not carry out yet is refused, never ignored:
-`notify` and `[notify]`, `migrations.backup = true`, `strategy.kind = "rolling"`
-and the `migrations` preset are described below but marked *not available
-yet*, and setting them is an error naming the key. So are options that would
-do nothing: `[checks.presets.X]` for a preset not in `checks.use`,
-`settings.python` without `settings.class`, `listen` on a service that is not
-`http`, `port` or `drain` on a `sync` service.
+`strategy.kind = "rolling"` and the `migrations` preset are described below
+but marked *not available yet*, and setting them is an error naming the key.
+So are options that would do nothing: `[checks.presets.X]` for a preset not
+in `checks.use`, `settings.python` without `settings.class`, `listen` on a
+service that is not `http`, `port` or `drain` on a `sync` service.
 
 A file is at most 512 KiB, nested at most 32 levels deep, with strings (and
 keys) of at most 4,096 characters; names at most 63.

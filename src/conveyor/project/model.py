@@ -397,8 +397,7 @@ class ConveyorConfig(Section):
     export: ExportConfig = Field(default=ExportConfig(), description="Generated files.")
     notify: NotifyConfig = Field(
         default=NotifyConfig(),
-        description="Notification defaults for every environment. "
-        "Not available yet: the table is refused.",
+        description="Notification defaults for every environment.",
     )
     environments: dict[Name, EnvironmentConfig] = Field(
         default_factory=dict,

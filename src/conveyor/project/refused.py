@@ -1,7 +1,7 @@
 """Keys the schema describes but this version does not carry out: refused at load, by key.
 
-A key that conveyor accepts is carried out. Where a feature is planned (
-notifications, rolling deploys, migration lint) its keys stay in
+A key that conveyor accepts is carried out. Where a feature is planned (rolling
+deploys, migration lint) its keys stay in
 the model, so the reference and the JSON schema describe them, and this module turns
 a configured value into an error naming the key, before anything runs.
 """
@@ -27,8 +27,6 @@ def check_refused(config: ConveyorConfig) -> list[Problem]:
 
 
 def _top(config: ConveyorConfig) -> Iterator[Problem]:
-    if "notify" in config.model_fields_set:
-        yield Problem(("notify",), f"notifications are {NOT_AVAILABLE} — remove [notify]")
     if config.settings.python is not None and config.settings.class_ is None:
         yield Problem(
             ("settings", "python"),
@@ -39,10 +37,6 @@ def _top(config: ConveyorConfig) -> Iterator[Problem]:
 def _environments(config: ConveyorConfig) -> Iterator[Problem]:
     for name, env in config.environments.items():
         where = ("environments", name)
-        if env.notify is not None:
-            yield Problem(
-                (*where, "notify"), f"notifications are {NOT_AVAILABLE} — remove `notify`"
-            )
         from conveyor.deploy.strategy import STRATEGIES  # it plans with the project's model
 
         if env.strategy.kind not in STRATEGIES:

@@ -47,7 +47,7 @@ def check_environment(schema: SettingsSchema, env: Environment) -> list[Finding]
         )
     else:
         findings += _file_problems(values, name)
-        findings += _unknown_keys(schema, values, name)
+        findings += _unknown_keys(schema, values, name, known=env.conveyor_keys)
         if env.production_like:
             findings += _exposure(env)
     findings += _unknown_overrides(schema, env)
@@ -122,10 +122,12 @@ def _unknown_overrides(schema: SettingsSchema, env: Environment) -> list[Finding
     return out
 
 
-def _unknown_keys(schema: SettingsSchema, values: EnvFile, name: str) -> list[Finding]:
+def _unknown_keys(
+    schema: SettingsSchema, values: EnvFile, name: str, *, known: frozenset[str]
+) -> list[Finding]:
     out = []
     for entry in values.entries:
-        if schema.get(entry.key) is None:
+        if schema.get(entry.key) is None and entry.key not in known:
             hint = suggestion_suffix(entry.key, schema.names())
             message = f"unknown key, not in {schema.source}{hint}"
             out.append(Finding(name, entry.line, entry.key, "unknown", message))

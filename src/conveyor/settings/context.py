@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from conveyor.notify.targets import notify_variables
 from conveyor.project.load import Project
 from conveyor.settings.check import Finding, check_environment
 from conveyor.settings.render import render_env
@@ -39,6 +40,7 @@ def open_environment(
         others=others,
         overrides=dict(overrides or {}),
         example=project.root / config.settings.example,
+        conveyor_keys=notify_variables(config, name),
     )
     settings = config.settings
     schema = load_schema(

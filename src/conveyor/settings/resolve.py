@@ -30,6 +30,9 @@ class Environment:
     overrides: Mapping[str, str] = field(default_factory=dict)
     # The committed template (`[settings] example`), when there is one: what to copy from.
     example: Path | None = None
+    # Keys the file may hold for conveyor itself, not for the app (the $VARS of its notify
+    # targets): not unknown, and never rendered for the hosts (only the schema's keys are).
+    conveyor_keys: frozenset[str] = frozenset()
 
     def display(self, path: Path | None = None) -> str:
         """A path as the user would type it: relative to the project root when inside it."""

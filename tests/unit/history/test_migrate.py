@@ -27,6 +27,7 @@ def test_opening_a_new_file_creates_the_schema_at_head(tmp_path: Path) -> None:
             "conveyor_checks",
             "conveyor_approvals",
             "conveyor_signatures",
+            "conveyor_notify_outbox",
             VERSION_TABLE,
         }
         assert connection.scalar(text(f"SELECT version_num FROM {VERSION_TABLE}")) == head()
@@ -88,6 +89,7 @@ def test_migration_scripts_are_plain_files_in_the_package() -> None:
         "v0004_event_fields.py",
         "v0005_migrate_kind.py",
         "v0006_gates.py",
+        "v0007_notify_outbox.py",
     ]
     assert not (SCRIPTS.parent / "alembic.ini").exists()
 

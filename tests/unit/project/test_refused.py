@@ -22,15 +22,6 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 CASES = [
     (
-        APP + '[notify]\ntargets = ["slack://$SLACK_WEBHOOK"]\n' + PRODUCTION,
-        "conveyor.toml:3: notify: notifications are not available yet — remove [notify]",
-    ),
-    (
-        APP + PRODUCTION + 'notify = ["mailto://ops@example.com"]\n',
-        "conveyor.toml:5: environments.production.notify: "
-        "notifications are not available yet — remove `notify`",
-    ),
-    (
         APP + PRODUCTION + 'strategy = { kind = "rolling" }\n',
         'conveyor.toml:5: environments.production.strategy.kind: the "rolling" strategy is not '
         'available yet; deploys are blue-green — remove `kind` or set it to "blue-green"',

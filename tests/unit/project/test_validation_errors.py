@@ -261,9 +261,10 @@ CASES = [
         'got "slack://"',
     ),
     (
-        APP + '[notify]\non = ["failed"]\n',
-        'conveyor.toml:4: notify.on[0]: expected one of "start", "success", "failure", '
-        '"rollback" or "approval", got "failed" (did you mean "failure"?)',
+        APP + '[notify]\non = ["failure"]\n',
+        'conveyor.toml:4: notify.on[0]: expected one of "started", "succeeded", "failed", '
+        '"rolled_back", "recovery", "approval_requested", "approval_given" or '
+        '"approval_rejected", got "failure" (did you mean "failed"?)',
     ),
     # [environments]
     (
@@ -357,10 +358,10 @@ CASES = [
         '"slack://...", got "https//x"',
     ),
     (
-        APP + STAGING + 'notify = { on = ["sucess"] }\n',
+        APP + STAGING + 'notify = { on = ["suceeded"] }\n',
         "conveyor.toml:5: environments.staging.notify.on[0]: expected one of "
-        '"start", "success", "failure", "rollback" or "approval", got "sucess" '
-        '(did you mean "success"?)',
+        '"started", "succeeded", "failed", "rolled_back", "recovery", "approval_requested", '
+        '"approval_given" or "approval_rejected", got "suceeded" (did you mean "succeeded"?)',
     ),
     (
         APP + STAGING + "notify = 1\n",
