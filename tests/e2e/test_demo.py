@@ -87,6 +87,14 @@ def test_demo_deploys_a_good_release_and_rolls_back_a_broken_one(
     assert "as reviewer@example.com (1 of 1; it may run now)" in out
     assert "1 migration(s) applied: 0005; database was at 0004, now at 0005" in out
     assert '"version": "1.3.0"' in out.split("serving after the approved deploy: ")[1]
+    # Each step told a local webhook, which met the first message with 429: each came once.
+    told = out.split("the webhook answered 1 message(s) 429 with Retry-After, and took each once:")
+    assert len(told) == 2, out
+    lines = told[1].splitlines()[1:4]
+    assert [line.strip().startswith("staging: 1.3.0") for line in lines] == [True] * 3
+    assert lines[0].endswith("waits for approval")
+    assert lines[1].endswith("approved by reviewer@example.com")
+    assert lines[2].endswith("deployed")
     assert "demo finished: every step did what it should." in out
     # Nothing is left running: the demo stops its supervisord.
     staging = tmp_path / "movies" / ".conveyor" / "hosts" / "staging"

@@ -4,7 +4,8 @@ Two people get SSH keys: the demo's author (who commits every release) and a rev
 The repository's allowed_signers names both; staging's `approval` asks for one approver
 who is not an author of the range. The deploy that accepts 1.3.0's dropped column waits
 as a request; the author's own approval is refused; the reviewer's is signed and counted;
-the approved plan runs exactly as signed.
+the approved plan runs exactly as signed. Each step notifies a local webhook (`hook.py`)
+that meets the first message with 429 and Retry-After.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ APPROVAL = (
 )
 
 
-def require_approval(app: Path) -> dict[str, Path]:
-    """Keys for both people (in .conveyor/, out of git), allowed_signers and staging's
-    `approval` (committed with the next release); returns each person's key."""
+def require_approval(app: Path, hook: str) -> dict[str, Path]:
+    """Keys for both people (in .conveyor/, out of git), allowed_signers, staging's
+    `approval` and its notifications to `hook` (committed with the next release); returns
+    each person's key."""
     keys = app / ".conveyor" / "keys"
     keys.mkdir(parents=True, exist_ok=True)
     lines = []
@@ -40,7 +42,11 @@ def require_approval(app: Path) -> dict[str, Path]:
     text = toml.read_text()
     header = re.search(r"^\[environments\.staging\][^\n]*\n", text, flags=re.MULTILINE)
     assert header is not None, "conveyor init writes a staging environment"
-    toml.write_text(text[: header.end()] + APPROVAL + text[header.end() :])
+    notify = (
+        f'notify = {{ targets = ["{hook}"], on = ["approval_requested", "approval_given", '
+        '"succeeded", "failed", "rolled_back"] }\n'
+    )
+    toml.write_text(text[: header.end()] + APPROVAL + notify + text[header.end() :])
     return {name: keys / name for name in PEOPLE}
 
 

@@ -24,6 +24,7 @@ import httpx
 
 from conveyor.demo import FIXTURES_DIR
 from conveyor.demo.approvals import approve_and_deploy, require_approval
+from conveyor.demo.hook import Hook
 from conveyor.demo.load import Load
 from conveyor.runtime.base import socket_dir, supervisor_socket_path
 from conveyor.runtime.supervisor import supervisorctl_shutdown
@@ -193,15 +194,17 @@ def run_deploys(
     set_version(app, "1.3.0")
     mend_health(app)
     add_revisions(app, "0005_drop_movie_tagline.py")
-    keys = require_approval(app)  # from 1.3.0 on, staging deploys what a reviewer signed
-    commit(
-        app,
-        "movies 1.3.0: /health mended, movies.tagline dropped; staging needs an approval",
-        "v1.3.0",
-    )
-    step("Deploy 1.3.0 that drops a column: refused until accepted", ("deploy", "staging"), 1)
-    show(f"still serving: {served(staging)}")
-    approve_and_deploy(app, keys, step)
-    show(f"serving after the approved deploy: {served(staging)}")
+    with Hook() as hook:
+        # From 1.3.0 on, staging deploys what a reviewer signed, and says so to a webhook.
+        keys = require_approval(app, hook.url)
+        commit(app, "movies 1.3.0: /health mended, tagline dropped; approvals", "v1.3.0")
+        step("Deploy 1.3.0 that drops a column: refused until accepted", ("deploy", "staging"), 1)
+        show(f"still serving: {served(staging)}")
+        approve_and_deploy(app, keys, step)
+        show(f"serving after the approved deploy: {served(staging)}")
+        refused = sum(status == 429 for status, _key, _title in hook.got)
+        show(f"the webhook answered {refused} message(s) 429 with Retry-After, and took each once:")
+        for title in hook.delivered():
+            show(f"  {title}")
     step("Every deploy, recorded", ("history", "staging"), 0)
     return results
