@@ -78,7 +78,7 @@ def test_demo_deploys_a_good_release_and_rolls_back_a_broken_one(
     assert "answered healthy against the database at 0004 during " in out
     assert "rolled back: staging runs 1.0.0" in out
     assert '"version": "1.0.0"' in out.split("serving after the rollback: ")[1]
-    assert "the pending migrations are refused on local: 0005 drop-column (loses data)" in out
+    assert "the pending migrations would be refused: 0005 drop-column (loses data)" in out
     assert '"version": "1.0.0"' in out.split("still serving: ")[-1]
     # Accepted, it waits for a signed approval: the author's is refused, a reviewer's runs it.
     assert "approvals: 0 of 1; from reviewer@example.com, demo@example.com" in out
