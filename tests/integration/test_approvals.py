@@ -52,6 +52,14 @@ def gate(project: DeployProject, approval: str, signers: dict[str, Path]) -> Non
     subprocess.run([*GIT, "commit", "-q", "-m", "approvals"], cwd=project.root, check=True)
 
 
+def other_release(project: DeployProject) -> str:
+    """The id of the newest built release (HEAD's)."""
+    releases = sorted(
+        (project.root / ".conveyor" / "releases").iterdir(), key=lambda p: p.stat().st_mtime
+    )
+    return releases[-1].name
+
+
 def request_id(text: str) -> str:
     found = re.search(r"approval request (a-\S+)", text)
     assert found, text
@@ -173,6 +181,17 @@ def test_a_deploy_waits_for_two_valid_signatures_and_runs_exactly_the_approved_p
         assert requests.get(store, rid).deploy_id == deploy_id[1]
         events = [e for e in store.events(deploy_id[1]) if e.kind == "approval"]
         assert events and events[0].fields["approvers"] == "alice@example.com, bob@example.com"
+
+    # A rollback --to is no way around the approvals: only a release that served here.
+    built = local.run("build")
+    assert built.code == 0, built.out + built.err
+    for dry in ((), ("--dry-run",)):
+        around = local.run("rollback", "staging", "--to", other_release(local), *dry)
+        assert around.code == 1
+        assert "staging needs approvals, and " in around.err
+        assert (
+            "never served there: rollback --to goes back only to a release that did" in around.err
+        )
 
     # An approval lets one deploy run.
     twice = local.deploy("--resume", rid)

@@ -54,6 +54,27 @@ def allowed_signers(project: Project, policy: ApprovalConfig) -> Any:
     return path
 
 
+def served_before(project: Project, environment: str, release: str) -> None:
+    """A rollback --to in an environment with approvals deploys only a release that served
+    there before (a succeeded deploy or rollback made it live); anything else is a deploy,
+    which needs its approvals."""
+    if policy_of(project, environment) is None:
+        return
+    wanted = load_release(project, release).id
+    with HistoryStore.for_project(project.root) as store:
+        live = any(
+            r.release == wanted and r.status == "succeeded" and r.kind in ("deploy", "rollback")
+            for r in store.deploys(environment, limit=1000)
+        )
+    if not live:
+        raise ConveyorError(
+            f"{environment} needs approvals, and {wanted} never served there: rollback --to "
+            "goes back only to a release that did; nothing was done",
+            hint=f"deploy it through an approval: conveyor deploy {environment} --release "
+            f"{release}",
+        )
+
+
 @dataclass(frozen=True)
 class Cleared:
     """A request that may run now, claimed: run exactly `run`, with `accept`."""
