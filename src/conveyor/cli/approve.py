@@ -72,8 +72,8 @@ def approve_command(
                 request.digest,
                 "approve",
                 _now(),
-                items,
-                why.strip() if override else "",
+                checklist=items,
+                override=why.strip() if override else "",
             ),
             key,
         )
@@ -188,6 +188,7 @@ def approved_deploy(
                 accept=cleared.accept,
                 started=started.append,
                 hotfix=asked.hotfix or bool(request.context.get("hotfix")),
+                force=asked.force or bool(request.context.get("force")),
             )
         finally:
             progress.close()
@@ -212,10 +213,12 @@ def dry_run_note(project: Project, environment: str, plan: Plan) -> None:
     """What a real deploy would wait for, under a dry run's plan."""
     from conveyor.deploy.saved import document
     from conveyor.gates.automatic import evaluate
-    from conveyor.gates.flow import policy_of
+    from conveyor.gates.flow import allowed_signers, policy_of
+    from conveyor.gates.freeze import frozen
 
     policy = policy_of(project, environment)
     assert policy is not None
+    allowed_signers(project, policy)  # the real deploy's first check
     doc = document(plan) if plan.inputs is not None else {"release": plan.release, "steps": []}
     commit = plan.inputs.commit if plan.inputs is not None else ""
     with _store(project) as store:
@@ -227,6 +230,9 @@ def dry_run_note(project: Project, environment: str, plan: Plan) -> None:
     )
     for g in gates:
         out().print(f"  {'ok  ' if g.passed else 'FAIL'} {g.name}: {g.said}", markup=False)
+    window = frozen(policy.freeze, _now())
+    if window:
+        out().print(f"  frozen now ({window}): it runs only with an --override", markup=False)
 
 
 def _pending(
@@ -281,40 +287,72 @@ def _checklist(items: list[str], confirmed: list[str]) -> tuple[str, ...]:
 def _sign(
     project: Project, store: HistoryStore, request: Request, verdict: Any, key: Path | None
 ) -> None:
-    """Sign the verdict, check the signer against the policy, record it."""
+    """Show the request, sign the verdict as the key's name in allowed_signers, check it
+    against the policy as the deploy will, record it with its notifications."""
+    from dataclasses import replace
+
+    from conveyor.deploy.saved import digest
     from conveyor.gates import requests, signing
-    from conveyor.gates.flow import allowed_signers, policy_of
-    from conveyor.gates.policy import refusal, standing, statement
+    from conveyor.gates.automatic import evaluate
+    from conveyor.gates.flow import allowed_signers, describe, policy_of
+    from conveyor.gates.freeze import frozen
+    from conveyor.gates.policy import authors_digest, signers_digest, standing, statement
     from conveyor.notify.notices import approval_notices
 
     policy = policy_of(project, request.environment)
     assert policy is not None
     signers = allowed_signers(project, policy)
-    text = statement(verdict)
-    signature = signing.sign(text, key or signing.default_key())
-    who = signing.principals(signature, signers)
-    if not who:
+    now = verdict.at
+    before = standing(request, policy, signers, now)
+    gates = tuple(
+        evaluate(
+            project, request.environment, store, plan=request.plan, commit=request.commit, now=now
+        )
+    )
+    out().print(describe(request, before, gates, policy, frozen(policy.freeze, now)), markup=False)
+    if request.plan.get("inputs", {}).get("config") != digest(project.config.model_dump_json()):
+        err().print(
+            "warning: your conveyor.toml is not the one this plan was made with; what you "
+            "sign is the request's plan, shown above",
+            markup=False,
+        )
+    key = key or signing.default_key()
+    names = signing.names_of(key, signers)
+    if not names:
         raise ConveyorError(
             f"the key you signed with is not in {policy.allowed_signers}; nothing was recorded",
             hint="add your public key there (and commit it), or sign with --key PATH",
         )
-    signer = next((p for p in who if not policy.by or p in policy.by), who[0])
-    record = requests.Signature(signer, verdict.verdict, text, signature, verdict.at)
-    why_not = refusal(record, request, policy, signers, verdict.at)
-    if why_not is not None:
+    if any(c in name for name in names for c in "*?!"):
+        raise ConveyorError(
+            f"{policy.allowed_signers} names your key by a pattern ({', '.join(names)}); "
+            "an approver must be named plainly; nothing was recorded",
+            hint='write your line as "you@example.com ssh-ed25519 AAAA..."',
+        )
+    signer = next((n for n in names if not policy.by or n in policy.by), names[0])
+    verdict = replace(
+        verdict,
+        signer=signer,
+        authors=authors_digest(request.authors),
+        signers=signers_digest(signers),
+    )
+    text = statement(verdict)
+    record = requests.Signature(signer, verdict.verdict, text, signing.sign(text, key), now)
+    after = standing(replace_signatures(request, record), policy, signers, now)
+    said = [r for r in after.refused[len(before.refused) :] if r.startswith(f"{signer}: ")]
+    if verdict.verdict == "reject":
+        counted = after.rejected == (signer, verdict.why)
+    else:
+        counted = len(after.approvers) > len(before.approvers)
+    if not counted:
+        why_not = said[-1].split(": ", 1)[1] if said else "it does not count"
         raise ConveyorError(
             f"{signer} may not {verdict.verdict} {request.id}: {why_not}; nothing was recorded"
         )
-    if verdict.verdict == "approve" and any(
-        s.signer == signer and s.verdict == "approve" for s in request.signatures
-    ):
-        raise ConveyorError(f"{signer} approved {request.id} already; nothing was recorded")
-    after = replace_signatures(request, record)
-    stands = standing(after, policy, signers, verdict.at)
     status = (
         "rejected"
         if verdict.verdict == "reject"
-        else ("approved" if not stands.missing else "pending")
+        else ("approved" if not after.missing else "pending")
     )
     event = "approval_rejected" if verdict.verdict == "reject" else "approval_given"
     notices = approval_notices(
@@ -330,10 +368,10 @@ def _sign(
     if status == "rejected":
         out().print(f"rejected {request.id} as {signer}: {verdict.why}", markup=False)
         return
-    left = f"{stands.missing} more needed" if stands.missing else "it may run now"
+    left = f"{after.missing} more needed" if after.missing else "it may run now"
     out().print(
-        f"approved {request.id} as {signer} ({len(stands.approvers)} of {stands.needed}; {left}): "
-        f"conveyor deploy {request.environment} --resume {request.id}",
+        f"approved {request.id} as {signer} ({len(after.approvers)} of {after.needed}; "
+        f"{left}): conveyor deploy {request.environment} --resume {request.id}",
         markup=False,
     )
 

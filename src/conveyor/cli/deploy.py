@@ -142,6 +142,26 @@ def deploy_command(
                 f"{environment} needs approvals: a saved plan runs once its request is approved",
                 hint=f"drop --plan: conveyor deploy {environment} records this plan as a request",
             )
+        if resume is not None:
+            given = [
+                flag
+                for flag, value in (
+                    ("--ref", ref != "HEAD"),
+                    ("--release", release),
+                    ("--watch", watch is not None),
+                    ("--role", role),
+                    ("--host", host),
+                    ("--force", force),
+                    ("--accept", accept),
+                    ("--hotfix", hotfix),
+                )
+                if value
+            ]
+            if given:
+                raise ConveyorError(
+                    f"--resume {resume} runs the request's plan as it was approved: drop "
+                    + ", ".join(given)
+                )
         if not dry_run or resume is not None:
             asked = Asked(ref, release, watch, limit, overrides, access, accepted, force, hotfix)
             approved_deploy(project, environment, asked, resume=resume, dry_run=dry_run)

@@ -98,9 +98,9 @@ def rollback_command(
         return
     if dry_run:
         from conveyor.deploy.run import plan_deploy
-        from conveyor.gates.flow import served_before
+        from conveyor.gates.flow import no_rollback_to
 
-        served_before(project, environment, to)
+        no_rollback_to(project, environment, str(to))
 
         access = access_options(known_hosts, identity)
         plan = plan_deploy(project, environment, release_id=to, access=access)

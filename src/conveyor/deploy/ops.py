@@ -34,9 +34,9 @@ def rollback(
 ) -> tuple[str, list[RolledBack] | Outcome]:
     """Back to the previous release (a switch when warm), or `to` a named release (a deploy)."""
     if to is not None:
-        from conveyor.gates.flow import served_before
+        from conveyor.gates.flow import no_rollback_to
 
-        served_before(project, environment, to)
+        no_rollback_to(project, environment, to)
         return deploy(
             project, environment, release_id=to, access=access, emit=emit, kind="rollback"
         )

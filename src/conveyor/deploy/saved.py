@@ -69,14 +69,19 @@ def read(path: Path) -> dict[str, Any]:
         raise ConveyorError(f"{path}: not a plan file ({error})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or "inputs" not in doc:
         raise ConveyorError(f"{path}: not a plan file of format {FORMAT}")
-    body = {k: v for k, v in doc.items() if k != "digest"}
-    if doc.get("digest") != digest(_canonical(body)):
+    if not holds(doc):
         raise ConveyorError(
             f"{path}: the plan was changed after it was written (its digest does not match "
             "its content); nothing was done",
             hint="write a new plan: conveyor deploy ENV --plan-out FILE",
         )
     return doc
+
+
+def holds(doc: Mapping[str, Any]) -> bool:
+    """True when a plan document's digest is its content's."""
+    body = {k: v for k, v in doc.items() if k != "digest"}
+    return doc.get("digest") == digest(_canonical(body))
 
 
 def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
@@ -166,6 +171,7 @@ def check_document(
     accept: Acceptance | None = None,
     source: str,
     hint: str,
+    force: bool = False,
 ) -> SavedRun:
     """`check_saved` for a plan document from anywhere (a file, an approval request):
     `source` names it in the error, `hint` says how to get a new one."""
@@ -183,6 +189,7 @@ def check_document(
         overrides=overrides,
         saving=True,
         accept=accept,
+        force=force,
     )
     changed = differences(saved, document(plan))
     if changed:

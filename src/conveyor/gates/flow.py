@@ -16,12 +16,13 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
 
 from conveyor.build import load_release
-from conveyor.build.git import commits_between
+from conveyor.build.git import commits_between, git, text
+from conveyor.deploy.changes import is_hotfix_ref
 from conveyor.deploy.preflight import Access, Limit
-from conveyor.deploy.saved import SavedRun, check_document, document, saved_run
+from conveyor.deploy.saved import SavedRun, check_document, document, holds, saved_run
 from conveyor.errors import AwaitingApproval, ConfigError, ConveyorError
 from conveyor.gates import requests
 from conveyor.gates.automatic import Gate, evaluate
@@ -42,8 +43,8 @@ def policy_of(project: Project, environment: str) -> ApprovalConfig | None:
     return policy if policy is not None and policy.required > 0 else None
 
 
-def allowed_signers(project: Project, policy: ApprovalConfig) -> Any:
-    """The allowed_signers file, which must exist."""
+def allowed_signers(project: Project, policy: ApprovalConfig) -> Path:
+    """The allowed_signers file: it must exist, be in git and be as HEAD has it."""
     path = project.root / policy.allowed_signers
     if not path.is_file():
         raise ConfigError(
@@ -51,28 +52,31 @@ def allowed_signers(project: Project, policy: ApprovalConfig) -> Any:
             hint='write one line per approver: "alice@example.com ssh-ed25519 AAAA..." '
             "(the key from their ~/.ssh/id_ed25519.pub), and commit it",
         )
-    return path
+    where = policy.allowed_signers
+    if not text(project.root, "ls-files", "--", where):
+        said = "not in git"
+    elif text(project.root, "status", "--porcelain", "--", where):
+        said = "changed since HEAD"
+    else:
+        return path
+    raise ConfigError(
+        f"{path}: {said}; whose signatures count is what the repository says",
+        hint=f"commit it: git add {where} && git commit",
+    )
 
 
-def served_before(project: Project, environment: str, release: str) -> None:
-    """A rollback --to in an environment with approvals deploys only a release that served
-    there before (a succeeded deploy or rollback made it live); anything else is a deploy,
-    which needs its approvals."""
+def no_rollback_to(project: Project, environment: str, release: str) -> None:
+    """In an environment with approvals, `rollback --to` is refused: it deploys a release
+    with today's values and configuration, which is a deploy and needs its approvals. The
+    plain rollback (the previous release, with what it ran with) needs none."""
     if policy_of(project, environment) is None:
         return
-    wanted = load_release(project, release).id
-    with HistoryStore.for_project(project.root) as store:
-        live = any(
-            r.release == wanted and r.status == "succeeded" and r.kind in ("deploy", "rollback")
-            for r in store.deploys(environment, limit=1000)
-        )
-    if not live:
-        raise ConveyorError(
-            f"{environment} needs approvals, and {wanted} never served there: rollback --to "
-            "goes back only to a release that did; nothing was done",
-            hint=f"deploy it through an approval: conveyor deploy {environment} --release "
-            f"{release}",
-        )
+    raise ConveyorError(
+        f"{environment} needs approvals: rollback --to ships {release} with today's values "
+        "and configuration, which is a deploy; nothing was done",
+        hint=f"conveyor rollback {environment} goes back to the previous release without one; "
+        f"for another, conveyor deploy {environment} --release {release} asks for approval",
+    )
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,12 @@ def clear(
                 f"approval request {resume} is for {request.environment}, not {environment}"
             )
         _runnable(request, environment)  # before planning again: its answer does not change
+        if request.plan.get("digest") != request.digest or not holds(request.plan):
+            raise ConveyorError(
+                f"approval request {request.id}: its stored plan is not the plan its digest "
+                "names (the history was changed by hand); nothing was deployed",
+                hint=f"ask for a new approval: conveyor deploy {environment}",
+            )
         accept = accepted(request)
         run = check_document(
             project,
@@ -134,6 +144,7 @@ def clear(
             accept=accept,
             source=f"approval request {request.id}",
             hint=f"ask for an approval of the plan as it is now: conveyor deploy {environment}",
+            force=bool(request.context.get("force")),
         )
     else:
         request, run, accept = _request_for(project, environment, store, asked, now())
@@ -212,15 +223,13 @@ def _request_for(
         if open_.digest == doc["digest"]:
             return open_, saved_run(doc), asked.accept
     commit = str(doc["inputs"]["commit"]) or load_release(project, str(doc["release"])).commit
-    last = store.last(environment)
-    people = set()
-    for change in commits_between(project.root, last.commit if last else "", commit):
-        people |= {change.author, change.committer}
+    people, span_ = authors(project, store, environment, commit)
     context = {
         "accept": {"rules": list(asked.accept.rules), "why": asked.accept.why},
         "ref": asked.ref,
-        "hotfix": asked.hotfix,
-        "range": f"{last.commit[:12]}..{commit[:12]}" if last and last.commit else commit[:12],
+        "hotfix": asked.hotfix or is_hotfix_ref(project.root, asked.ref),
+        "force": asked.force,
+        "range": span_,
     }
     who = f"{getpass.getuser()}@{socket.gethostname()}"
     request = requests.create(
@@ -248,6 +257,53 @@ def _request_for(
     raise AwaitingApproval(
         describe(request, Standing(needed=policy.required), tuple(gates), policy, None, new=True)
     )
+
+
+RANGE_LIMIT = 10_000
+
+
+def serving_commit(store: HistoryStore, environment: str) -> str:
+    """The commit the environment serves, by its history: the newest succeeded deploy's,
+    one further back for each rollback since ("" before the first deploy)."""
+    back = 0
+    for record in store.deploys(environment, limit=1000):
+        if record.status != "succeeded":
+            continue
+        if record.kind == "rollback":
+            back += 1
+        elif record.kind == "deploy" and record.commit:
+            if back == 0:
+                return record.commit
+            back -= 1
+    return ""
+
+
+def authors(
+    project: Project, store: HistoryStore, environment: str, commit: str
+) -> tuple[set[str], str]:
+    """Who authored or committed a change between what serves and `commit`, and the range;
+    an error when git cannot list it all (nobody who wrote a change may slip through)."""
+    base = serving_commit(store, environment)
+    if base:
+        try:
+            git(project.root, "cat-file", "-e", f"{base}^{{commit}}")
+        except ConveyorError:
+            raise ConveyorError(
+                f"{environment} serves commit {base[:12]}, which this clone does not have, so "
+                "the authors of the changes since cannot be listed; nothing was recorded",
+                hint="fetch the whole history (git fetch --unshallow; in GitHub Actions, "
+                "actions/checkout with fetch-depth: 0)",
+            ) from None
+    changes = commits_between(project.root, base, commit, limit=RANGE_LIMIT)
+    if len(changes) >= RANGE_LIMIT:
+        raise ConveyorError(
+            f"{RANGE_LIMIT} or more commits since what {environment} serves: too many to "
+            "list their authors; nothing was recorded"
+        )
+    people: set[str] = set()
+    for change in changes:
+        people |= {change.author, change.committer}
+    return people, f"{base[:12]}..{commit[:12]}" if base else commit[:12]
 
 
 def describe(

@@ -3,9 +3,12 @@ signs, and each signature judged against the environment's `approval` policy.
 
 A statement names everything the approval is bound to: the request, the environment, the
 plan's digest (which covers the release, the values, the configuration and every host's
-state), the verdict, the time, the checklist items confirmed and any freeze override. A
-signature over anything else, by a key `allowed_signers` does not list, by somebody who
-wrote a change in the range, or older than `expires`, does not count.
+state), who the authors of the range are (their digest), the allowed_signers file it was
+checked against (its digest), the signer, the verdict, the time, the checklist items
+confirmed and any freeze override. A signature over anything else, by a key
+`allowed_signers` does not list, by somebody who wrote a change in the range (under any
+of the names the key has there), or older than `expires`, does not count; and one key
+counts once, whatever names it signs as.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from conveyor.deploy.saved import digest
 from conveyor.gates import signing
 from conveyor.gates.automatic import span
 from conveyor.gates.requests import Request, Signature
@@ -34,7 +38,10 @@ class Verdict:
     environment: str
     digest: str
     verdict: str  # "approve" or "reject"
-    at: datetime
+    at: datetime  # aware
+    signer: str = ""  # the principal it signs as
+    authors: str = ""  # digest of the range's authors (`authors_digest`)
+    signers: str = ""  # digest of the allowed_signers file it was checked against
     checklist: tuple[str, ...] = ()
     override: str = ""  # why a freeze window is broken
     why: str = ""  # why a rejection
@@ -52,6 +59,9 @@ def statement(v: Verdict) -> str:
             f"request: {v.request}",
             f"environment: {v.environment}",
             f"digest: {v.digest}",
+            f"authors: {v.authors}",
+            f"signers: {v.signers}",
+            f"signer: {v.signer}",
             f"verdict: {v.verdict}",
             f"at: {v.at.isoformat()}",
             f"checklist: {' | '.join(one_line(i) for i in v.checklist) or '-'}",
@@ -70,18 +80,34 @@ def parse(text: str) -> Verdict | None:
     fields = dict(line.partition(": ")[::2] for line in lines[1:] if line)
     try:
         checklist = fields["checklist"]
+        at = datetime.fromisoformat(fields["at"])
+        if at.tzinfo is None:
+            return None
         return Verdict(
             request=fields["request"],
             environment=fields["environment"],
             digest=fields["digest"],
             verdict=fields["verdict"],
-            at=datetime.fromisoformat(fields["at"]),
+            at=at,
+            signer=fields["signer"],
+            authors=fields["authors"],
+            signers=fields["signers"],
             checklist=() if checklist == "-" else tuple(checklist.split(" | ")),
             override="" if fields["override"] == "-" else fields["override"],
             why="" if fields["why"] == "-" else fields["why"],
         )
     except (KeyError, ValueError):
         return None
+
+
+def authors_digest(authors: Sequence[str]) -> str:
+    """What a statement binds of the range's authors."""
+    return digest("\n".join(sorted(authors)))
+
+
+def signers_digest(allowed_signers: Path) -> str:
+    """What a statement binds of the allowed_signers file."""
+    return digest(allowed_signers.read_bytes())
 
 
 def wrote_a_change(signer: str, authors: Sequence[str]) -> str | None:
@@ -119,36 +145,57 @@ def refusal(
     now: datetime,
 ) -> str | None:
     """Why this signature does not count (None: it counts)."""
+    return judge(signature, request, policy, allowed_signers, now)[0]
+
+
+def judge(
+    signature: Signature,
+    request: Request,
+    policy: ApprovalConfig,
+    allowed_signers: Path,
+    now: datetime,
+) -> tuple[str | None, frozenset[str]]:
+    """Why this signature does not count (None: it counts), and every name its key has in
+    allowed_signers (one key is one approver, whatever name it signs as)."""
     said = parse(signature.statement)
     if said is None or (said.request, said.environment, said.digest) != (
         request.id,
         request.environment,
         request.digest,
     ):
-        return "what it signed is not this request's plan"
-    if said.verdict != signature.verdict:
-        return "its recorded verdict is not the one it signed"
-    if not signing.verify(
+        return "what it signed is not this request's plan", frozenset()
+    if said.authors != authors_digest(request.authors):
+        return "it was signed for other authors of the range", frozenset()
+    if said.signers != signers_digest(allowed_signers):
+        return f"it was checked against another {allowed_signers.name}", frozenset()
+    if (said.verdict, said.signer) != (signature.verdict, signature.signer):
+        return "its recorded verdict or signer is not the one it signed", frozenset()
+    names = frozenset(signing.principals(signature.signature, allowed_signers))
+    if signature.signer not in names or not signing.verify(
         signature.statement, signature.signature, signature.signer, allowed_signers
     ):
-        return f"its signature does not verify against {allowed_signers.name}"
+        return f"its signature does not verify against {allowed_signers.name}", names
     if policy.by and signature.signer not in policy.by:
-        return "not in approval.by"
+        return "not in approval.by", names
     if said.at > now + SKEW:
-        return f"it is dated {said.at:%F %T} UTC, in the future"
+        return f"it is dated {said.at:%F %T} UTC, in the future", names
     if said.verdict != "approve":
-        return None  # anybody in `by` may stop a deploy, its authors too
-    author = wrote_a_change(signature.signer, request.authors)
+        return None, names  # anybody in `by` may stop a deploy, its authors too
+    authors = [wrote_a_change(name, request.authors) for name in sorted(names)]
+    author = next((a for a in authors if a is not None), None)
     if policy.separate_from_author and author is not None:
-        return f"wrote a change in this deploy ({author}) and approval.separate_from_author is set"
+        return (
+            f"wrote a change in this deploy ({author}) and approval.separate_from_author is set",
+            names,
+        )
     if now - said.at > policy.expires:
         return f"given {span(now - said.at)} ago, approvals expire after " + format_duration(
             policy.expires
-        )
+        ), names
     unchecked = [item for item in policy.checklist if item not in said.checklist]
     if unchecked:
-        return f"did not confirm {', '.join(repr(i) for i in unchecked)}"
-    return None
+        return f"did not confirm {', '.join(repr(i) for i in unchecked)}", names
+    return None, names
 
 
 def standing(
@@ -156,11 +203,12 @@ def standing(
 ) -> Standing:
     """Each signature judged: who counts, who does not and why, a rejection, an override."""
     approvers: list[str] = []
+    keys: list[frozenset[str]] = []
     refused: list[str] = []
     rejected = override = None
     approved_at = None
     for signature in request.signatures:
-        why_not = refusal(signature, request, policy, allowed_signers, now)
+        why_not, names = judge(signature, request, policy, allowed_signers, now)
         if why_not is not None:
             refused.append(f"{signature.signer}: {why_not}")
             continue
@@ -168,7 +216,10 @@ def standing(
         assert said is not None
         if said.verdict == "reject":
             rejected = (signature.signer, said.why)
-        elif signature.signer not in approvers:
+        elif names in keys:
+            refused.append(f"{signature.signer}: the same key approved already")
+        else:
+            keys.append(names)
             approvers.append(signature.signer)
             if len(approvers) <= policy.required:
                 approved_at = said.at

@@ -87,6 +87,44 @@ def sign(statement: str, key: Path) -> str:
         return signature.read_text(encoding="ascii")
 
 
+def public_key(key: Path) -> str:
+    """ "type base64" of `key` (its .pub beside it, else derived by ssh-keygen -y)."""
+    pub = key if key.name.endswith(".pub") else key.with_name(key.name + ".pub")
+    if pub.is_file():
+        text = pub.read_text(encoding="ascii", errors="replace")
+    else:
+        done = subprocess.run(
+            [ssh_keygen(), "-y", "-f", str(key)], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise ConveyorError(
+                f"{key}: not an SSH key ssh-keygen can read",
+                hint="name your key with --key PATH",
+            )
+        text = done.stdout
+    parts = text.split()
+    if len(parts) < 2:
+        raise ConveyorError(f"{pub}: not an SSH public key")
+    return f"{parts[0]} {parts[1]}"
+
+
+def names_of(key: Path, allowed_signers: Path) -> list[str]:
+    """The principals allowed_signers gives `key`, in file order, to sign as (which of them
+    counts is ssh-keygen's to say when the signature is checked)."""
+    wanted = public_key(key)
+    names: list[str] = []
+    for line in allowed_signers.read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        # "principals [options] keytype base64 [comment]"
+        for at in range(1, len(fields) - 1):
+            if f"{fields[at]} {fields[at + 1]}" == wanted:
+                names += [n for n in fields[0].split(",") if n not in names]
+                break
+    return names
+
+
 def principals(signature: str, allowed_signers: Path) -> list[str]:
     """Who `allowed_signers` says made `signature` (nobody: [])."""
     with _files(signature) as sig:

@@ -177,6 +177,19 @@ def mark_failed(
         )
 
 
+def postpone(session: Session, row_id: int, *, owner: str, error: str, until: datetime) -> None:
+    """This sender cannot send the row (a $VAR this machine lacks): left for another
+    sender or a later try, its attempts unchanged."""
+    _set(
+        session,
+        row_id,
+        owner=owner,
+        attempts=OutboxRow.attempts,
+        last_error=trim(error),
+        next_at=until,
+    )
+
+
 @dataclass(frozen=True)
 class Letter:
     """A row as `conveyor notify status` shows it (its target shown, never expanded)."""

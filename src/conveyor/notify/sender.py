@@ -28,11 +28,15 @@ from conveyor.history.store import HistoryStore
 from conveyor.notify import outbox
 from conveyor.notify.delivery import Answer, deliver
 from conveyor.notify.policy import WAIT_STATUSES, Policy, retry_after
-from conveyor.notify.targets import Expand, Expanded, shown
+from conveyor.notify.targets import Expand, shown
 
 # An attempt given less time than this would only time out: left for the next drain.
 MIN_ATTEMPT = 1.0
 Deliver = Callable[..., Answer]
+
+
+# How long a row whose target needs a $VAR this machine lacks waits before anyone tries again.
+UNSET_WAIT = timedelta(minutes=5)
 
 
 @dataclass
@@ -89,8 +93,19 @@ class Sender:
         try:
             target = self.expand(row.environment, row.target)
         except ConveyorError as unset:
-            target = Expanded(row.target, row.target)
-            answer = Answer(False, unset.message, permanent=True)
+            # Another machine (a shared history) may have the value: no attempt is spent.
+            error = f"{shown(row.target)}: {unset.message}; left for a sender that has it"
+            with self.store.transaction() as session:
+                outbox.postpone(
+                    session,
+                    row.id,
+                    owner=self.owner,
+                    error=error,
+                    until=self.clock() + UNSET_WAIT,
+                )
+            done.errors.append(error)
+            done.retried += 1
+            return
         else:
             try:
                 answer = self.deliver(

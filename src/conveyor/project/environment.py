@@ -89,6 +89,19 @@ def _freeze_window(value: str) -> str:
 FreezeWindow = Annotated[str, AfterValidator(_freeze_window)]
 
 
+def _checklist_item(value: str) -> str:
+    """An item is signed as it is written, one line, items apart by " | "."""
+    if value != " ".join(value.split()) or not value or "|" in value:
+        raise ValueError(
+            f"{value!r}: a checklist item is one line of words with single spaces and no "
+            '"|" (approvers sign it as written)'
+        )
+    return value
+
+
+ChecklistItem = Annotated[str, AfterValidator(_checklist_item)]
+
+
 def _approvers(value: object) -> object:
     """`required = true` is one approver, `false` none."""
     return int(value) if isinstance(value, bool) else value
@@ -128,7 +141,7 @@ class ApprovalConfig(Section):
         '"2026-12-24 18:00-2026-12-27 08:00 UTC" (once). An approval with --override '
         "--why breaks it, recorded.",
     )
-    checklist: list[str] = Field(
+    checklist: list[ChecklistItem] = Field(
         default=[], description="Items an approver confirms one by one, e.g. release notes."
     )
     checks: bool = Field(

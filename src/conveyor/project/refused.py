@@ -37,6 +37,15 @@ def _top(config: ConveyorConfig) -> Iterator[Problem]:
 def _environments(config: ConveyorConfig) -> Iterator[Problem]:
     for name, env in config.environments.items():
         where = ("environments", name)
+        approval = env.approval
+        if approval is not None and approval.required == 0:
+            idle = sorted(approval.model_fields_set - {"required"})
+            if idle:
+                yield Problem(
+                    (*where, "approval", "required"),
+                    f"0 approvals turns approvals off, so {', '.join(idle)} would do nothing "
+                    "— remove them, or require 1 or more approvals",
+                )
         from conveyor.deploy.strategy import STRATEGIES  # it plans with the project's model
 
         if env.strategy.kind not in STRATEGIES:

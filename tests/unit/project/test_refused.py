@@ -119,3 +119,17 @@ def test_a_rehearsal_without_a_backup_is_refused(tmp_path: Path) -> None:
     assert (
         "rehearse needs backup = true: the rehearsal runs on the backup's verified copy" in message
     )
+
+
+def test_an_approval_that_asks_for_no_one_keeps_no_other_key(tmp_path: Path) -> None:
+    off = 'approval = { required = 0, freeze = ["Fri 16:00-Mon 08:00 UTC"] }\n'
+    assert error(tmp_path, APP + PRODUCTION + off) == (
+        "conveyor.toml:5: environments.production.approval.required: 0 approvals turns "
+        "approvals off, so freeze would do nothing — remove them, or require 1 or more approvals"
+    )
+    piped = 'approval = { checklist = ["notes | tests"] }\n'
+    assert error(tmp_path, APP + PRODUCTION + piped) == (
+        "conveyor.toml:5: environments.production.approval.checklist[0]: 'notes | tests': a "
+        'checklist item is one line of words with single spaces and no "|" (approvers sign it '
+        "as written)"
+    )
