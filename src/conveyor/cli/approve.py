@@ -172,6 +172,18 @@ def approved_deploy(
         if dry_run:
             return
         started: list[str] = []
+
+        def begun(deploy_id: str) -> None:
+            # The request names its deploy as soon as there is one: a run killed from here
+            # on is that deploy's (recover finishes it), never an approval left hanging.
+            started.append(deploy_id)
+            try:
+                requests.settle(store, request.id, deploy_id)
+            except Exception as error:  # said again below, once the deploy has ended
+                err().print(
+                    f"warning: {request.id} not linked to {deploy_id} yet: {error}", markup=False
+                )
+
         progress = Progress()
         try:
             deploy_id, outcome = deploy(
@@ -186,7 +198,7 @@ def approved_deploy(
                 overrides=asked.overrides,
                 saved=run.inputs,
                 accept=cleared.accept,
-                started=started.append,
+                started=begun,
                 hotfix=asked.hotfix or bool(request.context.get("hotfix")),
                 force=asked.force or bool(request.context.get("force")),
             )

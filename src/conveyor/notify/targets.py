@@ -50,8 +50,24 @@ def variables(target: str) -> list[str]:
 
 
 def shown(target: str) -> str:
-    """A target as it may be shown: as written ($VARS are names), a password masked."""
-    return mask_url(target)
+    """A target as it may be shown: as written where it names $VARS, its password masked,
+    and every other part of its path and query masked too (a webhook's token is often a
+    path: slack://T000/B000/XXXX written out would otherwise reach a CI log)."""
+    masked = mask_url(target)
+    scheme, sep, rest = masked.partition("://")
+    host, slash, tail = rest.partition("/")
+    if not sep or not slash:
+        return masked
+    path, question, query = tail.partition("?")
+
+    def kept(part: str) -> str:
+        return part if not part or VARIABLE.fullmatch(part) else MASK
+
+    path = "/".join(kept(p) for p in path.split("/"))
+    if question:
+        pairs = (pair.partition("=") for pair in query.split("&"))
+        query = "&".join(f"{k}{eq}{kept(v) if eq else ''}" for k, eq, v in pairs)
+    return f"{scheme}://{host}/{path}{question}{query}"
 
 
 @dataclass(frozen=True)

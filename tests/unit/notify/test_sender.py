@@ -21,6 +21,7 @@ from conveyor.notify.notice import Notice
 from conveyor.notify.policy import Policy
 from conveyor.notify.sender import Sender
 from conveyor.notify.targets import Values
+from conveyor.settings.secrets import MASK
 from tests.unit.history.conftest import Clock
 from tests.unit.notify.conftest import Sleeper, config_of, open_store, record
 from tests.unit.notify.receiver import HANG, Receiver, Reply
@@ -150,7 +151,7 @@ def test_an_answer_a_later_attempt_cannot_beat_is_a_dead_letter_at_once(
     done = sender(store, tmp_path, clock, sleeper).drain(60)
     assert (done.sent, done.dead, sleeper.slept) == (0, 1, [])
     assert done.errors == [
-        f"{receiver.url}: answered HTTP 404 Not Found",
+        f"json://127.0.0.1:{receiver.port}/{MASK}: answered HTTP 404 Not Found",
         f"json://127.0.0.1:{receiver.port}/$UNSET: $UNSET is not set for production "
         "(not in .env.production, not in conveyor's environment); left for a sender that has it",
     ]

@@ -97,14 +97,16 @@ def test_masking_hides_the_expanded_url_each_value_and_a_password() -> None:
     # A literal password (no $VAR) is masked too; short values are left alone.
     literal = Values({}, {}).expand("production", "json://ops:pa55word@h/x")
     assert literal.mask("pa55word at json://ops:pa55word@h/x") == (
-        f"{MASK} at json://ops:{MASK}@h/x"
+        f"{MASK} at json://ops:{MASK}@h/{MASK}"
     )
     assert Expanded("json://h/$P", "json://h/abc", ()).mask("abc") == "abc"
 
 
 def test_a_target_is_shown_as_written_with_a_password_masked() -> None:
     assert shown("slack://$SLACK_WEBHOOK") == "slack://$SLACK_WEBHOOK"
-    assert shown("json://ops:s3cret-pass@h/x") == f"json://ops:{MASK}@h/x"
+    assert shown("json://ops:s3cret-pass@h/x") == f"json://ops:{MASK}@h/{MASK}"
+    assert shown("slack://T0001/B0001/XXXXsecret") == f"slack://T0001/{MASK}/{MASK}"
+    assert shown("json://h/$HOOK?token=abc&to=$WHO") == f"json://h/$HOOK?token={MASK}&to=$WHO"
 
 
 def test_config_check_knows_the_keys_notify_reads_and_hosts_never_get_them(
