@@ -45,7 +45,7 @@ services:
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
 test: $(STAMP) services check $(ACTIONLINT)
-	$(BIN)/python -m pytest -q -n $(WORKERS) --cov --cov-report=term
+	$(BIN)/python -m pytest -q -n $(WORKERS) --durations=15 --cov --cov-report=term
 	@echo "coverage floor: 90% (pyproject.toml [tool.coverage.report])"
 
 clean:
