@@ -55,6 +55,24 @@ def needs_approval(project: Project, environment: str, resume: str | None) -> bo
     return False
 
 
+def given_flags(*flags: tuple[str, object]) -> list[str]:
+    """The flags of `flags` (name, value) that were given, in order."""
+    return [name for name, value in flags if value]
+
+
+def carried(
+    ref: str, release: str | None, watch: float | None, role: list[str], host: list[str]
+) -> list[str]:
+    """The options a saved plan or an approval request carries itself, where given."""
+    return given_flags(
+        ("--ref", ref != "HEAD"),
+        ("--release", release),
+        ("--watch", watch is not None),
+        ("--role", role),
+        ("--host", host),
+    )
+
+
 def access_options(known_hosts: Path | None, identity: Path | None) -> Access:
     """SSH access from the command line."""
     from conveyor.deploy.preflight import Access
@@ -143,20 +161,9 @@ def deploy_command(
                 hint=f"drop --plan: conveyor deploy {environment} records this plan as a request",
             )
         if resume is not None:
-            given = [
-                flag
-                for flag, value in (
-                    ("--ref", ref != "HEAD"),
-                    ("--release", release),
-                    ("--watch", watch is not None),
-                    ("--role", role),
-                    ("--host", host),
-                    ("--force", force),
-                    ("--accept", accept),
-                    ("--hotfix", hotfix),
-                )
-                if value
-            ]
+            given = carried(ref, release, watch, role, host) + given_flags(
+                ("--force", force), ("--accept", accept), ("--hotfix", hotfix)
+            )
             if given:
                 raise ConveyorError(
                     f"--resume {resume} runs the request's plan as it was approved: drop "
@@ -168,18 +175,9 @@ def deploy_command(
             return
     saved_inputs = None
     if plan_file is not None:
-        given = [
-            f
-            for f, v in (
-                ("--ref", ref != "HEAD"),
-                ("--release", release),
-                ("--watch", watch is not None),
-                ("--role", role),
-                ("--host", host),
-            )
-            if v
-        ]
-        given += ["--dry-run"] * dry_run + ["--plan-out"] * (plan_out is not None)
+        given = carried(ref, release, watch, role, host) + given_flags(
+            ("--dry-run", dry_run), ("--plan-out", plan_out is not None)
+        )
         if given:
             raise ConveyorError(
                 f"--plan {plan_file} carries the release, the watch and the hosts, and runs: "

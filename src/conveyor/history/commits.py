@@ -138,17 +138,7 @@ class CommitRecords:
                     .order_by(EventRow.at, EventRow.id)
                 )
                 for r in session.scalars(query):
-                    found.setdefault(r.deploy_id, []).append(
-                        DeployEvent(
-                            r.deploy_id,
-                            r.at,
-                            r.host,
-                            r.kind,
-                            r.message,
-                            json.loads(r.fields) if r.fields else {},
-                            r.seconds,
-                        )
-                    )
+                    found.setdefault(r.deploy_id, []).append(event_of(r))
         return found
 
 
@@ -156,3 +146,16 @@ def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
     unique = list(dict.fromkeys(values))
     for start in range(0, len(unique), CHUNK):
         yield unique[start : start + CHUNK]
+
+
+def event_of(row: EventRow) -> DeployEvent:
+    """An event row as the plain value readers get."""
+    return DeployEvent(
+        row.deploy_id,
+        row.at,
+        row.host,
+        row.kind,
+        row.message,
+        json.loads(row.fields) if row.fields else {},
+        row.seconds,
+    )

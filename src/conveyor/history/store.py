@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from conveyor.errors import ConveyorError
-from conveyor.history.commits import CommitRecords
+from conveyor.history.commits import CommitRecords, event_of
 from conveyor.history.engine import open_engine, trim
 from conveyor.history.models import FINAL_STATUSES, KINDS, STATUSES, DeployRow, EventRow
 from conveyor.history.records import (
@@ -259,18 +259,7 @@ class HistoryStore(CommitRecords):
             if session.get(DeployRow, deploy_id) is None:
                 raise self._unknown(deploy_id)
             rows = session.scalars(query.order_by(EventRow.at, EventRow.id))
-            return [
-                DeployEvent(
-                    r.deploy_id,
-                    r.at,
-                    r.host,
-                    r.kind,
-                    r.message,
-                    json.loads(r.fields) if r.fields else {},
-                    r.seconds,
-                )
-                for r in rows
-            ]
+            return [event_of(r) for r in rows]
 
     def last(
         self, environment: str, *, status: str = "succeeded", kind: str | None = None
