@@ -142,17 +142,26 @@ def locked(context: Any, lock_timeout: str, held: list[int]) -> None:
     if connection is None or connection.dialect.name != "postgresql":
         return
     if held:
-        earlier = ",".join(str(pid) for pid in held)
-        connection.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM unnest(ARRAY[{earlier}]) AS pid "
-            "WHERE pid <> pg_backend_pid()"
-        )
+        ended(connection, held)
     held.append(int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()))
     if not connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({ADVISORY_KEY})").scalar():
         say("waiting")
         connection.exec_driver_sql(f"SELECT pg_advisory_lock({ADVISORY_KEY})")
     connection.exec_driver_sql(f"SET lock_timeout = '{lock_timeout}'")
     say("lock", lock_timeout)
+
+
+def ended(connection: Any, held: list[int], wait: float = 10.0) -> None:
+    """End this process's earlier sessions and wait until they are gone: ending one only
+    signals it, and until its backend exits its advisory lock is still held (the retry
+    would say it waits for another migration when it waits for itself)."""
+    earlier = ",".join(str(pid) for pid in held)
+    others = f"unnest(ARRAY[{earlier}]::int[]) AS pid WHERE pid <> pg_backend_pid()"
+    connection.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM {others}")
+    alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid IN (SELECT pid FROM {others})"
+    until = time.monotonic() + wait
+    while connection.exec_driver_sql(alive).scalar() and time.monotonic() < until:
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager
