@@ -4,6 +4,7 @@ signatures from the right people count, and exactly the approved plan runs, once
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from datetime import timedelta
@@ -218,3 +219,39 @@ def test_a_freeze_holds_the_deploy_until_an_approver_breaks_it(
         # Claimed: it runs once.
         with pytest.raises(ConveyorError, match="ran already"):
             clear(project, "staging", store, Asked(access=Access()), resume=rid)
+
+
+def test_an_approver_lists_reads_and_rejects_a_request_and_it_never_runs(
+    local: DeployProject, signers: dict[str, Path]
+) -> None:
+    gate(local, f"required = 1, {BY}, checks = false", signers)
+    rid = request_id(local.deploy().out)
+
+    listed = local.run("approvals", "staging")
+    assert listed.code == 0 and rid in listed.out and "pending" in listed.out
+    shown = local.run("approvals", "show", rid, "--json")
+    assert shown.code == 0, shown.out + shown.err
+    seen = json.loads(shown.out)
+    assert (seen["status"], seen["approvers"], seen["signatures"]) == ("pending", [], [])
+    assert [g["name"] for g in seen["gates"]] == ["migrations"]
+
+    outsider = local.run("reject", rid, "--why", "no", "--key", str(signers["mallory"]))
+    assert outsider.code == 1
+    assert "mallory@example.com may not reject" in outsider.err and "not in approval.by" in (
+        outsider.err
+    )
+    rejected = local.run(
+        "reject", rid, "--why", "not before the sale", "--key", str(signers["bob"])
+    )
+    assert rejected.code == 0, rejected.out + rejected.err
+    assert f"rejected {rid} as bob@example.com: not before the sale" in rejected.out
+
+    shown = local.run("approvals", "show", rid)
+    assert "status: rejected" in shown.out and "reject by bob@example.com" in shown.out
+    assert local.run("approvals", "staging").out.strip() == "no approval requests waiting"
+    refused = local.deploy("--resume", rid)
+    assert refused.code == 1
+    assert f"approval request {rid} was rejected: not before the sale" in refused.err
+    late = local.run("approve", rid, "--key", str(signers["alice"]))
+    assert late.code == 1 and f"approval request {rid} is rejected" in late.err
+    assert not (local.app_dir("localhost") / "current").exists()

@@ -21,6 +21,7 @@ from conveyor.project.load import Project, load_project
 if TYPE_CHECKING:
     from conveyor.deploy.plan import Plan
     from conveyor.gates.flow import Asked
+    from conveyor.gates.policy import Verdict
     from conveyor.gates.requests import Request
     from conveyor.history.store import HistoryStore
     from conveyor.project.environment import ApprovalConfig
@@ -297,143 +298,56 @@ def _checklist(items: list[str], confirmed: list[str]) -> tuple[str, ...]:
 
 
 def _sign(
-    project: Project, store: HistoryStore, request: Request, verdict: Any, key: Path | None
+    project: Project, store: HistoryStore, request: Request, verdict: Verdict, key: Path | None
 ) -> None:
-    """Show the request, sign the verdict as the key's name in allowed_signers, check it
-    against the policy as the deploy will, record it with its notifications."""
-    from dataclasses import replace
-
+    """Show the request, then sign the verdict (`gates/review.py`) and say where it stands."""
     from conveyor.deploy.saved import digest
-    from conveyor.gates import requests, signing
-    from conveyor.gates.automatic import evaluate
-    from conveyor.gates.flow import allowed_signers, describe, policy_of
-    from conveyor.gates.freeze import frozen
-    from conveyor.gates.policy import authors_digest, signers_digest, standing, statement
-    from conveyor.notify.notices import approval_notices
+    from conveyor.gates import signing
+    from conveyor.gates.review import review, sign
 
-    policy = policy_of(project, request.environment)
-    assert policy is not None
-    signers = allowed_signers(project, policy)
-    now = verdict.at
-    before = standing(request, policy, signers, now)
-    gates = tuple(
-        evaluate(
-            project, request.environment, store, plan=request.plan, commit=request.commit, now=now
-        )
-    )
-    out().print(describe(request, before, gates, policy, frozen(policy.freeze, now)), markup=False)
+    seen = review(project, store, request, verdict.at)
+    assert seen is not None  # _pending found the policy
+    out().print(seen.said(), markup=False)
     if request.plan.get("inputs", {}).get("config") != digest(project.config.model_dump_json()):
         err().print(
             "warning: your conveyor.toml is not the one this plan was made with; what you "
             "sign is the request's plan, shown above",
             markup=False,
         )
-    key = key or signing.default_key()
-    names = signing.names_of(key, signers)
-    if not names:
-        raise ConveyorError(
-            f"the key you signed with is not in {policy.allowed_signers}; nothing was recorded",
-            hint="add your public key there (and commit it), or sign with --key PATH",
-        )
-    if any(c in name for name in names for c in "*?!"):
-        raise ConveyorError(
-            f"{policy.allowed_signers} names your key by a pattern ({', '.join(names)}); "
-            "an approver must be named plainly; nothing was recorded",
-            hint='write your line as "you@example.com ssh-ed25519 AAAA..."',
-        )
-    signer = next((n for n in names if not policy.by or n in policy.by), names[0])
-    verdict = replace(
-        verdict,
-        signer=signer,
-        authors=authors_digest(request.authors),
-        signers=signers_digest(signers),
-    )
-    text = statement(verdict)
-    record = requests.Signature(signer, verdict.verdict, text, signing.sign(text, key), now)
-    after = standing(replace_signatures(request, record), policy, signers, now)
-    said = [r for r in after.refused[len(before.refused) :] if r.startswith(f"{signer}: ")]
-    if verdict.verdict == "reject":
-        counted = after.rejected == (signer, verdict.why)
-    else:
-        counted = len(after.approvers) > len(before.approvers)
-    if not counted:
-        why_not = said[-1].split(": ", 1)[1] if said else "it does not count"
-        raise ConveyorError(
-            f"{signer} may not {verdict.verdict} {request.id}: {why_not}; nothing was recorded"
-        )
-    status = (
-        "rejected"
-        if verdict.verdict == "reject"
-        else ("approved" if not after.missing else "pending")
-    )
-    event = "approval_rejected" if verdict.verdict == "reject" else "approval_given"
-    notices = approval_notices(
-        project.config,
-        event=event,
-        approval_id=request.id,
-        environment=request.environment,
-        version=request.version,
-        who=signer,
-        why=verdict.why or verdict.override or None,
-    )
-    requests.add_signature(store, request, record, status=status, why=verdict.why, notices=notices)
-    if status == "rejected":
-        out().print(f"rejected {request.id} as {signer}: {verdict.why}", markup=False)
+    signed = sign(project, store, seen, verdict, key or signing.default_key())
+    if signed.status == "rejected":
+        out().print(f"rejected {request.id} as {signed.signer}: {verdict.why}", markup=False)
         return
+    after = signed.stands
     left = f"{after.missing} more needed" if after.missing else "it may run now"
     out().print(
-        f"approved {request.id} as {signer} ({len(after.approvers)} of {after.needed}; "
+        f"approved {request.id} as {signed.signer} ({len(after.approvers)} of {after.needed}; "
         f"{left}): conveyor deploy {request.environment} --resume {request.id}",
         markup=False,
     )
 
 
-def replace_signatures(request: Request, added: Any) -> Request:
-    """The request with one more signature (to judge before recording it)."""
-    from dataclasses import replace
-
-    return replace(request, signatures=(*request.signatures, added))
-
-
 def _show(project: Project, store: HistoryStore, request: Request, as_json: bool) -> None:
-    from conveyor.gates.automatic import evaluate
-    from conveyor.gates.flow import allowed_signers, describe, policy_of
-    from conveyor.gates.freeze import frozen
-    from conveyor.gates.policy import Standing, standing
+    from conveyor.gates.review import review
 
-    policy = policy_of(project, request.environment)
-    now = _now()
-    stands = Standing()
-    gates: tuple[Any, ...] = ()
-    if policy is not None:
-        stands = standing(request, policy, allowed_signers(project, policy), now)
-        gates = tuple(
-            evaluate(
-                project,
-                request.environment,
-                store,
-                plan=request.plan,
-                commit=request.commit,
-                now=now,
-            )
-        )
+    seen = review(project, store, request, _now())
     if as_json:
         out().print_json(
             json.dumps(
                 {
                     **_as_dict(request),
-                    "approvers": list(stands.approvers),
-                    "not_counted": list(stands.refused),
-                    "gates": [g.as_dict() for g in gates],
+                    "approvers": list(seen.stands.approvers) if seen else [],
+                    "not_counted": list(seen.stands.refused) if seen else [],
+                    "gates": [g.as_dict() for g in seen.gates] if seen else [],
                 },
                 default=str,
             )
         )
         return
-    if policy is None:
+    if seen is None:
         err().print(f"{request.environment} no longer needs approvals", markup=False)
         return
-    out().print(describe(request, stands, gates, policy, frozen(policy.freeze, now)), markup=False)
+    out().print(seen.said(), markup=False)
     out().print(
         f"status: {request.status}"
         + (f" (deploy {request.deploy_id})" if request.deploy_id else ""),
