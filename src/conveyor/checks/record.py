@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from conveyor.build.git import changed_files, head_commit
+from conveyor.build.git import changed_files, git, head_commit
 from conveyor.errors import ConveyorError
 from conveyor.project.load import Project
 
@@ -30,6 +30,23 @@ def checks_digest(project: Project) -> str:
     """`sha256:<hex>` of the validated [checks] section (the format of `deploy.saved.digest`)."""
     text = project.config.checks.model_dump_json()
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def checks_digest_at(project: Project, commit: str) -> str:
+    """The `checks_digest` of the configuration `commit` holds: what a check of that commit
+    was run with (a check is recorded only on a clean tree). A ConveyorError names the file
+    and the commit when it cannot be read there."""
+    from conveyor.project.load import config_from_text, read_text
+
+    name = project.config_path.name
+    shown = f"{name} at {commit[:12]}"
+    try:
+        text = git(project.root, "show", f"{commit}:./{name}").decode("utf-8")
+    except (ConveyorError, UnicodeDecodeError):
+        raise ConveyorError(f"{shown}: cannot be read from git") from None
+    if text == read_text(project.config_path):
+        return checks_digest(project)
+    return checks_digest(config_from_text(project.config_path, text, shown=shown))
 
 
 @dataclass(frozen=True)

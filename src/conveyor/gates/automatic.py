@@ -1,6 +1,6 @@
 """The automatic gates, evaluated when a request is made, when it is approved and again
-before it runs: a passing `conveyor check` on the exact commit with this `[checks]`
-configuration, the release's soak on staging, and the migrations' lint."""
+before it runs: a passing `conveyor check` on the exact commit with the `[checks]`
+configuration that commit holds, the release's soak on staging, and the migrations' lint."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from conveyor.checks.record import checks_digest
+from conveyor.checks.record import checks_digest_at
+from conveyor.errors import ConveyorError
 from conveyor.history.store import HistoryStore
 from conveyor.project.fields import format_duration
 from conveyor.project.load import Project
@@ -52,12 +53,16 @@ def evaluate(
 def _checks(project: Project, store: HistoryStore, commit: str) -> Gate:
     if not commit:
         return Gate("checks", False, "the release names no commit, so no check result can hold")
-    passed = store.check_passed(commit, checks_digest(project))
+    try:
+        config = checks_digest_at(project, commit)
+    except ConveyorError as unread:
+        return Gate("checks", False, f"{unread.message}: no check result can hold")
+    passed = store.check_passed(commit, config)
     if passed is None:
         return Gate(
             "checks",
             False,
-            f"no passing conveyor check on {commit[:12]} with this [checks] configuration: "
+            f"no passing conveyor check on {commit[:12]} with its [checks] configuration: "
             "run conveyor check on that commit",
         )
     return Gate(

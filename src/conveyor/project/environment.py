@@ -146,8 +146,8 @@ class ApprovalConfig(Section):
     )
     checks: bool = Field(
         default=True,
-        description="`conveyor check` must have passed on the deployed commit, with this "
-        "[checks] configuration.",
+        description="`conveyor check` must have passed on the deployed commit, with the "
+        "[checks] configuration that commit holds.",
     )
     staging_soak: Duration | None = Field(
         default=None,

@@ -57,9 +57,14 @@ def load_project(start: Path | None = None) -> Project:
 def load_config_file(path: Path) -> Project:
     """Load one file: a conveyor.toml, or a pyproject.toml with `[tool.conveyor]`."""
     path = path.resolve()
-    text = read_text(path)
+    return config_from_text(path, read_text(path), shown=display_path(path))
+
+
+def config_from_text(path: Path, text: str, *, shown: str) -> Project:
+    """The configuration `text` holds, as if it were `path` (named `shown` in errors): an
+    earlier commit's conveyor.toml, say."""
     prefix = PYPROJECT_PREFIX if path.name == PYPROJECT_NAME else ()
-    return _validated(path, text, parse_toml(text, shown=display_path(path)), prefix=prefix)
+    return _validated(path, text, parse_toml(text, shown=shown), prefix=prefix)
 
 
 def _validated(path: Path, text: str, data: dict[str, Any], *, prefix: KeyPath) -> Project:

@@ -1,15 +1,16 @@
 """The automatic gates read the history (a real SQLite store): a passing check on the exact
-commit with this [checks] configuration, and the release's soak on staging."""
+commit with the [checks] configuration it holds, and the release's soak on staging."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from conveyor.checks.record import checks_digest
 from conveyor.gates.automatic import evaluate
 from conveyor.history.store import HistoryStore
-from conveyor.project.load import Project, load_project
+from conveyor.project.load import load_project
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
 TOML = """\
@@ -31,24 +32,70 @@ approval = { staging_soak = "30m" }
 PLAN = {"release": "r-2", "steps": [{"action": "migrate", "op": {}, "description": "0002"}]}
 
 
-def project(tmp_path: Path) -> Project:
-    (tmp_path / "conveyor.toml").write_text(TOML)
-    return load_project(tmp_path)
+GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
+
+
+def commit(root: Path, toml: str) -> str:
+    """Write conveyor.toml, commit it, and return the commit's hash."""
+    (root / "conveyor.toml").write_text(toml)
+    if not (root / ".git").exists():
+        subprocess.run([*GIT, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*GIT, "add", "conveyor.toml"], cwd=root, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "c"], cwd=root, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    return head.stdout.strip()
+
+
+def test_a_check_holds_for_the_checks_configuration_of_the_commit_it_ran_on(
+    tmp_path: Path,
+) -> None:
+    """Deploying an older commit after [checks] changed: its own check still holds, judged by
+    the [checks] that commit has, not the working tree's."""
+    store = HistoryStore(f"sqlite:///{tmp_path / 'h.db'}", clock=lambda: T0)
+    older = commit(tmp_path, TOML)
+    store.record_check(
+        commit=older,
+        config=checks_digest(load_project(tmp_path)),
+        passed=True,
+        started_at=T0,
+        finished_at=T0,
+        summary="",
+    )
+    newer = commit(tmp_path, TOML + '\n[checks]\nuse = ["ruff"]\n')
+    shop = load_project(tmp_path)
+
+    def said(at: str) -> tuple[bool, str]:
+        found = evaluate(shop, "production", store, plan=PLAN, commit=at, now=T0)
+        return next((g.passed, g.said) for g in found if g.name == "checks")
+
+    assert said(older) == (True, f"conveyor check passed on {older[:12]} at 2026-12-06 09:00:00Z")
+    assert said(newer) == (
+        False,
+        f"no passing conveyor check on {newer[:12]} with its [checks] configuration: run "
+        "conveyor check on that commit",
+    )
+    unknown = "0" * 40
+    assert said(unknown) == (
+        False,
+        f"conveyor.toml at {unknown[:12]}: cannot be read from git: no check result can hold",
+    )
+    store.close()
 
 
 def test_the_gates_hold_until_a_check_passed_and_the_release_soaked(tmp_path: Path) -> None:
     clock = [T0]
     store = HistoryStore(f"sqlite:///{tmp_path / 'h.db'}", clock=lambda: clock[0])
-    shop = project(tmp_path)
+    sha = commit(tmp_path, TOML)
+    shop = load_project(tmp_path)
 
     def gates(at: datetime) -> dict[str, tuple[bool, str]]:
-        found = evaluate(shop, "production", store, plan=PLAN, commit="c0ffee" * 6, now=at)
+        found = evaluate(shop, "production", store, plan=PLAN, commit=sha, now=at)
         return {g.name: (g.passed, g.said) for g in found}
 
     first = gates(T0)
     assert first["checks"] == (
         False,
-        "no passing conveyor check on c0ffeec0ffee with this [checks] configuration: run "
+        f"no passing conveyor check on {sha[:12]} with its [checks] configuration: run "
         "conveyor check on that commit",
     )
     assert first["soak"][0] is False and "not what serves on staging" in first["soak"][1]
@@ -56,7 +103,7 @@ def test_the_gates_hold_until_a_check_passed_and_the_release_soaked(tmp_path: Pa
 
     for passed, config in ((False, checks_digest(shop)), (True, "sha256:other")):
         store.record_check(
-            commit="c0ffee" * 6,
+            commit=sha,
             config=config,
             passed=passed,
             started_at=T0,
@@ -66,7 +113,7 @@ def test_the_gates_hold_until_a_check_passed_and_the_release_soaked(tmp_path: Pa
     # A failed check, and a pass under other [checks]: neither holds.
     assert gates(T0)["checks"][0] is False
     store.record_check(
-        commit="c0ffee" * 6,
+        commit=sha,
         config=checks_digest(shop),
         passed=True,
         started_at=T0,
@@ -75,7 +122,7 @@ def test_the_gates_hold_until_a_check_passed_and_the_release_soaked(tmp_path: Pa
     )
     assert gates(T0)["checks"] == (
         True,
-        "conveyor check passed on c0ffeec0ffee at 2026-12-06 09:00:00Z",
+        f"conveyor check passed on {sha[:12]} at 2026-12-06 09:00:00Z",
     )
 
     served = store.start(
