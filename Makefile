@@ -41,11 +41,14 @@ services:
 	bash scripts/ensure-services.sh
 
 # Two test workers per core: most of a deploy test is waiting on processes, probes and SSH
-# (on 2 cores: 12 min against 19 min with one worker per core).
+# (on 2 cores: 12 min against 19 min with one worker per core). Work stealing: each worker
+# starts on a contiguous share (a module's expensive fixture is set up once) and an idle one
+# takes half of a busy one's queue. xdist's default hands each worker a quarter of its share
+# up front, which put every slow test on one worker (25 min against 9.5 min, 2026-12-07).
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 
 test: $(STAMP) services check $(ACTIONLINT)
-	$(BIN)/python -m pytest -q -n $(WORKERS) --durations=15 --cov --cov-report=term
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist worksteal --durations=15 --cov --cov-report=term
 	@echo "coverage floor: 90% (pyproject.toml [tool.coverage.report])"
 
 clean:
