@@ -22,8 +22,9 @@ settings.load_profile("conveyor")
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long tests first (those marked slow, then the integration and end-to-end ones), each
-    group in the order pytest chose: xdist hands tests out in this order, so a run does not
-    end with one worker on a minute-long test while the others have nothing left to do."""
+    group in the order pytest chose. Under `--dist worksteal` a worker runs its share from
+    the front and an idle one steals from the back, so the long tests start early and a run
+    does not end with one worker on a minute-long test while the others have nothing left."""
 
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("slow") is not None:
