@@ -255,3 +255,43 @@ def test_an_approver_lists_reads_and_rejects_a_request_and_it_never_runs(
     late = local.run("approve", rid, "--key", str(signers["alice"]))
     assert late.code == 1 and f"approval request {rid} is rejected" in late.err
     assert not (local.app_dir("localhost") / "current").exists()
+
+
+def test_the_policy_in_force_is_the_one_the_environment_serves(
+    local: DeployProject, signers: dict[str, Path]
+) -> None:
+    """A branch that drops the approval table and adds its own key to allowed_signers still
+    needs an approval under the policy of the commit that serves: such a change takes
+    effect once it has been deployed, under the policy it replaces."""
+    gate(local, f"required = 1, {BY}, checks = false", signers)
+    first = local.deploy()
+    assert first.code == 3 and "policy: this checkout's (nothing serves there yet)" in first.out
+    rid = request_id(first.out)
+    assert local.run("approve", rid, "--key", str(signers["alice"])).code == 0
+    assert local.deploy("--resume", rid).code == 0
+    serving = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=local.root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    toml = local.root / "conveyor.toml"
+    toml.write_text(
+        "\n".join(line for line in toml.read_text().splitlines() if "approval" not in line) + "\n"
+    )
+    eve = signers["eve"].with_suffix(".pub").read_text().strip()
+    with (local.root / "allowed_signers").open("a") as file:
+        file.write(f"eve@example.com {eve}\n")
+    local.commit("ok")
+
+    for dry in (("--dry-run",), ()):
+        waits = local.deploy(*dry)
+        assert waits.code == (0 if dry else 3), waits.out + waits.err
+        assert f"as commit {serving[:12]} has it (what staging serves)" in waits.out
+    rid = request_id(waits.out)
+    eves = local.run("approve", rid, "--key", str(signers["eve"]))
+    assert eves.code == 1 and "the key you signed with is not in allowed_signers" in eves.err
+    assert local.run("approve", rid, "--key", str(signers["bob"])).code == 0
+    ran = local.deploy("--resume", rid)
+    assert ran.code == 0, ran.out + ran.err
+    # Now the change serves: the next deploy needs no approval.
+    local.commit("ok")
+    assert local.deploy().code == 0

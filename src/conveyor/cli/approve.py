@@ -226,19 +226,19 @@ def dry_run_note(project: Project, environment: str, plan: Plan) -> None:
     """What a real deploy would wait for, under a dry run's plan."""
     from conveyor.deploy.saved import document
     from conveyor.gates.automatic import evaluate
-    from conveyor.gates.flow import allowed_signers, policy_of
     from conveyor.gates.freeze import frozen
+    from conveyor.gates.trust import in_force
 
-    policy = policy_of(project, environment)
-    assert policy is not None
-    allowed_signers(project, policy)  # the real deploy's first check
     doc = document(plan) if plan.inputs is not None else {"release": plan.release, "steps": []}
     commit = plan.inputs.commit if plan.inputs is not None else ""
     with _store(project) as store:
-        gates = evaluate(project, environment, store, plan=doc, commit=commit, now=_now())
+        trust = in_force(project, store, environment)  # the real deploy's first check
+        assert trust is not None
+        policy = trust.policy
+        gates = evaluate(project, policy, environment, store, plan=doc, commit=commit, now=_now())
     out().print(
         f"\n{environment} needs {policy.required} approval(s): a real deploy records this plan "
-        "as a request and waits (exit 3)",
+        f"as a request and waits (exit 3); policy: {trust.source}",
         markup=False,
     )
     for g in gates:
@@ -252,7 +252,7 @@ def _pending(
     project: Project, store: HistoryStore, request_id: str
 ) -> tuple[Request, ApprovalConfig]:
     from conveyor.gates import requests
-    from conveyor.gates.flow import allowed_signers, policy_of
+    from conveyor.gates.trust import in_force
 
     request = requests.get(store, request_id)
     if request.status not in ("pending", "approved"):
@@ -261,13 +261,12 @@ def _pending(
             + (f" (deploy {request.deploy_id})" if request.deploy_id else "")
             + "; nothing was signed"
         )
-    policy = policy_of(project, request.environment)
-    if policy is None:
+    trust = in_force(project, store, request.environment)  # allowed_signers must exist
+    if trust is None:
         raise ConveyorError(
             f"{request.environment} no longer needs approvals (conveyor.toml); nothing was signed"
         )
-    allowed_signers(project, policy)  # it must exist before anybody signs
-    return request, policy
+    return request, trust.policy
 
 
 def _checklist(items: list[str], confirmed: list[str]) -> tuple[str, ...]:

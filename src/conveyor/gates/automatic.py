@@ -12,6 +12,7 @@ from typing import Any
 from conveyor.checks.record import checks_digest_at
 from conveyor.errors import ConveyorError
 from conveyor.history.store import HistoryStore
+from conveyor.project.environment import ApprovalConfig
 from conveyor.project.fields import format_duration
 from conveyor.project.load import Project
 
@@ -31,6 +32,7 @@ class Gate:
 
 def evaluate(
     project: Project,
+    policy: ApprovalConfig,
     environment: str,
     store: HistoryStore,
     *,
@@ -38,9 +40,8 @@ def evaluate(
     commit: str,
     now: datetime,
 ) -> list[Gate]:
-    """The gates the environment's `approval` asks for, each with what it found."""
-    policy = project.config.environment(environment).approval
-    assert policy is not None
+    """The gates `policy` (the one in force, `gates/trust.py`) asks for, each with what it
+    found."""
     gates = []
     if policy.checks:
         gates.append(_checks(project, store, commit))

@@ -16,61 +16,33 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from conveyor.build import load_release
-from conveyor.build.git import commits_between, git, text
+from conveyor.build.git import commits_between
 from conveyor.deploy.changes import is_hotfix_ref
 from conveyor.deploy.preflight import Access, Limit
 from conveyor.deploy.saved import SavedRun, check_document, document, holds, saved_run
-from conveyor.errors import AwaitingApproval, ConfigError, ConveyorError
+from conveyor.errors import AwaitingApproval, ConveyorError
 from conveyor.gates import requests
 from conveyor.gates.automatic import Gate, evaluate
 from conveyor.gates.freeze import frozen
 from conveyor.gates.policy import Standing, standing
 from conveyor.gates.requests import Request
+from conveyor.gates.trust import Trust, have, in_force, serving_commit
 from conveyor.history.records import utcnow
 from conveyor.history.store import HistoryStore
 from conveyor.migrations.lint import Acceptance
 from conveyor.notify.notices import approval_notices
-from conveyor.project.environment import ApprovalConfig
 from conveyor.project.load import Project
-
-
-def policy_of(project: Project, environment: str) -> ApprovalConfig | None:
-    """The environment's approval policy when a deploy there needs approvals."""
-    policy = project.config.environment(environment).approval
-    return policy if policy is not None and policy.required > 0 else None
-
-
-def allowed_signers(project: Project, policy: ApprovalConfig) -> Path:
-    """The allowed_signers file: it must exist, be in git and be as HEAD has it."""
-    path = project.root / policy.allowed_signers
-    if not path.is_file():
-        raise ConfigError(
-            f"{path}: no such file; approval.allowed_signers names whose SSH signatures count",
-            hint='write one line per approver: "alice@example.com ssh-ed25519 AAAA..." '
-            "(the key from their ~/.ssh/id_ed25519.pub), and commit it",
-        )
-    where = policy.allowed_signers
-    if not text(project.root, "ls-files", "--", where):
-        said = "not in git"
-    elif text(project.root, "status", "--porcelain", "--", where):
-        said = "changed since HEAD"
-    else:
-        return path
-    raise ConfigError(
-        f"{path}: {said}; whose signatures count is what the repository says",
-        hint=f"commit it: git add {where} && git commit",
-    )
 
 
 def no_rollback_to(project: Project, environment: str, release: str) -> None:
     """In an environment with approvals, `rollback --to` is refused: it deploys a release
     with today's values and configuration, which is a deploy and needs its approvals. The
     plain rollback (the previous release, with what it ran with) needs none."""
-    if policy_of(project, environment) is None:
-        return
+    with HistoryStore.for_project(project.root) as store:
+        if in_force(project, store, environment) is None:
+            return
     raise ConveyorError(
         f"{environment} needs approvals: rollback --to ships {release} with today's values "
         "and configuration, which is a deploy; nothing was done",
@@ -118,9 +90,9 @@ def clear(
     """The request this deploy runs, claimed; AwaitingApproval when it must wait (a new
     request is recorded then), ConveyorError when it may not run. `claim=False`: the dry
     run's look, which leaves the request as it is."""
-    policy = policy_of(project, environment)
-    assert policy is not None
-    signers = allowed_signers(project, policy)
+    trust = in_force(project, store, environment)
+    assert trust is not None
+    policy, signers = trust.policy, trust.signers
     if resume is not None:
         request = requests.get(store, resume)
         if request.environment != environment:
@@ -147,11 +119,13 @@ def clear(
             force=bool(request.context.get("force")),
         )
     else:
-        request, run, accept = _request_for(project, environment, store, asked, now())
+        request, run, accept = _request_for(project, environment, store, asked, trust, now())
     at = now()
     stands = standing(request, policy, signers, at)
     gates = tuple(
-        evaluate(project, environment, store, plan=request.plan, commit=request.commit, now=at)
+        evaluate(
+            project, policy, environment, store, plan=request.plan, commit=request.commit, now=at
+        )
     )
     failing = [g for g in gates if not g.passed]
     if failing:
@@ -162,7 +136,7 @@ def clear(
         )
     window = frozen(policy.freeze, at)
     if stands.missing:
-        raise AwaitingApproval(describe(request, stands, gates, policy, window))
+        raise AwaitingApproval(describe(request, stands, gates, trust, window))
     if window is not None and stands.override is None:
         raise ConveyorError(
             f"{environment} is frozen now ({window}); nothing was deployed",
@@ -200,7 +174,12 @@ def accepted(request: Request) -> Acceptance:
 
 
 def _request_for(
-    project: Project, environment: str, store: HistoryStore, asked: Asked, now: datetime
+    project: Project,
+    environment: str,
+    store: HistoryStore,
+    asked: Asked,
+    trust: Trust,
+    now: datetime,
 ) -> tuple[Request, SavedRun, Acceptance]:
     """The request for the plan made now: the open one with its digest, else a new one."""
     from conveyor.deploy.run import plan_deploy
@@ -251,31 +230,14 @@ def _request_for(
             who=who,
         ),
     )
-    policy = policy_of(project, environment)
-    assert policy is not None
-    gates = evaluate(project, environment, store, plan=doc, commit=commit, now=now)
+    policy = trust.policy
+    gates = evaluate(project, policy, environment, store, plan=doc, commit=commit, now=now)
     raise AwaitingApproval(
-        describe(request, Standing(needed=policy.required), tuple(gates), policy, None, new=True)
+        describe(request, Standing(needed=policy.required), tuple(gates), trust, None, new=True)
     )
 
 
 RANGE_LIMIT = 10_000
-
-
-def serving_commit(store: HistoryStore, environment: str) -> str:
-    """The commit the environment serves, by its history: the newest succeeded deploy's,
-    one further back for each rollback since ("" before the first deploy)."""
-    back = 0
-    for record in store.deploys(environment, limit=1000):
-        if record.status != "succeeded":
-            continue
-        if record.kind == "rollback":
-            back += 1
-        elif record.kind == "deploy" and record.commit:
-            if back == 0:
-                return record.commit
-            back -= 1
-    return ""
 
 
 def authors(
@@ -285,15 +247,7 @@ def authors(
     an error when git cannot list it all (nobody who wrote a change may slip through)."""
     base = serving_commit(store, environment)
     if base:
-        try:
-            git(project.root, "cat-file", "-e", f"{base}^{{commit}}")
-        except ConveyorError:
-            raise ConveyorError(
-                f"{environment} serves commit {base[:12]}, which this clone does not have, so "
-                "the authors of the changes since cannot be listed; nothing was recorded",
-                hint="fetch the whole history (git fetch --unshallow; in GitHub Actions, "
-                "actions/checkout with fetch-depth: 0)",
-            ) from None
+        have(project, base, environment)
     changes = commits_between(project.root, base, commit, limit=RANGE_LIMIT)
     if len(changes) >= RANGE_LIMIT:
         raise ConveyorError(
@@ -310,16 +264,18 @@ def describe(
     request: Request,
     stands: Standing,
     gates: tuple[Gate, ...],
-    policy: ApprovalConfig,
+    trust: Trust,
     window: str | None,
     *,
     new: bool = False,
 ) -> str:
     """A request for a person: what it deploys, the gates, who has approved, what is left."""
+    policy = trust.policy
     verb = "recorded:" if new else "waiting:"
     lines = [
         f"approval request {request.id} {verb} deploy {request.version} to "
         f"{request.environment} (plan {request.digest})",
+        f"policy: {trust.source}",
         "gates:",
         *(f"  {'ok  ' if g.passed else 'FAIL'} {g.name}: {g.said}" for g in gates),
     ]

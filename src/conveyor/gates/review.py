@@ -11,7 +11,7 @@ from pathlib import Path
 from conveyor.errors import ConveyorError
 from conveyor.gates import requests, signing
 from conveyor.gates.automatic import Gate, evaluate
-from conveyor.gates.flow import allowed_signers, describe, policy_of
+from conveyor.gates.flow import describe
 from conveyor.gates.freeze import frozen
 from conveyor.gates.policy import (
     Standing,
@@ -22,6 +22,7 @@ from conveyor.gates.policy import (
     statement,
 )
 from conveyor.gates.requests import Request
+from conveyor.gates.trust import Trust, in_force
 from conveyor.history.store import HistoryStore
 from conveyor.notify.notices import approval_notices
 from conveyor.project.environment import ApprovalConfig
@@ -33,32 +34,46 @@ class Review:
     """A request as its policy judges it now: who counts, the automatic gates, a freeze."""
 
     request: Request
-    policy: ApprovalConfig
-    signers: Path
+    trust: Trust
     stands: Standing
     gates: tuple[Gate, ...]
     frozen: str | None
 
+    @property
+    def policy(self) -> ApprovalConfig:
+        """The policy in force."""
+        return self.trust.policy
+
+    @property
+    def signers(self) -> Path:
+        """The allowed_signers file in force."""
+        return self.trust.signers
+
     def said(self) -> str:
         """The request, its gates and signatures, as a person reads them."""
-        return describe(self.request, self.stands, self.gates, self.policy, self.frozen)
+        return describe(self.request, self.stands, self.gates, self.trust, self.frozen)
 
 
 def review(project: Project, store: HistoryStore, request: Request, now: datetime) -> Review | None:
-    """The request judged under today's policy; None when its environment needs no
+    """The request judged under the policy in force; None when its environment needs no
     approvals any more."""
-    policy = policy_of(project, request.environment)
-    if policy is None:
+    trust = in_force(project, store, request.environment)
+    if trust is None:
         return None
-    signers = allowed_signers(project, policy)
+    policy = trust.policy
     gates = evaluate(
-        project, request.environment, store, plan=request.plan, commit=request.commit, now=now
+        project,
+        policy,
+        request.environment,
+        store,
+        plan=request.plan,
+        commit=request.commit,
+        now=now,
     )
     return Review(
         request,
-        policy,
-        signers,
-        standing(request, policy, signers, now),
+        trust,
+        standing(request, policy, trust.signers, now),
         tuple(gates),
         frozen(policy.freeze, now),
     )

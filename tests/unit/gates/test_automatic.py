@@ -3,47 +3,32 @@ commit with the [checks] configuration it holds, and the release's soak on stagi
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from conveyor.checks.record import checks_digest
 from conveyor.gates.automatic import evaluate
 from conveyor.history.store import HistoryStore
+from conveyor.project.environment import ApprovalConfig
 from conveyor.project.load import load_project
+from tests.unit.gates import repo
+from tests.unit.gates.repo import SHOP
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
-TOML = """\
-[app]
-name = "shop"
-
-[services.web]
-command = "serve --port $PORT"
-health = "/"
-roles = ["app"]
+TOML = (
+    SHOP
+    + """approval = { staging_soak = "30m" }
 
 [environments.staging]
 hosts = { app = ["local"] }
-
-[environments.production]
-hosts = { app = ["local"] }
-approval = { staging_soak = "30m" }
 """
+)
+POLICY = ApprovalConfig(staging_soak="30m")
 PLAN = {"release": "r-2", "steps": [{"action": "migrate", "op": {}, "description": "0002"}]}
 
 
-GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
-
-
 def commit(root: Path, toml: str) -> str:
-    """Write conveyor.toml, commit it, and return the commit's hash."""
-    (root / "conveyor.toml").write_text(toml)
-    if not (root / ".git").exists():
-        subprocess.run([*GIT, "init", "-q"], cwd=root, check=True)
-    subprocess.run([*GIT, "add", "conveyor.toml"], cwd=root, check=True)
-    subprocess.run([*GIT, "commit", "-qm", "c"], cwd=root, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
-    return head.stdout.strip()
+    return repo.commit(root, {"conveyor.toml": toml})
 
 
 def test_a_check_holds_for_the_checks_configuration_of_the_commit_it_ran_on(
@@ -65,7 +50,7 @@ def test_a_check_holds_for_the_checks_configuration_of_the_commit_it_ran_on(
     shop = load_project(tmp_path)
 
     def said(at: str) -> tuple[bool, str]:
-        found = evaluate(shop, "production", store, plan=PLAN, commit=at, now=T0)
+        found = evaluate(shop, POLICY, "production", store, plan=PLAN, commit=at, now=T0)
         return next((g.passed, g.said) for g in found if g.name == "checks")
 
     assert said(older) == (True, f"conveyor check passed on {older[:12]} at 2026-12-06 09:00:00Z")
@@ -89,7 +74,7 @@ def test_the_gates_hold_until_a_check_passed_and_the_release_soaked(tmp_path: Pa
     shop = load_project(tmp_path)
 
     def gates(at: datetime) -> dict[str, tuple[bool, str]]:
-        found = evaluate(shop, "production", store, plan=PLAN, commit=sha, now=at)
+        found = evaluate(shop, POLICY, "production", store, plan=PLAN, commit=sha, now=at)
         return {g.name: (g.passed, g.said) for g in found}
 
     first = gates(T0)

@@ -1,0 +1,187 @@
+"""The approval policy in force for an environment, and whose signatures count.
+
+They are read from the commit the environment serves, not from the checkout that deploys:
+a branch that edits `approval` or `allowed_signers` (adds its author's second key, lowers
+`required`, drops the table) changes nothing about who must approve it. Such a change takes
+effect once it has been deployed there, under the policy it replaces.
+
+Before anything serves (the first deploy), and where the serving commit asks for no
+approval, the checkout's policy is the one in force: it can only add a gate. Its
+allowed_signers must then be committed and unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from conveyor.build.git import git, text
+from conveyor.errors import ConfigError, ConveyorError
+from conveyor.gates import requests
+from conveyor.history.store import HistoryStore
+from conveyor.project.environment import ApprovalConfig
+from conveyor.project.load import CONFIG_NAME, PYPROJECT_NAME, Project, parse_toml
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The policy in force, the allowed_signers file to verify against, and where both
+    were read (for a person)."""
+
+    policy: ApprovalConfig
+    signers: Path
+    source: str
+
+
+def checkout_policy(project: Project, environment: str) -> ApprovalConfig | None:
+    """The checkout's approval policy for `environment`, when it asks for approvals."""
+    policy = project.config.environment(environment).approval
+    return policy if policy is not None and policy.required > 0 else None
+
+
+def in_force(project: Project, store: HistoryStore, environment: str) -> Trust | None:
+    """The policy in force for deploys to `environment` (None: none needed)."""
+    project.config.environment(environment)  # an unknown environment is an error here
+    serving = serving_commit(store, environment)
+    if serving:
+        try:
+            have(project, serving, environment)
+            served = served_policy(project, serving, environment)
+        except ConveyorError:
+            # An environment that never asked for approvals deploys as before from a
+            # shallow clone; one that did (or would now) must be able to read its policy.
+            if checkout_policy(project, environment) is None and not requests.listing(
+                store, environment, limit=1
+            ):
+                return None
+            raise
+        if served is not None:
+            return Trust(
+                served,
+                served_signers(project, serving, served),
+                f"as commit {serving[:12]} has it (what {environment} serves)",
+            )
+    policy = checkout_policy(project, environment)
+    if policy is None:
+        return None
+    where = "nothing serves there yet" if not serving else "what serves there asks for none"
+    return Trust(policy, checkout_signers(project, policy), f"this checkout's ({where})")
+
+
+def serving_commit(store: HistoryStore, environment: str) -> str:
+    """The commit the environment serves, by its history: the newest succeeded deploy's,
+    one further back for each rollback since ("" before the first deploy)."""
+    back = 0
+    for record in store.deploys(environment, limit=1000):
+        if record.status != "succeeded":
+            continue
+        if record.kind == "rollback":
+            back += 1
+        elif record.kind == "deploy" and record.commit:
+            if back == 0:
+                return record.commit
+            back -= 1
+    return ""
+
+
+def have(project: Project, commit: str, environment: str) -> None:
+    """An error unless this clone has `commit`, which `environment` serves."""
+    try:
+        git(project.root, "cat-file", "-e", f"{commit}^{{commit}}")
+    except ConveyorError:
+        raise ConveyorError(
+            f"{environment} serves commit {commit[:12]}, which this clone does not have: "
+            "its approval policy and the authors of the changes since cannot be read; "
+            "nothing was done",
+            hint="fetch the whole history (git fetch --unshallow; in GitHub Actions, "
+            "actions/checkout with fetch-depth: 0)",
+        ) from None
+
+
+def served_policy(project: Project, commit: str, environment: str) -> ApprovalConfig | None:
+    """The approval table `environment` has in `commit`'s configuration file, validated on
+    its own (the rest of an older file may hold what this conveyor reads differently)."""
+    data: Any = None
+    for name in dict.fromkeys((project.config_path.name, CONFIG_NAME, PYPROJECT_NAME)):
+        shown = f"{name} at {commit[:12]}"
+        try:
+            content = _show(project, commit, name)
+        except ConveyorError:
+            continue  # the configuration moved since (pyproject.toml <-> conveyor.toml)
+        data = parse_toml(content, shown=shown)
+        if name == PYPROJECT_NAME:
+            data = _table(_table(data, "tool"), "conveyor")
+        if data:
+            break
+    if not data:
+        raise ConfigError(
+            f"commit {commit[:12]} has no {CONFIG_NAME} (nor [tool.conveyor] in "
+            f"{PYPROJECT_NAME}); the approval policy in force is the one {environment} serves"
+        )
+    raw = _table(_table(data, "environments"), environment).get("approval")
+    if raw is None:
+        return None
+    try:
+        policy = ApprovalConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(
+            f"{shown}: [environments.{environment}.approval] is not valid here "
+            f"({error.errors()[0]['msg']}); it is the approval policy in force, since "
+            f"{environment} serves that commit; nothing was done",
+        ) from None
+    return policy if policy.required > 0 else None
+
+
+def served_signers(project: Project, commit: str, policy: ApprovalConfig) -> Path:
+    """`commit`'s allowed_signers, copied under .conveyor/ for ssh-keygen to read."""
+    try:
+        content = _show(project, commit, policy.allowed_signers)
+    except ConveyorError:
+        raise ConfigError(
+            f"{policy.allowed_signers} at {commit[:12]}: not in that commit, whose approval "
+            "policy is in force; nobody's signature can count",
+            hint="the policy in force names it; a deploy can only be approved once a commit "
+            "that has it serves (or, before anything serves, from the checkout)",
+        ) from None
+    directory = project.root / ".conveyor" / "trust"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{commit[:12]}-{Path(policy.allowed_signers).name}"
+    path.write_text(content)
+    return path
+
+
+def checkout_signers(project: Project, policy: ApprovalConfig) -> Path:
+    """The checkout's allowed_signers: it must exist, be in git and be as HEAD has it."""
+    path = project.root / policy.allowed_signers
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no such file; approval.allowed_signers names whose SSH signatures count",
+            hint='write one line per approver: "alice@example.com ssh-ed25519 AAAA..." '
+            "(the key from their ~/.ssh/id_ed25519.pub), and commit it",
+        )
+    where = policy.allowed_signers
+    if not text(project.root, "ls-files", "--", where):
+        said = "not in git"
+    elif text(project.root, "status", "--porcelain", "--", where):
+        said = "changed since HEAD"
+    else:
+        return path
+    raise ConfigError(
+        f"{path}: {said}; whose signatures count is what the repository says",
+        hint=f"commit it: git add {where} && git commit",
+    )
+
+
+def _show(project: Project, commit: str, name: str) -> str:
+    try:
+        return git(project.root, "show", f"{commit}:./{name}").decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConveyorError(f"{name} at {commit[:12]}: not UTF-8 text") from None
+
+
+def _table(data: Any, key: str) -> Any:
+    found = data.get(key) if isinstance(data, dict) else None
+    return found if isinstance(found, dict) else {}

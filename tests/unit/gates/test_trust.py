@@ -1,0 +1,125 @@
+"""Which approval policy is in force: the serving commit's, read from git (a real
+repository and a real SQLite history; no host is needed to say which commit serves)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conveyor.errors import ConveyorError
+from conveyor.gates.trust import in_force
+from conveyor.history.store import HistoryStore
+from conveyor.project.load import load_project
+from tests.unit.gates import repo
+from tests.unit.gates.repo import GIT, SHOP
+
+BASE = SHOP
+STRICT = BASE + 'approval = { required = 2, by = ["alice@example.com", "bob@example.com"] }\n'
+LOOSE = BASE + "approval = { required = 1 }\n"
+
+
+def commit(root: Path, toml: str, signers: str = "alice@example.com ssh-ed25519 AAAA\n") -> str:
+    return repo.commit(root, {"conveyor.toml": toml, "allowed_signers": signers})
+
+
+def served(store: HistoryStore, sha: str) -> None:
+    """The history says `sha` serves production."""
+    record = store.start(
+        environment="production",
+        kind="deploy",
+        release="r",
+        version="1",
+        commit=sha,
+        hosts=["local"],
+        user="u",
+        machine="m",
+    )
+    store.finish(record, status="succeeded", message="ok")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[HistoryStore]:
+    with HistoryStore(f"sqlite:///{tmp_path / 'h.db'}") as history:
+        yield history
+
+
+def test_before_anything_serves_the_checkout_is_in_force(
+    tmp_path: Path, store: HistoryStore
+) -> None:
+    commit(tmp_path, STRICT)
+    trust = in_force(load_project(tmp_path), store, "production")
+    assert trust is not None
+    assert (trust.policy.required, trust.source) == (
+        2,
+        "this checkout's (nothing serves there yet)",
+    )
+    assert trust.signers == tmp_path / "allowed_signers"
+
+
+def test_a_branch_cannot_loosen_or_drop_the_policy_it_is_deployed_under(
+    tmp_path: Path, store: HistoryStore
+) -> None:
+    serving = commit(tmp_path, STRICT)
+    served(store, serving)
+    for toml in (LOOSE, BASE):
+        commit(
+            tmp_path,
+            toml,
+            signers="alice@example.com ssh-ed25519 AAAA\nmallory@x ssh-ed25519 BBBB\n",
+        )
+        trust = in_force(load_project(tmp_path), store, "production")
+        assert trust is not None
+        assert trust.policy.required == 2 and trust.policy.by == [
+            "alice@example.com",
+            "bob@example.com",
+        ]
+        assert trust.source == f"as commit {serving[:12]} has it (what production serves)"
+        assert trust.signers.read_text() == "alice@example.com ssh-ed25519 AAAA\n"
+
+
+def test_where_what_serves_asks_for_none_the_checkout_adds_a_gate(
+    tmp_path: Path, store: HistoryStore
+) -> None:
+    served(store, commit(tmp_path, BASE))
+    commit(tmp_path, LOOSE)
+    trust = in_force(load_project(tmp_path), store, "production")
+    assert trust is not None and trust.policy.required == 1
+    assert trust.source == "this checkout's (what serves there asks for none)"
+    commit(tmp_path, BASE)
+    assert in_force(load_project(tmp_path), store, "production") is None
+
+
+def test_a_serving_commit_the_clone_lacks_or_cannot_read_stops_it(
+    tmp_path: Path, store: HistoryStore
+) -> None:
+    commit(tmp_path, BASE)
+    served(store, "0" * 40)
+    # An environment that never asked for approvals deploys from a shallow clone as before.
+    assert in_force(load_project(tmp_path), store, "production") is None
+    commit(tmp_path, STRICT)
+    with pytest.raises(ConveyorError, match="serves commit 000000000000, which this clone"):
+        in_force(load_project(tmp_path), store, "production")
+    served(store, commit(tmp_path, BASE + 'approval = { required = 2, expires = "soon" }\n'))
+    commit(tmp_path, STRICT)
+    with pytest.raises(ConveyorError, match=r"\[environments.production.approval\] is not valid"):
+        in_force(load_project(tmp_path), store, "production")
+
+
+def test_the_policy_is_found_where_the_serving_commit_kept_its_configuration(
+    tmp_path: Path, store: HistoryStore
+) -> None:
+    """The serving commit had [tool.conveyor] in pyproject.toml; the branch moved it out."""
+    (tmp_path / "pyproject.toml").write_text(re.sub(r"(?m)^\[", "[tool.conveyor.", STRICT))
+    serving = commit(tmp_path, "")
+    (tmp_path / "conveyor.toml").unlink()
+    subprocess.run([*GIT, "rm", "-q", "--cached", "conveyor.toml"], cwd=tmp_path, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "c"], cwd=tmp_path, check=True)
+    served(store, serving)
+    (tmp_path / "pyproject.toml").unlink()
+    commit(tmp_path, BASE)
+    trust = in_force(load_project(tmp_path), store, "production")
+    assert trust is not None and trust.policy.required == 2
