@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +228,29 @@ def test_an_error_is_one_line_with_the_password_masked(app: App) -> None:
     said = runner.parse(failed.stdout)
     assert said.error.startswith("OperationalError: connection")
     assert "s3cret-pw" not in failed.stdout + failed.stderr
+
+
+def test_ending_its_earlier_sessions_waits_until_they_are_gone_not_for_a_deadline() -> None:
+    """Inside one transaction (where Alembic runs it) pg_stat_activity is a snapshot: the
+    wait must look afresh, or a session already gone keeps it waiting the whole deadline."""
+    import sqlalchemy
+
+    with fresh_database("conveyor_ended") as url:
+        engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        earlier = engine.connect()
+        try:
+            with engine.connect() as retry:
+                pid = int(earlier.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+                earlier.exec_driver_sql(f"SELECT pg_advisory_lock({host_alembic.ADVISORY_KEY})")
+                with retry.begin():
+                    seen = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+                    assert retry.exec_driver_sql(seen, (pid,)).scalar_one() == 1
+                    started = time.monotonic()
+                    host_alembic.ended(retry, [pid], wait=30.0)
+                    waited = time.monotonic() - started
+                    free = f"SELECT pg_try_advisory_lock({host_alembic.ADVISORY_KEY})"
+                    assert retry.exec_driver_sql(free).scalar_one() is True
+                assert waited < 15.0, f"waited {waited:.1f}s for a session that was gone"
+        finally:
+            earlier.invalidate()  # ended by the server: nothing to roll back or close there
+            engine.dispose()

@@ -160,7 +160,11 @@ def ended(connection: Any, held: list[int], wait: float = 10.0) -> None:
     connection.exec_driver_sql(f"SELECT pg_terminate_backend(pid) FROM {others}")
     alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid IN (SELECT pid FROM {others})"
     until = time.monotonic() + wait
-    while connection.exec_driver_sql(alive).scalar() and time.monotonic() < until:
+    while True:
+        # pg_stat_activity is a snapshot kept for the transaction: cleared before each look.
+        connection.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+        if not connection.exec_driver_sql(alive).scalar() or time.monotonic() >= until:
+            return
         time.sleep(0.01)
 
 
