@@ -22,9 +22,11 @@ settings.load_profile("conveyor")
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long tests first (those marked slow, then the integration and end-to-end ones), each
-    group in the order pytest chose. Under `--dist worksteal` a worker runs its share from
-    the front and an idle one steals from the back, so the long tests start early and a run
-    does not end with one worker on a minute-long test while the others have nothing left."""
+    group in the order pytest chose. Under `--dist worksteal` (the Makefile) each worker gets
+    a contiguous share and runs it from the front: the first worker starts on the longest
+    tests at once, and the others, done with their short ones, steal halves of what it has
+    not started, from the back. A run thus does not end with one worker on a minute-long
+    test while the others have nothing left."""
 
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("slow") is not None:

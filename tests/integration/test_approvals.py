@@ -261,11 +261,11 @@ def test_the_policy_in_force_is_the_one_the_environment_serves(
     local: DeployProject, signers: dict[str, Path]
 ) -> None:
     """A branch that drops the approval table and adds its own key to allowed_signers still
-    needs an approval under the policy of the commit that serves: such a change takes
-    effect once it has been deployed, under the policy it replaces."""
+    needs an approval under the policy of the newest deploy: such a change takes effect
+    once it has been deployed, under the policy it replaces."""
     gate(local, f"required = 1, {BY}, checks = false", signers)
     first = local.deploy()
-    assert first.code == 3 and "policy: this checkout's (nothing serves there yet)" in first.out
+    assert first.code == 3 and "policy: this checkout's (nothing deployed there yet)" in first.out
     rid = request_id(first.out)
     assert local.run("approve", rid, "--key", str(signers["alice"])).code == 0
     assert local.deploy("--resume", rid).code == 0
@@ -285,7 +285,7 @@ def test_the_policy_in_force_is_the_one_the_environment_serves(
     for dry in (("--dry-run",), ()):
         waits = local.deploy(*dry)
         assert waits.code == (0 if dry else 3), waits.out + waits.err
-        assert f"as commit {serving[:12]} has it (what staging serves)" in waits.out
+        assert f"as commit {serving[:12]} has it (the newest deploy to staging)" in waits.out
     rid = request_id(waits.out)
     eves = local.run("approve", rid, "--key", str(signers["eve"]))
     assert eves.code == 1 and "the key you signed with is not in allowed_signers" in eves.err

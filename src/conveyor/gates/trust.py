@@ -1,17 +1,25 @@
 """The approval policy in force for an environment, and whose signatures count.
 
-They are read from the commit the environment serves, not from the checkout that deploys:
-a branch that edits `approval` or `allowed_signers` (adds its author's second key, lowers
-`required`, drops the table) changes nothing about who must approve it. Such a change takes
-effect once it has been deployed there, under the policy it replaces.
+They are read from the commit of the newest succeeded deploy there (by the history), not
+from the checkout that deploys: a branch that edits `approval` or `allowed_signers` (adds
+its author's second key, lowers `required`, drops the table) changes nothing about who must
+approve it. Such a change takes effect once it has been deployed there, under the policy it
+replaces. A plain rollback changes nothing: going back to a release from before the policy
+does not take it away.
 
-Before anything serves (the first deploy), and where the serving commit asks for no
-approval, the checkout's policy is the one in force: it can only add a gate. Its
-allowed_signers must then be committed and unchanged.
+Before the first deploy, and where the newest deploy's commit asks for no approval, the
+checkout's policy is the one in force: it can only add a gate. Its allowed_signers must
+then be committed and unchanged.
+
+The anchor is the history store: a deploy made with another history, or to the same hosts
+under another environment name, does not see it (docs/approvals.md).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +53,7 @@ def checkout_policy(project: Project, environment: str) -> ApprovalConfig | None
 def in_force(project: Project, store: HistoryStore, environment: str) -> Trust | None:
     """The policy in force for deploys to `environment` (None: none needed)."""
     project.config.environment(environment)  # an unknown environment is an error here
-    serving = serving_commit(store, environment)
+    serving = policy_commit(store, environment)
     if serving:
         try:
             have(project, serving, environment)
@@ -62,38 +70,48 @@ def in_force(project: Project, store: HistoryStore, environment: str) -> Trust |
             return Trust(
                 served,
                 served_signers(project, serving, served),
-                f"as commit {serving[:12]} has it (what {environment} serves)",
+                f"as commit {serving[:12]} has it (the newest deploy to {environment})",
             )
     policy = checkout_policy(project, environment)
     if policy is None:
         return None
-    where = "nothing serves there yet" if not serving else "what serves there asks for none"
+    where = "nothing deployed there yet" if not serving else "what was deployed there asks for none"
     return Trust(policy, checkout_signers(project, policy), f"this checkout's ({where})")
 
 
 def serving_commit(store: HistoryStore, environment: str) -> str:
-    """The commit the environment serves, by its history: the newest succeeded deploy's,
-    one further back for each rollback since ("" before the first deploy)."""
-    back = 0
-    for record in store.deploys(environment, limit=1000):
+    """The commit the environment serves, by its history ("" before the first deploy): a
+    succeeded deploy (or rollback to a named release) makes its commit the current one and
+    the one before it the previous; a plain rollback swaps the two, as the hosts do."""
+    current = previous = ""
+    for record in reversed(store.deploys(environment, limit=1000)):
         if record.status != "succeeded":
             continue
-        if record.kind == "rollback":
-            back += 1
-        elif record.kind == "deploy" and record.commit:
-            if back == 0:
-                return record.commit
-            back -= 1
+        if record.commit:
+            if record.commit != current:
+                current, previous = record.commit, current
+        elif record.kind == "rollback":
+            current, previous = previous, current
+    return current
+
+
+def policy_commit(store: HistoryStore, environment: str) -> str:
+    """The commit whose approval policy is in force: the newest one a succeeded deploy made
+    live there. A rollback changes nothing: going back to a release from before the policy
+    does not take the policy away ("" before the first deploy)."""
+    for record in store.deploys(environment, limit=1000):
+        if record.kind == "deploy" and record.status == "succeeded" and record.commit:
+            return record.commit
     return ""
 
 
 def have(project: Project, commit: str, environment: str) -> None:
-    """An error unless this clone has `commit`, which `environment` serves."""
+    """An error unless this clone has `commit`, which `environment`'s history names."""
     try:
         git(project.root, "cat-file", "-e", f"{commit}^{{commit}}")
     except ConveyorError:
         raise ConveyorError(
-            f"{environment} serves commit {commit[:12]}, which this clone does not have: "
+            f"{environment}'s history names commit {commit[:12]}, which this clone does not have: "
             "its approval policy and the authors of the changes since cannot be read; "
             "nothing was done",
             hint="fetch the whole history (git fetch --unshallow; in GitHub Actions, "
@@ -105,7 +123,7 @@ def served_policy(project: Project, commit: str, environment: str) -> ApprovalCo
     """The approval table `environment` has in `commit`'s configuration file, validated on
     its own (the rest of an older file may hold what this conveyor reads differently)."""
     data: Any = None
-    for name in dict.fromkeys((project.config_path.name, CONFIG_NAME, PYPROJECT_NAME)):
+    for name in (CONFIG_NAME, PYPROJECT_NAME):  # the order load_project finds them in
         shown = f"{name} at {commit[:12]}"
         try:
             content = _show(project, commit, name)
@@ -113,13 +131,13 @@ def served_policy(project: Project, commit: str, environment: str) -> ApprovalCo
             continue  # the configuration moved since (pyproject.toml <-> conveyor.toml)
         data = parse_toml(content, shown=shown)
         if name == PYPROJECT_NAME:
-            data = _table(_table(data, "tool"), "conveyor")
-        if data:
-            break
-    if not data:
+            data = _table(_table(data, "tool"), "conveyor") or None
+        break
+    if data is None:
         raise ConfigError(
             f"commit {commit[:12]} has no {CONFIG_NAME} (nor [tool.conveyor] in "
-            f"{PYPROJECT_NAME}); the approval policy in force is the one {environment} serves"
+            f"{PYPROJECT_NAME}), yet it is the newest deploy to {environment}, whose approval "
+            "policy is in force"
         )
     raw = _table(_table(data, "environments"), environment).get("approval")
     if raw is None:
@@ -129,8 +147,8 @@ def served_policy(project: Project, commit: str, environment: str) -> ApprovalCo
     except ValidationError as error:
         raise ConfigError(
             f"{shown}: [environments.{environment}.approval] is not valid here "
-            f"({error.errors()[0]['msg']}); it is the approval policy in force, since "
-            f"{environment} serves that commit; nothing was done",
+            f"({error.errors()[0]['msg']}); it is the approval policy in force, as the "
+            f"newest deploy to {environment}; nothing was done",
         ) from None
     return policy if policy.required > 0 else None
 
@@ -146,10 +164,21 @@ def served_signers(project: Project, commit: str, policy: ApprovalConfig) -> Pat
             hint="the policy in force names it; a deploy can only be approved once a commit "
             "that has it serves (or, before anything serves, from the checkout)",
         ) from None
+    # Named by its content and written whole (a temporary file renamed over it): two
+    # commands reading it at once never see half of it, nor a link planted in its place.
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
     directory = project.root / ".conveyor" / "trust"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{commit[:12]}-{Path(policy.allowed_signers).name}"
-    path.write_text(content)
+    path = directory / f"{digest}-{Path(policy.allowed_signers).name}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".signers-")
+        with os.fdopen(fd, "w") as file:
+            file.write(content)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise ConveyorError(
+            f"{directory}: cannot write the allowed_signers in force ({error.strerror})"
+        ) from None
     return path
 
 

@@ -4,18 +4,17 @@ repository and a real SQLite history; no host is needed to say which commit serv
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conveyor.errors import ConveyorError
-from conveyor.gates.trust import in_force
+from conveyor.gates.trust import in_force, serving_commit
 from conveyor.history.store import HistoryStore
 from conveyor.project.load import load_project
 from tests.unit.gates import repo
-from tests.unit.gates.repo import GIT, SHOP
+from tests.unit.gates.repo import SHOP
 
 BASE = SHOP
 STRICT = BASE + 'approval = { required = 2, by = ["alice@example.com", "bob@example.com"] }\n'
@@ -26,11 +25,12 @@ def commit(root: Path, toml: str, signers: str = "alice@example.com ssh-ed25519 
     return repo.commit(root, {"conveyor.toml": toml, "allowed_signers": signers})
 
 
-def served(store: HistoryStore, sha: str) -> None:
-    """The history says `sha` serves production."""
+def served(store: HistoryStore, sha: str, kind: str = "deploy") -> None:
+    """A succeeded record of production: a deploy of `sha`, or a rollback (to `sha`, or
+    plainly back when it is "")."""
     record = store.start(
         environment="production",
-        kind="deploy",
+        kind=kind,
         release="r",
         version="1",
         commit=sha,
@@ -55,7 +55,7 @@ def test_before_anything_serves_the_checkout_is_in_force(
     assert trust is not None
     assert (trust.policy.required, trust.source) == (
         2,
-        "this checkout's (nothing serves there yet)",
+        "this checkout's (nothing deployed there yet)",
     )
     assert trust.signers == tmp_path / "allowed_signers"
 
@@ -77,7 +77,7 @@ def test_a_branch_cannot_loosen_or_drop_the_policy_it_is_deployed_under(
             "alice@example.com",
             "bob@example.com",
         ]
-        assert trust.source == f"as commit {serving[:12]} has it (what production serves)"
+        assert trust.source == f"as commit {serving[:12]} has it (the newest deploy to production)"
         assert trust.signers.read_text() == "alice@example.com ssh-ed25519 AAAA\n"
 
 
@@ -88,7 +88,7 @@ def test_where_what_serves_asks_for_none_the_checkout_adds_a_gate(
     commit(tmp_path, LOOSE)
     trust = in_force(load_project(tmp_path), store, "production")
     assert trust is not None and trust.policy.required == 1
-    assert trust.source == "this checkout's (what serves there asks for none)"
+    assert trust.source == "this checkout's (what was deployed there asks for none)"
     commit(tmp_path, BASE)
     assert in_force(load_project(tmp_path), store, "production") is None
 
@@ -101,7 +101,7 @@ def test_a_serving_commit_the_clone_lacks_or_cannot_read_stops_it(
     # An environment that never asked for approvals deploys from a shallow clone as before.
     assert in_force(load_project(tmp_path), store, "production") is None
     commit(tmp_path, STRICT)
-    with pytest.raises(ConveyorError, match="serves commit 000000000000, which this clone"):
+    with pytest.raises(ConveyorError, match="history names commit 000000000000, which this clone"):
         in_force(load_project(tmp_path), store, "production")
     served(store, commit(tmp_path, BASE + 'approval = { required = 2, expires = "soon" }\n'))
     commit(tmp_path, STRICT)
@@ -113,13 +113,31 @@ def test_the_policy_is_found_where_the_serving_commit_kept_its_configuration(
     tmp_path: Path, store: HistoryStore
 ) -> None:
     """The serving commit had [tool.conveyor] in pyproject.toml; the branch moved it out."""
-    (tmp_path / "pyproject.toml").write_text(re.sub(r"(?m)^\[", "[tool.conveyor.", STRICT))
-    serving = commit(tmp_path, "")
-    (tmp_path / "conveyor.toml").unlink()
-    subprocess.run([*GIT, "rm", "-q", "--cached", "conveyor.toml"], cwd=tmp_path, check=True)
-    subprocess.run([*GIT, "commit", "-qm", "c"], cwd=tmp_path, check=True)
-    served(store, serving)
+    pyproject = re.sub(r"(?m)^\[", "[tool.conveyor.", STRICT)
+    served(store, repo.commit(tmp_path, {"pyproject.toml": pyproject, "allowed_signers": ""}))
     (tmp_path / "pyproject.toml").unlink()
     commit(tmp_path, BASE)
+    trust = in_force(load_project(tmp_path), store, "production")
+    assert trust is not None and trust.policy.required == 2
+
+
+def test_a_rollback_goes_back_in_what_serves_but_never_takes_the_policy_away(
+    tmp_path: Path, store: HistoryStore
+) -> None:
+    """Deploy W (no approval), then X (approval): a plain rollback serves W again, yet X's
+    policy stays in force; a second rollback swaps back to X, as the hosts do; a rollback
+    to a named release serves that one, and X's policy still holds."""
+    before = commit(tmp_path, BASE)
+    served(store, before)
+    strict = commit(tmp_path, STRICT)
+    served(store, strict)
+    commit(tmp_path, BASE)  # the branch drops the table
+    for back, serving in ((1, before), (2, strict)):
+        served(store, "", kind="rollback")
+        assert serving_commit(store, "production") == serving, back
+        trust = in_force(load_project(tmp_path), store, "production")
+        assert trust is not None and trust.policy.required == 2, back
+    served(store, before, kind="rollback")  # rollback --to
+    assert serving_commit(store, "production") == before
     trust = in_force(load_project(tmp_path), store, "production")
     assert trust is not None and trust.policy.required == 2
