@@ -43,12 +43,10 @@ def failure_lines(message: str, cause: str | None) -> list[str]:
 
 def needs_approval(project: Project, environment: str, resume: str | None) -> bool:
     """True when deploys to `environment` wait for approvals; --resume elsewhere is refused."""
-    from conveyor.gates.trust import in_force
-    from conveyor.history.store import HistoryStore
+    from conveyor.gates.trust import in_force_here
 
-    with HistoryStore.for_project(project.root) as store:
-        if in_force(project, store, environment) is not None:
-            return True
+    if in_force_here(project, environment) is not None:
+        return True
     if resume is not None:
         raise ConveyorError(
             f"{environment} needs no approval: --resume {resume} runs an approval request",

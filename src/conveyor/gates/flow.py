@@ -28,7 +28,7 @@ from conveyor.gates.automatic import Gate, evaluate
 from conveyor.gates.freeze import frozen
 from conveyor.gates.policy import Standing, standing
 from conveyor.gates.requests import Request
-from conveyor.gates.trust import Trust, have, in_force, serving_commit
+from conveyor.gates.trust import Trust, have, in_force, in_force_here, serving_commit
 from conveyor.history.records import utcnow
 from conveyor.history.store import HistoryStore
 from conveyor.migrations.lint import Acceptance
@@ -40,9 +40,8 @@ def no_rollback_to(project: Project, environment: str, release: str) -> None:
     """In an environment with approvals, `rollback --to` is refused: it deploys a release
     with today's values and configuration, which is a deploy and needs its approvals. The
     plain rollback (the previous release, with what it ran with) needs none."""
-    with HistoryStore.for_project(project.root) as store:
-        if in_force(project, store, environment) is None:
-            return
+    if in_force_here(project, environment) is None:
+        return
     raise ConveyorError(
         f"{environment} needs approvals: rollback --to ships {release} with today's values "
         "and configuration, which is a deploy; nothing was done",

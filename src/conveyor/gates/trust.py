@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from conveyor.build.git import git, text
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.gates import requests
+from conveyor.history.records import URL_VARIABLE, default_path
 from conveyor.history.store import HistoryStore
 from conveyor.project.environment import ApprovalConfig
 from conveyor.project.load import CONFIG_NAME, PYPROJECT_NAME, Project, parse_toml
@@ -72,10 +73,24 @@ def in_force(project: Project, store: HistoryStore, environment: str) -> Trust |
                 served_signers(project, serving, served),
                 f"as commit {serving[:12]} has it (the newest deploy to {environment})",
             )
+    return _checkout(project, environment, deployed=bool(serving))
+
+
+def in_force_here(project: Project, environment: str) -> Trust | None:
+    """`in_force` with the project's history, without creating one where there is none
+    (a dry run of a project never deployed from here writes nothing)."""
+    if not os.environ.get(URL_VARIABLE) and not default_path(project.root).exists():
+        project.config.environment(environment)
+        return _checkout(project, environment, deployed=False)
+    with HistoryStore.for_project(project.root) as store:
+        return in_force(project, store, environment)
+
+
+def _checkout(project: Project, environment: str, *, deployed: bool) -> Trust | None:
     policy = checkout_policy(project, environment)
     if policy is None:
         return None
-    where = "nothing deployed there yet" if not serving else "what was deployed there asks for none"
+    where = "what was deployed there asks for none" if deployed else "nothing deployed there yet"
     return Trust(policy, checkout_signers(project, policy), f"this checkout's ({where})")
 
 

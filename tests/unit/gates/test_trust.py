@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.errors import ConveyorError
-from conveyor.gates.trust import in_force, serving_commit
+from conveyor.gates.trust import in_force, in_force_here, serving_commit
 from conveyor.history.store import HistoryStore
 from conveyor.project.load import load_project
 from tests.unit.gates import repo
@@ -141,3 +141,13 @@ def test_a_rollback_goes_back_in_what_serves_but_never_takes_the_policy_away(
     assert serving_commit(store, "production") == before
     trust = in_force(load_project(tmp_path), store, "production")
     assert trust is not None and trust.policy.required == 2
+
+
+def test_asking_where_nothing_was_recorded_creates_no_history(tmp_path: Path) -> None:
+    """`deploy --dry-run` of a project never deployed from here writes nothing."""
+    commit(tmp_path, STRICT)
+    trust = in_force_here(load_project(tmp_path), "production")
+    assert trust is not None and trust.source == "this checkout's (nothing deployed there yet)"
+    assert not (tmp_path / ".conveyor").exists()
+    commit(tmp_path, BASE)
+    assert in_force_here(load_project(tmp_path), "production") is None
