@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.netns import Fleet, ensure_user, remove_user  # noqa: E402
 from conveyor.cli import main  # noqa: E402
-from conveyor.demo.deploys import free_pair, stop_supervisors  # noqa: E402
+from conveyor.demo.deploys import stop_supervisors  # noqa: E402
 from conveyor.demo.load import Load  # noqa: E402
+from conveyor.demo.ports import free_pair  # noqa: E402
 from conveyor.hosts.connect import collecting  # noqa: E402
 from conveyor.hosts.local import LocalConnector  # noqa: E402
 from conveyor.hosts.ssh import SshConnector  # noqa: E402

@@ -12,11 +12,26 @@ import pytest
 from hypothesis import settings
 
 from conveyor.cli import main
+from conveyor.demo import ports
 
 # Speed is measured in bench/, never asserted: hypothesis's 200 ms deadline per example
 # failed a property test on a loaded CI machine (327 ms once, 62 ms on the rerun).
 settings.register_profile("conveyor", deadline=None)
 settings.load_profile("conveyor")
+
+
+def _own_ports() -> None:
+    """Each xdist worker takes its ports (for local hosts, Caddy, the apps) from a slice of
+    its own, in order: two tests running at once never pick the same free port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    every = ports.below_ephemeral()
+    share = len(every) // max(count, 1)
+    first = int(worker.removeprefix("gw") or 0) * share
+    ports.use(every[first : first + share])
+
+
+_own_ports()
 
 
 @pytest.hookimpl(trylast=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conveyor.demo.deploys import free_pair
+from conveyor.demo.ports import free_pair
 
 
 def own_ports(toml: Path) -> int:

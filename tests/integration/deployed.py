@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from conveyor.cli import main
-from conveyor.demo.deploys import free_pair, stop_supervisors
+from conveyor.demo.deploys import stop_supervisors
+from conveyor.demo.ports import free_pair
 from conveyor.runtime.tools import install_tools_argv
 from tests.conftest import Result
 

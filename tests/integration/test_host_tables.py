@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conveyor.demo.deploys import free_pair, stop_supervisors
+from conveyor.demo.deploys import stop_supervisors
+from conveyor.demo.ports import free_pair
 from tests.integration.deployed import DeployProject
 from tests.integration.sshd import Sshd
 

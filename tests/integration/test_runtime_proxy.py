@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import anyio
 import httpx
 import pytest
 
+from conveyor.demo.ports import free_pair
 from conveyor.proxy.caddy import Caddy
 from conveyor.runtime.base import Program
 from conveyor.runtime.control import (
@@ -125,9 +125,7 @@ class LocalHost:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_pair()
 
 
 @dataclass

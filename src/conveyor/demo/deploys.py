@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from conveyor.demo import FIXTURES_DIR
 from conveyor.demo.approvals import approve_and_deploy, require_approval
 from conveyor.demo.hook import Hook
 from conveyor.demo.load import Load
+from conveyor.demo.ports import free_pair
 from conveyor.runtime.base import socket_dir, supervisor_socket_path
 from conveyor.runtime.supervisor import supervisorctl_shutdown
 
@@ -44,25 +44,6 @@ class Staging:
     def url(self) -> str:
         """Caddy's /health."""
         return f"http://127.0.0.1:{self.listen}/health"
-
-
-def free_pair() -> int:
-    """A port p with p and p + 1 free on 127.0.0.1."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port < 65000 and all(_free(p) for p in (port, port + 1)):
-            return port
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def local_staging(app: Path) -> Staging:
