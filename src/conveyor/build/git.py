@@ -43,6 +43,29 @@ def text(root: Path, *args: str) -> str:
     return git(root, *args).decode("utf-8", "replace").strip()
 
 
+def file_at(root: Path, commit: str, path: str) -> str:
+    """The text of `path` (relative to `root`) as `commit` has it; a BuildError when the
+    commit has no such file or it is not UTF-8."""
+    try:
+        return git(root, "show", f"{commit}:./{path}").decode("utf-8")
+    except UnicodeDecodeError:
+        raise BuildError(f"{path} at {commit[:12]}: not UTF-8 text") from None
+
+
+def config_at(root: Path, commit: str) -> tuple[str, str]:
+    """Which file `commit` keeps the project's configuration in, and its text, looked for
+    as load_project does: conveyor.toml, else pyproject.toml (whose [tool.conveyor] the
+    caller reads). A BuildError when it has neither."""
+    from conveyor.project.load import CONFIG_NAME, PYPROJECT_NAME
+
+    for name in (CONFIG_NAME, PYPROJECT_NAME):
+        try:
+            return name, file_at(root, commit, name)
+        except BuildError:
+            continue  # the configuration moved since (pyproject.toml <-> conveyor.toml)
+    raise BuildError(f"commit {commit[:12]} has no {CONFIG_NAME} or {PYPROJECT_NAME}")
+
+
 def resolve_commit(root: Path, ref: str) -> str:
     """The full hash of the commit `ref` names, or a BuildError saying it names none."""
     if not text(root, "rev-parse", "--is-inside-work-tree") == "true":

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from conveyor.build.git import changed_files, git, head_commit
+from conveyor.build.git import changed_files, config_at, head_commit
 from conveyor.errors import ConveyorError
 from conveyor.project.load import Project
 
@@ -38,15 +38,15 @@ def checks_digest_at(project: Project, commit: str) -> str:
     and the commit when it cannot be read there."""
     from conveyor.project.load import config_from_text, read_text
 
-    name = project.config_path.name
-    shown = f"{name} at {commit[:12]}"
     try:
-        text = git(project.root, "show", f"{commit}:./{name}").decode("utf-8")
-    except (ConveyorError, UnicodeDecodeError):
+        name, text = config_at(project.root, commit)
+    except ConveyorError:
+        shown = f"{project.config_path.name} at {commit[:12]}"
         raise ConveyorError(f"{shown}: cannot be read from git") from None
-    if text == read_text(project.config_path):
+    path = project.root / name
+    if path == project.config_path and text == read_text(path):
         return checks_digest(project)
-    return checks_digest(config_from_text(project.config_path, text, shown=shown))
+    return checks_digest(config_from_text(path, text, shown=f"{name} at {commit[:12]}"))
 
 
 @dataclass(frozen=True)

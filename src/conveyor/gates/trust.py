@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from conveyor.build.git import git, text
+from conveyor.build.git import config_at, file_at, git, text
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.gates import requests
 from conveyor.history.records import URL_VARIABLE, default_path
@@ -137,23 +137,21 @@ def have(project: Project, commit: str, environment: str) -> None:
 def served_policy(project: Project, commit: str, environment: str) -> ApprovalConfig | None:
     """The approval table `environment` has in `commit`'s configuration file, validated on
     its own (the rest of an older file may hold what this conveyor reads differently)."""
-    data: Any = None
-    for name in (CONFIG_NAME, PYPROJECT_NAME):  # the order load_project finds them in
-        shown = f"{name} at {commit[:12]}"
-        try:
-            content = _show(project, commit, name)
-        except ConveyorError:
-            continue  # the configuration moved since (pyproject.toml <-> conveyor.toml)
-        data = parse_toml(content, shown=shown)
-        if name == PYPROJECT_NAME:
-            data = _table(_table(data, "tool"), "conveyor") or None
-        break
+    missing = ConfigError(
+        f"commit {commit[:12]} has no {CONFIG_NAME} (nor [tool.conveyor] in "
+        f"{PYPROJECT_NAME}), yet it is the newest deploy to {environment}, whose approval "
+        "policy is in force"
+    )
+    try:
+        name, content = config_at(project.root, commit)
+    except ConveyorError:
+        raise missing from None
+    shown = f"{name} at {commit[:12]}"
+    data: Any = parse_toml(content, shown=shown)
+    if name == PYPROJECT_NAME:
+        data = _table(_table(data, "tool"), "conveyor") or None
     if data is None:
-        raise ConfigError(
-            f"commit {commit[:12]} has no {CONFIG_NAME} (nor [tool.conveyor] in "
-            f"{PYPROJECT_NAME}), yet it is the newest deploy to {environment}, whose approval "
-            "policy is in force"
-        )
+        raise missing
     raw = _table(_table(data, "environments"), environment).get("approval")
     if raw is None:
         return None
@@ -171,7 +169,7 @@ def served_policy(project: Project, commit: str, environment: str) -> ApprovalCo
 def served_signers(project: Project, commit: str, policy: ApprovalConfig) -> Path:
     """`commit`'s allowed_signers, copied under .conveyor/ for ssh-keygen to read."""
     try:
-        content = _show(project, commit, policy.allowed_signers)
+        content = file_at(project.root, commit, policy.allowed_signers)
     except ConveyorError:
         raise ConfigError(
             f"{policy.allowed_signers} at {commit[:12]}: not in that commit, whose approval "
@@ -217,13 +215,6 @@ def checkout_signers(project: Project, policy: ApprovalConfig) -> Path:
         f"{path}: {said}; whose signatures count is what the repository says",
         hint=f"commit it: git add {where} && git commit",
     )
-
-
-def _show(project: Project, commit: str, name: str) -> str:
-    try:
-        return git(project.root, "show", f"{commit}:./{name}").decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConveyorError(f"{name} at {commit[:12]}: not UTF-8 text") from None
 
 
 def _table(data: Any, key: str) -> Any:
