@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from conveyor.gates.flow import Asked
     from conveyor.gates.policy import Verdict
     from conveyor.gates.requests import Request
+    from conveyor.gates.trust import Trust
     from conveyor.history.store import HistoryStore
-    from conveyor.project.environment import ApprovalConfig
 
 USAGE = "[ENV | show ID]"
 
@@ -59,14 +59,15 @@ def approve_command(
         raise ConveyorError("--override needs --why: the reason is recorded and signed")
     project = load_project(project_dir(ctx))
     with notifying(project), _store(project) as store:
-        request, policy = _pending(project, store, request_id)
-        items = _checklist(policy.checklist, confirm)
+        request, trust = _pending(project, store, request_id)
+        items = _checklist(trust.policy.checklist, confirm)
         from conveyor.gates.policy import Verdict
 
         _sign(
             project,
             store,
             request,
+            trust,
             Verdict(
                 request.id,
                 request.environment,
@@ -91,13 +92,13 @@ def reject_command(
         raise ConveyorError("--why may not be empty: the reason is recorded")
     project = load_project(project_dir(ctx))
     with notifying(project), _store(project) as store:
-        request, _policy = _pending(project, store, request_id)
+        request, trust = _pending(project, store, request_id)
         from conveyor.gates.policy import Verdict
 
         verdict = Verdict(
             request.id, request.environment, request.digest, "reject", _now(), why=why.strip()
         )
-        _sign(project, store, request, verdict, key)
+        _sign(project, store, request, trust, verdict, key)
 
 
 def approvals_command(
@@ -222,19 +223,16 @@ def approved_deploy(
     report(deploy_id, outcome, progress.elapsed())
 
 
-def dry_run_note(project: Project, environment: str, plan: Plan) -> None:
-    """What a real deploy would wait for, under a dry run's plan."""
+def dry_run_note(project: Project, environment: str, plan: Plan, trust: Trust) -> None:
+    """What a real deploy would wait for, under a dry run's plan and the policy in force."""
     from conveyor.deploy.saved import document
     from conveyor.gates.automatic import evaluate
     from conveyor.gates.freeze import frozen
-    from conveyor.gates.trust import in_force
 
     doc = document(plan) if plan.inputs is not None else {"release": plan.release, "steps": []}
     commit = plan.inputs.commit if plan.inputs is not None else ""
+    policy = trust.policy
     with _store(project) as store:
-        trust = in_force(project, store, environment)  # the real deploy's first check
-        assert trust is not None
-        policy = trust.policy
         gates = evaluate(project, policy, environment, store, plan=doc, commit=commit, now=_now())
     out().print(
         f"\n{environment} needs {policy.required} approval(s): a real deploy records this plan "
@@ -248,9 +246,7 @@ def dry_run_note(project: Project, environment: str, plan: Plan) -> None:
         out().print(f"  frozen now ({window}): it runs only with an --override", markup=False)
 
 
-def _pending(
-    project: Project, store: HistoryStore, request_id: str
-) -> tuple[Request, ApprovalConfig]:
+def _pending(project: Project, store: HistoryStore, request_id: str) -> tuple[Request, Trust]:
     from conveyor.gates import requests
     from conveyor.gates.trust import in_force
 
@@ -266,7 +262,7 @@ def _pending(
         raise ConveyorError(
             f"{request.environment} no longer needs approvals (conveyor.toml); nothing was signed"
         )
-    return request, trust.policy
+    return request, trust
 
 
 def _checklist(items: list[str], confirmed: list[str]) -> tuple[str, ...]:
@@ -297,15 +293,19 @@ def _checklist(items: list[str], confirmed: list[str]) -> tuple[str, ...]:
 
 
 def _sign(
-    project: Project, store: HistoryStore, request: Request, verdict: Verdict, key: Path | None
+    project: Project,
+    store: HistoryStore,
+    request: Request,
+    trust: Trust,
+    verdict: Verdict,
+    key: Path | None,
 ) -> None:
     """Show the request, then sign the verdict (`gates/review.py`) and say where it stands."""
     from conveyor.deploy.saved import digest
     from conveyor.gates import signing
     from conveyor.gates.review import review, sign
 
-    seen = review(project, store, request, verdict.at)
-    assert seen is not None  # _pending found the policy
+    seen = review(project, store, request, trust, verdict.at)
     out().print(seen.said(), markup=False)
     if request.plan.get("inputs", {}).get("config") != digest(project.config.model_dump_json()):
         err().print(
@@ -328,8 +328,10 @@ def _sign(
 
 def _show(project: Project, store: HistoryStore, request: Request, as_json: bool) -> None:
     from conveyor.gates.review import review
+    from conveyor.gates.trust import in_force
 
-    seen = review(project, store, request, _now())
+    trust = in_force(project, store, request.environment)
+    seen = review(project, store, request, trust, _now()) if trust is not None else None
     if as_json:
         out().print_json(
             json.dumps(

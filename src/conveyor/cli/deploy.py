@@ -23,6 +23,7 @@ from conveyor.settings.resolve import parse_overrides
 if TYPE_CHECKING:  # the deploy engine (asyncssh, SQLAlchemy) loads only when a command runs
     from conveyor.deploy.execute import Outcome
     from conveyor.deploy.preflight import Access
+    from conveyor.gates.trust import Trust
 
 
 def register(app: typer.Typer) -> None:
@@ -41,18 +42,20 @@ def failure_lines(message: str, cause: str | None) -> list[str]:
     return lines
 
 
-def needs_approval(project: Project, environment: str, resume: str | None) -> bool:
-    """True when deploys to `environment` wait for approvals; --resume elsewhere is refused."""
+def approval_in_force(project: Project, environment: str, resume: str | None) -> Trust | None:
+    """The approval policy in force when deploys to `environment` wait for approvals;
+    --resume elsewhere is refused."""
     from conveyor.gates.trust import in_force_here
 
-    if in_force_here(project, environment) is not None:
-        return True
+    trust = in_force_here(project, environment)
+    if trust is not None:
+        return trust
     if resume is not None:
         raise ConveyorError(
             f"{environment} needs no approval: --resume {resume} runs an approval request",
             hint=f"deploy it with conveyor deploy {environment}",
         )
-    return False
+    return None
 
 
 def given_flags(*flags: tuple[str, object]) -> list[str]:
@@ -151,7 +154,8 @@ def deploy_command(
     limit = Limit(tuple(role), tuple(host))
     overrides = parse_overrides(sets)
     access = access_options(known_hosts, identity)
-    if needs_approval(project, environment, resume) and plan_out is None:
+    trust = approval_in_force(project, environment, resume)
+    if trust is not None and plan_out is None:
         from conveyor.cli.approve import approved_deploy
         from conveyor.gates.flow import Asked
 
@@ -206,10 +210,10 @@ def deploy_command(
             accept=accepted,
         )
         out().print(plan.render(), markup=False)
-        if needs_approval(project, environment, None):
+        if trust is not None:
             from conveyor.cli.approve import dry_run_note
 
-            dry_run_note(project, environment, plan)
+            dry_run_note(project, environment, plan, trust)
         if plan_out is not None:
             from conveyor.deploy.saved import write
 

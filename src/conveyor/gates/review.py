@@ -22,7 +22,7 @@ from conveyor.gates.policy import (
     statement,
 )
 from conveyor.gates.requests import Request
-from conveyor.gates.trust import Trust, in_force
+from conveyor.gates.trust import Trust
 from conveyor.history.store import HistoryStore
 from conveyor.notify.notices import approval_notices
 from conveyor.project.environment import ApprovalConfig
@@ -54,12 +54,10 @@ class Review:
         return describe(self.request, self.stands, self.gates, self.trust, self.frozen)
 
 
-def review(project: Project, store: HistoryStore, request: Request, now: datetime) -> Review | None:
-    """The request judged under the policy in force; None when its environment needs no
-    approvals any more."""
-    trust = in_force(project, store, request.environment)
-    if trust is None:
-        return None
+def review(
+    project: Project, store: HistoryStore, request: Request, trust: Trust, now: datetime
+) -> Review:
+    """The request judged under `trust`, the policy in force (`trust.in_force`)."""
     policy = trust.policy
     gates = evaluate(
         project,
