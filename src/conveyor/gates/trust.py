@@ -158,10 +158,12 @@ def served_policy(project: Project, commit: str, environment: str) -> ApprovalCo
     try:
         policy = ApprovalConfig.model_validate(raw)
     except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
         raise ConfigError(
             f"{shown}: [environments.{environment}.approval] is not valid here "
-            f"({error.errors()[0]['msg']}); it is the approval policy in force, as the "
-            f"newest deploy to {environment}; nothing was done",
+            f"({key + ': ' if key else ''}{first['msg']}); it is the approval policy in force, "
+            f"as the newest deploy to {environment}; nothing was done",
         ) from None
     return policy if policy.required > 0 else None
 

@@ -103,10 +103,14 @@ def test_a_serving_commit_the_clone_lacks_or_cannot_read_stops_it(
     commit(tmp_path, STRICT)
     with pytest.raises(ConveyorError, match="history names commit 000000000000, which this clone"):
         in_force(load_project(tmp_path), store, "production")
-    served(store, commit(tmp_path, BASE + 'approval = { required = 2, expires = "soon" }\n'))
-    commit(tmp_path, STRICT)
-    with pytest.raises(ConveyorError, match=r"\[environments.production.approval\] is not valid"):
-        in_force(load_project(tmp_path), store, "production")
+    for table, key in (('required = 2, expires = "soon"', "expires"), ("requird = 2", "requird")):
+        served(store, commit(tmp_path, BASE + f"approval = {{ {table} }}\n"))
+        commit(tmp_path, STRICT)
+        with pytest.raises(
+            ConveyorError,
+            match=rf"\[environments.production.approval\] is not valid here \({key}: ",
+        ):
+            in_force(load_project(tmp_path), store, "production")
 
 
 def test_the_policy_is_found_where_the_serving_commit_kept_its_configuration(
